@@ -1,0 +1,62 @@
+/* dagr — context: initialisation, configuration, finalisation. */
+#ifndef DAGR_RUNTIME_H
+#define DAGR_RUNTIME_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dagr/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dagr_ctx dagr_ctx_t;
+
+/* Run-time configuration. Fill it with dagr_config_init() and then change the fields you
+ * care about, so that fields added later keep their defaults. Environment variables
+ * override the struct (see README, "Configuration"). */
+typedef struct dagr_config {
+    MPI_Comm comm;        /* ranks taking part; default MPI_COMM_WORLD (dagr duplicates it) */
+    int threads;          /* worker threads per rank; 0 = cores on the node / ranks on it */
+    size_t comm_arena;    /* bytes of receive arena per rank (MPI window); 0 = default */
+    size_t max_pending;   /* local tasks in flight before dagr_spawn waits; 0 = default */
+    int verbose;          /* 1 = print the chosen configuration on rank 0 at init */
+} dagr_config_t;
+
+/* Fills *cfg with the defaults. Local. */
+DAGR_API void dagr_config_init(dagr_config_t *cfg);
+
+/* Starts dagr on every rank of cfg->comm. Collective over cfg->comm.
+ * If MPI is not initialised yet, dagr initialises it with MPI_THREAD_MULTIPLE (passing
+ * argc/argv, which may be NULL) and finalises it in dagr_finalize. If the application
+ * initialised MPI itself, it must have asked for MPI_THREAD_MULTIPLE; dagr then leaves MPI
+ * initialised at dagr_finalize. cfg may be NULL for the defaults.
+ * On success *ctx_out is the new context. Errors: DAGR_ERR_ARG (ctx_out NULL, a bad field or
+ * environment value), DAGR_ERR_MPI (MPI finalised already, thread level too low, a window
+ * could not be created), DAGR_ERR_NOMEM. */
+DAGR_API dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg,
+                                 dagr_ctx_t **ctx_out);
+
+/* Waits for every task (as dagr_wait_all), stops the workers, frees every handle still alive
+ * and the context, and finalises MPI if dagr_init initialised it. Collective. Sets *ctx to
+ * NULL; tolerates NULL and *ctx == NULL. Returns the status of the final wait; the context is
+ * released whatever it is. */
+DAGR_API dagr_status_t dagr_finalize(dagr_ctx_t **ctx);
+
+/* This rank and the number of ranks in the context's communicator. Local. */
+DAGR_API int dagr_rank(const dagr_ctx_t *ctx);
+DAGR_API int dagr_size(const dagr_ctx_t *ctx);
+
+/* Worker threads running tasks on this rank. Local. */
+DAGR_API int dagr_threads(const dagr_ctx_t *ctx);
+
+/* The context's private duplicate of the communicator, for the caller's own MPI calls
+ * (borrowed: do not free). Local. */
+DAGR_API MPI_Comm dagr_comm(const dagr_ctx_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

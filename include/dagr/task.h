@@ -1,0 +1,166 @@
+/* dagr — data handles and tasks.
+ *
+ * Every rank runs the same program and so inserts the same data handles and the same tasks
+ * in the same order. Dependencies follow from insertion order and access modes (sequential
+ * semantics); each task runs on one rank (by default the owner of the first handle it
+ * writes) and the runtime moves the data it needs. All the calls below except the task-body
+ * helpers must be made by every rank of the context, in the same order, with the same
+ * arguments (pointers to local memory excepted); dagr checks this at each collective call
+ * and reports DAGR_ERR_DIVERGED rather than hang. */
+#ifndef DAGR_TASK_H
+#define DAGR_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dagr/runtime.h>
+#include <dagr/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Most accesses one task may declare. */
+#define DAGR_MAX_ACCESS 32
+/* Largest by-value argument block of a task, in bytes. */
+#define DAGR_MAX_ARGS 4096
+
+typedef struct dagr_data dagr_data_t;
+typedef struct dagr_queue dagr_queue_t;
+
+/* ------------------------------------------------------------------------------------------
+ * Data handles
+ * ---------------------------------------------------------------------------------------- */
+
+/* Creates a handle for `bytes` bytes of data owned by rank `owner`; the runtime allocates
+ * (64-byte aligned, zero-filled) on the owner. bytes may be 0 (a pure synchronisation
+ * object). Every rank calls it in the same order. Errors: DAGR_ERR_ARG (ctx or out NULL,
+ * owner outside [0, size)), DAGR_ERR_NOMEM. */
+DAGR_API dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner,
+                                        dagr_data_t **out);
+
+/* Creates a handle over the caller's buffer `ptr` on rank `owner` (attach: dagr never frees
+ * it; it must outlive the handle). ptr is ignored on the other ranks and may be NULL there.
+ * After dagr_wait_all (or dagr_data_destroy followed by dagr_wait_all) the buffer holds the
+ * handle's final contents. Every rank calls it in the same order. Errors: DAGR_ERR_ARG (ctx
+ * or out NULL, owner out of range, ptr NULL on the owner while bytes > 0). */
+DAGR_API dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
+                                        dagr_data_t **out);
+
+/* Releases a handle: tasks already inserted still run, and the latest contents are brought
+ * back to the owner's buffer; the memory dagr allocated is freed once they have finished.
+ * Every rank calls it in the same order. Sets *data to NULL; tolerates NULL. */
+DAGR_API dagr_status_t dagr_data_destroy(dagr_data_t **data);
+
+/* Size in bytes, and owner rank, of a handle. Local. */
+DAGR_API size_t dagr_data_bytes(const dagr_data_t *data);
+DAGR_API int dagr_data_owner(const dagr_data_t *data);
+
+/* ------------------------------------------------------------------------------------------
+ * Kernels and tasks
+ * ---------------------------------------------------------------------------------------- */
+
+/* What a task body returns to the scheduler (distinct from dagr_status_t). */
+typedef enum dagr_task_result {
+    DAGR_TASK_DONE = 0,   /* finished; its outputs are valid */
+    DAGR_TASK_RETRY = 1,  /* not now: run the body again later (after other ready tasks) */
+    DAGR_TASK_ERROR = -1, /* failed: poison every task depending on it (see dagr_task_fail) */
+} dagr_task_result_t;
+
+/* Access modes. */
+typedef enum dagr_mode {
+    DAGR_READ = 1,
+    DAGR_WRITE = 2, /* the previous contents are not read: no transfer is made for them */
+    DAGR_RW = 3,
+} dagr_mode_t;
+
+typedef struct dagr_access {
+    dagr_data_t *data;
+    dagr_mode_t mode;
+} dagr_access_t;
+
+/* What a task body sees. buf[i] and bytes[i] belong to access i as given to dagr_spawn
+ * (the same handle named twice gives the same pointer twice). Valid during the call only. */
+typedef struct dagr_task_view {
+    void *const *buf;
+    const size_t *bytes;
+    int nbuf;
+    const void *args; /* the task's copy of the argument block (NULL if args_size is 0) */
+    size_t args_size;
+    int rank;   /* rank running the task */
+    int worker; /* worker thread index on that rank, 0 .. dagr_threads()-1 */
+    uint64_t seq; /* the task's insertion number, counted from 0 on every rank alike */
+    void *internal_;
+} dagr_task_view_t;
+
+typedef dagr_task_result_t (*dagr_cpu_fn_t)(const dagr_task_view_t *task);
+
+/* A kernel: a name (used in errors, traces and the divergence check) and its bodies. */
+typedef struct dagr_kernel {
+    const char *name;
+    dagr_cpu_fn_t cpu; /* required */
+    void *gpu;         /* reserved for the GPU body; must be NULL for now */
+} dagr_kernel_t;
+
+/* Options of one task. Fill with dagr_task_opts_init(). */
+typedef struct dagr_task_opts {
+    int priority;        /* higher runs first among ready tasks on a rank; default 0 */
+    int rank;            /* rank to run on; -1 (default) = owner of the first written handle,
+                            or of the first handle when none is written */
+    dagr_queue_t *queue; /* if set, the task runs after every earlier task of this queue */
+} dagr_task_opts_t;
+
+DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
+
+/* Inserts a task running kernel k over the given accesses, with a private copy of
+ * args[0 .. args_size). opts may be NULL. The task runs once its inputs are ready; errors it
+ * returns surface at the next collective call. Every rank calls it in the same order.
+ * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess outside [1, DAGR_MAX_ACCESS],
+ * unknown mode, handle of another context or destroyed, args NULL with args_size > 0,
+ * args_size > DAGR_MAX_ARGS, opts->rank out of range), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if
+ * the context is unusable after an earlier divergence. */
+DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
+                                  size_t args_size, int naccess, const dagr_access_t *access,
+                                  const dagr_task_opts_t *opts);
+
+/* Called from a task body before returning DAGR_TASK_ERROR: records why (status and a
+ * printf-style message). The status and message reach every rank at the next collective
+ * call, prefixed with the kernel name, task number and rank. Local. */
+DAGR_API void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status,
+                             const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------------------------------
+ * In-order queues
+ * ---------------------------------------------------------------------------------------- */
+
+/* Creates an in-order queue: tasks spawned with opts.queue = q run one after another in
+ * insertion order (like a CUDA stream), on whatever ranks they run. Every rank calls it in
+ * the same order. Errors: DAGR_ERR_ARG, DAGR_ERR_NOMEM. */
+DAGR_API dagr_status_t dagr_queue_create(dagr_ctx_t *ctx, dagr_queue_t **out);
+
+/* Releases a queue (tasks already in it still run in order). Every rank, same order. Sets
+ * *q to NULL; tolerates NULL. */
+DAGR_API dagr_status_t dagr_queue_destroy(dagr_queue_t **q);
+
+/* ------------------------------------------------------------------------------------------
+ * Waiting and reading results
+ * ---------------------------------------------------------------------------------------- */
+
+/* Waits until every task inserted so far has finished on every rank and each handle's latest
+ * contents are back in its owner's buffer. Collective. Returns DAGR_OK, or the same error on
+ * every rank: the first failed task's status (DAGR_ERR_TASK unless the body chose one) with
+ * its kernel, number and rank in dagr_last_error(); DAGR_ERR_DIVERGED if the ranks inserted
+ * different graphs, naming the first differing task. After DAGR_ERR_DIVERGED the context can
+ * only be finalised. */
+DAGR_API dagr_status_t dagr_wait_all(dagr_ctx_t *ctx);
+
+/* Copies the latest contents of a handle into dst on rank `root`, or on every rank when root
+ * is -1 (dst is ignored, and may be NULL, on other ranks). Implies dagr_wait_all. Collective.
+ * Errors: those of dagr_wait_all, DAGR_ERR_ARG (data NULL, root out of range, dst NULL on a
+ * receiving rank while bytes > 0). */
+DAGR_API dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

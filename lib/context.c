@@ -1,0 +1,230 @@
+/* The context: configuration (struct, then environment), MPI start-up and shut-down,
+ * and the worker and progress threads' lifetime. */
+#include "lib_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_PENDING ((size_t)1 << 16)
+#define MAX_THREADS 4096
+
+void dagr_config_init(dagr_config_t *cfg)
+{
+    if (!cfg) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->comm = MPI_COMM_WORLD;
+    cfg->threads = 0;
+    cfg->comm_arena = 0;
+    cfg->max_pending = 0;
+    cfg->verbose = 0;
+}
+
+/* Parses a non-negative integer with an optional K/M/G (binary) suffix. */
+static bool parse_size(const char *s, size_t *out)
+{
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-') return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && shift) end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end) return false;
+    if (shift && v > (~0ull >> shift)) return false;
+    *out = (size_t)(v << shift);
+    return true;
+}
+
+/* Applies the environment over cfg and checks the result. Local. */
+static dagr_status_t apply_env(dagr_config_t *cfg)
+{
+    const char *v;
+    size_t n;
+    if ((v = getenv("DAGR_THREADS")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n >= 1 && n <= MAX_THREADS && !strpbrk(v, "kKmMgG"),
+                   DAGR_ERR_ARG, "DAGR_THREADS='%s' must be an integer in [1, %d]", v,
+                   MAX_THREADS);
+        cfg->threads = (int)n;
+    }
+    if ((v = getenv("DAGR_COMM_ARENA")) && *v) {
+        DAGR_CHECK(parse_size(v, &n), DAGR_ERR_ARG,
+                   "DAGR_COMM_ARENA='%s' must be a size in bytes (suffix K, M or G allowed)", v);
+        cfg->comm_arena = n;
+    }
+    if ((v = getenv("DAGR_MAX_PENDING")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n >= 1, DAGR_ERR_ARG,
+                   "DAGR_MAX_PENDING='%s' must be a positive integer", v);
+        cfg->max_pending = n;
+    }
+    if ((v = getenv("DAGR_VERBOSE")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n <= 1, DAGR_ERR_ARG, "DAGR_VERBOSE='%s' must be 0 or 1",
+                   v);
+        cfg->verbose = (int)n;
+    }
+    DAGR_CHECK(cfg->threads >= 0 && cfg->threads <= MAX_THREADS, DAGR_ERR_ARG,
+               "threads %d out of range [0, %d]", cfg->threads, MAX_THREADS);
+    DAGR_CHECK(cfg->verbose == 0 || cfg->verbose == 1, DAGR_ERR_ARG, "verbose %d must be 0 or 1",
+               cfg->verbose);
+    return DAGR_OK;
+}
+
+static const char *thread_level_name(int level)
+{
+    switch (level) {
+    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
+    default: return "MPI_THREAD_MULTIPLE";
+    }
+}
+
+static dagr_status_t start_mpi(int *argc, char ***argv, bool *own)
+{
+    int inited = 0, finalized = 0, provided = MPI_THREAD_SINGLE;
+    MPI_Finalized(&finalized);
+    DAGR_CHECK(!finalized, DAGR_ERR_MPI,
+               "MPI is already finalized (dagr_init cannot run after MPI_Finalize or after a "
+               "dagr_finalize that finalized MPI)");
+    MPI_Initialized(&inited);
+    if (!inited) {
+        DAGR_TRY_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
+        *own = true;
+    } else {
+        MPI_Query_thread(&provided);
+        *own = false;
+    }
+    if (provided < MPI_THREAD_MULTIPLE) {
+        if (*own) MPI_Finalize();
+        return DAGR_ERR(DAGR_ERR_MPI,
+                        "MPI was initialised with %s; dagr needs MPI_THREAD_MULTIPLE (call "
+                        "MPI_Init_thread with MPI_THREAD_MULTIPLE, or let dagr_init do it)",
+                        thread_level_name(provided));
+    }
+    return DAGR_OK;
+}
+
+static void ctx_free(dagr_ctx_t *ctx)
+{
+    divergence_fini(&ctx->div);
+    if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
+    if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
+    pthread_mutex_destroy(&ctx->wait_lock);
+    pthread_cond_destroy(&ctx->wait_cond);
+    pthread_mutex_destroy(&ctx->err_lock);
+    free(ctx);
+}
+
+static int default_threads(const dagr_ctx_t *ctx)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long t = (cores > 0 ? cores : 1) / (ctx->local_size > 0 ? ctx->local_size : 1);
+    return t >= 1 ? (int)t : 1;
+}
+
+dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_ctx_t **ctx_out)
+{
+    DAGR_CHECK(ctx_out, DAGR_ERR_ARG, "ctx_out is NULL");
+    dagr_config_t conf;
+    if (cfg)
+        conf = *cfg;
+    else
+        dagr_config_init(&conf);
+    DAGR_CHECK(conf.comm != MPI_COMM_NULL, DAGR_ERR_ARG, "cfg->comm is MPI_COMM_NULL");
+    bool own = false;
+    DAGR_TRY(start_mpi(argc, argv, &own));
+
+    /* Configuration errors must be the same on every rank, or some would go on into the
+     * collectives below and wait forever. */
+    dagr_status_t s = apply_env(&conf);
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", s == DAGR_OK ? "" : dagr_last_error());
+    s = ctx_agree(conf.comm, s, msg);
+    if (s != DAGR_OK) {
+        if (own) MPI_Finalize();
+        return s;
+    }
+
+    dagr_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        if (own) MPI_Finalize();
+        return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the context");
+    }
+    ctx->comm = ctx->user_comm = MPI_COMM_NULL;
+    ctx->own_mpi = own;
+    ctx->cfg = conf;
+    divergence_init(&ctx->div);
+    pthread_mutex_init(&ctx->wait_lock, NULL);
+    pthread_cond_init(&ctx->wait_cond, NULL);
+    pthread_mutex_init(&ctx->err_lock, NULL);
+    atomic_init(&ctx->inflight, 0);
+    atomic_init(&ctx->waiter, false);
+
+    int e = MPI_Comm_dup(conf.comm, &ctx->comm);
+    if (e == MPI_SUCCESS) e = MPI_Comm_dup(conf.comm, &ctx->user_comm);
+    if (e == MPI_SUCCESS) e = MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN);
+    MPI_Comm node = MPI_COMM_NULL;
+    if (e == MPI_SUCCESS)
+        e = MPI_Comm_split_type(ctx->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    if (e == MPI_SUCCESS) {
+        MPI_Comm_rank(ctx->comm, &ctx->rank);
+        MPI_Comm_size(ctx->comm, &ctx->size);
+        MPI_Comm_rank(node, &ctx->local_rank);
+        MPI_Comm_size(node, &ctx->local_size);
+        MPI_Comm_free(&node);
+    }
+    if (e != MPI_SUCCESS) {
+        s = dagr_error_mpi(e, __FILE__, __LINE__, "setting up the context's communicators");
+        goto undo_ctx;
+    }
+    if (ctx->cfg.threads == 0) ctx->cfg.threads = default_threads(ctx);
+    if (ctx->cfg.max_pending == 0) ctx->cfg.max_pending = DEFAULT_MAX_PENDING;
+
+    if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
+    if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;
+    if (ctx->cfg.verbose && ctx->rank == 0)
+        fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n",
+                ctx->size, ctx->local_size, ctx->cfg.threads);
+    *ctx_out = ctx;
+    return DAGR_OK;
+
+undo_comm:
+    comm_stop(ctx);
+undo_ctx:
+    ctx_free(ctx);
+    if (own) MPI_Finalize();
+    return s;
+}
+
+dagr_status_t dagr_finalize(dagr_ctx_t **pctx)
+{
+    if (!pctx || !*pctx) return DAGR_OK;
+    dagr_ctx_t *ctx = *pctx;
+    *pctx = NULL;
+    dagr_status_t s = dagr_wait_all(ctx);
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", dagr_last_error());
+
+    /* After a divergence some nodes will never run; their handles stay allocated rather
+     * than be freed under them. Otherwise every handle is idle now. */
+    while (ctx->live) data_retire(ctx->live);
+    sched_stop(ctx);
+    comm_stop(ctx);
+    bool own = ctx->own_mpi;
+    ctx_free(ctx);
+    if (own) MPI_Finalize();
+    if (s != DAGR_OK) dagr_error_set_raw(msg);
+    return s;
+}
+
+int dagr_rank(const dagr_ctx_t *ctx) { return ctx ? ctx->rank : -1; }
+int dagr_size(const dagr_ctx_t *ctx) { return ctx ? ctx->size : 0; }
+int dagr_threads(const dagr_ctx_t *ctx) { return ctx ? ctx->cfg.threads : 0; }
+MPI_Comm dagr_comm(const dagr_ctx_t *ctx) { return ctx ? ctx->user_comm : MPI_COMM_NULL; }

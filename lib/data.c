@@ -1,0 +1,252 @@
+/* Data handles: creation, the local buffer and its lifetime, the holder's bitset of ranks
+ * that hold the latest version, and in-order queues (which are zero-byte handles). */
+#include "lib_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *alloc_zeroed(size_t bytes)
+{
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+static size_t have_words(const dagr_ctx_t *ctx) { return ((size_t)ctx->size + 63) / 64; }
+
+static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
+                              bool attached, dagr_data_t **out)
+{
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
+    DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+    DAGR_CHECK(owner >= 0 && owner < ctx->size, DAGR_ERR_ARG, "owner %d out of range [0, %d)",
+               owner, ctx->size);
+    DAGR_CHECK(!attached || owner != ctx->rank || ptr || bytes == 0, DAGR_ERR_ARG,
+               "ptr is NULL on the owner rank %d while bytes = %zu", owner, bytes);
+
+    dagr_data_t *h = calloc(1, sizeof *h);
+    DAGR_CHECK(h, DAGR_ERR_NOMEM, "cannot allocate a data handle");
+    h->ctx = ctx;
+    h->id = ctx->next_data_id++;
+    h->bytes = bytes;
+    h->owner = owner;
+    h->attached = attached;
+    h->holder = owner;
+    h->local_version = -1;
+    h->have = calloc(have_words(ctx), sizeof *h->have);
+    if (!h->have) {
+        free(h);
+        return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a data handle");
+    }
+    data_have_set(h, owner);
+    atomic_init(&h->refs, 1);
+    pthread_mutex_init(&h->lock, NULL);
+    if (owner == ctx->rank) {
+        h->home = attached ? ptr : (bytes ? alloc_zeroed(bytes) : NULL);
+        if (bytes && !h->home) {
+            pthread_mutex_destroy(&h->lock);
+            free(h->have);
+            free(h);
+            return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes for a data handle",
+                            bytes);
+        }
+        h->buf = h->home;
+        h->buf_kind = BUF_HOME;
+        h->local_version = 0;
+    }
+    divergence_mix(&ctx->div, 0xda7a0000u ^ (uint64_t)attached);
+    divergence_mix(&ctx->div, bytes);
+    divergence_mix(&ctx->div, (uint64_t)owner);
+
+    h->next = ctx->live;
+    if (ctx->live) ctx->live->prev = h;
+    ctx->live = h;
+    *out = h;
+    return DAGR_OK;
+}
+
+dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner, dagr_data_t **out)
+{
+    return data_new(ctx, NULL, bytes, owner, false, out);
+}
+
+dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
+                               dagr_data_t **out)
+{
+    return data_new(ctx, ptr, bytes, owner, true, out);
+}
+
+size_t dagr_data_bytes(const dagr_data_t *data) { return data ? data->bytes : 0; }
+int dagr_data_owner(const dagr_data_t *data) { return data ? data->owner : -1; }
+
+/* Unlinks the handle from the live list, brings its latest contents home and drops the
+ * user's reference; nodes still using it keep it alive. */
+dagr_status_t data_retire(dagr_data_t *h)
+{
+    dagr_ctx_t *ctx = h->ctx;
+    dagr_status_t s = DAGR_OK;
+    if (!ctx->broken) s = graph_migrate_home(ctx, h);
+    graph_forget_nodes(ctx, h);
+    if (h->prev) h->prev->next = h->next;
+    else ctx->live = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = NULL;
+    data_unref(h);
+    return s;
+}
+
+dagr_status_t dagr_data_destroy(dagr_data_t **data)
+{
+    if (!data || !*data) return DAGR_OK;
+    dagr_data_t *h = *data;
+    *data = NULL;
+    divergence_mix(&h->ctx->div, 0xde570000u ^ h->id);
+    return data_retire(h);
+}
+
+void data_ref(dagr_data_t *h) { atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed); }
+
+static void buf_free(dagr_data_t *h)
+{
+    if (h->buf_kind == BUF_ARENA)
+        comm_arena_free(h->ctx, h->buf, h->bytes);
+    else if (h->buf_kind == BUF_HEAP)
+        free(h->buf);
+    h->buf = NULL;
+    h->buf_kind = BUF_NONE;
+}
+
+void data_unref(dagr_data_t *h)
+{
+    if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
+    if (h->buf_kind != BUF_HOME) buf_free(h);
+    if (h->home && !h->attached) free(h->home);
+    free(h->have);
+    free(h->readers);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+dagr_status_t data_ensure_buf(dagr_data_t *h)
+{
+    if (h->bytes == 0) return DAGR_OK;
+    pthread_mutex_lock(&h->lock);
+    if (!h->buf) {
+        if (h->home) {
+            h->buf = h->home;
+            h->buf_kind = BUF_HOME;
+        } else {
+            /* Copies made by a write live on the heap: the arena is kept for landing data. */
+            h->buf = alloc_zeroed(h->bytes);
+            h->buf_kind = h->buf ? BUF_HEAP : BUF_NONE;
+        }
+    }
+    bool ok = h->buf != NULL;
+    pthread_mutex_unlock(&h->lock);
+    DAGR_CHECK(ok, DAGR_ERR_NOMEM, "cannot allocate %zu bytes for a copy of data #%llu",
+               h->bytes, (unsigned long long)h->id);
+    return DAGR_OK;
+}
+
+void data_pending_add(dagr_data_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->pending++;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* A copy is stale when a newer version exists than the one it holds. Stale copies off the
+ * owner are freed as soon as nobody local uses them: that keeps memory flat in long runs. */
+static void free_if_stale_locked(dagr_data_t *h)
+{
+    if (h->pending == 0 && h->buf && h->buf_kind != BUF_HOME &&
+        h->local_version != (int64_t)h->version) {
+        buf_free(h);
+        h->local_version = -1;
+    }
+}
+
+void data_pending_done(dagr_data_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->pending--;
+    free_if_stale_locked(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void data_superseded(dagr_data_t *h, int new_holder)
+{
+    pthread_mutex_lock(&h->lock);
+    h->version++;
+    free_if_stale_locked(h);
+    pthread_mutex_unlock(&h->lock);
+    h->holder = new_holder;
+    data_have_reset(h, new_holder);
+}
+
+void data_flush_copies(dagr_data_t *h)
+{
+    dagr_ctx_t *ctx = h->ctx;
+    data_have_reset(h, h->owner);
+    if (h->owner == ctx->rank) return;
+    pthread_mutex_lock(&h->lock);
+    if (h->pending == 0) {
+        if (h->buf) buf_free(h);
+        h->local_version = -1;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+bool data_have_test(dagr_data_t *h, int rank)
+{
+    return (h->have[rank / 64] >> (rank % 64)) & 1u;
+}
+
+void data_have_set(dagr_data_t *h, int rank) { h->have[rank / 64] |= (uint64_t)1 << (rank % 64); }
+
+/* Only `holder` has the latest version now. The bitset is kept on every rank (it is tiny)
+ * so that no path needs to allocate, but only the holder ever reads it. */
+void data_have_reset(dagr_data_t *h, int holder)
+{
+    memset(h->have, 0, have_words(h->ctx) * sizeof *h->have);
+    data_have_set(h, holder);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * In-order queues: a zero-byte handle that every task of the queue reads and writes, so the
+ * ordinary dependency rules order them, across ranks too (a zero-byte transfer is a bare
+ * notification).
+ * ---------------------------------------------------------------------------------------- */
+
+struct dagr_queue {
+    dagr_data_t *h;
+};
+
+dagr_status_t dagr_queue_create(dagr_ctx_t *ctx, dagr_queue_t **out)
+{
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
+    dagr_queue_t *q = malloc(sizeof *q);
+    DAGR_CHECK(q, DAGR_ERR_NOMEM, "cannot allocate a queue");
+    dagr_status_t s = dagr_data_create(ctx, 0, 0, &q->h);
+    if (s != DAGR_OK) {
+        free(q);
+        return s;
+    }
+    q->h->is_queue = true;
+    *out = q;
+    return DAGR_OK;
+}
+
+dagr_status_t dagr_queue_destroy(dagr_queue_t **q)
+{
+    if (!q || !*q) return DAGR_OK;
+    dagr_status_t s = dagr_data_destroy(&(*q)->h);
+    free(*q);
+    *q = NULL;
+    return s;
+}
+
+dagr_data_t *queue_handle(dagr_queue_t *q) { return q->h; }

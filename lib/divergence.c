@@ -1,0 +1,130 @@
+/* Divergence detection. Each rank mixes everything it inserts (kernel names, accesses,
+ * options, handle creation) into a running hash and logs the hash after each task. At a
+ * collective call the ranks compare (count, hash) with one allreduce; on a mismatch they
+ * binary-search the logs with a few more allreduces to name the first task that differs.
+ * The log is bounded: past LOG_CAP entries it keeps every other one (the stride doubles), so
+ * memory stays flat in long runs and the answer becomes a short range instead of one task. */
+#include "lib_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_CAP 65536
+
+void divergence_init(divergence_t *d)
+{
+    memset(d, 0, sizeof *d);
+    d->hash = 0x6a09e667f3bcc908ull;
+    d->stride = 1;
+}
+
+void divergence_fini(divergence_t *d)
+{
+    free(d->log);
+    d->log = NULL;
+}
+
+void divergence_mix(divergence_t *d, uint64_t w)
+{
+    uint64_t h = (d->hash ^ w) * 0x9e3779b97f4a7c15ull;
+    d->hash = h ^ (h >> 31);
+}
+
+uint64_t divergence_hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+void divergence_task_end(divergence_t *d)
+{
+    d->count++;
+    if ((d->count - d->base) % d->stride) return;
+    if (d->nlog == d->caplog) {
+        if (d->caplog == LOG_CAP) {
+            /* Keep the entries at even multiples of the stride: new[j] = old[2j + 1]. */
+            for (size_t j = 0; j < d->nlog / 2; j++) d->log[j] = d->log[2 * j + 1];
+            d->nlog /= 2;
+            d->stride *= 2;
+            if ((d->count - d->base) % d->stride) return;
+        } else {
+            size_t cap = d->caplog ? 2 * d->caplog : 1024;
+            uint64_t *log = realloc(d->log, cap * sizeof *log);
+            if (!log) { /* fall back to a coarser log rather than fail the insertion */
+                d->caplog = d->nlog;
+                return;
+            }
+            d->log = log;
+            d->caplog = cap;
+        }
+    }
+    d->log[d->nlog++] = d->hash;
+}
+
+/* Allreduce of x giving its maximum and minimum over the ranks. */
+static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64_t *min)
+{
+    uint64_t in[8], out[8];
+    for (int i = 0; i < n; i++) {
+        in[i] = x[i];
+        in[n + i] = ~x[i];
+    }
+    int e = MPI_Allreduce(in, out, 2 * n, MPI_UINT64_T, MPI_MAX, comm);
+    for (int i = 0; i < n; i++) {
+        max[i] = out[i];
+        min[i] = ~out[n + i];
+    }
+    return e;
+}
+
+dagr_status_t divergence_check(dagr_ctx_t *ctx)
+{
+    divergence_t *d = &ctx->div;
+    uint64_t mine[2] = {d->count, d->hash}, max[2], min[2];
+    DAGR_TRY_MPI(minmax(ctx->comm, mine, 2, max, min));
+    if (max[0] == min[0] && max[1] == min[1]) {
+        d->base = d->count;
+        d->nlog = 0;
+        d->stride = 1;
+        return DAGR_OK;
+    }
+
+    /* Compare logged hashes at multiples of the coarsest stride any rank uses. */
+    uint64_t stride = d->stride, smax, smin;
+    DAGR_TRY_MPI(minmax(ctx->comm, &stride, 1, &smax, &smin));
+    uint64_t m = (min[0] - d->base) / smax, lo = 0, hi = m;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t v = d->log[((mid + 1) * smax) / d->stride - 1], vmax, vmin;
+        DAGR_TRY_MPI(minmax(ctx->comm, &v, 1, &vmax, &vmin));
+        if (vmax != vmin)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    char what[256];
+    if (lo < m && smax == 1)
+        snprintf(what, sizeof what, "the first differing task is #%llu",
+                 (unsigned long long)(d->base + lo));
+    else if (lo < m)
+        snprintf(what, sizeof what, "the first differing task is between #%llu and #%llu",
+                 (unsigned long long)(d->base + lo * smax),
+                 (unsigned long long)(d->base + (lo + 1) * smax - 1));
+    else if (min[0] != max[0])
+        snprintf(what, sizeof what,
+                 "the first differing task is #%llu: some ranks inserted %llu tasks, others %llu",
+                 (unsigned long long)(d->base + m * smax), (unsigned long long)min[0],
+                 (unsigned long long)max[0]);
+    else
+        snprintf(what, sizeof what,
+                 "all %llu tasks match, but data handles or queues were created or destroyed "
+                 "differently after task #%llu",
+                 (unsigned long long)min[0], (unsigned long long)(min[0] ? min[0] - 1 : 0));
+    snprintf(ctx->broken_msg, sizeof ctx->broken_msg,
+             "ranks inserted different task graphs (kernel, accesses, options or order "
+             "differ): %s (counting from 0 since dagr_init)",
+             what);
+    ctx->broken = true;
+    return DAGR_ERR(DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+}

@@ -1,0 +1,305 @@
+/* Internal declarations shared by the files of lib/. Public headers never include this.
+ *
+ * The model, in one paragraph: every rank inserts the same tasks in the same order. For each
+ * data handle every rank keeps the same bookkeeping (how many writes were inserted = the
+ * version, which rank holds the latest version = the holder). A rank instantiates only
+ * the nodes it executes: its own tasks, plus a SEND node for each version it holds that
+ * another rank's task reads, plus a RECV node for each version its own tasks read that
+ * another rank holds. Local dependencies between these nodes follow per handle from
+ * insertion order (last writer + readers since), so a rank never asks anyone what to do.
+ * Each rank keeps at most one local buffer per handle ("buf"): the owner's home buffer, or a
+ * transient copy on other ranks that is freed once a newer version exists elsewhere and
+ * its last local user has finished. */
+#ifndef DAGR_LIB_IMPL_H
+#define DAGR_LIB_IMPL_H
+
+#include <dagr/dagr.h>
+
+#include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Errors (error.c)
+ * ------------------------------------------------------------------------------------- */
+
+/* Records "file:line: message" as the thread's last error and returns code. */
+dagr_status_t dagr_error_set(dagr_status_t code, const char *file, int line, const char *fmt,
+                             ...) __attribute__((format(printf, 4, 5)));
+/* Records an already formatted message verbatim (used for errors agreed across ranks). */
+void dagr_error_set_raw(const char *msg);
+/* Maps an MPI error code to DAGR_ERR_MPI with MPI's own error string. */
+dagr_status_t dagr_error_mpi(int mpi_err, const char *file, int line, const char *call);
+
+#define DAGR_ERR(code, ...) dagr_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
+#define DAGR_CHECK(cond, code, ...)                                                            \
+    do {                                                                                       \
+        if (!(cond)) return DAGR_ERR((code), __VA_ARGS__);                                     \
+    } while (0)
+#define DAGR_TRY(call)                                                                         \
+    do {                                                                                       \
+        dagr_status_t try_s_ = (call);                                                         \
+        if (try_s_ != DAGR_OK) return try_s_;                                                  \
+    } while (0)
+#define DAGR_TRY_MPI(call)                                                                     \
+    do {                                                                                       \
+        int try_e_ = (call);                                                                   \
+        if (try_e_ != MPI_SUCCESS) return dagr_error_mpi(try_e_, __FILE__, __LINE__, #call);  \
+    } while (0)
+
+#define DAGR_ERRMSG_MAX 512
+
+/* ---------------------------------------------------------------------------------------
+ * Nodes (node.c): the unit the scheduler and the communication engine execute
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum node_kind { NODE_TASK, NODE_SEND, NODE_RECV } node_kind_t;
+
+typedef struct node node_t;
+
+typedef struct node_access {
+    struct dagr_data *h;
+    uint8_t mode; /* DAGR_READ / DAGR_WRITE / DAGR_RW, merged over duplicates */
+} node_access_t;
+
+#define NODE_INLINE_SUCC 4
+#define NODE_INLINE_ARGS 64
+
+struct node {
+    atomic_int npred; /* unfinished predecessors, +1 while the node is being inserted */
+    atomic_int refs;  /* 1 until completion + 1 per handle slot (last_writer/readers) */
+    atomic_bool done;
+    atomic_bool poisoned; /* a predecessor failed: do not run, pass the failure on */
+    bool failed;          /* the node itself failed */
+    uint8_t kind;
+    int priority;
+    uint64_t order; /* ready-queue tie-break: FIFO among equal priorities */
+    uint64_t seq;   /* insertion number of the task (or of the task that caused the transfer) */
+    pthread_mutex_t lock; /* guards done/succ */
+    node_t **succ;
+    int nsucc, capsucc;
+    node_t *succ_inline[NODE_INLINE_SUCC];
+
+    /* NODE_TASK */
+    dagr_cpu_fn_t fn;
+    const char *name;
+    int nacc;  /* unique handles (incl. the queue's) */
+    int nuser; /* accesses as the user gave them */
+    node_access_t acc[DAGR_MAX_ACCESS + 1];
+    uint8_t map[DAGR_MAX_ACCESS]; /* user access i -> acc[map[i]] */
+    void *args;
+    size_t args_size;
+    unsigned char args_inline[NODE_INLINE_ARGS];
+
+    /* NODE_SEND / NODE_RECV: acc[0] is the handle */
+    uint64_t version;
+    int peer;
+    void *staging;       /* RECV: arena block the data lands in before the copy to buf */
+    bool dyn_attached;   /* RECV: buf attached to the dynamic window for this transfer */
+};
+
+node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind);
+void node_ref(node_t *n);
+void node_unref(struct dagr_ctx *ctx, node_t *n);
+/* Adds the edge pred -> succ unless pred has finished (then poison passes at once). */
+void node_edge(struct dagr_ctx *ctx, node_t *pred, node_t *succ);
+/* Drops the insertion guard; the node is handed to its executor when nothing is pending. */
+void node_release_guard(struct dagr_ctx *ctx, node_t *n);
+/* Marks the node finished (failed or not), releases its handles, wakes its successors. */
+void node_complete(struct dagr_ctx *ctx, node_t *n);
+
+/* ---------------------------------------------------------------------------------------
+ * Data handles (data.c)
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum buf_kind { BUF_NONE, BUF_HOME, BUF_ARENA, BUF_HEAP } buf_kind_t;
+
+struct dagr_data {
+    struct dagr_ctx *ctx;
+    uint64_t id; /* creation number, identical on every rank */
+    size_t bytes;
+    int owner;
+    bool attached;
+    bool is_queue;
+    void *home; /* owner only: the persistent buffer (ours or the caller's) */
+    atomic_int refs;
+
+    /* Graph bookkeeping, touched only by the inserting (main) thread. */
+    int holder;          /* rank holding the latest version */
+    uint64_t *have;      /* on the holder: bitset of ranks holding the latest version */
+    node_t *last_writer; /* last local node writing buf */
+    node_t **readers;    /* local nodes reading buf since last_writer */
+    int nreaders, capreaders;
+    struct dagr_data *prev, *next; /* the context's live list */
+
+    /* Local storage, guarded by lock (workers and the comm thread touch it too). */
+    pthread_mutex_t lock;
+    uint64_t version;      /* writes inserted so far: the latest version's number */
+    int64_t local_version; /* version buf holds or will hold after pending nodes; -1 none */
+    void *buf;
+    uint8_t buf_kind;
+    int pending; /* local nodes not finished that use buf */
+};
+
+/* Takes a reference / drops one; the last drop frees the handle. */
+void data_ref(struct dagr_data *h);
+void data_unref(struct dagr_data *h);
+/* Gives h a local buffer if it has none (for a write on a rank that holds no copy). */
+dagr_status_t data_ensure_buf(struct dagr_data *h);
+/* Local node bookkeeping: one more / one fewer pending user of buf. */
+void data_pending_add(struct dagr_data *h);
+void data_pending_done(struct dagr_data *h);
+/* Marks that a newer version was written on another rank; frees an idle copy. */
+void data_superseded(struct dagr_data *h, int new_holder);
+/* The zero-byte handle behind an in-order queue. */
+struct dagr_data *queue_handle(dagr_queue_t *q);
+/* After a global wait: forget copies on ranks other than the owner. */
+void data_flush_copies(struct dagr_data *h);
+/* have-bitset helpers (on the holder). */
+bool data_have_test(struct dagr_data *h, int rank);
+void data_have_set(struct dagr_data *h, int rank);
+void data_have_reset(struct dagr_data *h, int only_rank);
+
+/* ---------------------------------------------------------------------------------------
+ * Graph insertion (graph.c)
+ * ------------------------------------------------------------------------------------- */
+
+/* Makes the owner's home buffer hold the latest version (inserts RECV/SEND as needed). */
+dagr_status_t graph_migrate_home(struct dagr_ctx *ctx, struct dagr_data *h);
+/* Drops the handle's references to finished nodes (last_writer/readers). */
+void graph_forget_nodes(struct dagr_ctx *ctx, struct dagr_data *h);
+
+/* ---------------------------------------------------------------------------------------
+ * Scheduler (sched.c)
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct sched {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    node_t **heap;
+    size_t nheap, capheap;
+    uint64_t next_order;
+    int nsleeping;
+    bool stop;
+    int nworkers;
+    pthread_t *workers;
+} sched_t;
+
+dagr_status_t sched_start(struct dagr_ctx *ctx);
+void sched_stop(struct dagr_ctx *ctx);
+void sched_push(struct dagr_ctx *ctx, node_t *n);
+
+/* ---------------------------------------------------------------------------------------
+ * Receive arena (arena.c): a first-fit allocator over a region of the RMA window
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct arena_block arena_block_t;
+typedef struct arena {
+    pthread_mutex_t lock;
+    char *base;
+    size_t size;
+    arena_block_t *free_list; /* sorted by offset, coalesced */
+    size_t used;
+} arena_t;
+
+dagr_status_t arena_init(arena_t *a, void *base, size_t size);
+void arena_fini(arena_t *a);
+/* Returns a 64-byte aligned block of `bytes`, or NULL when no free block is large enough. */
+void *arena_alloc(arena_t *a, size_t bytes);
+void arena_free(arena_t *a, void *p, size_t bytes);
+bool arena_contains(const arena_t *a, const void *p);
+
+/* ---------------------------------------------------------------------------------------
+ * Communication engine (comm_rma.c)
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct comm comm_t;
+
+dagr_status_t comm_start(struct dagr_ctx *ctx);
+void comm_stop(struct dagr_ctx *ctx);
+/* Hands a SEND or RECV node whose local dependencies are met to the engine. */
+void comm_push(struct dagr_ctx *ctx, node_t *n);
+/* Allocates a local copy buffer for h in the receive arena, or NULL if it is full. */
+void *comm_arena_alloc(struct dagr_ctx *ctx, size_t bytes);
+void comm_arena_free(struct dagr_ctx *ctx, void *p, size_t bytes);
+
+/* ---------------------------------------------------------------------------------------
+ * Divergence detection (divergence.c)
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct divergence {
+    uint64_t hash;    /* running hash of everything inserted */
+    uint64_t count;   /* tasks inserted since init */
+    uint64_t base;    /* count at the last successful check */
+    uint64_t *log;    /* log[k] = hash after task base + (k+1)*stride - 1 */
+    size_t nlog, caplog;
+    uint64_t stride;
+} divergence_t;
+
+void divergence_init(divergence_t *d);
+void divergence_fini(divergence_t *d);
+void divergence_mix(divergence_t *d, uint64_t word);
+uint64_t divergence_hash_str(const char *s);
+/* Closes the current task's record (call once per spawned task). */
+void divergence_task_end(divergence_t *d);
+/* Collective: DAGR_OK if every rank inserted the same; else DAGR_ERR_DIVERGED everywhere. */
+dagr_status_t divergence_check(struct dagr_ctx *ctx);
+
+/* ---------------------------------------------------------------------------------------
+ * The context (context.c)
+ * ------------------------------------------------------------------------------------- */
+
+struct dagr_ctx {
+    MPI_Comm comm;      /* dagr's own collectives */
+    MPI_Comm user_comm; /* the duplicate handed out by dagr_comm() */
+    int rank, size;
+    int local_rank, local_size; /* on this node */
+    bool own_mpi;
+    dagr_config_t cfg;
+
+    /* Insertion state (main thread). */
+    uint64_t next_data_id;
+    struct dagr_data *live; /* live handles (for waits, migration, finalize) */
+    divergence_t div;
+    bool broken;            /* divergence found: only finalize is allowed */
+    char broken_msg[DAGR_ERRMSG_MAX];
+
+    /* Local nodes in flight, and the main thread waiting for them. */
+    atomic_long inflight;
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cond;
+    atomic_bool waiter;
+    long wait_target; /* wake the waiter when inflight <= wait_target */
+
+    /* First failure seen on this rank since the last collective. */
+    pthread_mutex_t err_lock;
+    dagr_status_t err_status;
+    char err_msg[DAGR_ERRMSG_MAX];
+
+    sched_t sched;
+    comm_t *comm_engine;
+    arena_t arena;
+
+    /* Statistics since init (for benchmarks and traces). */
+    atomic_ulong tasks_run;
+    atomic_ulong bytes_sent, bytes_received;
+};
+
+/* Collective over comm: all ranks return the lowest failing rank's status and message. */
+dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
+/* Unlinks a handle from the live list, brings it home and drops the user's reference. */
+dagr_status_t data_retire(struct dagr_data *h);
+/* Records the first failure on this rank (later ones are dropped). */
+void ctx_record_failure(struct dagr_ctx *ctx, dagr_status_t s, const char *msg);
+/* Blocks the calling (main) thread until at most `target` local nodes are in flight. */
+void ctx_wait_inflight(struct dagr_ctx *ctx, long target);
+/* Called when a node finishes: wakes the main thread if it waits for this. */
+void ctx_node_finished(struct dagr_ctx *ctx);
+
+/* Monotonic time in seconds. */
+double dagr_now(void);
+
+#endif

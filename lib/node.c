@@ -1,0 +1,110 @@
+/* Nodes: creation, reference counting, dependency edges and completion.
+ *
+ * Life of a node: created by the inserting thread with npred = 1 (the insertion guard) and
+ * refs = 1 (released at completion); each edge from an unfinished predecessor adds one to
+ * npred; dropping the guard makes it ready if nothing else is pending. Completion marks it
+ * done under its lock, so an edge added concurrently either lands in the successor list
+ * (and is honoured) or sees `done` and is skipped. */
+#include "lib_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind)
+{
+    (void)ctx;
+    node_t *n = malloc(sizeof *n);
+    if (!n) return NULL;
+    /* Only the header needs clearing: acc/map/args are filled by the inserter. */
+    memset(n, 0, offsetof(node_t, acc));
+    atomic_init(&n->npred, 1);
+    atomic_init(&n->refs, 1);
+    atomic_init(&n->done, false);
+    atomic_init(&n->poisoned, false);
+    n->kind = (uint8_t)kind;
+    n->succ = n->succ_inline;
+    n->capsucc = NODE_INLINE_SUCC;
+    n->nacc = 0;
+    n->args = NULL;
+    n->staging = NULL;
+    n->dyn_attached = false;
+    pthread_mutex_init(&n->lock, NULL);
+    return n;
+}
+
+void node_ref(node_t *n) { atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed); }
+
+void node_unref(struct dagr_ctx *ctx, node_t *n)
+{
+    (void)ctx;
+    if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1) return;
+    for (int i = 0; i < n->nacc; i++) data_unref(n->acc[i].h);
+    if (n->succ != n->succ_inline) free(n->succ);
+    if (n->args != n->args_inline) free(n->args);
+    pthread_mutex_destroy(&n->lock);
+    free(n);
+}
+
+void node_edge(struct dagr_ctx *ctx, node_t *pred, node_t *succ)
+{
+    pthread_mutex_lock(&pred->lock);
+    if (atomic_load_explicit(&pred->done, memory_order_relaxed)) {
+        bool bad = pred->failed || atomic_load(&pred->poisoned);
+        pthread_mutex_unlock(&pred->lock);
+        if (bad) atomic_store(&succ->poisoned, true);
+        return;
+    }
+    if (pred->nsucc == pred->capsucc) {
+        int cap = pred->capsucc * 2;
+        node_t **s = malloc((size_t)cap * sizeof *s);
+        if (!s) {
+            /* Without the edge the successor could run too early: fail it instead, so the
+             * user sees DAGR_ERR_NOMEM at the next wait rather than wrong data. */
+            pthread_mutex_unlock(&pred->lock);
+            atomic_store(&succ->poisoned, true);
+            ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory recording a dependency");
+            return;
+        }
+        memcpy(s, pred->succ, (size_t)pred->nsucc * sizeof *s);
+        if (pred->succ != pred->succ_inline) free(pred->succ);
+        pred->succ = s;
+        pred->capsucc = cap;
+    }
+    pred->succ[pred->nsucc++] = succ;
+    atomic_fetch_add_explicit(&succ->npred, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&pred->lock);
+}
+
+static void node_ready(struct dagr_ctx *ctx, node_t *n)
+{
+    if (n->kind == NODE_TASK)
+        sched_push(ctx, n);
+    else
+        comm_push(ctx, n);
+}
+
+void node_release_guard(struct dagr_ctx *ctx, node_t *n)
+{
+    if (atomic_fetch_sub_explicit(&n->npred, 1, memory_order_acq_rel) == 1) node_ready(ctx, n);
+}
+
+void node_complete(struct dagr_ctx *ctx, node_t *n)
+{
+    for (int i = 0; i < n->nacc; i++) data_pending_done(n->acc[i].h);
+    bool bad = n->failed || atomic_load(&n->poisoned);
+
+    pthread_mutex_lock(&n->lock);
+    atomic_store_explicit(&n->done, true, memory_order_release);
+    int nsucc = n->nsucc;
+    node_t **succ = n->succ;
+    n->nsucc = 0;
+    pthread_mutex_unlock(&n->lock);
+
+    /* The successor list is ours now: nobody appends to a done node. */
+    for (int i = 0; i < nsucc; i++) {
+        if (bad) atomic_store(&succ[i]->poisoned, true);
+        node_release_guard(ctx, succ[i]);
+    }
+    ctx_node_finished(ctx);
+    node_unref(ctx, n);
+}

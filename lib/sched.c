@@ -1,0 +1,222 @@
+/* The per-rank scheduler: worker threads taking ready tasks from one priority heap
+ * (higher priority first, then first-ready first), running their bodies and completing
+ * them. One lock guards the heap; a worker sleeps only when the heap is empty, and a push
+ * signals only when someone sleeps, so a busy rank makes no futex calls per task. */
+#include "lib_impl.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------
+ * The heap
+ * ---------------------------------------------------------------------------------------- */
+
+static bool before(const node_t *a, const node_t *b)
+{
+    if (a->priority != b->priority) return a->priority > b->priority;
+    return a->order < b->order;
+}
+
+static void heap_up(node_t **h, size_t i)
+{
+    node_t *x = h[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(x, h[p])) break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = x;
+}
+
+static void heap_down(node_t **h, size_t n, size_t i)
+{
+    node_t *x = h[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(h[c + 1], h[c])) c++;
+        if (!before(h[c], x)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = x;
+}
+
+void sched_push(dagr_ctx_t *ctx, node_t *n)
+{
+    sched_t *s = &ctx->sched;
+    pthread_mutex_lock(&s->lock);
+    if (s->nheap == s->capheap) {
+        size_t cap = s->capheap ? 2 * s->capheap : 1024;
+        node_t **h = realloc(s->heap, cap * sizeof *h);
+        if (!h) {
+            /* Cannot queue it: fail the task rather than lose it (and hang the wait). */
+            pthread_mutex_unlock(&s->lock);
+            n->failed = true;
+            ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory growing the ready queue");
+            node_complete(ctx, n);
+            return;
+        }
+        s->heap = h;
+        s->capheap = cap;
+    }
+    n->order = s->next_order++;
+    s->heap[s->nheap] = n;
+    heap_up(s->heap, s->nheap++);
+    if (s->nsleeping) pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static node_t *sched_pop(sched_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (s->nheap == 0 && !s->stop) {
+        s->nsleeping++;
+        pthread_cond_wait(&s->cond, &s->lock);
+        s->nsleeping--;
+    }
+    node_t *n = NULL;
+    if (s->nheap) {
+        n = s->heap[0];
+        s->heap[0] = s->heap[--s->nheap];
+        if (s->nheap) heap_down(s->heap, s->nheap, 0);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Running a task
+ * ---------------------------------------------------------------------------------------- */
+
+/* Where dagr_task_fail leaves the body's reason (view->internal_ points here). */
+typedef struct fail_note {
+    dagr_status_t status;
+    char msg[DAGR_ERRMSG_MAX];
+} fail_note_t;
+
+void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt, ...)
+{
+    if (!task || !task->internal_) return;
+    fail_note_t *note = task->internal_;
+    note->status = status < 0 ? status : DAGR_ERR_TASK;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note->msg, sizeof note->msg, fmt ? fmt : "", ap);
+    va_end(ap);
+}
+
+static void run_task(dagr_ctx_t *ctx, node_t *n, int worker)
+{
+    if (atomic_load(&n->poisoned)) {
+        node_complete(ctx, n);
+        return;
+    }
+    void *buf[DAGR_MAX_ACCESS];
+    size_t bytes[DAGR_MAX_ACCESS];
+    fail_note_t note = {.status = DAGR_OK};
+
+    /* A rank writing a handle it holds no copy of gets a fresh buffer now. */
+    for (int j = 0; j < n->nacc; j++) {
+        if (n->acc[j].mode == DAGR_WRITE && data_ensure_buf(n->acc[j].h) != DAGR_OK) {
+            note.status = DAGR_ERR_NOMEM;
+            snprintf(note.msg, sizeof note.msg, "%s", dagr_last_error());
+        }
+    }
+    dagr_task_result_t r = DAGR_TASK_ERROR;
+    if (note.status == DAGR_OK) {
+        for (int i = 0; i < n->nuser; i++) {
+            dagr_data_t *h = n->acc[n->map[i]].h;
+            buf[i] = h->buf;
+            bytes[i] = h->bytes;
+        }
+        dagr_task_view_t view = {
+            .buf = buf,
+            .bytes = bytes,
+            .nbuf = n->nuser,
+            .args = n->args,
+            .args_size = n->args_size,
+            .rank = ctx->rank,
+            .worker = worker,
+            .seq = n->seq,
+            .internal_ = &note,
+        };
+        r = n->fn(&view);
+    }
+    if (r == DAGR_TASK_RETRY) {
+        sched_push(ctx, n);
+        return;
+    }
+    if (r != DAGR_TASK_DONE) {
+        char msg[DAGR_ERRMSG_MAX + 160]; /* ctx_record_failure keeps what fits */
+        snprintf(msg, sizeof msg, "task '%s' (#%llu) failed on rank %d: %s", n->name,
+                 (unsigned long long)n->seq, ctx->rank,
+                 note.msg[0] ? note.msg : "the body returned an error without a message");
+        ctx_record_failure(ctx, note.status != DAGR_OK ? note.status : DAGR_ERR_TASK, msg);
+        n->failed = true;
+    }
+    atomic_fetch_add_explicit(&ctx->tasks_run, 1, memory_order_relaxed);
+    node_complete(ctx, n);
+}
+
+typedef struct worker_arg {
+    dagr_ctx_t *ctx;
+    int index;
+} worker_arg_t;
+
+static void *worker_main(void *p)
+{
+    worker_arg_t arg = *(worker_arg_t *)p;
+    free(p);
+    node_t *n;
+    while ((n = sched_pop(&arg.ctx->sched))) run_task(arg.ctx, n, arg.index);
+    return NULL;
+}
+
+dagr_status_t sched_start(dagr_ctx_t *ctx)
+{
+    sched_t *s = &ctx->sched;
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->workers = calloc((size_t)ctx->cfg.threads, sizeof *s->workers);
+    DAGR_CHECK(s->workers, DAGR_ERR_NOMEM, "cannot allocate %d worker threads", ctx->cfg.threads);
+    for (int i = 0; i < ctx->cfg.threads; i++) {
+        worker_arg_t *arg = malloc(sizeof *arg);
+        int err = arg ? 0 : 1;
+        if (arg) {
+            *arg = (worker_arg_t){ctx, i};
+            err = pthread_create(&s->workers[i], NULL, worker_main, arg);
+            if (err) free(arg);
+        }
+        if (err) {
+            sched_stop(ctx);
+            return DAGR_ERR(DAGR_ERR_NOMEM, "cannot start worker thread %d of %d", i,
+                            ctx->cfg.threads);
+        }
+        s->nworkers++;
+    }
+    return DAGR_OK;
+}
+
+/* Stops the workers once the heap is empty; tasks still queued (after a divergence) are
+ * dropped with the context. */
+void sched_stop(dagr_ctx_t *ctx)
+{
+    sched_t *s = &ctx->sched;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    s->nheap = 0;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
+    s->nworkers = 0;
+    free(s->workers);
+    s->workers = NULL;
+    free(s->heap);
+    s->heap = NULL;
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+}

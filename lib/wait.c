@@ -1,0 +1,129 @@
+/* Collective completion: dagr_wait_all, dagr_fetch, and agreeing on one error everywhere. */
+#include "lib_impl.h"
+
+#include <limits.h>
+#include <string.h>
+
+#define XFER_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
+
+/* Collective: every rank passes its own status and message; all return the status of the
+ * lowest-numbered failing rank, with its message, or DAGR_OK. */
+dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int bad = mine != DAGR_OK ? rank : size, first = size;
+    DAGR_TRY_MPI(MPI_Allreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm));
+    if (first == size) return DAGR_OK;
+    struct {
+        int status;
+        char msg[DAGR_ERRMSG_MAX];
+    } note = {.status = mine};
+    if (rank == first) snprintf(note.msg, sizeof note.msg, "%s", msg ? msg : "");
+    DAGR_TRY_MPI(MPI_Bcast(&note, (int)sizeof note, MPI_BYTE, first, comm));
+    dagr_error_set_raw(note.msg);
+    return (dagr_status_t)note.status;
+}
+
+void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg)
+{
+    pthread_mutex_lock(&ctx->err_lock);
+    if (ctx->err_status == DAGR_OK) {
+        ctx->err_status = s;
+        snprintf(ctx->err_msg, sizeof ctx->err_msg, "%s", msg);
+    }
+    pthread_mutex_unlock(&ctx->err_lock);
+}
+
+void ctx_wait_inflight(dagr_ctx_t *ctx, long target)
+{
+    if (atomic_load(&ctx->inflight) <= target) return;
+    pthread_mutex_lock(&ctx->wait_lock);
+    ctx->wait_target = target;
+    atomic_store(&ctx->waiter, true);
+    while (atomic_load(&ctx->inflight) > target) pthread_cond_wait(&ctx->wait_cond, &ctx->wait_lock);
+    atomic_store(&ctx->waiter, false);
+    pthread_mutex_unlock(&ctx->wait_lock);
+}
+
+void ctx_node_finished(dagr_ctx_t *ctx)
+{
+    long left = atomic_fetch_sub(&ctx->inflight, 1) - 1;
+    /* Pairs with the waiter's store-then-load: one of the two sees the other. */
+    if (atomic_load(&ctx->waiter) && left <= ctx->wait_target) {
+        pthread_mutex_lock(&ctx->wait_lock);
+        pthread_cond_signal(&ctx->wait_cond);
+        pthread_mutex_unlock(&ctx->wait_lock);
+    }
+}
+
+dagr_status_t dagr_wait_all(dagr_ctx_t *ctx)
+{
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    if (ctx->broken) {
+        dagr_error_set_raw(ctx->broken_msg);
+        return DAGR_ERR_DIVERGED;
+    }
+    /* Compare graphs before waiting: ranks with different graphs could wait forever. */
+    DAGR_TRY(divergence_check(ctx));
+    dagr_status_t st = DAGR_OK;
+    for (dagr_data_t *h = ctx->live; h; h = h->next) {
+        dagr_status_t s = graph_migrate_home(ctx, h);
+        if (st == DAGR_OK) st = s;
+    }
+    ctx_wait_inflight(ctx, 0);
+    for (dagr_data_t *h = ctx->live; h; h = h->next) {
+        graph_forget_nodes(ctx, h);
+        data_flush_copies(h);
+    }
+    pthread_mutex_lock(&ctx->err_lock);
+    dagr_status_t mine = ctx->err_status;
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", ctx->err_msg);
+    ctx->err_status = DAGR_OK;
+    ctx->err_msg[0] = 0;
+    pthread_mutex_unlock(&ctx->err_lock);
+    if (mine == DAGR_OK && st != DAGR_OK) {
+        mine = st;
+        snprintf(msg, sizeof msg, "%s", dagr_last_error());
+    }
+    return ctx_agree(ctx->comm, mine, msg);
+}
+
+dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root)
+{
+    DAGR_CHECK(data, DAGR_ERR_ARG, "data is NULL");
+    dagr_ctx_t *ctx = data->ctx;
+    DAGR_CHECK(root >= -1 && root < ctx->size, DAGR_ERR_ARG, "root %d out of range [-1, %d)",
+               root, ctx->size);
+    DAGR_TRY(dagr_wait_all(ctx));
+
+    bool receiving = root == -1 || root == ctx->rank;
+    dagr_status_t mine = DAGR_OK;
+    char msg[DAGR_ERRMSG_MAX] = "";
+    if (receiving && !dst && data->bytes) {
+        mine = DAGR_ERR_ARG;
+        snprintf(msg, sizeof msg, "wait.c: dst is NULL on receiving rank %d while the data has %zu bytes",
+                 ctx->rank, data->bytes);
+    }
+    DAGR_TRY(ctx_agree(ctx->comm, mine, msg));
+
+    /* After the wait the owner's home buffer holds the latest version. */
+    int owner = data->owner;
+    bool is_owner = ctx->rank == owner;
+    if (is_owner && receiving && data->bytes && dst != data->home) memcpy(dst, data->home, data->bytes);
+    if (root == owner || data->bytes == 0) return DAGR_OK;
+    for (size_t off = 0; off < data->bytes; off += XFER_CHUNK) {
+        int n = (int)(data->bytes - off < XFER_CHUNK ? data->bytes - off : XFER_CHUNK);
+        char *mybuf = is_owner ? (char *)data->home + off : dst ? (char *)dst + off : NULL;
+        if (root == -1) {
+            DAGR_TRY_MPI(MPI_Bcast(mybuf, n, MPI_BYTE, owner, ctx->comm));
+        } else if (is_owner) {
+            DAGR_TRY_MPI(MPI_Send(mybuf, n, MPI_BYTE, root, 0, ctx->comm));
+        } else if (ctx->rank == root) {
+            DAGR_TRY_MPI(MPI_Recv(mybuf, n, MPI_BYTE, owner, 0, ctx->comm, MPI_STATUS_IGNORE));
+        }
+    }
+    return DAGR_OK;
+}
