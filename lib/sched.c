@@ -69,8 +69,30 @@ void sched_push(dagr_ctx_t *ctx, node_t *n)
     pthread_mutex_unlock(&s->lock);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* An idle worker first watches the heap for a short while without the lock: the main thread
+ * usually inserts the next task within a microsecond, and waking a sleeper costs a futex
+ * call on both sides. */
+static void spin_for_work(sched_t *s)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (__atomic_load_n(&s->nheap, __ATOMIC_RELAXED) || __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+            return;
+        cpu_relax();
+    }
+}
+
 static node_t *sched_pop(sched_t *s)
 {
+    if (!__atomic_load_n(&s->nheap, __ATOMIC_RELAXED)) spin_for_work(s);
     pthread_mutex_lock(&s->lock);
     while (s->nheap == 0 && !s->stop) {
         s->nsleeping++;
