@@ -152,10 +152,12 @@ static void local_write(dagr_ctx_t *ctx, dagr_data_t *h)
 dagr_status_t graph_migrate_home(dagr_ctx_t *ctx, dagr_data_t *h)
 {
     if (h->holder == h->owner) return DAGR_OK;
+    /* The owner may hold the latest version already (an earlier read fetched it): the same
+     * test on both sides, as for any read, keeps the two plans matched. */
     dagr_status_t s = DAGR_OK;
-    if (ctx->rank == h->owner)
+    if (ctx->rank == h->owner && h->local_version != (int64_t)h->version)
         s = plan_recv(ctx, h, ctx->div.count, 0);
-    else if (ctx->rank == h->holder)
+    else if (ctx->rank == h->holder && !data_have_test(h, h->owner))
         s = plan_send(ctx, h, h->owner, ctx->div.count);
     /* Both now hold the latest version; the owner becomes the one others fetch from. */
     h->holder = h->owner;
@@ -224,12 +226,14 @@ static int merge_accesses(int naccess, const dagr_access_t *access, dagr_queue_t
     return nu;
 }
 
-static int exec_rank(const uniq_t *u, int nu, const dagr_task_opts_t *opts)
+/* The rank given in the options, else the owner of the first handle the caller listed as
+ * written, else of the first handle listed (a queue's own handle never decides). */
+static int exec_rank(int naccess, const dagr_access_t *access, const dagr_task_opts_t *opts)
 {
     if (opts && opts->rank >= 0) return opts->rank;
-    for (int j = 0; j < nu; j++)
-        if (u[j].mode & DAGR_WRITE) return u[j].h->owner;
-    return u[0].h->owner;
+    for (int i = 0; i < naccess; i++)
+        if (access[i].mode & DAGR_WRITE) return access[i].data->owner;
+    return access[0].data->owner;
 }
 
 static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
@@ -303,7 +307,7 @@ dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *ar
     uint8_t map[DAGR_MAX_ACCESS];
     dagr_queue_t *queue = opts ? opts->queue : NULL;
     int nu = merge_accesses(naccess, access, queue, u, map);
-    int runner = exec_rank(u, nu, opts);
+    int runner = exec_rank(naccess, access, opts);
     int priority = opts ? opts->priority : 0;
 
     divergence_t *d = &ctx->div;

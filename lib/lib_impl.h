@@ -74,6 +74,7 @@ struct node {
     atomic_bool done;
     atomic_bool poisoned; /* a predecessor failed: do not run, pass the failure on */
     bool failed;          /* the node itself failed */
+    bool retried;         /* the body asked to run again later */
     uint8_t kind;
     int priority;
     uint64_t order; /* ready-queue tie-break: FIFO among equal priorities */

@@ -12,8 +12,10 @@
  * The heap
  * ---------------------------------------------------------------------------------------- */
 
+/* Retried tasks go after every other ready task ("not now"), first-retried first. */
 static bool before(const node_t *a, const node_t *b)
 {
+    if (a->retried != b->retried) return !a->retried;
     if (a->priority != b->priority) return a->priority > b->priority;
     return a->order < b->order;
 }
@@ -168,6 +170,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker)
         r = n->fn(&view);
     }
     if (r == DAGR_TASK_RETRY) {
+        n->retried = true;
         sched_push(ctx, n);
         return;
     }
