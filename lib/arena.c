@@ -15,10 +15,11 @@ struct arena_block {
     arena_block_t *next;
 };
 
-static size_t round_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+static size_t round_up(size_t n) {
+    return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
 
-dagr_status_t arena_init(arena_t *a, void *base, size_t size)
-{
+dagr_status_t arena_init(arena_t *a, void *base, size_t size) {
     a->base = base;
     a->size = size & ~(size_t)(ARENA_ALIGN - 1);
     a->used = 0;
@@ -31,8 +32,7 @@ dagr_status_t arena_init(arena_t *a, void *base, size_t size)
     return DAGR_OK;
 }
 
-void arena_fini(arena_t *a)
-{
+void arena_fini(arena_t *a) {
     for (arena_block_t *b = a->free_list, *next; b; b = next) {
         next = b->next;
         free(b);
@@ -41,14 +41,12 @@ void arena_fini(arena_t *a)
     pthread_mutex_destroy(&a->lock);
 }
 
-bool arena_contains(const arena_t *a, const void *p)
-{
+bool arena_contains(const arena_t *a, const void *p) {
     const char *c = p;
     return a->size > 0 && c >= a->base && c < a->base + a->size;
 }
 
-void *arena_alloc(arena_t *a, size_t bytes)
-{
+void *arena_alloc(arena_t *a, size_t bytes) {
     size_t need = round_up(bytes ? bytes : 1);
     void *out = NULL;
     pthread_mutex_lock(&a->lock);
@@ -69,13 +67,13 @@ void *arena_alloc(arena_t *a, size_t bytes)
     return out;
 }
 
-void arena_free(arena_t *a, void *p, size_t bytes)
-{
+void arena_free(arena_t *a, void *p, size_t bytes) {
     size_t off = (size_t)((char *)p - a->base), size = round_up(bytes ? bytes : 1);
     pthread_mutex_lock(&a->lock);
     a->used -= size;
     arena_block_t **pp = &a->free_list;
-    while (*pp && (*pp)->off < off) pp = &(*pp)->next;
+    while (*pp && (*pp)->off < off)
+        pp = &(*pp)->next;
     arena_block_t *next = *pp;
     /* The previous block is the one whose next pointer is pp (or none at the head). */
     arena_block_t *prev = NULL;

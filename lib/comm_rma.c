@@ -78,7 +78,7 @@ struct comm {
     MPI_Comm node;
     char **peer_base; /* per global rank: its segment mapped here, or NULL (use MPI) */
     int nremote;      /* peers reached through MPI RMA */
-    MPI_Comm pcomm; /* private communicator the progress thread pokes MPI progress on */
+    MPI_Comm pcomm;   /* private communicator the progress thread pokes MPI progress on */
     char *base;
     size_t credit_off, arena_off;
     msg_t *inbox;
@@ -104,25 +104,22 @@ struct comm {
  * The table of pending transfers (progress thread only)
  * ---------------------------------------------------------------------------------------- */
 
-static size_t entry_hash(const comm_t *c, uint64_t hid, uint64_t ver, int peer, int dir)
-{
+static size_t entry_hash(const comm_t *c, uint64_t hid, uint64_t ver, int peer, int dir) {
     uint64_t x = hid * 0x9e3779b97f4a7c15ull ^ ver * 0xc2b2ae3d27d4eb4full ^
                  ((uint64_t)(uint32_t)peer << 1 | (uint64_t)dir) * 0x165667b19e3779f9ull;
     x ^= x >> 29;
     return (size_t)x & (c->nbuckets - 1);
 }
 
-static entry_t **entry_find(comm_t *c, uint64_t hid, uint64_t ver, int peer, int dir)
-{
+static entry_t **entry_find(comm_t *c, uint64_t hid, uint64_t ver, int peer, int dir) {
     entry_t **pp = &c->table[entry_hash(c, hid, ver, peer, dir)];
-    while (*pp && !((*pp)->hid == hid && (*pp)->ver == ver && (*pp)->peer == peer &&
-                    (*pp)->dir == dir))
+    while (*pp &&
+           !((*pp)->hid == hid && (*pp)->ver == ver && (*pp)->peer == peer && (*pp)->dir == dir))
         pp = &(*pp)->next;
     return pp;
 }
 
-static void table_grow(comm_t *c)
-{
+static void table_grow(comm_t *c) {
     size_t old = c->nbuckets;
     entry_t **t = calloc(2 * old, sizeof *t);
     if (!t) return; /* stay at the current size: longer chains, still correct */
@@ -140,8 +137,7 @@ static void table_grow(comm_t *c)
     free(ot);
 }
 
-static entry_t *entry_add(comm_t *c, uint64_t hid, uint64_t ver, int peer, int dir)
-{
+static entry_t *entry_add(comm_t *c, uint64_t hid, uint64_t ver, int peer, int dir) {
     if (c->nentries >= c->nbuckets) table_grow(c);
     entry_t *e = calloc(1, sizeof *e);
     if (!e) return NULL;
@@ -153,8 +149,7 @@ static entry_t *entry_add(comm_t *c, uint64_t hid, uint64_t ver, int peer, int d
     return e;
 }
 
-static void entry_remove(comm_t *c, entry_t **pp)
-{
+static void entry_remove(comm_t *c, entry_t **pp) {
     entry_t *e = *pp;
     *pp = e->next;
     free(e);
@@ -165,8 +160,7 @@ static void entry_remove(comm_t *c, entry_t **pp)
  * Messages
  * ---------------------------------------------------------------------------------------- */
 
-static int put_msg(comm_t *c, int peer, msg_t *m)
-{
+static int put_msg(comm_t *c, int peer, msg_t *m) {
     int me = c->ctx->rank;
     m->seq = ++c->sent[peer];
     MPI_Aint disp = (MPI_Aint)(((size_t)me * MSG_SLOTS + (m->seq - 1) % MSG_SLOTS) * sizeof *m);
@@ -176,8 +170,8 @@ static int put_msg(comm_t *c, int peer, msg_t *m)
         __atomic_store_n(&slot->seq, m->seq, __ATOMIC_RELEASE);
         return MPI_SUCCESS;
     }
-    int e = MPI_Put((char *)m + 8, (int)sizeof *m - 8, MPI_BYTE, peer, disp + 8,
-                    (int)sizeof *m - 8, MPI_BYTE, c->win);
+    int e = MPI_Put((char *)m + 8, (int)sizeof *m - 8, MPI_BYTE, peer, disp + 8, (int)sizeof *m - 8,
+                    MPI_BYTE, c->win);
     if (e == MPI_SUCCESS) e = MPI_Win_flush(peer, c->win);
     /* The sequence number goes last, after the body is complete at the target. */
     if (e == MPI_SUCCESS) e = MPI_Put(&m->seq, 8, MPI_BYTE, peer, disp, 8, MPI_BYTE, c->win);
@@ -185,19 +179,18 @@ static int put_msg(comm_t *c, int peer, msg_t *m)
     return e;
 }
 
-static bool ring_has_room(comm_t *c, int peer)
-{
+static bool ring_has_room(comm_t *c, int peer) {
     uint64_t consumed = __atomic_load_n(&c->credit[peer], __ATOMIC_ACQUIRE);
     return c->sent[peer] - consumed < MSG_SLOTS;
 }
 
-static bool outbox_push(outbox_t *o, const msg_t *m)
-{
+static bool outbox_push(outbox_t *o, const msg_t *m) {
     if (o->n == o->cap) {
         size_t cap = o->cap ? 2 * o->cap : 16;
         msg_t *q = malloc(cap * sizeof *q);
         if (!q) return false;
-        for (size_t i = 0; i < o->n; i++) q[i] = o->q[(o->head + i) % o->cap];
+        for (size_t i = 0; i < o->n; i++)
+            q[i] = o->q[(o->head + i) % o->cap];
         free(o->q);
         o->q = q;
         o->head = 0;
@@ -208,18 +201,16 @@ static bool outbox_push(outbox_t *o, const msg_t *m)
     return true;
 }
 
-static void comm_fail(comm_t *c, int mpi_err, const char *what)
-{
+static void comm_fail(comm_t *c, int mpi_err, const char *what) {
     char text[MPI_MAX_ERROR_STRING] = "";
     int len = 0;
     MPI_Error_string(mpi_err, text, &len);
-    char msg[DAGR_ERRMSG_MAX];
+    char msg[DAGR_ERRMSG_MAX + MPI_MAX_ERROR_STRING]; /* ctx_record_failure keeps what fits */
     snprintf(msg, sizeof msg, "comm_rma.c: %s failed on rank %d: %s", what, c->ctx->rank, text);
     ctx_record_failure(c->ctx, DAGR_ERR_MPI, msg);
 }
 
-static void post(comm_t *c, int peer, msg_t *m)
-{
+static void post(comm_t *c, int peer, msg_t *m) {
     outbox_t *o = &c->outbox[peer];
     if (o->n == 0 && ring_has_room(c, peer)) {
         int e = put_msg(c, peer, m);
@@ -232,8 +223,7 @@ static void post(comm_t *c, int peer, msg_t *m)
         ctx_record_failure(c->ctx, DAGR_ERR_NOMEM, "out of memory queueing a notification");
 }
 
-static bool drain_outboxes(comm_t *c)
-{
+static bool drain_outboxes(comm_t *c) {
     bool any = false;
     for (int p = 0; p < c->ctx->size && c->outbox_total; p++) {
         outbox_t *o = &c->outbox[p];
@@ -254,13 +244,11 @@ static bool drain_outboxes(comm_t *c)
  * Transfers
  * ---------------------------------------------------------------------------------------- */
 
-static MPI_Aint arena_disp(comm_t *c, const void *p)
-{
+static MPI_Aint arena_disp(comm_t *c, const void *p) {
     return (MPI_Aint)((const char *)p - c->base);
 }
 
-static void do_send(comm_t *c, node_t *s, const msg_t *want)
-{
+static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     dagr_data_t *h = s->acc[0].h;
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
     if (atomic_load(&s->poisoned)) {
@@ -276,8 +264,8 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want)
         int e = MPI_SUCCESS;
         for (size_t off = 0; off < h->bytes && e == MPI_SUCCESS; off += PUT_CHUNK) {
             size_t n = h->bytes - off < PUT_CHUNK ? h->bytes - off : PUT_CHUNK;
-            e = MPI_Put(src + off, (int)n, MPI_BYTE, s->peer, (MPI_Aint)(want->disp + off),
-                        (int)n, MPI_BYTE, win);
+            e = MPI_Put(src + off, (int)n, MPI_BYTE, s->peer, (MPI_Aint)(want->disp + off), (int)n,
+                        MPI_BYTE, win);
         }
         if (e == MPI_SUCCESS) e = MPI_Win_flush(s->peer, win);
         if (e != MPI_SUCCESS) {
@@ -292,8 +280,7 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want)
     node_complete(c->ctx, s);
 }
 
-static void send_ready(comm_t *c, node_t *s)
-{
+static void send_ready(comm_t *c, node_t *s) {
     dagr_data_t *h = s->acc[0].h;
     entry_t **pp = entry_find(c, h->id, s->version, s->peer, 0);
     if (*pp) { /* the WANT came first */
@@ -312,8 +299,7 @@ static void send_ready(comm_t *c, node_t *s)
     e->node = s;
 }
 
-static void recv_ready(comm_t *c, node_t *r)
-{
+static void recv_ready(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
     msg_t m = {.type = MSG_WANT, .hid = h->id, .ver = r->version, .bytes = h->bytes};
@@ -359,8 +345,7 @@ static void recv_ready(comm_t *c, node_t *r)
     post(c, r->peer, &m);
 }
 
-static void on_want(comm_t *c, int from, const msg_t *m)
-{
+static void on_want(comm_t *c, int from, const msg_t *m) {
     entry_t **pp = entry_find(c, m->hid, m->ver, from, 0);
     if (*pp && (*pp)->node) {
         node_t *s = (*pp)->node;
@@ -376,8 +361,7 @@ static void on_want(comm_t *c, int from, const msg_t *m)
     e->want = *m;
 }
 
-static void on_data(comm_t *c, int from, const msg_t *m)
-{
+static void on_data(comm_t *c, int from, const msg_t *m) {
     entry_t **pp = entry_find(c, m->hid, m->ver, from, 1);
     if (!*pp) {
         ctx_record_failure(c->ctx, DAGR_ERR_INTERNAL, "comm_rma.c: data for no pending receive");
@@ -401,8 +385,7 @@ static void on_data(comm_t *c, int from, const msg_t *m)
     node_complete(c->ctx, r);
 }
 
-static bool poll_inbox(comm_t *c)
-{
+static bool poll_inbox(comm_t *c) {
     bool any = false;
     int me = c->ctx->rank;
     if (c->nremote) MPI_Win_sync(c->win);
@@ -439,8 +422,7 @@ static bool poll_inbox(comm_t *c)
  * The progress thread
  * ---------------------------------------------------------------------------------------- */
 
-void comm_push(dagr_ctx_t *ctx, node_t *n)
-{
+void comm_push(dagr_ctx_t *ctx, node_t *n) {
     comm_t *c = ctx->comm_engine;
     pthread_mutex_lock(&c->lock);
     if (c->nevents == c->capevents) {
@@ -461,8 +443,7 @@ void comm_push(dagr_ctx_t *ctx, node_t *n)
     pthread_mutex_unlock(&c->lock);
 }
 
-static bool take_events(comm_t *c)
-{
+static bool take_events(comm_t *c) {
     /* Swap the two arrays so that pushers never wait while we process. */
     pthread_mutex_lock(&c->lock);
     size_t n = c->nevents, cap = c->capevents;
@@ -483,8 +464,7 @@ static bool take_events(comm_t *c)
     return n > 0;
 }
 
-static void *progress_main(void *p)
-{
+static void *progress_main(void *p) {
     comm_t *c = p;
     unsigned idle = 0;
     for (;;) {
@@ -537,14 +517,17 @@ static void *progress_main(void *p)
  * Setup and teardown (collective)
  * ---------------------------------------------------------------------------------------- */
 
-void *comm_arena_alloc(dagr_ctx_t *ctx, size_t bytes) { return arena_alloc(&ctx->arena, bytes); }
-void comm_arena_free(dagr_ctx_t *ctx, void *p, size_t bytes) { arena_free(&ctx->arena, p, bytes); }
+void *comm_arena_alloc(dagr_ctx_t *ctx, size_t bytes) {
+    return arena_alloc(&ctx->arena, bytes);
+}
+void comm_arena_free(dagr_ctx_t *ctx, void *p, size_t bytes) {
+    arena_free(&ctx->arena, p, bytes);
+}
 
 /* Default arena: 256 MiB per rank, less if the node's shared-memory file system (where MPICH
  * puts MPI_Win_allocate memory for ranks of a node) is small; pages are touched only when a
  * transfer uses them. */
-static size_t default_arena(const dagr_ctx_t *ctx)
-{
+static size_t default_arena(const dagr_ctx_t *ctx) {
     size_t want = (size_t)256 << 20;
     struct statvfs st;
     if (statvfs("/dev/shm", &st) == 0) {
@@ -557,8 +540,7 @@ static size_t default_arena(const dagr_ctx_t *ctx)
 }
 
 /* Finds which ranks share this node and maps their segments. */
-static dagr_status_t map_node_peers(comm_t *c)
-{
+static dagr_status_t map_node_peers(comm_t *c) {
     dagr_ctx_t *ctx = c->ctx;
     c->peer_base = calloc((size_t)ctx->size, sizeof *c->peer_base);
     DAGR_CHECK(c->peer_base, DAGR_ERR_NOMEM, "cannot allocate the peer table");
@@ -580,12 +562,12 @@ static dagr_status_t map_node_peers(comm_t *c)
     }
     MPI_Group_free(&gnode);
     MPI_Group_free(&gall);
-    for (int p = 0; p < ctx->size; p++) c->nremote += p != ctx->rank && !c->peer_base[p];
+    for (int p = 0; p < ctx->size; p++)
+        c->nremote += p != ctx->rank && !c->peer_base[p];
     return DAGR_OK;
 }
 
-dagr_status_t comm_start(dagr_ctx_t *ctx)
-{
+dagr_status_t comm_start(dagr_ctx_t *ctx) {
     comm_t *c = calloc(1, sizeof *c);
     DAGR_CHECK(c, DAGR_ERR_NOMEM, "cannot allocate the communication engine");
     c->ctx = ctx;
@@ -648,8 +630,7 @@ dagr_status_t comm_start(dagr_ctx_t *ctx)
 }
 
 /* Stops the progress thread and frees the windows. Collective (MPI_Win_free). */
-void comm_stop(dagr_ctx_t *ctx)
-{
+void comm_stop(dagr_ctx_t *ctx) {
     comm_t *c = ctx->comm_engine;
     if (!c) return;
     if (c->have_thread) {
@@ -679,7 +660,8 @@ void comm_stop(dagr_ctx_t *ctx)
             free(e);
         }
     }
-    for (int p = 0; p < ctx->size; p++) free(c->outbox[p].q);
+    for (int p = 0; p < ctx->size; p++)
+        free(c->outbox[p].q);
     free(c->table), free(c->outbox), free(c->sent), free(c->recvd), free(c->credited);
     free(c->events), free(c->events_spare);
     pthread_cond_destroy(&c->cond);

@@ -10,8 +10,7 @@
 #define DEFAULT_MAX_PENDING ((size_t)1 << 16)
 #define MAX_THREADS 4096
 
-void dagr_config_init(dagr_config_t *cfg)
-{
+void dagr_config_init(dagr_config_t *cfg) {
     if (!cfg) return;
     memset(cfg, 0, sizeof *cfg);
     cfg->comm = MPI_COMM_WORLD;
@@ -22,18 +21,30 @@ void dagr_config_init(dagr_config_t *cfg)
 }
 
 /* Parses a non-negative integer with an optional K/M/G (binary) suffix. */
-static bool parse_size(const char *s, size_t *out)
-{
+static bool parse_size(const char *s, size_t *out) {
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || s[0] == '-') return false;
     unsigned shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i' && shift) end++;
     if (*end == 'B' || *end == 'b') end++;
@@ -44,14 +55,12 @@ static bool parse_size(const char *s, size_t *out)
 }
 
 /* Applies the environment over cfg and checks the result. Local. */
-static dagr_status_t apply_env(dagr_config_t *cfg)
-{
+static dagr_status_t apply_env(dagr_config_t *cfg) {
     const char *v;
     size_t n;
     if ((v = getenv("DAGR_THREADS")) && *v) {
         DAGR_CHECK(parse_size(v, &n) && n >= 1 && n <= MAX_THREADS && !strpbrk(v, "kKmMgG"),
-                   DAGR_ERR_ARG, "DAGR_THREADS='%s' must be an integer in [1, %d]", v,
-                   MAX_THREADS);
+                   DAGR_ERR_ARG, "DAGR_THREADS='%s' must be an integer in [1, %d]", v, MAX_THREADS);
         cfg->threads = (int)n;
     }
     if ((v = getenv("DAGR_COMM_ARENA")) && *v) {
@@ -76,18 +85,20 @@ static dagr_status_t apply_env(dagr_config_t *cfg)
     return DAGR_OK;
 }
 
-static const char *thread_level_name(int level)
-{
+static const char *thread_level_name(int level) {
     switch (level) {
-    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
-    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
-    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
-    default: return "MPI_THREAD_MULTIPLE";
+    case MPI_THREAD_SINGLE:
+        return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED:
+        return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED:
+        return "MPI_THREAD_SERIALIZED";
+    default:
+        return "MPI_THREAD_MULTIPLE";
     }
 }
 
-static dagr_status_t start_mpi(int *argc, char ***argv, bool *own)
-{
+static dagr_status_t start_mpi(int *argc, char ***argv, bool *own) {
     int inited = 0, finalized = 0, provided = MPI_THREAD_SINGLE;
     MPI_Finalized(&finalized);
     DAGR_CHECK(!finalized, DAGR_ERR_MPI,
@@ -111,8 +122,7 @@ static dagr_status_t start_mpi(int *argc, char ***argv, bool *own)
     return DAGR_OK;
 }
 
-static void ctx_free(dagr_ctx_t *ctx)
-{
+static void ctx_free(dagr_ctx_t *ctx) {
     divergence_fini(&ctx->div);
     if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
     if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
@@ -122,15 +132,13 @@ static void ctx_free(dagr_ctx_t *ctx)
     free(ctx);
 }
 
-static int default_threads(const dagr_ctx_t *ctx)
-{
+static int default_threads(const dagr_ctx_t *ctx) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long t = (cores > 0 ? cores : 1) / (ctx->local_size > 0 ? ctx->local_size : 1);
     return t >= 1 ? (int)t : 1;
 }
 
-dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_ctx_t **ctx_out)
-{
+dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_ctx_t **ctx_out) {
     DAGR_CHECK(ctx_out, DAGR_ERR_ARG, "ctx_out is NULL");
     dagr_config_t conf;
     if (cfg)
@@ -190,8 +198,8 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;
     if (ctx->cfg.verbose && ctx->rank == 0)
-        fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n",
-                ctx->size, ctx->local_size, ctx->cfg.threads);
+        fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n", ctx->size,
+                ctx->local_size, ctx->cfg.threads);
     *ctx_out = ctx;
     return DAGR_OK;
 
@@ -203,8 +211,7 @@ undo_ctx:
     return s;
 }
 
-dagr_status_t dagr_finalize(dagr_ctx_t **pctx)
-{
+dagr_status_t dagr_finalize(dagr_ctx_t **pctx) {
     if (!pctx || !*pctx) return DAGR_OK;
     dagr_ctx_t *ctx = *pctx;
     *pctx = NULL;
@@ -214,7 +221,8 @@ dagr_status_t dagr_finalize(dagr_ctx_t **pctx)
 
     /* After a divergence some nodes will never run; their handles stay allocated rather
      * than be freed under them. Otherwise every handle is idle now. */
-    while (ctx->live) data_retire(ctx->live);
+    while (ctx->live)
+        data_retire(ctx->live);
     sched_stop(ctx);
     comm_stop(ctx);
     bool own = ctx->own_mpi;
@@ -224,7 +232,15 @@ dagr_status_t dagr_finalize(dagr_ctx_t **pctx)
     return s;
 }
 
-int dagr_rank(const dagr_ctx_t *ctx) { return ctx ? ctx->rank : -1; }
-int dagr_size(const dagr_ctx_t *ctx) { return ctx ? ctx->size : 0; }
-int dagr_threads(const dagr_ctx_t *ctx) { return ctx ? ctx->cfg.threads : 0; }
-MPI_Comm dagr_comm(const dagr_ctx_t *ctx) { return ctx ? ctx->user_comm : MPI_COMM_NULL; }
+int dagr_rank(const dagr_ctx_t *ctx) {
+    return ctx ? ctx->rank : -1;
+}
+int dagr_size(const dagr_ctx_t *ctx) {
+    return ctx ? ctx->size : 0;
+}
+int dagr_threads(const dagr_ctx_t *ctx) {
+    return ctx ? ctx->cfg.threads : 0;
+}
+MPI_Comm dagr_comm(const dagr_ctx_t *ctx) {
+    return ctx ? ctx->user_comm : MPI_COMM_NULL;
+}

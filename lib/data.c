@@ -5,19 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *alloc_zeroed(size_t bytes)
-{
+static void *alloc_zeroed(size_t bytes) {
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (p) memset(p, 0, rounded);
     return p;
 }
 
-static size_t have_words(const dagr_ctx_t *ctx) { return ((size_t)ctx->size + 63) / 64; }
+static size_t have_words(const dagr_ctx_t *ctx) {
+    return ((size_t)ctx->size + 63) / 64;
+}
 
-static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
-                              bool attached, dagr_data_t **out)
-{
+static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner, bool attached,
+                              dagr_data_t **out) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
     DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
@@ -49,8 +49,7 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owne
             pthread_mutex_destroy(&h->lock);
             free(h->have);
             free(h);
-            return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes for a data handle",
-                            bytes);
+            return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes for a data handle", bytes);
         }
         h->buf = h->home;
         h->buf_kind = BUF_HOME;
@@ -67,38 +66,40 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owne
     return DAGR_OK;
 }
 
-dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner, dagr_data_t **out)
-{
+dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner, dagr_data_t **out) {
     return data_new(ctx, NULL, bytes, owner, false, out);
 }
 
 dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
-                               dagr_data_t **out)
-{
+                               dagr_data_t **out) {
     return data_new(ctx, ptr, bytes, owner, true, out);
 }
 
-size_t dagr_data_bytes(const dagr_data_t *data) { return data ? data->bytes : 0; }
-int dagr_data_owner(const dagr_data_t *data) { return data ? data->owner : -1; }
+size_t dagr_data_bytes(const dagr_data_t *data) {
+    return data ? data->bytes : 0;
+}
+int dagr_data_owner(const dagr_data_t *data) {
+    return data ? data->owner : -1;
+}
 
 /* Unlinks the handle from the live list, brings its latest contents home and drops the
  * user's reference; nodes still using it keep it alive. */
-dagr_status_t data_retire(dagr_data_t *h)
-{
+dagr_status_t data_retire(dagr_data_t *h) {
     dagr_ctx_t *ctx = h->ctx;
     dagr_status_t s = DAGR_OK;
     if (!ctx->broken) s = graph_migrate_home(ctx, h);
     graph_forget_nodes(ctx, h);
-    if (h->prev) h->prev->next = h->next;
-    else ctx->live = h->next;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        ctx->live = h->next;
     if (h->next) h->next->prev = h->prev;
     h->prev = h->next = NULL;
     data_unref(h);
     return s;
 }
 
-dagr_status_t dagr_data_destroy(dagr_data_t **data)
-{
+dagr_status_t dagr_data_destroy(dagr_data_t **data) {
     if (!data || !*data) return DAGR_OK;
     dagr_data_t *h = *data;
     *data = NULL;
@@ -106,10 +107,11 @@ dagr_status_t dagr_data_destroy(dagr_data_t **data)
     return data_retire(h);
 }
 
-void data_ref(dagr_data_t *h) { atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed); }
+void data_ref(dagr_data_t *h) {
+    atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+}
 
-static void buf_free(dagr_data_t *h)
-{
+static void buf_free(dagr_data_t *h) {
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, h->bytes);
     else if (h->buf_kind == BUF_HEAP)
@@ -118,8 +120,7 @@ static void buf_free(dagr_data_t *h)
     h->buf_kind = BUF_NONE;
 }
 
-void data_unref(dagr_data_t *h)
-{
+void data_unref(dagr_data_t *h) {
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
     if (h->buf_kind != BUF_HOME) buf_free(h);
     if (h->home && !h->attached) free(h->home);
@@ -129,8 +130,7 @@ void data_unref(dagr_data_t *h)
     free(h);
 }
 
-dagr_status_t data_ensure_buf(dagr_data_t *h)
-{
+dagr_status_t data_ensure_buf(dagr_data_t *h) {
     if (h->bytes == 0) return DAGR_OK;
     pthread_mutex_lock(&h->lock);
     if (!h->buf) {
@@ -145,13 +145,12 @@ dagr_status_t data_ensure_buf(dagr_data_t *h)
     }
     bool ok = h->buf != NULL;
     pthread_mutex_unlock(&h->lock);
-    DAGR_CHECK(ok, DAGR_ERR_NOMEM, "cannot allocate %zu bytes for a copy of data #%llu",
-               h->bytes, (unsigned long long)h->id);
+    DAGR_CHECK(ok, DAGR_ERR_NOMEM, "cannot allocate %zu bytes for a copy of data #%llu", h->bytes,
+               (unsigned long long)h->id);
     return DAGR_OK;
 }
 
-void data_pending_add(dagr_data_t *h)
-{
+void data_pending_add(dagr_data_t *h) {
     pthread_mutex_lock(&h->lock);
     h->pending++;
     pthread_mutex_unlock(&h->lock);
@@ -159,8 +158,7 @@ void data_pending_add(dagr_data_t *h)
 
 /* A copy is stale when a newer version exists than the one it holds. Stale copies off the
  * owner are freed as soon as nobody local uses them: that keeps memory flat in long runs. */
-static void free_if_stale_locked(dagr_data_t *h)
-{
+static void free_if_stale_locked(dagr_data_t *h) {
     if (h->pending == 0 && h->buf && h->buf_kind != BUF_HOME &&
         h->local_version != (int64_t)h->version) {
         buf_free(h);
@@ -168,16 +166,14 @@ static void free_if_stale_locked(dagr_data_t *h)
     }
 }
 
-void data_pending_done(dagr_data_t *h)
-{
+void data_pending_done(dagr_data_t *h) {
     pthread_mutex_lock(&h->lock);
     h->pending--;
     free_if_stale_locked(h);
     pthread_mutex_unlock(&h->lock);
 }
 
-void data_superseded(dagr_data_t *h, int new_holder)
-{
+void data_superseded(dagr_data_t *h, int new_holder) {
     pthread_mutex_lock(&h->lock);
     h->version++;
     free_if_stale_locked(h);
@@ -186,8 +182,7 @@ void data_superseded(dagr_data_t *h, int new_holder)
     data_have_reset(h, new_holder);
 }
 
-void data_flush_copies(dagr_data_t *h)
-{
+void data_flush_copies(dagr_data_t *h) {
     dagr_ctx_t *ctx = h->ctx;
     data_have_reset(h, h->owner);
     if (h->owner == ctx->rank) return;
@@ -199,17 +194,17 @@ void data_flush_copies(dagr_data_t *h)
     pthread_mutex_unlock(&h->lock);
 }
 
-bool data_have_test(dagr_data_t *h, int rank)
-{
+bool data_have_test(dagr_data_t *h, int rank) {
     return (h->have[rank / 64] >> (rank % 64)) & 1u;
 }
 
-void data_have_set(dagr_data_t *h, int rank) { h->have[rank / 64] |= (uint64_t)1 << (rank % 64); }
+void data_have_set(dagr_data_t *h, int rank) {
+    h->have[rank / 64] |= (uint64_t)1 << (rank % 64);
+}
 
 /* Only `holder` has the latest version now. The bitset is kept on every rank (it is tiny)
  * so that no path needs to allocate, but only the holder ever reads it. */
-void data_have_reset(dagr_data_t *h, int holder)
-{
+void data_have_reset(dagr_data_t *h, int holder) {
     memset(h->have, 0, have_words(h->ctx) * sizeof *h->have);
     data_have_set(h, holder);
 }
@@ -224,8 +219,7 @@ struct dagr_queue {
     dagr_data_t *h;
 };
 
-dagr_status_t dagr_queue_create(dagr_ctx_t *ctx, dagr_queue_t **out)
-{
+dagr_status_t dagr_queue_create(dagr_ctx_t *ctx, dagr_queue_t **out) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
     dagr_queue_t *q = malloc(sizeof *q);
@@ -240,8 +234,7 @@ dagr_status_t dagr_queue_create(dagr_ctx_t *ctx, dagr_queue_t **out)
     return DAGR_OK;
 }
 
-dagr_status_t dagr_queue_destroy(dagr_queue_t **q)
-{
+dagr_status_t dagr_queue_destroy(dagr_queue_t **q) {
     if (!q || !*q) return DAGR_OK;
     dagr_status_t s = dagr_data_destroy(&(*q)->h);
     free(*q);
@@ -249,4 +242,6 @@ dagr_status_t dagr_queue_destroy(dagr_queue_t **q)
     return s;
 }
 
-dagr_data_t *queue_handle(dagr_queue_t *q) { return q->h; }
+dagr_data_t *queue_handle(dagr_queue_t *q) {
+    return q->h;
+}

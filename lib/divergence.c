@@ -11,40 +11,37 @@
 
 #define LOG_CAP 65536
 
-void divergence_init(divergence_t *d)
-{
+void divergence_init(divergence_t *d) {
     memset(d, 0, sizeof *d);
     d->hash = 0x6a09e667f3bcc908ull;
     d->stride = 1;
 }
 
-void divergence_fini(divergence_t *d)
-{
+void divergence_fini(divergence_t *d) {
     free(d->log);
     d->log = NULL;
 }
 
-void divergence_mix(divergence_t *d, uint64_t w)
-{
+void divergence_mix(divergence_t *d, uint64_t w) {
     uint64_t h = (d->hash ^ w) * 0x9e3779b97f4a7c15ull;
     d->hash = h ^ (h >> 31);
 }
 
-uint64_t divergence_hash_str(const char *s)
-{
+uint64_t divergence_hash_str(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
     return h;
 }
 
-void divergence_task_end(divergence_t *d)
-{
+void divergence_task_end(divergence_t *d) {
     d->count++;
     if ((d->count - d->base) % d->stride) return;
     if (d->nlog == d->caplog) {
         if (d->caplog == LOG_CAP) {
             /* Keep the entries at even multiples of the stride: new[j] = old[2j + 1]. */
-            for (size_t j = 0; j < d->nlog / 2; j++) d->log[j] = d->log[2 * j + 1];
+            for (size_t j = 0; j < d->nlog / 2; j++)
+                d->log[j] = d->log[2 * j + 1];
             d->nlog /= 2;
             d->stride *= 2;
             if ((d->count - d->base) % d->stride) return;
@@ -63,8 +60,7 @@ void divergence_task_end(divergence_t *d)
 }
 
 /* Allreduce of x giving its maximum and minimum over the ranks. */
-static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64_t *min)
-{
+static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64_t *min) {
     uint64_t in[8], out[8];
     for (int i = 0; i < n; i++) {
         in[i] = x[i];
@@ -78,8 +74,7 @@ static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64
     return e;
 }
 
-dagr_status_t divergence_check(dagr_ctx_t *ctx)
-{
+dagr_status_t divergence_check(dagr_ctx_t *ctx) {
     divergence_t *d = &ctx->div;
     uint64_t mine[2] = {d->count, d->hash}, max[2], min[2];
     DAGR_TRY_MPI(minmax(ctx->comm, mine, 2, max, min));

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void dagr_task_opts_init(dagr_task_opts_t *opts)
-{
+void dagr_task_opts_init(dagr_task_opts_t *opts) {
     if (!opts) return;
     opts->priority = 0;
     opts->rank = -1;
@@ -23,8 +22,7 @@ void dagr_task_opts_init(dagr_task_opts_t *opts)
  * Per-handle dependency tracking on this rank (main thread only)
  * ---------------------------------------------------------------------------------------- */
 
-static dagr_status_t readers_append(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n)
-{
+static dagr_status_t readers_append(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) {
     if (h->nreaders == h->capreaders) {
         /* Drop finished readers before growing: a long run of reads stays small. */
         int kept = 0;
@@ -51,15 +49,13 @@ static dagr_status_t readers_append(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n)
 }
 
 /* n reads the local buffer: after the last local writer. */
-static dagr_status_t dep_read(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n)
-{
+static dagr_status_t dep_read(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) {
     if (h->last_writer) node_edge(ctx, h->last_writer, n);
     return readers_append(ctx, h, n);
 }
 
 /* n overwrites the local buffer: after the last writer and every reader since (WAW, WAR). */
-static void dep_write(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n)
-{
+static void dep_write(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) {
     if (h->last_writer) {
         node_edge(ctx, h->last_writer, n);
         node_unref(ctx, h->last_writer);
@@ -73,17 +69,16 @@ static void dep_write(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n)
     h->last_writer = n;
 }
 
-void graph_forget_nodes(dagr_ctx_t *ctx, dagr_data_t *h)
-{
+void graph_forget_nodes(dagr_ctx_t *ctx, dagr_data_t *h) {
     if (h->last_writer) node_unref(ctx, h->last_writer);
     h->last_writer = NULL;
-    for (int i = 0; i < h->nreaders; i++) node_unref(ctx, h->readers[i]);
+    for (int i = 0; i < h->nreaders; i++)
+        node_unref(ctx, h->readers[i]);
     h->nreaders = 0;
 }
 
 /* Registers n as a local user of h (keeps h and its buffer alive until n finishes). */
-static void node_use(dagr_ctx_t *ctx, node_t *n, dagr_data_t *h, uint8_t mode)
-{
+static void node_use(dagr_ctx_t *ctx, node_t *n, dagr_data_t *h, uint8_t mode) {
     (void)ctx;
     data_ref(h);
     data_pending_add(h);
@@ -96,14 +91,12 @@ static void node_use(dagr_ctx_t *ctx, node_t *n, dagr_data_t *h, uint8_t mode)
  * Transfers
  * ---------------------------------------------------------------------------------------- */
 
-static void inflight_add(dagr_ctx_t *ctx)
-{
+static void inflight_add(dagr_ctx_t *ctx) {
     atomic_fetch_add_explicit(&ctx->inflight, 1, memory_order_relaxed);
 }
 
 /* On the holder: send the latest version of h to `dest`, after its local writer. */
-static dagr_status_t plan_send(dagr_ctx_t *ctx, dagr_data_t *h, int dest, uint64_t seq)
-{
+static dagr_status_t plan_send(dagr_ctx_t *ctx, dagr_data_t *h, int dest, uint64_t seq) {
     node_t *s = node_new(ctx, NODE_SEND);
     DAGR_CHECK(s, DAGR_ERR_NOMEM, "cannot allocate a send node");
     s->seq = seq;
@@ -120,8 +113,7 @@ static dagr_status_t plan_send(dagr_ctx_t *ctx, dagr_data_t *h, int dest, uint64
 
 /* On a reader that lacks the latest version: receive it from the holder into the local
  * buffer, after every local use of the previous contents. */
-static dagr_status_t plan_recv(dagr_ctx_t *ctx, dagr_data_t *h, uint64_t seq, int priority)
-{
+static dagr_status_t plan_recv(dagr_ctx_t *ctx, dagr_data_t *h, uint64_t seq, int priority) {
     node_t *r = node_new(ctx, NODE_RECV);
     DAGR_CHECK(r, DAGR_ERR_NOMEM, "cannot allocate a receive node");
     r->seq = seq;
@@ -139,8 +131,7 @@ static dagr_status_t plan_recv(dagr_ctx_t *ctx, dagr_data_t *h, uint64_t seq, in
 }
 
 /* This rank writes the next version of h. */
-static void local_write(dagr_ctx_t *ctx, dagr_data_t *h)
-{
+static void local_write(dagr_ctx_t *ctx, dagr_data_t *h) {
     pthread_mutex_lock(&h->lock);
     h->version++;
     h->local_version = (int64_t)h->version;
@@ -149,8 +140,7 @@ static void local_write(dagr_ctx_t *ctx, dagr_data_t *h)
     data_have_reset(h, ctx->rank);
 }
 
-dagr_status_t graph_migrate_home(dagr_ctx_t *ctx, dagr_data_t *h)
-{
+dagr_status_t graph_migrate_home(dagr_ctx_t *ctx, dagr_data_t *h) {
     if (h->holder == h->owner) return DAGR_OK;
     /* The owner may hold the latest version already (an earlier read fetched it): the same
      * test on both sides, as for any read, keeps the two plans matched. */
@@ -176,15 +166,14 @@ typedef struct uniq {
 
 static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                  size_t args_size, int naccess, const dagr_access_t *access,
-                                 const dagr_task_opts_t *opts)
-{
+                                 const dagr_task_opts_t *opts) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
     DAGR_CHECK(k, DAGR_ERR_ARG, "kernel is NULL");
     DAGR_CHECK(k->name && k->name[0], DAGR_ERR_ARG, "kernel name is NULL or empty");
     DAGR_CHECK(k->cpu, DAGR_ERR_ARG, "kernel '%s' has no CPU body (cpu is NULL)", k->name);
-    DAGR_CHECK(!k->gpu, DAGR_ERR_ARG, "kernel '%s': gpu bodies are not supported yet (gpu must be NULL)",
-               k->name);
+    DAGR_CHECK(!k->gpu, DAGR_ERR_ARG,
+               "kernel '%s': gpu bodies are not supported yet (gpu must be NULL)", k->name);
     DAGR_CHECK(naccess >= 1 && naccess <= DAGR_MAX_ACCESS, DAGR_ERR_ARG,
                "naccess %d out of range [1, %d]", naccess, DAGR_MAX_ACCESS);
     DAGR_CHECK(access, DAGR_ERR_ARG, "access is NULL while naccess = %d", naccess);
@@ -211,13 +200,13 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
 }
 
 /* Merges accesses to the same handle (READ + WRITE = RW) and maps user slots to them. */
-static int merge_accesses(int naccess, const dagr_access_t *access, dagr_queue_t *queue,
-                          uniq_t *u, uint8_t *map)
-{
+static int merge_accesses(int naccess, const dagr_access_t *access, dagr_queue_t *queue, uniq_t *u,
+                          uint8_t *map) {
     int nu = 0;
     for (int i = 0; i < naccess; i++) {
         int j = 0;
-        while (j < nu && u[j].h != access[i].data) j++;
+        while (j < nu && u[j].h != access[i].data)
+            j++;
         if (j == nu) u[nu++] = (uniq_t){access[i].data, 0};
         u[j].mode |= (uint8_t)access[i].mode;
         map[i] = (uint8_t)j;
@@ -228,8 +217,7 @@ static int merge_accesses(int naccess, const dagr_access_t *access, dagr_queue_t
 
 /* The rank given in the options, else the owner of the first handle the caller listed as
  * written, else of the first handle listed (a queue's own handle never decides). */
-static int exec_rank(int naccess, const dagr_access_t *access, const dagr_task_opts_t *opts)
-{
+static int exec_rank(int naccess, const dagr_access_t *access, const dagr_task_opts_t *opts) {
     if (opts && opts->rank >= 0) return opts->rank;
     for (int i = 0; i < naccess; i++)
         if (access[i].mode & DAGR_WRITE) return access[i].data->owner;
@@ -238,8 +226,7 @@ static int exec_rank(int naccess, const dagr_access_t *access, const dagr_task_o
 
 static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                   size_t args_size, int naccess, const uniq_t *u, int nu,
-                                  const uint8_t *map, int priority, uint64_t seq)
-{
+                                  const uint8_t *map, int priority, uint64_t seq) {
     node_t *n = node_new(ctx, NODE_TASK);
     DAGR_CHECK(n, DAGR_ERR_NOMEM, "cannot allocate a task");
     n->fn = k->cpu;
@@ -282,8 +269,7 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
 }
 
 static dagr_status_t insert_remote(dagr_ctx_t *ctx, const uniq_t *u, int nu, int runner,
-                                   uint64_t seq)
-{
+                                   uint64_t seq) {
     dagr_status_t st = DAGR_OK;
     for (int j = 0; j < nu; j++) {
         dagr_data_t *h = u[j].h;
@@ -299,8 +285,7 @@ static dagr_status_t insert_remote(dagr_ctx_t *ctx, const uniq_t *u, int nu, int
 
 dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                          size_t args_size, int naccess, const dagr_access_t *access,
-                         const dagr_task_opts_t *opts)
-{
+                         const dagr_task_opts_t *opts) {
     DAGR_TRY(check_spawn(ctx, k, args, args_size, naccess, access, opts));
 
     uniq_t u[DAGR_MAX_ACCESS + 1];

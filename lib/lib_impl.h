@@ -27,27 +27,27 @@
  * ------------------------------------------------------------------------------------- */
 
 /* Records "file:line: message" as the thread's last error and returns code. */
-dagr_status_t dagr_error_set(dagr_status_t code, const char *file, int line, const char *fmt,
-                             ...) __attribute__((format(printf, 4, 5)));
+dagr_status_t dagr_error_set(dagr_status_t code, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Records an already formatted message verbatim (used for errors agreed across ranks). */
 void dagr_error_set_raw(const char *msg);
 /* Maps an MPI error code to DAGR_ERR_MPI with MPI's own error string. */
 dagr_status_t dagr_error_mpi(int mpi_err, const char *file, int line, const char *call);
 
 #define DAGR_ERR(code, ...) dagr_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
-#define DAGR_CHECK(cond, code, ...)                                                            \
-    do {                                                                                       \
-        if (!(cond)) return DAGR_ERR((code), __VA_ARGS__);                                     \
+#define DAGR_CHECK(cond, code, ...)                                                                \
+    do {                                                                                           \
+        if (!(cond)) return DAGR_ERR((code), __VA_ARGS__);                                         \
     } while (0)
-#define DAGR_TRY(call)                                                                         \
-    do {                                                                                       \
-        dagr_status_t try_s_ = (call);                                                         \
-        if (try_s_ != DAGR_OK) return try_s_;                                                  \
+#define DAGR_TRY(call)                                                                             \
+    do {                                                                                           \
+        dagr_status_t try_s_ = (call);                                                             \
+        if (try_s_ != DAGR_OK) return try_s_;                                                      \
     } while (0)
-#define DAGR_TRY_MPI(call)                                                                     \
-    do {                                                                                       \
-        int try_e_ = (call);                                                                   \
-        if (try_e_ != MPI_SUCCESS) return dagr_error_mpi(try_e_, __FILE__, __LINE__, #call);  \
+#define DAGR_TRY_MPI(call)                                                                         \
+    do {                                                                                           \
+        int try_e_ = (call);                                                                       \
+        if (try_e_ != MPI_SUCCESS) return dagr_error_mpi(try_e_, __FILE__, __LINE__, #call);       \
     } while (0)
 
 #define DAGR_ERRMSG_MAX 512
@@ -98,8 +98,8 @@ struct node {
     /* NODE_SEND / NODE_RECV: acc[0] is the handle */
     uint64_t version;
     int peer;
-    void *staging;       /* RECV: arena block the data lands in before the copy to buf */
-    bool dyn_attached;   /* RECV: buf attached to the dynamic window for this transfer */
+    void *staging;     /* RECV: arena block the data lands in before the copy to buf */
+    bool dyn_attached; /* RECV: buf attached to the dynamic window for this transfer */
 };
 
 node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind);
@@ -232,10 +232,10 @@ void comm_arena_free(struct dagr_ctx *ctx, void *p, size_t bytes);
  * ------------------------------------------------------------------------------------- */
 
 typedef struct divergence {
-    uint64_t hash;    /* running hash of everything inserted */
-    uint64_t count;   /* tasks inserted since init */
-    uint64_t base;    /* count at the last successful check */
-    uint64_t *log;    /* log[k] = hash after task base + (k+1)*stride - 1 */
+    uint64_t hash;  /* running hash of everything inserted */
+    uint64_t count; /* tasks inserted since init */
+    uint64_t base;  /* count at the last successful check */
+    uint64_t *log;  /* log[k] = hash after task base + (k+1)*stride - 1 */
     size_t nlog, caplog;
     uint64_t stride;
 } divergence_t;
@@ -265,7 +265,7 @@ struct dagr_ctx {
     uint64_t next_data_id;
     struct dagr_data *live; /* live handles (for waits, migration, finalize) */
     divergence_t div;
-    bool broken;            /* divergence found: only finalize is allowed */
+    bool broken; /* divergence found: only finalize is allowed */
     char broken_msg[DAGR_ERRMSG_MAX];
 
     /* Local nodes in flight, and the main thread waiting for them. */

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind)
-{
+node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     (void)ctx;
     node_t *n = malloc(sizeof *n);
     if (!n) return NULL;
@@ -32,21 +31,22 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind)
     return n;
 }
 
-void node_ref(node_t *n) { atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed); }
+void node_ref(node_t *n) {
+    atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed);
+}
 
-void node_unref(struct dagr_ctx *ctx, node_t *n)
-{
+void node_unref(struct dagr_ctx *ctx, node_t *n) {
     (void)ctx;
     if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1) return;
-    for (int i = 0; i < n->nacc; i++) data_unref(n->acc[i].h);
+    for (int i = 0; i < n->nacc; i++)
+        data_unref(n->acc[i].h);
     if (n->succ != n->succ_inline) free(n->succ);
     if (n->args != n->args_inline) free(n->args);
     pthread_mutex_destroy(&n->lock);
     free(n);
 }
 
-void node_edge(struct dagr_ctx *ctx, node_t *pred, node_t *succ)
-{
+void node_edge(struct dagr_ctx *ctx, node_t *pred, node_t *succ) {
     pthread_mutex_lock(&pred->lock);
     if (atomic_load_explicit(&pred->done, memory_order_relaxed)) {
         bool bad = pred->failed || atomic_load(&pred->poisoned);
@@ -75,22 +75,20 @@ void node_edge(struct dagr_ctx *ctx, node_t *pred, node_t *succ)
     pthread_mutex_unlock(&pred->lock);
 }
 
-static void node_ready(struct dagr_ctx *ctx, node_t *n)
-{
+static void node_ready(struct dagr_ctx *ctx, node_t *n) {
     if (n->kind == NODE_TASK)
         sched_push(ctx, n);
     else
         comm_push(ctx, n);
 }
 
-void node_release_guard(struct dagr_ctx *ctx, node_t *n)
-{
+void node_release_guard(struct dagr_ctx *ctx, node_t *n) {
     if (atomic_fetch_sub_explicit(&n->npred, 1, memory_order_acq_rel) == 1) node_ready(ctx, n);
 }
 
-void node_complete(struct dagr_ctx *ctx, node_t *n)
-{
-    for (int i = 0; i < n->nacc; i++) data_pending_done(n->acc[i].h);
+void node_complete(struct dagr_ctx *ctx, node_t *n) {
+    for (int i = 0; i < n->nacc; i++)
+        data_pending_done(n->acc[i].h);
     bool bad = n->failed || atomic_load(&n->poisoned);
 
     pthread_mutex_lock(&n->lock);

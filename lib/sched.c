@@ -13,15 +13,13 @@
  * ---------------------------------------------------------------------------------------- */
 
 /* Retried tasks go after every other ready task ("not now"), first-retried first. */
-static bool before(const node_t *a, const node_t *b)
-{
+static bool before(const node_t *a, const node_t *b) {
     if (a->retried != b->retried) return !a->retried;
     if (a->priority != b->priority) return a->priority > b->priority;
     return a->order < b->order;
 }
 
-static void heap_up(node_t **h, size_t i)
-{
+static void heap_up(node_t **h, size_t i) {
     node_t *x = h[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -32,8 +30,7 @@ static void heap_up(node_t **h, size_t i)
     h[i] = x;
 }
 
-static void heap_down(node_t **h, size_t n, size_t i)
-{
+static void heap_down(node_t **h, size_t n, size_t i) {
     node_t *x = h[i];
     for (;;) {
         size_t c = 2 * i + 1;
@@ -46,8 +43,7 @@ static void heap_down(node_t **h, size_t n, size_t i)
     h[i] = x;
 }
 
-void sched_push(dagr_ctx_t *ctx, node_t *n)
-{
+void sched_push(dagr_ctx_t *ctx, node_t *n) {
     sched_t *s = &ctx->sched;
     pthread_mutex_lock(&s->lock);
     if (s->nheap == s->capheap) {
@@ -71,8 +67,7 @@ void sched_push(dagr_ctx_t *ctx, node_t *n)
     pthread_mutex_unlock(&s->lock);
 }
 
-static inline void cpu_relax(void)
-{
+static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -83,17 +78,16 @@ static inline void cpu_relax(void)
 /* An idle worker first watches the heap for a short while without the lock: the main thread
  * usually inserts the next task within a microsecond, and waking a sleeper costs a futex
  * call on both sides. */
-static void spin_for_work(sched_t *s)
-{
+static void spin_for_work(sched_t *s) {
     for (int i = 0; i < 2000; i++) {
-        if (__atomic_load_n(&s->nheap, __ATOMIC_RELAXED) || __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+        if (__atomic_load_n(&s->nheap, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
             return;
         cpu_relax();
     }
 }
 
-static node_t *sched_pop(sched_t *s)
-{
+static node_t *sched_pop(sched_t *s) {
     if (!__atomic_load_n(&s->nheap, __ATOMIC_RELAXED)) spin_for_work(s);
     pthread_mutex_lock(&s->lock);
     while (s->nheap == 0 && !s->stop) {
@@ -121,8 +115,7 @@ typedef struct fail_note {
     char msg[DAGR_ERRMSG_MAX];
 } fail_note_t;
 
-void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt, ...)
-{
+void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt, ...) {
     if (!task || !task->internal_) return;
     fail_note_t *note = task->internal_;
     note->status = status < 0 ? status : DAGR_ERR_TASK;
@@ -132,8 +125,7 @@ void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const ch
     va_end(ap);
 }
 
-static void run_task(dagr_ctx_t *ctx, node_t *n, int worker)
-{
+static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     if (atomic_load(&n->poisoned)) {
         node_complete(ctx, n);
         return;
@@ -191,17 +183,16 @@ typedef struct worker_arg {
     int index;
 } worker_arg_t;
 
-static void *worker_main(void *p)
-{
+static void *worker_main(void *p) {
     worker_arg_t arg = *(worker_arg_t *)p;
     free(p);
     node_t *n;
-    while ((n = sched_pop(&arg.ctx->sched))) run_task(arg.ctx, n, arg.index);
+    while ((n = sched_pop(&arg.ctx->sched)))
+        run_task(arg.ctx, n, arg.index);
     return NULL;
 }
 
-dagr_status_t sched_start(dagr_ctx_t *ctx)
-{
+dagr_status_t sched_start(dagr_ctx_t *ctx) {
     sched_t *s = &ctx->sched;
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
@@ -228,15 +219,15 @@ dagr_status_t sched_start(dagr_ctx_t *ctx)
 
 /* Stops the workers once the heap is empty; tasks still queued (after a divergence) are
  * dropped with the context. */
-void sched_stop(dagr_ctx_t *ctx)
-{
+void sched_stop(dagr_ctx_t *ctx) {
     sched_t *s = &ctx->sched;
     pthread_mutex_lock(&s->lock);
     s->stop = true;
     s->nheap = 0;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
-    for (int i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
     s->nworkers = 0;
     free(s->workers);
     s->workers = NULL;

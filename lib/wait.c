@@ -8,8 +8,7 @@
 
 /* Collective: every rank passes its own status and message; all return the status of the
  * lowest-numbered failing rank, with its message, or DAGR_OK. */
-dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg)
-{
+dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg) {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
@@ -26,8 +25,7 @@ dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg)
     return (dagr_status_t)note.status;
 }
 
-void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg)
-{
+void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg) {
     pthread_mutex_lock(&ctx->err_lock);
     if (ctx->err_status == DAGR_OK) {
         ctx->err_status = s;
@@ -36,19 +34,18 @@ void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg)
     pthread_mutex_unlock(&ctx->err_lock);
 }
 
-void ctx_wait_inflight(dagr_ctx_t *ctx, long target)
-{
+void ctx_wait_inflight(dagr_ctx_t *ctx, long target) {
     if (atomic_load(&ctx->inflight) <= target) return;
     pthread_mutex_lock(&ctx->wait_lock);
     ctx->wait_target = target;
     atomic_store(&ctx->waiter, true);
-    while (atomic_load(&ctx->inflight) > target) pthread_cond_wait(&ctx->wait_cond, &ctx->wait_lock);
+    while (atomic_load(&ctx->inflight) > target)
+        pthread_cond_wait(&ctx->wait_cond, &ctx->wait_lock);
     atomic_store(&ctx->waiter, false);
     pthread_mutex_unlock(&ctx->wait_lock);
 }
 
-void ctx_node_finished(dagr_ctx_t *ctx)
-{
+void ctx_node_finished(dagr_ctx_t *ctx) {
     long left = atomic_fetch_sub(&ctx->inflight, 1) - 1;
     /* Pairs with the waiter's store-then-load: one of the two sees the other. */
     if (atomic_load(&ctx->waiter) && left <= ctx->wait_target) {
@@ -58,8 +55,7 @@ void ctx_node_finished(dagr_ctx_t *ctx)
     }
 }
 
-dagr_status_t dagr_wait_all(dagr_ctx_t *ctx)
-{
+dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     if (ctx->broken) {
         dagr_error_set_raw(ctx->broken_msg);
@@ -91,12 +87,11 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx)
     return ctx_agree(ctx->comm, mine, msg);
 }
 
-dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root)
-{
+dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     DAGR_CHECK(data, DAGR_ERR_ARG, "data is NULL");
     dagr_ctx_t *ctx = data->ctx;
-    DAGR_CHECK(root >= -1 && root < ctx->size, DAGR_ERR_ARG, "root %d out of range [-1, %d)",
-               root, ctx->size);
+    DAGR_CHECK(root >= -1 && root < ctx->size, DAGR_ERR_ARG, "root %d out of range [-1, %d)", root,
+               ctx->size);
     DAGR_TRY(dagr_wait_all(ctx));
 
     bool receiving = root == -1 || root == ctx->rank;
@@ -104,15 +99,17 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root)
     char msg[DAGR_ERRMSG_MAX] = "";
     if (receiving && !dst && data->bytes) {
         mine = DAGR_ERR_ARG;
-        snprintf(msg, sizeof msg, "wait.c: dst is NULL on receiving rank %d while the data has %zu bytes",
-                 ctx->rank, data->bytes);
+        snprintf(msg, sizeof msg,
+                 "wait.c: dst is NULL on receiving rank %d while the data has %zu bytes", ctx->rank,
+                 data->bytes);
     }
     DAGR_TRY(ctx_agree(ctx->comm, mine, msg));
 
     /* After the wait the owner's home buffer holds the latest version. */
     int owner = data->owner;
     bool is_owner = ctx->rank == owner;
-    if (is_owner && receiving && data->bytes && dst != data->home) memcpy(dst, data->home, data->bytes);
+    if (is_owner && receiving && data->bytes && dst != data->home)
+        memcpy(dst, data->home, data->bytes);
     if (root == owner || data->bytes == 0) return DAGR_OK;
     for (size_t off = 0; off < data->bytes; off += XFER_CHUNK) {
         int n = (int)(data->bytes - off < XFER_CHUNK ? data->bytes - off : XFER_CHUNK);

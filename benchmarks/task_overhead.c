@@ -1,0 +1,273 @@
+/* task_overhead: how many empty tasks per second one rank inserts, schedules and runs.
+ *
+ * Every task body only bumps its worker's private counter (so that the benchmark can check
+ * that each rank ran exactly the tasks it should) and returns DAGR_TASK_DONE. Three shapes,
+ * each spread evenly over the ranks so that every task runs where its data lives (no
+ * communication):
+ *
+ *   independent  task i WRITEs handle i / ranks % pool of rank i % ranks (a pool of handles
+ *                per rank, reused cyclically: only write-after-write on the reuse)
+ *   chain        task i RWs the one handle of rank i % ranks: one dependency chain per rank
+ *   fanout       on one handle per rank, repeated: one WRITE, `fan` READs, one RW collector
+ *                (fan-out, then fan-in through write-after-read)
+ *
+ * Every rank inserts all `n` tasks of a case (SPMD) and runs about n / ranks of them. The
+ * time is taken from the first dagr_spawn to the return of dagr_wait_all (the slowest rank's),
+ * best of `repeat` runs after one untimed warm-up; the rate that matters is
+ * local_tasks_per_s: tasks this rank ran, per second (the smallest over ranks).
+ *
+ * Prints one JSON object per case on rank 0.
+ *
+ *   mpiexec.mpich -n 2 build/benchmarks/task_overhead [--n N] [--repeat R] [--pool P]
+ *       [--fan K] [--bytes B] [--threads T] [--max-pending M] [--case independent|chain|fanout]
+ */
+#include <dagr/dagr.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bench_opts {
+    long n;
+    int repeat;
+    int pool;
+    int fan;
+    size_t bytes;
+    int threads;
+    size_t max_pending;
+    const char *only;
+} bench_opts_t;
+
+/* One counter per worker thread, each on its own cache line: a plain increment, no atomics,
+ * since a worker index belongs to one thread. */
+typedef struct worker_count {
+    long n;
+    char pad[64 - sizeof(long)];
+} worker_count_t;
+
+static worker_count_t *counts;
+static int ncounts;
+
+static dagr_task_result_t empty_task(const dagr_task_view_t *t) {
+    if (t->worker >= 0 && t->worker < ncounts) counts[t->worker].n++;
+    return DAGR_TASK_DONE;
+}
+
+static const dagr_kernel_t empty_k = {.name = "bench_empty", .cpu = empty_task};
+
+static long local_count(void) {
+    long s = 0;
+    for (int i = 0; i < ncounts; i++)
+        s += counts[i].n;
+    return s;
+}
+
+/* The handles of one case: `per_rank` handles owned by each rank; h[r * per_rank + j]. */
+typedef struct handles {
+    dagr_data_t **h;
+    int per_rank;
+} handles_t;
+
+static dagr_status_t handles_create(dagr_ctx_t *ctx, int per_rank, size_t bytes, handles_t *hs) {
+    int nranks = dagr_size(ctx);
+    hs->per_rank = per_rank;
+    hs->h = calloc((size_t)nranks * per_rank, sizeof *hs->h);
+    if (!hs->h) return DAGR_ERR_NOMEM;
+    for (int r = 0; r < nranks; r++)
+        for (int j = 0; j < per_rank; j++) {
+            dagr_status_t s = dagr_data_create(ctx, bytes, r, &hs->h[r * per_rank + j]);
+            if (s != DAGR_OK) return s;
+        }
+    return DAGR_OK;
+}
+
+static void handles_destroy(dagr_ctx_t *ctx, handles_t *hs) {
+    if (!hs->h) return;
+    for (int i = 0; i < dagr_size(ctx) * hs->per_rank; i++)
+        dagr_data_destroy(&hs->h[i]);
+    free(hs->h);
+    hs->h = NULL;
+}
+
+enum bench_case { CASE_INDEPENDENT, CASE_CHAIN, CASE_FANOUT, NCASES };
+static const char *case_names[NCASES] = {"independent", "chain", "fanout"};
+
+/* Inserts the n tasks of case c; *local is set to how many of them this rank should run. */
+static dagr_status_t insert_case(dagr_ctx_t *ctx, enum bench_case c, long n, int fan,
+                                 const handles_t *hs, long *local) {
+    int nranks = dagr_size(ctx), me = dagr_rank(ctx);
+    long mine = 0;
+    dagr_status_t s = DAGR_OK;
+    if (c == CASE_INDEPENDENT || c == CASE_CHAIN) {
+        for (long i = 0; i < n && s == DAGR_OK; i++) {
+            int r = (int)(i % nranks);
+            int j = c == CASE_CHAIN ? 0 : (int)(i / nranks % hs->per_rank);
+            dagr_access_t a = {hs->h[r * hs->per_rank + j], c == CASE_CHAIN ? DAGR_RW : DAGR_WRITE};
+            mine += r == me;
+            s = dagr_spawn(ctx, &empty_k, NULL, 0, 1, &a, NULL);
+        }
+    } else {
+        long groups = n / (fan + 2);
+        for (long g = 0; g < groups && s == DAGR_OK; g++) {
+            int r = (int)(g % nranks);
+            dagr_data_t *x = hs->h[r * hs->per_rank];
+            mine += r == me ? fan + 2 : 0;
+            s = dagr_spawn(ctx, &empty_k, NULL, 0, 1, &(dagr_access_t){x, DAGR_WRITE}, NULL);
+            for (int k = 0; k < fan && s == DAGR_OK; k++)
+                s = dagr_spawn(ctx, &empty_k, NULL, 0, 1, &(dagr_access_t){x, DAGR_READ}, NULL);
+            if (s == DAGR_OK)
+                s = dagr_spawn(ctx, &empty_k, NULL, 0, 1, &(dagr_access_t){x, DAGR_RW}, NULL);
+        }
+    }
+    *local = mine;
+    return s;
+}
+
+/* Runs case c once: returns the slowest rank's seconds from first spawn to dagr_wait_all,
+ * or a negative value on error (reported on stderr). Checks the tasks this rank ran. */
+static double run_once(dagr_ctx_t *ctx, enum bench_case c, long n, int fan, const handles_t *hs,
+                       long *local, int *count_ok) {
+    MPI_Comm comm = dagr_comm(ctx);
+    dagr_status_t s = dagr_wait_all(ctx);
+    long before = local_count();
+    MPI_Barrier(comm);
+    double t0 = MPI_Wtime();
+    if (s == DAGR_OK) s = insert_case(ctx, c, n, fan, hs, local);
+    dagr_status_t w = dagr_wait_all(ctx);
+    double t = MPI_Wtime() - t0, tmax = 0.0;
+    s = s != DAGR_OK ? s : w;
+    if (s != DAGR_OK) {
+        fprintf(stderr, "task_overhead: rank %d: %s: %s (%s)\n", dagr_rank(ctx), case_names[c],
+                dagr_status_str(s), dagr_last_error());
+        t = -1e300;
+    }
+    int ran_ok = local_count() - before == *local, all_ok = 0;
+    MPI_Allreduce(&ran_ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
+    *count_ok = all_ok;
+    MPI_Allreduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, comm);
+    int bad = t < 0, any_bad = 0;
+    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_LOR, comm);
+    return any_bad ? -1.0 : tmax;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int parse_opts(int argc, char **argv, bench_opts_t *o) {
+    *o = (bench_opts_t){.n = 200000, .repeat = 3, .pool = 1024, .fan = 16, .bytes = 8};
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return -1;
+        if (!strcmp(argv[i], "--n"))
+            o->n = atol(v);
+        else if (!strcmp(argv[i], "--repeat"))
+            o->repeat = atoi(v);
+        else if (!strcmp(argv[i], "--pool"))
+            o->pool = atoi(v);
+        else if (!strcmp(argv[i], "--fan"))
+            o->fan = atoi(v);
+        else if (!strcmp(argv[i], "--bytes"))
+            o->bytes = (size_t)atoll(v);
+        else if (!strcmp(argv[i], "--threads"))
+            o->threads = atoi(v);
+        else if (!strcmp(argv[i], "--max-pending"))
+            o->max_pending = (size_t)atoll(v);
+        else if (!strcmp(argv[i], "--case"))
+            o->only = v;
+        else
+            return -1;
+        i++;
+    }
+    return o->n < 1 || o->repeat < 1 || o->pool < 1 || o->fan < 0 || o->threads < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv) {
+    bench_opts_t o;
+    if (parse_opts(argc, argv, &o)) {
+        fprintf(stderr,
+                "usage: %s [--n TASKS] [--repeat R] [--pool P] [--fan K] [--bytes B] "
+                "[--threads T] [--max-pending M] [--case independent|chain|fanout]\n",
+                argv[0]);
+        return 2;
+    }
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = o.threads;
+    cfg.max_pending = o.max_pending;
+    dagr_ctx_t *ctx = NULL;
+    dagr_status_t s = dagr_init(&argc, &argv, &cfg, &ctx);
+    if (s != DAGR_OK) {
+        fprintf(stderr, "task_overhead: dagr_init: %s (%s)\n", dagr_status_str(s),
+                dagr_last_error());
+        return 1;
+    }
+    const int me = dagr_rank(ctx), nranks = dagr_size(ctx);
+    int failures = 0;
+    ncounts = dagr_threads(ctx);
+    counts = calloc((size_t)ncounts, sizeof *counts);
+    double *times = calloc((size_t)o.repeat, sizeof *times);
+    if (!counts || !times) {
+        fprintf(stderr, "task_overhead: out of memory\n");
+        dagr_finalize(&ctx);
+        return 1;
+    }
+
+    for (int c = 0; c < NCASES; c++) {
+        if (o.only && strcmp(o.only, case_names[c])) continue;
+        handles_t hs = {0};
+        s = handles_create(ctx, c == CASE_INDEPENDENT ? o.pool : 1, o.bytes, &hs);
+        if (s != DAGR_OK) {
+            fprintf(stderr, "task_overhead: creating handles: %s (%s)\n", dagr_status_str(s),
+                    dagr_last_error());
+            failures++;
+            handles_destroy(ctx, &hs);
+            break;
+        }
+        long local = 0, warm_n = o.n / 10 > 1000 ? o.n / 10 : (o.n < 1000 ? o.n : 1000);
+        int count_ok = 1, all_counts_ok = 1;
+        double t = run_once(ctx, c, warm_n, o.fan, &hs, &local, &count_ok); /* warm-up */
+        for (int r = 0; r < o.repeat && t >= 0; r++) {
+            t = run_once(ctx, c, o.n, o.fan, &hs, &local, &count_ok);
+            times[r] = t;
+            all_counts_ok &= count_ok;
+        }
+        handles_destroy(ctx, &hs);
+        if (t < 0) {
+            failures++;
+            continue;
+        }
+        qsort(times, (size_t)o.repeat, sizeof *times, cmp_double);
+        double best = times[0], median = times[o.repeat / 2];
+        long total = c == CASE_FANOUT ? o.n / (o.fan + 2) * (o.fan + 2) : o.n;
+        long min_local = 0;
+        MPI_Allreduce(&local, &min_local, 1, MPI_LONG, MPI_MIN, dagr_comm(ctx));
+        if (!all_counts_ok) failures++;
+        if (me == 0) {
+            printf("{\"bench\":\"task_overhead\",\"case\":\"%s\",\"ranks\":%d,\"threads\":%d,"
+                   "\"tasks\":%ld,\"local_tasks\":%ld,\"repeat\":%d,\"seconds\":%.6f,"
+                   "\"seconds_median\":%.6f,\"tasks_per_s\":%.0f,\"local_tasks_per_s\":%.0f,"
+                   "\"us_per_local_task\":%.3f",
+                   case_names[c], nranks, dagr_threads(ctx), total, min_local, o.repeat, best,
+                   median, (double)total / best, (double)min_local / best,
+                   best * 1e6 / (double)(min_local > 0 ? min_local : 1));
+            if (c == CASE_INDEPENDENT) printf(",\"pool_per_rank\":%d", o.pool);
+            if (c == CASE_FANOUT) printf(",\"fan\":%d", o.fan);
+            printf(",\"bytes\":%zu,\"check\":\"%s\"}\n", o.bytes,
+                   all_counts_ok ? "ok" : "wrong local task count");
+            fflush(stdout);
+        }
+    }
+
+    s = dagr_finalize(&ctx);
+    if (s != DAGR_OK) {
+        fprintf(stderr, "task_overhead: dagr_finalize: %s (%s)\n", dagr_status_str(s),
+                dagr_last_error());
+        failures++;
+    }
+    free(counts);
+    free(times);
+    return failures ? 1 : 0;
+}

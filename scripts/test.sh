@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds dagr, runs the whole test suite with meson, and ends with
+# exactly one line "N passed, N failed" counted from meson's testlog.json. Exits non-zero
+# when a test failed, when no test ran, or when the build failed.
+#
+#   bash scripts/test.sh [extra meson test options, e.g. --suite lib]
+#
+# Environment: DAGR_BUILD_DIR (default build), DAGR_TIMEOUT_MULTIPLIER (default 4: 2 cores
+# running 4-rank MPI tests are slow), MESON_TESTTHREADS (parallel tests; meson's default).
+# SKIP and EXPECTEDFAIL count as passed (skips are listed on an earlier line); FAIL,
+# TIMEOUT, ERROR and UNEXPECTEDPASS count as failed.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root" || exit 1
+build="${DAGR_BUILD_DIR:-build}"
+
+if ! bash scripts/deps.sh; then
+    echo "test.sh: installing the dependencies failed"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if ! bash scripts/build.sh -Dtests=true; then
+    echo "test.sh: the build failed (see above)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+log="$build/meson-logs/testlog.json"
+rm -f "$log"
+meson test -C "$build" --print-errorlogs \
+    --timeout-multiplier "${DAGR_TIMEOUT_MULTIPLIER:-4}" "$@"
+meson_rc=$?
+
+if [ ! -s "$log" ]; then
+    echo "test.sh: meson test exited with $meson_rc and wrote no $log"
+    echo "0 passed, 0 failed"
+    exit 1
+fi
+
+python3 - "$log" "$meson_rc" <<'PY'
+import json
+import sys
+
+path, meson_rc = sys.argv[1], int(sys.argv[2])
+passing = {"OK", "EXPECTEDFAIL", "SKIP"}
+passed, failed, skipped, bad = 0, 0, [], []
+with open(path, encoding="utf-8") as f:
+    for line in f:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            t = json.loads(line)
+        except ValueError:
+            continue
+        result = str(t.get("result", "ERROR")).upper()
+        name = t.get("name", "?")
+        if result in passing:
+            passed += 1
+            if result == "SKIP":
+                skipped.append(name)
+        else:
+            failed += 1
+            bad.append(f"{name} ({result})")
+
+if skipped:
+    print(f"skipped ({len(skipped)}, counted as passed): " + ", ".join(skipped))
+if bad:
+    print("failed: " + ", ".join(bad))
+if passed + failed == 0:
+    print("test.sh: no test ran")
+elif meson_rc != 0 and failed == 0:
+    print(f"test.sh: meson test exited with {meson_rc} although every test passed")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed or passed + failed == 0 or meson_rc != 0 else 0)
+PY

@@ -1,0 +1,109 @@
+/* Configuration: dagr_config_init defaults, dagr_task_opts_init defaults, and the
+ * DAGR_THREADS environment variable (which overrides the struct). Each test is its own
+ * process, so each may call dagr_init once. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dagr/dagr.h>
+
+Test(lib_config, config_init_defaults) {
+    dagr_config_t cfg;
+    memset(&cfg, 0x5a, sizeof cfg);
+    dagr_config_init(&cfg);
+    cr_expect(cfg.comm == MPI_COMM_WORLD, "comm is not MPI_COMM_WORLD");
+    cr_expect_eq(cfg.threads, 0);
+    cr_expect_eq(cfg.comm_arena, 0);
+    cr_expect_eq(cfg.max_pending, 0);
+    cr_expect_eq(cfg.verbose, 0);
+}
+
+Test(lib_config, task_opts_init_defaults) {
+    dagr_task_opts_t o;
+    memset(&o, 0x5a, sizeof o);
+    dagr_task_opts_init(&o);
+    cr_expect_eq(o.priority, 0);
+    cr_expect_eq(o.rank, -1);
+    cr_expect_null(o.queue);
+}
+
+/* dagr_init must refuse var=value with DAGR_ERR_ARG, naming the variable, and leave *ctx_out
+ * alone. */
+static void refuse_env(const char *var, const char *value) {
+    setenv(var, value, 1);
+    dagr_ctx_t *ctx = (dagr_ctx_t *)&ctx;
+    dagr_status_t st = dagr_init(NULL, NULL, NULL, &ctx);
+    cr_expect_eq(st, DAGR_ERR_ARG, "%s=\"%s\": dagr_init returned %s", var, value,
+                 dagr_status_str(st));
+    cr_expect(strstr(dagr_last_error(), var) != NULL,
+              "%s=\"%s\": message \"%s\" does not name the variable", var, value,
+              dagr_last_error());
+    if (st == DAGR_OK)
+        dagr_finalize(&ctx);
+    else
+        cr_expect_eq(ctx, (dagr_ctx_t *)&ctx, "ctx_out changed on error");
+}
+
+Test(lib_config, env_threads_not_a_number) {
+    refuse_env("DAGR_THREADS", "abc");
+}
+Test(lib_config, env_threads_zero) {
+    refuse_env("DAGR_THREADS", "0");
+}
+Test(lib_config, env_threads_negative) {
+    refuse_env("DAGR_THREADS", "-3");
+}
+Test(lib_config, env_threads_trailing_garbage) {
+    refuse_env("DAGR_THREADS", "2x");
+}
+Test(lib_config, env_comm_arena_not_a_size) {
+    refuse_env("DAGR_COMM_ARENA", "lots");
+}
+Test(lib_config, env_max_pending_zero) {
+    refuse_env("DAGR_MAX_PENDING", "0");
+}
+Test(lib_config, env_verbose_two) {
+    refuse_env("DAGR_VERBOSE", "2");
+}
+
+Test(lib_config, env_threads_overrides_config) {
+    setenv("DAGR_THREADS", "3", 1);
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = 1;
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_expect_eq(dagr_threads(ctx), 3);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+}
+
+Test(lib_config, config_threads_used_without_env) {
+    unsetenv("DAGR_THREADS");
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = 3;
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_expect_eq(dagr_threads(ctx), 3);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+}
+
+Test(lib_config, config_threads_negative) {
+    unsetenv("DAGR_THREADS");
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = -1;
+    dagr_ctx_t *ctx = (dagr_ctx_t *)&ctx;
+    dagr_status_t st = dagr_init(NULL, NULL, &cfg, &ctx);
+    cr_expect_eq(st, DAGR_ERR_ARG, "cfg.threads = -1: dagr_init returned %s", dagr_status_str(st));
+    cr_expect(strstr(dagr_last_error(), "threads") != NULL, "message \"%s\"", dagr_last_error());
+    if (st == DAGR_OK) dagr_finalize(&ctx);
+}
+
+Test(lib_config, default_threads_at_least_one) {
+    unsetenv("DAGR_THREADS");
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_expect_geq(dagr_threads(ctx), 1);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+}

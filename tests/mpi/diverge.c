@@ -1,0 +1,123 @@
+/* Divergence scenario: rank 1 inserts a graph different from the other ranks'.
+ *
+ * Usage: diverge kernel|mode|handle|extra
+ *
+ * Every rank inserts tasks #0 .. #(DIFF-1) alike. Then, on rank 1 only:
+ *   kernel  task #DIFF uses a kernel with another name (same body);
+ *   mode    task #DIFF declares READ where the others declare RW;
+ *   handle  task #DIFF names another handle (with the same owner and size);
+ *   extra   after the common tasks, rank 1 inserts one more task (#NCOMMON), reading a handle
+ *           of rank 0 and writing one of its own, that the others never insert.
+ * dagr_wait_all must return DAGR_ERR_DIVERGED on every rank, without hanging, naming the first
+ * differing task; dagr_spawn must then refuse new tasks (DAGR_ERR_DIVERGED or DAGR_ERR_STATE)
+ * and dagr_finalize must return. With one rank nothing diverges: dagr_wait_all returns
+ * DAGR_OK.
+ * Prints RANK r RESULT diverge ok|FAIL status=... seq=N message="..." and
+ * RANK r RESULT diverge_finalize ok status=... */
+#include "scenario.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIFF 7
+#define NCOMMON 12
+
+/* Increments access 0, unless given a (one-byte) argument saying it is read-only. */
+static dagr_task_result_t k_inc(const dagr_task_view_t *t) {
+    if (t->args_size > 0) return DAGR_TASK_DONE;
+    uint64_t x;
+    memcpy(&x, t->buf[0], 8);
+    x++;
+    memcpy(t->buf[0], &x, 8);
+    return DAGR_TASK_DONE;
+}
+
+/* Copies access 0 into the last access. */
+static dagr_task_result_t k_copy(const dagr_task_view_t *t) {
+    memcpy(t->buf[t->nbuf - 1], t->buf[0], 8);
+    return DAGR_TASK_DONE;
+}
+
+static const dagr_kernel_t K_COMMON = {.name = "diverge_common", .cpu = k_inc};
+static const dagr_kernel_t K_OTHER = {.name = "diverge_other", .cpu = k_inc};
+static const dagr_kernel_t K_COPY = {.name = "diverge_copy", .cpu = k_copy};
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s kernel|mode|handle|extra\n", argv[0]);
+        return 2;
+    }
+    const char *how = argv[1];
+    dagr_ctx_t *ctx = NULL;
+    SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
+    const int rank = dagr_rank(ctx), size = dagr_size(ctx);
+    sc_set_rank(rank);
+    const int last = size - 1;
+    const int odd = rank == 1; /* the diverging rank */
+
+    dagr_data_t *h[2], *alt = NULL, *mine = NULL;
+    SC_TRY(dagr_data_create(ctx, 8, 0, &h[0]));
+    SC_TRY(dagr_data_create(ctx, 8, last, &h[1]));
+    SC_TRY(dagr_data_create(ctx, 8, 0, &alt));
+    SC_TRY(dagr_data_create(ctx, 8, last, &mine));
+
+    int expect_seq = strcmp(how, "extra") == 0 ? NCOMMON : DIFF;
+    for (int i = 0; i < NCOMMON; i++) {
+        const dagr_kernel_t *k = &K_COMMON;
+        dagr_access_t acc[1] = {{h[i % 2], DAGR_RW}};
+        const char readonly = 1;
+        const void *args = NULL;
+        size_t args_size = 0;
+        if (i == DIFF && strcmp(how, "mode") == 0) {
+            /* Same arguments everywhere: only the access mode differs on rank 1. */
+            args = &readonly;
+            args_size = 1;
+            if (odd) acc[0].mode = DAGR_READ;
+        }
+        if (i == DIFF && odd) {
+            if (strcmp(how, "kernel") == 0) k = &K_OTHER;
+            if (strcmp(how, "handle") == 0) acc[0].data = alt;
+        }
+        SC_TRY(dagr_spawn(ctx, k, args, args_size, 1, acc, NULL));
+    }
+    if (odd && strcmp(how, "extra") == 0) {
+        dagr_access_t acc[2] = {{h[0], DAGR_READ}, {mine, DAGR_WRITE}};
+        dagr_task_opts_t o;
+        dagr_task_opts_init(&o);
+        o.rank = rank;
+        SC_TRY(dagr_spawn(ctx, &K_COPY, NULL, 0, 2, acc, &o));
+    }
+
+    double t0 = sc_now();
+    dagr_status_t st = dagr_wait_all(ctx);
+    double secs = sc_now() - t0;
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", dagr_last_error());
+    if (size == 1) {
+        int ok = SC_EXPECT_STATUS(st, DAGR_OK);
+        uint64_t v = 0;
+        ok &= SC_EXPECT_STATUS(dagr_fetch(h[0], &v, -1), DAGR_OK);
+        ok &= SC_CHECK(v == NCOMMON / 2, "h0 %llu", (unsigned long long)v);
+        sc_result("diverge", ok, "how=%s status=%s size=1", how, dagr_status_str(st));
+    } else {
+        /* lib/divergence.c words it "the first differing task is #N". */
+        char seqs[64];
+        snprintf(seqs, sizeof seqs, "first differing task is #%d", expect_seq);
+        const char *at = strstr(msg, seqs);
+        char after = at ? at[strlen(seqs)] : 'x';
+        int ok = SC_EXPECT_STATUS(st, DAGR_ERR_DIVERGED);
+        ok &= SC_CHECK(at != NULL && (after < '0' || after > '9'),
+                       "message \"%s\" does not say \"%s\"", msg, seqs);
+        /* The context may only be finalised now: new tasks are refused. */
+        dagr_access_t acc[1] = {{h[0], DAGR_RW}};
+        dagr_status_t st2 = dagr_spawn(ctx, &K_COMMON, NULL, 0, 1, acc, NULL);
+        ok &= SC_CHECK(st2 == DAGR_ERR_DIVERGED || st2 == DAGR_ERR_STATE,
+                       "dagr_spawn after divergence returned %s", dagr_status_str(st2));
+        sc_result("diverge", ok, "how=%s status=%s seq=%d size=%d secs=%.2f message=\"%s\"", how,
+                  dagr_status_str(st), expect_seq, size, secs, msg);
+    }
+    st = dagr_finalize(&ctx);
+    sc_result("diverge_finalize", ctx == NULL, "status=%s", dagr_status_str(st));
+    return sc_exit_code();
+}

@@ -1,0 +1,87 @@
+/* Helpers shared by the multi-rank scenario programs in tests/mpi.
+ *
+ * A scenario is a plain MPI program run by a Criterion test under mpiexec. Every rank prints
+ * one line per result, "RANK <r> RESULT <name> ok <details>" or "RANK <r> RESULT <name> FAIL
+ * <details>", and explanatory "RANK <r> FAIL file:line: ..." lines for each failed check; the
+ * program exits non-zero when any check failed on that rank. Lines are written with a single
+ * write and flushed, so that mpiexec does not interleave them. */
+#ifndef DAGR_TESTS_SCENARIO_H
+#define DAGR_TESTS_SCENARIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dagr/dagr.h>
+
+/* Records the rank used to prefix every line (call once the rank is known). */
+void sc_set_rank(int rank);
+
+/* Number of failed checks on this rank so far. */
+int sc_failures(void);
+
+/* Prints "RANK r <text>" as one line. */
+void sc_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Records a failed check and prints "RANK r FAIL file:line: <text>". */
+void sc_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints "RANK r RESULT <name> ok|FAIL <details>"; ok is taken from `ok`. */
+void sc_result(const char *name, int ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Checks a condition; on failure records it with the printf-style explanation. Evaluates to
+ * the condition so callers can count. */
+#define SC_CHECK(cond, ...)                                                                        \
+    ((cond) ? 1 : (sc_fail_at(__FILE__, __LINE__, "check '" #cond "' failed: " __VA_ARGS__), 0))
+
+/* Checks that a dagr call returned `want`; prints both names and dagr_last_error otherwise. */
+#define SC_EXPECT_STATUS(call, want) sc_expect_status_at(__FILE__, __LINE__, #call, (call), (want))
+int sc_expect_status_at(const char *file, int line, const char *what, dagr_status_t got,
+                        dagr_status_t want);
+
+/* Checks that a dagr call returned DAGR_OK; aborts the scenario (exit 2) otherwise, because
+ * nothing after it would mean anything. */
+#define SC_TRY(call) sc_try_at(__FILE__, __LINE__, #call, (call))
+void sc_try_at(const char *file, int line, const char *what, dagr_status_t st);
+
+/* Ends the scenario: prints "RANK r DONE failures=K" and returns the exit code. */
+int sc_exit_code(void);
+
+/* Deterministic pseudo-random numbers (splitmix64): the same seed gives the same stream on
+ * every rank. */
+typedef struct sc_rng {
+    uint64_t s;
+} sc_rng_t;
+
+static inline uint64_t sc_mix(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t sc_next(sc_rng_t *r) {
+    r->s += 0x9e3779b97f4a7c15ull;
+    return sc_mix(r->s);
+}
+
+/* Uniform integer in [0, n). */
+static inline int sc_below(sc_rng_t *r, int n) {
+    return (int)(sc_next(r) % (uint64_t)n);
+}
+
+/* Monotonic wall clock in seconds (CLOCK_MONOTONIC: one clock for every process on a host). */
+double sc_now(void);
+
+/* Sleeps for ms milliseconds. */
+void sc_sleep_ms(int ms);
+
+/* Resident set size of this process in KiB (VmRSS), or -1. */
+long sc_rss_kib(void);
+
+/* Integer sum / max over a communicator (helpers for "did it run anywhere" flags). */
+long sc_allreduce_sum(MPI_Comm comm, long v);
+long sc_allreduce_max(MPI_Comm comm, long v);
+
+#endif
