@@ -18,11 +18,11 @@ typedef struct dagr_ctx dagr_ctx_t;
  * care about, so that fields added later keep their defaults. Environment variables
  * override the struct (see README, "Configuration"). */
 typedef struct dagr_config {
-    MPI_Comm comm;        /* ranks taking part; default MPI_COMM_WORLD (dagr duplicates it) */
-    int threads;          /* worker threads per rank; 0 = cores on the node / ranks on it */
-    size_t comm_arena;    /* bytes of receive arena per rank (MPI window); 0 = default */
-    size_t max_pending;   /* local tasks in flight before dagr_spawn waits; 0 = default */
-    int verbose;          /* 1 = print the chosen configuration on rank 0 at init */
+    MPI_Comm comm;      /* ranks taking part; default MPI_COMM_WORLD (dagr duplicates it) */
+    int threads;        /* worker threads per rank; 0 = cores on the node / ranks on it */
+    size_t comm_arena;  /* bytes of receive arena per rank (MPI window); 0 = default */
+    size_t max_pending; /* local tasks in flight before dagr_spawn waits; 0 = default */
+    int verbose;        /* 1 = print the chosen configuration on rank 0 at init */
 } dagr_config_t;
 
 /* Fills *cfg with the defaults. Local. */

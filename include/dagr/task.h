@@ -87,8 +87,8 @@ typedef struct dagr_task_view {
     int nbuf;
     const void *args; /* the task's copy of the argument block (NULL if args_size is 0) */
     size_t args_size;
-    int rank;   /* rank running the task */
-    int worker; /* worker thread index on that rank, 0 .. dagr_threads()-1 */
+    int rank;     /* rank running the task */
+    int worker;   /* worker thread index on that rank, 0 .. dagr_threads()-1 */
     uint64_t seq; /* the task's insertion number, counted from 0 on every rank alike */
     void *internal_;
 } dagr_task_view_t;
@@ -126,8 +126,8 @@ DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
 /* Called from a task body before returning DAGR_TASK_ERROR: records why (status and a
  * printf-style message). The status and message reach every rank at the next collective
  * call, prefixed with the kernel name, task number and rank. Local. */
-DAGR_API void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status,
-                             const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+DAGR_API void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt,
+                             ...) __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------------------------
  * In-order queues
