@@ -116,7 +116,7 @@ DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
  * args[0 .. args_size). opts may be NULL. The task runs once its inputs are ready; errors it
  * returns surface at the next collective call. Every rank calls it in the same order.
  * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess outside [1, DAGR_MAX_ACCESS],
- * unknown mode, handle of another context or destroyed, args NULL with args_size > 0,
+ * unknown mode, handle of another context, args NULL with args_size > 0,
  * args_size > DAGR_MAX_ARGS, opts->rank out of range), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if
  * the context is unusable after an earlier divergence. */
 DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
