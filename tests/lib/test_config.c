@@ -2,6 +2,8 @@
  * DAGR_THREADS environment variable (which overrides the struct). Each test is its own
  * process, so each may call dagr_init once. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,4 +108,51 @@ Test(lib_config, default_threads_at_least_one) {
     cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
     cr_expect_geq(dagr_threads(ctx), 1);
     cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+}
+
+/* verbose = 1: rank 0 prints the chosen configuration at init (the worker count among it). */
+static void capture_output(void) {
+    cr_redirect_stdout();
+    cr_redirect_stderr();
+}
+
+static int contains(FILE *f, const char *what, char *all, size_t cap) {
+    size_t n = 0;
+    if (f) {
+        fflush(f);
+        n = fread(all, 1, cap - 1, f);
+    }
+    all[n] = '\0';
+    return strstr(all, what) != NULL;
+}
+
+Test(lib_config, verbose_prints_configuration, .init = capture_output) {
+    setenv("DAGR_THREADS", "3", 1);
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.verbose = 1;
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_finalize(&ctx), DAGR_OK);
+    fflush(stdout);
+    fflush(stderr);
+    char out[4096], err[4096];
+    int in_out = contains(cr_get_redirected_stdout(), "3", out, sizeof out);
+    int in_err = contains(cr_get_redirected_stderr(), "3", err, sizeof err);
+    cr_expect(in_out || in_err, "nothing naming 3 threads printed: stdout \"%s\" stderr \"%s\"",
+              out, err);
+}
+
+Test(lib_config, quiet_by_default, .init = capture_output) {
+    unsetenv("DAGR_VERBOSE");
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_finalize(&ctx), DAGR_OK);
+    fflush(stdout);
+    fflush(stderr);
+    char out[4096], err[4096];
+    contains(cr_get_redirected_stdout(), "", out, sizeof out);
+    contains(cr_get_redirected_stderr(), "", err, sizeof err);
+    cr_expect(strstr(out, "dagr") == NULL && strstr(err, "dagr") == NULL,
+              "printed without verbose: stdout \"%s\" stderr \"%s\"", out, err);
 }

@@ -48,3 +48,9 @@ Test(lib_divergence, extra_task_three_ranks, .timeout = 120) {
 Test(lib_divergence, extra_task_four_ranks, .timeout = 120) {
     diverge(4, "extra");
 }
+Test(lib_divergence, handle_owner_two_ranks, .timeout = 120) {
+    diverge(2, "owner");
+}
+Test(lib_divergence, handle_bytes_three_ranks, .timeout = 120) {
+    diverge(3, "bytes");
+}

@@ -164,3 +164,48 @@ Test(lib_init, finalize_waits_and_frees_live_handles) {
     cr_expect_eq(buf, 42, "attached buffer holds %llu after dagr_finalize",
                  (unsigned long long)buf);
 }
+
+/* When dagr initialised MPI, dagr_finalize finalised it: MPI cannot start again, so a second
+ * dagr_init reports DAGR_ERR_MPI instead of crashing. */
+Test(lib_init, init_after_dagr_finalized_mpi_is_refused) {
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_finalize(&ctx), DAGR_OK);
+    dagr_status_t st = dagr_init(NULL, NULL, NULL, &ctx);
+    cr_expect_eq(st, DAGR_ERR_MPI, "second dagr_init returned %s", dagr_status_str(st));
+    cr_expect_null(ctx);
+}
+
+/* Two contexts alive at once (the application owns MPI): each runs its own tasks, and a
+ * handle or queue of one is refused by the other. */
+Test(lib_init, two_contexts_at_once) {
+    int provided = -1;
+    MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
+    cr_assert_eq(provided, MPI_THREAD_MULTIPLE);
+    dagr_ctx_t *a = NULL, *b = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &a), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &b), DAGR_OK, "%s", dagr_last_error());
+    run_tasks(a, 4);
+    run_tasks(b, 6);
+    dagr_data_t *ha = NULL;
+    dagr_queue_t *qa = NULL;
+    cr_assert_eq(dagr_data_create(a, 8, 0, &ha), DAGR_OK);
+    cr_assert_eq(dagr_queue_create(a, &qa), DAGR_OK);
+    dagr_access_t acc[1] = {{ha, DAGR_RW}};
+    dagr_status_t st = dagr_spawn(b, &K_INC, NULL, 0, 1, acc, NULL);
+    cr_expect_eq(st, DAGR_ERR_ARG, "handle of another context: %s", dagr_status_str(st));
+    cr_expect(strstr(dagr_last_error(), "context") != NULL, "message \"%s\"", dagr_last_error());
+    dagr_data_t *hb = NULL;
+    cr_assert_eq(dagr_data_create(b, 8, 0, &hb), DAGR_OK);
+    dagr_access_t accb[1] = {{hb, DAGR_RW}};
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.queue = qa;
+    st = dagr_spawn(b, &K_INC, NULL, 0, 1, accb, &o);
+    cr_expect_eq(st, DAGR_ERR_ARG, "queue of another context: %s", dagr_status_str(st));
+    run_tasks(b, 2);
+    cr_expect_eq(dagr_finalize(&a), DAGR_OK, "%s", dagr_last_error());
+    run_tasks(b, 3);
+    cr_expect_eq(dagr_finalize(&b), DAGR_OK, "%s", dagr_last_error());
+    MPI_Finalize();
+}

@@ -9,11 +9,13 @@
 #include "mpirun.h"
 
 #define NTASKS 300 /* per phase; two phases per seed */
+#define NHANDLES 40
 
-static void stress(int nranks, const char *env, int threads, const char *seeds, int nseeds) {
+static void stress_n(int nranks, const char *env, int threads, const char *seeds, int nseeds,
+                     int ntasks, int nhandles) {
     char fullenv[256], args[128];
     snprintf(fullenv, sizeof fullenv, "DAGR_THREADS=%d %s", threads, env);
-    snprintf(args, sizeof args, "%d %s", NTASKS, seeds);
+    snprintf(args, sizeof args, "%d %d %s", ntasks, nhandles, seeds);
     mpirun_t r;
     mpirun(&r, nranks, fullenv, 150, "stress", args);
     mpirun_assert_clean(&r);
@@ -26,13 +28,17 @@ static void stress(int nranks, const char *env, int threads, const char *seeds, 
                           mpirun_value(line, "size", &size) && mpirun_value(line, "threads", &th),
                       "rank %d: malformed result line\n%s", rank, mpirun_tail(&r));
             cr_expect_eq(mism, 0, "rank %d seed #%d: %ld mismatches", rank, s, mism);
-            cr_expect_eq(ran, 2 * NTASKS, "rank %d seed #%d: %ld tasks ran, %d inserted", rank, s,
-                         ran, 2 * NTASKS);
+            cr_expect_eq(ran, 2 * ntasks, "rank %d seed #%d: %ld tasks ran, %d inserted", rank, s,
+                         ran, 2 * ntasks);
             cr_expect_eq(size, nranks, "rank %d: world size %ld", rank, size);
             cr_expect_eq(th, threads, "rank %d: %ld threads, DAGR_THREADS=%d", rank, th, threads);
         }
     }
     mpirun_free(&r);
+}
+
+static void stress(int nranks, const char *env, int threads, const char *seeds, int nseeds) {
+    stress_n(nranks, env, threads, seeds, nseeds, NTASKS, NHANDLES);
 }
 
 Test(lib_stress, one_rank, .timeout = 300) {
@@ -73,4 +79,11 @@ Test(lib_stress, two_ranks_tiny_max_pending, .timeout = 300) {
 }
 Test(lib_stress, one_rank_tiny_max_pending, .timeout = 300) {
     stress(1, "DAGR_MAX_PENDING=1", 2, "43", 1);
+}
+/* Few handles: long dependency chains hopping between ranks, many readers per version. */
+Test(lib_stress, three_ranks_few_handles, .timeout = 300) {
+    stress_n(3, "", 2, "51 52", 2, NTASKS, 6);
+}
+Test(lib_stress, two_ranks_long, .timeout = 300) {
+    stress_n(2, "", 2, "61 62", 2, 3000, 30);
 }

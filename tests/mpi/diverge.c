@@ -1,13 +1,16 @@
 /* Divergence scenario: rank 1 inserts a graph different from the other ranks'.
  *
- * Usage: diverge kernel|mode|handle|extra
+ * Usage: diverge kernel|mode|handle|extra|owner|bytes
  *
  * Every rank inserts tasks #0 .. #(DIFF-1) alike. Then, on rank 1 only:
  *   kernel  task #DIFF uses a kernel with another name (same body);
  *   mode    task #DIFF declares READ where the others declare RW;
  *   handle  task #DIFF names another handle (with the same owner and size);
  *   extra   after the common tasks, rank 1 inserts one more task (#NCOMMON), reading a handle
- *           of rank 0 and writing one of its own, that the others never insert.
+ *           of rank 0 and writing one of its own, that the others never insert;
+ *   owner   rank 1 creates one handle (used by no task) with another owner;
+ *   bytes   rank 1 creates one handle (used by no task) with another size.
+ * (For owner and bytes the tasks all match, so only the status is checked.)
  * dagr_wait_all must return DAGR_ERR_DIVERGED on every rank, without hanging, naming the first
  * differing task; dagr_spawn must then refuse new tasks (DAGR_ERR_DIVERGED or DAGR_ERR_STATE)
  * and dagr_finalize must return. With one rank nothing diverges: dagr_wait_all returns
@@ -61,8 +64,13 @@ int main(int argc, char **argv) {
     SC_TRY(dagr_data_create(ctx, 8, last, &h[1]));
     SC_TRY(dagr_data_create(ctx, 8, 0, &alt));
     SC_TRY(dagr_data_create(ctx, 8, last, &mine));
+    dagr_data_t *odd_handle = NULL;
+    if (strcmp(how, "owner") == 0) SC_TRY(dagr_data_create(ctx, 8, odd ? 0 : last, &odd_handle));
+    if (strcmp(how, "bytes") == 0) SC_TRY(dagr_data_create(ctx, odd ? 16 : 8, 0, &odd_handle));
 
-    int expect_seq = strcmp(how, "extra") == 0 ? NCOMMON : DIFF;
+    int expect_seq = strcmp(how, "extra") == 0                                ? NCOMMON
+                     : strcmp(how, "owner") == 0 || strcmp(how, "bytes") == 0 ? -1
+                                                                              : DIFF;
     for (int i = 0; i < NCOMMON; i++) {
         const dagr_kernel_t *k = &K_COMMON;
         dagr_access_t acc[1] = {{h[i % 2], DAGR_RW}};
@@ -107,7 +115,7 @@ int main(int argc, char **argv) {
         const char *at = strstr(msg, seqs);
         char after = at ? at[strlen(seqs)] : 'x';
         int ok = SC_EXPECT_STATUS(st, DAGR_ERR_DIVERGED);
-        ok &= SC_CHECK(at != NULL && (after < '0' || after > '9'),
+        ok &= SC_CHECK(expect_seq < 0 || (at != NULL && (after < '0' || after > '9')),
                        "message \"%s\" does not say \"%s\"", msg, seqs);
         /* The context may only be finalised now: new tasks are refused. */
         dagr_access_t acc[1] = {{h[0], DAGR_RW}};

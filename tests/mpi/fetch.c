@@ -120,6 +120,14 @@ int main(int argc, char **argv) {
     ok &= SC_EXPECT_STATUS(dagr_fetch(z, NULL, -1), DAGR_OK);
     ok &= SC_EXPECT_STATUS(dagr_fetch(z, NULL, 0), DAGR_OK);
 
+    /* dst NULL on one receiving rank only: every rank gets DAGR_ERR_ARG (collective calls
+     * return the same status everywhere), and nothing hangs. */
+    if (size > 1) {
+        uint64_t tmp[N];
+        ok &= SC_EXPECT_STATUS(dagr_fetch(h, rank == last ? NULL : tmp, -1), DAGR_ERR_ARG);
+        ok &= fetch_check(h, N, -1, 11, 0);
+    }
+
     sc_result("fetch", ok, "size=%d threads=%d", size, dagr_threads(ctx));
     SC_EXPECT_STATUS(dagr_finalize(&ctx), DAGR_OK);
     free(abuf);

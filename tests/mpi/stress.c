@@ -1,9 +1,10 @@
 /* Randomized stress scenario: random handles and random tasks, checked against a sequential
  * replay of the same task list in plain memory.
  *
- * Usage: stress NTASKS SEED...
+ * Usage: stress NTASKS NHANDLES SEED...
  *
- * For each seed every rank draws the same pseudo-random program: handles of a few sizes and
+ * For each seed every rank draws the same pseudo-random program: NHANDLES (at most 60)
+ * handles of a few sizes and
  * types (0-byte ones, attached ones, random owners) and two phases of NTASKS tasks each with
  * 1-4 accesses (READ, WRITE, RW, sometimes the same handle twice), random priorities,
  * sometimes an explicit rank, sometimes an in-order queue. The kernel computes new contents
@@ -348,7 +349,7 @@ static void destroy_handle(run_t *R, int k) {
     R->hs[k].alive = 0;
 }
 
-static void run_seed(dagr_ctx_t *ctx, uint64_t seed, int ntasks) {
+static void run_seed(dagr_ctx_t *ctx, uint64_t seed, int ntasks, int nh0) {
     run_t *R = calloc(1, sizeof *R);
     R->ctx = ctx;
     R->rank = dagr_rank(ctx);
@@ -359,7 +360,6 @@ static void run_seed(dagr_ctx_t *ctx, uint64_t seed, int ntasks) {
     long ran_before = sc_allreduce_sum(dagr_comm(ctx), atomic_load(&g_ran));
     double t0 = sc_now();
 
-    int nh0 = 40;
     for (int k = 0; k < nh0; k++)
         add_handle(R);
     SC_TRY(dagr_queue_create(ctx, &R->q[0]));
@@ -423,17 +423,21 @@ static void run_seed(dagr_ctx_t *ctx, uint64_t seed, int ntasks) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s NTASKS SEED...\n", argv[0]);
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s NTASKS NHANDLES SEED...\n", argv[0]);
         return 2;
     }
-    int ntasks = atoi(argv[1]);
+    int ntasks = atoi(argv[1]), nh = atoi(argv[2]);
+    if (nh < 1 || nh > MAXH - 4) {
+        fprintf(stderr, "NHANDLES must be in [1, %d]\n", MAXH - 4);
+        return 2;
+    }
     dagr_ctx_t *ctx = NULL;
     SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
     sc_set_rank(dagr_rank(ctx));
     g_threads = dagr_threads(ctx);
-    for (int i = 2; i < argc; i++)
-        run_seed(ctx, strtoull(argv[i], NULL, 10), ntasks);
+    for (int i = 3; i < argc; i++)
+        run_seed(ctx, strtoull(argv[i], NULL, 10), ntasks, nh);
     SC_EXPECT_STATUS(dagr_finalize(&ctx), DAGR_OK);
     SC_CHECK(ctx == NULL, "dagr_finalize did not set ctx to NULL");
     return sc_exit_code();
