@@ -27,7 +27,8 @@ void mpirun(mpirun_t *r, int nranks, const char *env, int limit_s, const char *p
     r->nranks = nranks;
     /* timeout(1) sends TERM to mpiexec, which takes its ranks down; KILL 5 s later if not. */
     snprintf(r->cmd, sizeof r->cmd,
-             "env -u DAGR_THREADS %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
+             "env -u DAGR_THREADS -u DAGR_COMM_ARENA -u DAGR_MAX_PENDING -u DAGR_VERBOSE "
+             "-u DAGR_COMM_SHM %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
              env ? env : "", limit_s, MPIEXEC, nranks, SCENARIO_DIR, prog, args ? args : "");
     double t0 = now();
     FILE *p = popen(r->cmd, "r");

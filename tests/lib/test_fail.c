@@ -5,8 +5,9 @@
 #include "mpirun.h"
 
 static const char *const checks[] = {
-    "fail_status", "fail_message", "fail_poison", "fail_independent", "fail_recover",
-    "plain_error", "retry",        "fetch_error", "after_error",      "finalize_error",
+    "fail_status",  "fail_message",   "fail_poison",    "fail_independent",
+    "fail_recover", "plain_error",    "retry",          "fetch_error",
+    "after_error",  "reuse_poisoned", "finalize_error",
 };
 
 static void fail(int nranks, int threads, const char *more_env) {

@@ -11,7 +11,8 @@
  * Phase B: a body returning DAGR_TASK_ERROR without dagr_task_fail gives DAGR_ERR_TASK.
  * Phase C: a body returning DAGR_TASK_RETRY twice then DAGR_TASK_DONE runs three times.
  * Phase D: a failure surfaces through dagr_fetch (which implies dagr_wait_all).
- * Phase E: new tasks work after all that.
+ * Phase E: new tasks work after all that, also on the handles whose tasks failed or were
+ * poisoned, once they are overwritten.
  * Phase F: a failure pending at dagr_finalize is its return value.
  * Prints RANK r RESULT <check> ok|FAIL ... for each check. */
 #include "scenario.h"
@@ -244,6 +245,27 @@ int main(int argc, char **argv) {
     after_ok &= SC_CHECK(nv == want, "chain gave %llu, want %llu", (unsigned long long)nv,
                          (unsigned long long)want);
     sc_result("after_error", after_ok, "value=%llu", (unsigned long long)nv);
+
+    /* The failed task's output and a poisoned dependent's output, overwritten (WRITE) and then
+     * updated (RW) on other ranks. */
+    dagr_access_t wa[1] = {{a, DAGR_WRITE}};
+    spawn(&K_MARK, 40, one, 1, wa);
+    uint64_t j1 = 1;
+    dagr_access_t ra[1] = {{a, DAGR_RW}};
+    dagr_task_opts_t ol;
+    dagr_task_opts_init(&ol);
+    ol.rank = last;
+    SC_TRY(dagr_spawn(ctx, &K_RW, &j1, sizeof j1, 1, ra, &ol));
+    nspawned++;
+    dagr_access_t wd[1] = {{d, DAGR_WRITE}};
+    spawn(&K_MARK, 41, 0, 1, wd);
+    uint64_t av = 0, dv = 0;
+    int reuse_ok = SC_EXPECT_STATUS(dagr_fetch(a, &av, -1), DAGR_OK);
+    reuse_ok &= SC_EXPECT_STATUS(dagr_fetch(d, &dv, -1), DAGR_OK);
+    reuse_ok &= SC_CHECK(av == 3 * 40 + 1 && dv == 41, "a = %llu (want 121), d = %llu (want 41)",
+                         (unsigned long long)av, (unsigned long long)dv);
+    sc_result("reuse_poisoned", reuse_ok, "a=%llu d=%llu", (unsigned long long)av,
+              (unsigned long long)dv);
 
     /* ---- Phase F ---- */
     dagr_access_t ax2[1] = {{x, DAGR_WRITE}};
