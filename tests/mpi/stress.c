@@ -3,17 +3,16 @@
  *
  * Usage: stress NTASKS NHANDLES SEED...
  *
- * For each seed every rank draws the same pseudo-random program: NHANDLES (at most 60)
- * handles of a few sizes and
- * types (0-byte ones, attached ones, random owners) and two phases of NTASKS tasks each with
- * 1-4 accesses (READ, WRITE, RW, sometimes the same handle twice), random priorities,
- * sometimes an explicit rank, sometimes an in-order queue. The kernel computes new contents
- * of the written handles from the contents it reads and the task's arguments; the program
- * applies the same function to its own copies right after each dagr_spawn. Along the way it
- * fetches random handles to random roots; after each phase it fetches every handle to every
- * rank and compares byte for byte, and checks that attached buffers hold the final contents
- * on their owner (also for handles destroyed just before dagr_wait_all). The kernel itself
- * checks what it is given (argument copy, sizes, pointers of repeated handles, seq, rank).
+ * For each seed every rank draws the same pseudo-random program: NHANDLES (at most 60) handles of
+ * a few sizes and types (0-byte ones, attached ones, random owners) and two phases of NTASKS tasks
+ * each with 1-4 accesses (READ, WRITE, RW, sometimes the same handle twice), random priorities,
+ * sometimes an explicit rank, sometimes an in-order queue. The kernel computes new contents of the
+ * written handles from the contents it reads and the task's arguments; the program applies the
+ * same function to its own copies right after each dagr_spawn. Along the way it fetches random
+ * handles to random roots; after each phase it fetches every handle to every rank and compares
+ * byte for byte, and checks that attached buffers hold the final contents on their owner (also for
+ * handles destroyed just before dagr_wait_all). The kernel itself checks what it is given
+ * (argument copy, sizes, pointers of repeated handles, seq, rank).
  *
  * Prints per seed: RANK r RESULT stress ok|FAIL mismatches=M status=... ran=R ... */
 #include "scenario.h"
