@@ -248,6 +248,11 @@ static MPI_Aint arena_disp(comm_t *c, const void *p) {
     return (MPI_Aint)((const char *)p - c->base);
 }
 
+/* True when h's local buffer is the owner's strided home: it is packed on the way out. */
+static bool buf_strided(const dagr_data_t *h) {
+    return h->buf_kind == BUF_HOME && data_strided(h);
+}
+
 static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     dagr_data_t *h = s->acc[0].h;
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
@@ -256,18 +261,25 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     } else if (h->bytes && c->peer_base[s->peer] && !(want->flags & FLAG_DYN)) {
         /* Same node: copy straight into the consumer's arena; the DATA message's release
          * store publishes it. */
-        memcpy(c->peer_base[s->peer] + want->disp, h->buf, h->bytes);
+        char *dst = c->peer_base[s->peer] + want->disp;
+        if (buf_strided(h))
+            data_pack(h, dst);
+        else
+            memcpy(dst, h->buf, h->bytes);
         atomic_fetch_add_explicit(&c->ctx->bytes_sent, h->bytes, memory_order_relaxed);
     } else if (h->bytes) {
         MPI_Win win = (want->flags & FLAG_DYN) ? c->dyn : c->win;
-        const char *src = h->buf;
-        int e = MPI_SUCCESS;
+        char *packed = buf_strided(h) ? malloc(h->bytes) : NULL;
+        if (packed) data_pack(h, packed);
+        const char *src = packed ? packed : h->buf;
+        int e = buf_strided(h) && !packed ? MPI_ERR_NO_MEM : MPI_SUCCESS;
         for (size_t off = 0; off < h->bytes && e == MPI_SUCCESS; off += PUT_CHUNK) {
             size_t n = h->bytes - off < PUT_CHUNK ? h->bytes - off : PUT_CHUNK;
             e = MPI_Put(src + off, (int)n, MPI_BYTE, s->peer, (MPI_Aint)(want->disp + off), (int)n,
                         MPI_BYTE, win);
         }
         if (e == MPI_SUCCESS) e = MPI_Win_flush(s->peer, win);
+        free(packed);
         if (e != MPI_SUCCESS) {
             comm_fail(c, e, "MPI_Put of a tile");
             s->failed = true;
@@ -319,10 +331,14 @@ static void recv_ready(comm_t *c, node_t *r) {
         } else if ((r->staging = arena_alloc(&ctx->arena, h->bytes))) {
             m.disp = (uint64_t)arena_disp(c, r->staging);
         } else if (h->buf) {
-            /* Arena full: let the data land in place through the dynamic window. */
+            /* Arena full: let the data land through the dynamic window, in place, or in a
+             * heap block when the buffer is strided (it is unpacked on arrival). */
+            void *land = h->buf;
+            if (buf_strided(h)) land = r->staging = malloc(h->bytes);
+            r->staging_heap = r->staging != NULL;
             MPI_Aint addr = 0;
-            int e = MPI_Win_attach(c->dyn, h->buf, (MPI_Aint)h->bytes);
-            if (e == MPI_SUCCESS) e = MPI_Get_address(h->buf, &addr);
+            int e = land ? MPI_Win_attach(c->dyn, land, (MPI_Aint)h->bytes) : MPI_ERR_NO_MEM;
+            if (e == MPI_SUCCESS) e = MPI_Get_address(land, &addr);
             if (e != MPI_SUCCESS) {
                 comm_fail(c, e, "attaching a buffer to the dynamic window");
                 r->failed = true;
@@ -372,15 +388,21 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
     dagr_data_t *h = r->acc[0].h;
     if (m->flags & FLAG_POISON)
         atomic_store(&r->poisoned, true);
+    else if (r->staging && buf_strided(h))
+        data_unpack(h, r->staging);
     else if (r->staging && h->buf)
         memcpy(h->buf, r->staging, h->bytes);
-    if (r->staging) arena_free(&c->ctx->arena, r->staging, h->bytes);
-    r->staging = NULL;
     if (r->dyn_attached) {
-        MPI_Win_detach(c->dyn, h->buf);
+        MPI_Win_detach(c->dyn, r->staging_heap ? r->staging : h->buf);
         c->dyn_pending--;
     }
     r->dyn_attached = false;
+    if (r->staging_heap)
+        free(r->staging);
+    else if (r->staging)
+        arena_free(&c->ctx->arena, r->staging, h->bytes);
+    r->staging = NULL;
+    r->staging_heap = false;
     atomic_fetch_add_explicit(&c->ctx->bytes_received, h->bytes, memory_order_relaxed);
     node_complete(c->ctx, r);
 }

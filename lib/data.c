@@ -16,8 +16,13 @@ static size_t have_words(const dagr_ctx_t *ctx) {
     return ((size_t)ctx->size + 63) / 64;
 }
 
-static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner, bool attached,
+typedef struct shape {
+    size_t rows, cols, ld, elsize;
+} shape_t;
+
+static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, shape_t sh, int owner, bool attached,
                               dagr_data_t **out) {
+    size_t bytes = sh.rows * sh.cols * sh.elsize;
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
     DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
@@ -31,6 +36,10 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owne
     h->ctx = ctx;
     h->id = ctx->next_data_id++;
     h->bytes = bytes;
+    h->rows = sh.rows;
+    h->cols = sh.cols;
+    h->elsize = sh.elsize;
+    h->home_ld = sh.ld;
     h->owner = owner;
     h->attached = attached;
     h->holder = owner;
@@ -57,6 +66,7 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owne
     }
     divergence_mix(&ctx->div, 0xda7a0000u ^ (uint64_t)attached);
     divergence_mix(&ctx->div, bytes);
+    divergence_mix(&ctx->div, sh.rows);
     divergence_mix(&ctx->div, (uint64_t)owner);
 
     h->next = ctx->live;
@@ -67,12 +77,43 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owne
 }
 
 dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner, dagr_data_t **out) {
-    return data_new(ctx, NULL, bytes, owner, false, out);
+    return data_new(ctx, NULL, (shape_t){bytes, 1, bytes, 1}, owner, false, out);
 }
 
 dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
                                dagr_data_t **out) {
-    return data_new(ctx, ptr, bytes, owner, true, out);
+    return data_new(ctx, ptr, (shape_t){bytes, 1, bytes, 1}, owner, true, out);
+}
+
+dagr_status_t dagr_data_attach_2d(dagr_ctx_t *ctx, void *ptr, size_t rows, size_t cols, size_t ld,
+                                  size_t elsize, int owner, dagr_data_t **out) {
+    DAGR_CHECK(elsize > 0, DAGR_ERR_ARG, "elsize is 0");
+    /* ld describes the owner's buffer; other ranks' values are not used. */
+    if (ctx && owner != ctx->rank) ld = rows;
+    DAGR_CHECK(ld >= rows, DAGR_ERR_ARG, "ld %zu must be >= rows %zu", ld, rows);
+    DAGR_CHECK(cols == 0 || rows <= SIZE_MAX / elsize / cols, DAGR_ERR_ARG,
+               "a %zu x %zu matrix of %zu-byte elements overflows size_t", rows, cols, elsize);
+    /* An empty matrix is stored as a plain zero-byte handle. */
+    if (rows == 0 || cols == 0) return data_new(ctx, ptr, (shape_t){0, 1, 0, 1}, owner, true, out);
+    return data_new(ctx, ptr, (shape_t){rows, cols, ld, elsize}, owner, true, out);
+}
+
+size_t data_ld(const dagr_data_t *h) {
+    return h->buf_kind == BUF_HOME ? h->home_ld : h->rows;
+}
+
+void data_pack(const dagr_data_t *h, void *dst) {
+    size_t col = h->rows * h->elsize, stride = h->home_ld * h->elsize;
+    const char *src = h->home;
+    for (size_t j = 0; j < h->cols; j++)
+        memcpy((char *)dst + j * col, src + j * stride, col);
+}
+
+void data_unpack(dagr_data_t *h, const void *src) {
+    size_t col = h->rows * h->elsize, stride = h->home_ld * h->elsize;
+    char *dst = h->home;
+    for (size_t j = 0; j < h->cols; j++)
+        memcpy(dst + j * stride, (const char *)src + j * col, col);
 }
 
 size_t dagr_data_bytes(const dagr_data_t *data) {

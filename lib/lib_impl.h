@@ -99,7 +99,8 @@ struct node {
     uint64_t version;
     int peer;
     void *staging;     /* RECV: arena block the data lands in before the copy to buf */
-    bool dyn_attached; /* RECV: buf attached to the dynamic window for this transfer */
+    bool dyn_attached; /* RECV: buf (or staging) attached to the dynamic window */
+    bool staging_heap; /* RECV: staging is a malloc'ed block, not an arena block */
 };
 
 node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind);
@@ -122,6 +123,10 @@ struct dagr_data {
     struct dagr_ctx *ctx;
     uint64_t id; /* creation number, identical on every rank */
     size_t bytes;
+    /* Shape: a column-major rows x cols matrix of elsize-byte elements. Only the owner's
+     * home buffer may be strided (home_ld > rows); every other copy, and every transfer, is
+     * packed. Plain handles are bytes x 1 of 1-byte elements. */
+    size_t rows, cols, elsize, home_ld;
     int owner;
     bool attached;
     bool is_queue;
@@ -145,6 +150,15 @@ struct dagr_data {
     int pending; /* local nodes not finished that use buf */
 };
 
+/* True when the owner's home buffer is strided, so that copying it needs data_pack. */
+static inline bool data_strided(const struct dagr_data *h) {
+    return h->home_ld != h->rows && h->bytes > 0;
+}
+/* Copies the home buffer into dst packed / dst packed into the home buffer. */
+void data_pack(const struct dagr_data *h, void *dst);
+void data_unpack(struct dagr_data *h, const void *src);
+/* Leading dimension (elements) of the buffer a task sees. */
+size_t data_ld(const struct dagr_data *h);
 /* Takes a reference / drops one; the last drop frees the handle. */
 void data_ref(struct dagr_data *h);
 void data_unref(struct dagr_data *h);

@@ -131,7 +131,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         return;
     }
     void *buf[DAGR_MAX_ACCESS];
-    size_t bytes[DAGR_MAX_ACCESS];
+    size_t bytes[DAGR_MAX_ACCESS], ld[DAGR_MAX_ACCESS];
     fail_note_t note = {.status = DAGR_OK};
 
     /* A rank writing a handle it holds no copy of gets a fresh buffer now. */
@@ -147,10 +147,12 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
             dagr_data_t *h = n->acc[n->map[i]].h;
             buf[i] = h->buf;
             bytes[i] = h->bytes;
+            ld[i] = data_ld(h);
         }
         dagr_task_view_t view = {
             .buf = buf,
             .bytes = bytes,
+            .ld = ld,
             .nbuf = n->nuser,
             .args = n->args,
             .args_size = n->args_size,

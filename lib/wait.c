@@ -2,6 +2,7 @@
 #include "lib_impl.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define XFER_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
@@ -87,6 +88,9 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
     return ctx_agree(ctx->comm, mine, msg);
 }
 
+static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, void *src, void *dst,
+                                int root);
+
 dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     DAGR_CHECK(data, DAGR_ERR_ARG, "data is NULL");
     dagr_ctx_t *ctx = data->ctx;
@@ -108,12 +112,34 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     /* After the wait the owner's home buffer holds the latest version. */
     int owner = data->owner;
     bool is_owner = ctx->rank == owner;
-    if (is_owner && receiving && data->bytes && dst != data->home)
-        memcpy(dst, data->home, data->bytes);
+    if (is_owner && receiving && data->bytes && dst != data->home) {
+        if (data_strided(data))
+            data_pack(data, dst);
+        else
+            memcpy(dst, data->home, data->bytes);
+    }
     if (root == owner || data->bytes == 0) return DAGR_OK;
+    /* The owner sends packed contents: a strided home is packed into a scratch copy first
+     * (only the owner knows whether its home is strided, hence the agreement). */
+    void *packed = is_owner && data_strided(data) ? (receiving ? dst : malloc(data->bytes)) : NULL;
+    mine = !is_owner || !data_strided(data) || packed ? DAGR_OK : DAGR_ERR_NOMEM;
+    snprintf(msg, sizeof msg, "wait.c: cannot allocate %zu bytes to pack data #%llu", data->bytes,
+             (unsigned long long)data->id);
+    DAGR_TRY(ctx_agree(ctx->comm, mine, msg));
+    if (packed && packed != dst) data_pack(data, packed);
+    dagr_status_t s = fetch_move(ctx, data, packed ? packed : data->home, dst, root);
+    if (packed != dst) free(packed);
+    return s;
+}
+
+/* Moves the owner's packed contents `src` to dst on root (every rank when root is -1). */
+static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, void *src, void *dst,
+                                int root) {
+    int owner = data->owner;
+    bool is_owner = ctx->rank == owner;
     for (size_t off = 0; off < data->bytes; off += XFER_CHUNK) {
         int n = (int)(data->bytes - off < XFER_CHUNK ? data->bytes - off : XFER_CHUNK);
-        char *mybuf = is_owner ? (char *)data->home + off : dst ? (char *)dst + off : NULL;
+        char *mybuf = is_owner ? (char *)src + off : dst ? (char *)dst + off : NULL;
         if (root == -1) {
             DAGR_TRY_MPI(MPI_Bcast(mybuf, n, MPI_BYTE, owner, ctx->comm));
         } else if (is_owner) {

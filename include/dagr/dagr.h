@@ -5,6 +5,7 @@
 #include <dagr/runtime.h>
 #include <dagr/status.h>
 #include <dagr/task.h>
+#include <dagr/darray.h>
 
 #define DAGR_VERSION_MAJOR 0
 #define DAGR_VERSION_MINOR 1
