@@ -70,7 +70,7 @@ dagr_status_t darray_new(dagr_ctx_t *ctx, dagr_dtype_t dtype, int64_t m, int64_t
                 void *p = owner == dagr_rank(ctx) ? attach(user, ti, tj, &ld) : NULL;
                 st = dagr_data_attach_2d(ctx, p, rows, cols, ld, A->es, owner, hp);
             } else {
-                st = dagr_data_create(ctx, rows * cols * A->es, owner, hp);
+                st = dagr_data_create_2d(ctx, rows, cols, A->es, owner, hp);
             }
         }
     }

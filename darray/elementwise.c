@@ -176,7 +176,7 @@ static dagr_status_t binop(const dagr_darray_t *A, const dagr_darray_t *B, dagr_
                            ew_op_t op) {
     DAGR_TRY(da_check_same_tiles(A, C, "A", "C"));
     DAGR_TRY(da_check(B, "B"));
-    bool bcast = B->m == 1 && B->n == 1 && !(A->m == 1 && A->n == 1);
+    bool bcast = B->m == 1 && B->n == 1;
     if (!bcast) DAGR_TRY(da_check_same_tiles(A, B, "A", "B"));
     DAGR_CHECK(A->ctx == B->ctx, DAGR_ERR_ARG, "A and B belong to different contexts");
     DAGR_TRY(check_dtypes(A, B, "A", "B"));

@@ -85,6 +85,16 @@ dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int own
     return data_new(ctx, ptr, (shape_t){bytes, 1, bytes, 1}, owner, true, out);
 }
 
+dagr_status_t dagr_data_create_2d(dagr_ctx_t *ctx, size_t rows, size_t cols, size_t elsize,
+                                  int owner, dagr_data_t **out) {
+    DAGR_CHECK(elsize > 0, DAGR_ERR_ARG, "elsize is 0");
+    DAGR_CHECK(cols == 0 || rows <= SIZE_MAX / elsize / cols, DAGR_ERR_ARG,
+               "a %zu x %zu matrix of %zu-byte elements overflows size_t", rows, cols, elsize);
+    if (rows == 0 || cols == 0)
+        return data_new(ctx, NULL, (shape_t){0, 1, 0, 1}, owner, false, out);
+    return data_new(ctx, NULL, (shape_t){rows, cols, rows, elsize}, owner, false, out);
+}
+
 dagr_status_t dagr_data_attach_2d(dagr_ctx_t *ctx, void *ptr, size_t rows, size_t cols, size_t ld,
                                   size_t elsize, int owner, dagr_data_t **out) {
     DAGR_CHECK(elsize > 0, DAGR_ERR_ARG, "elsize is 0");

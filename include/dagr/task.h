@@ -47,6 +47,12 @@ DAGR_API dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner
 DAGR_API dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
                                         dagr_data_t **out);
 
+/* Like dagr_data_create for a column-major rows x cols matrix of elsize-byte elements: tasks
+ * see task->ld[i] = rows. Errors: those of dagr_data_create, elsize 0, a size overflowing
+ * size_t. */
+DAGR_API dagr_status_t dagr_data_create_2d(dagr_ctx_t *ctx, size_t rows, size_t cols, size_t elsize,
+                                           int owner, dagr_data_t **out);
+
 /* Creates a handle over a column-major rows x cols matrix of elsize-byte elements that the
  * caller keeps at ptr on rank `owner` with leading dimension ld >= rows (in elements), e.g. a
  * tile of a ScaLAPACK local array. Nothing is copied: tasks on the owner see ptr itself (with
@@ -57,8 +63,7 @@ DAGR_API dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes
  * out of range, elsize 0, ld < rows on the owner, ptr NULL on the owner while the matrix is not
  * empty, a size that overflows size_t). */
 DAGR_API dagr_status_t dagr_data_attach_2d(dagr_ctx_t *ctx, void *ptr, size_t rows, size_t cols,
-                                           size_t ld, size_t elsize, int owner,
-                                           dagr_data_t **out);
+                                           size_t ld, size_t elsize, int owner, dagr_data_t **out);
 
 /* Releases a handle: tasks already inserted still run, and the latest contents are brought
  * back to the owner's buffer; the memory dagr allocated is freed once they have finished.
@@ -94,8 +99,9 @@ typedef struct dagr_access {
 
 /* What a task body sees. buf[i], bytes[i] and ld[i] belong to access i as given to
  * dagr_spawn (the same handle named twice gives the same pointer twice). ld[i] is the leading
- * dimension of buf[i] in elements for a handle made by dagr_data_attach_2d (the caller's ld on
- * the owner, rows elsewhere), and bytes[i] for any other handle. Valid during the call only. */
+ * dimension of buf[i] in elements for a handle made by dagr_data_create_2d or
+ * dagr_data_attach_2d (the caller's ld on the owner of an attached one, rows elsewhere), and
+ * bytes[i] for any other handle. Valid during the call only. */
 typedef struct dagr_task_view {
     void *const *buf;
     const size_t *bytes;
