@@ -173,20 +173,25 @@ static dagr_status_t check_grid(const int *info, int size, int *p_out, int *q_ou
                "desc RSRC_ (desc[6]) is %d, outside the grid's rows [0, %d)", d[D_RSRC], p);
     DAGR_CHECK(d[D_CSRC] >= 0 && d[D_CSRC] < q, DAGR_ERR_ARG,
                "desc CSRC_ (desc[7]) is %d, outside the grid's columns [0, %d)", d[D_CSRC], q);
-    for (int i = 0; i < p * q; i++)
-        pmap[i] = -1;
+    /* The shape first, so that a rank with another M is not reported as a bad LLD. */
     for (int k = 0; k < size; k++) {
         const int *rk = &info[k * I_COUNT];
         if (rk[I_ROW] < 0) continue; /* outside the grid: holds no tiles */
-        DAGR_CHECK(rk[I_NPROW] == p && rk[I_NPCOL] == q, DAGR_ERR_ARG,
-                   "desc CTXT_ (desc[1]) is a %dx%d grid on rank %d but a %dx%d grid on rank %d", p,
-                   q, ref, rk[I_NPROW], rk[I_NPCOL], k);
         for (int f = 0; f < 9; f++) {
             if (f == D_CTXT || f == D_LLD) continue;
             DAGR_CHECK(rk[I_DESC + f] == d[f], DAGR_ERR_ARG,
                        "desc %s (desc[%d]) is %d on rank %d but %d on rank %d", field_name[f], f,
                        d[f], ref, rk[I_DESC + f], k);
         }
+    }
+    for (int i = 0; i < p * q; i++)
+        pmap[i] = -1;
+    for (int k = 0; k < size; k++) {
+        const int *rk = &info[k * I_COUNT];
+        if (rk[I_ROW] < 0) continue;
+        DAGR_CHECK(rk[I_NPROW] == p && rk[I_NPCOL] == q, DAGR_ERR_ARG,
+                   "desc CTXT_ (desc[1]) is a %dx%d grid on rank %d but a %dx%d grid on rank %d", p,
+                   q, ref, rk[I_NPROW], rk[I_NPCOL], k);
         int *slot = &pmap[rk[I_ROW] * q + rk[I_COL]];
         DAGR_CHECK(*slot < 0, DAGR_ERR_ARG,
                    "ranks %d and %d are both grid process (%d, %d): desc CTXT_ names different "
