@@ -256,10 +256,18 @@ DAGR_API dagr_status_t dagr_darray_stencil(const dagr_darray_t *A, int radius,
 
 /* Wraps a ScaLAPACK array — its descriptor desc[9] (DTYPE 1, CTXT, M, N, MB, NB, RSRC, CSRC,
  * LLD) and this rank's local buffer — as a DArray without copying: tiles are the local
- * array's blocks, read and written in place (local must outlive the DArray). The BLACS grid
- * must be made of the context's ranks. Collective. Errors: DAGR_ERR_ARG (malformed
- * descriptor, a grid this rank is not part of, local NULL while this rank holds elements),
- * DAGR_ERR_UNSUPPORTED (dagr built without ScaLAPACK). */
+ * array's blocks, read and written in place (local must outlive the DArray, which never frees
+ * it). Tile (ti, tj) is owned by the rank that is grid process ((ti + RSRC) mod P,
+ * (tj + CSRC) mod Q) of the BLACS grid, whatever order the grid was made in. The grid must be
+ * made of the context's ranks; ranks of the context outside it (CTXT -1) hold no tiles, and
+ * their desc is not read beyond CTXT. After dagr work on A and a dagr_wait_all the local
+ * buffer holds A's contents; change it directly only between an acquire and a release.
+ * Collective. Errors: DAGR_ERR_ARG (NULL ctx, desc or out, unknown dtype; a malformed
+ * descriptor — the message names the field, its value and the rank: DTYPE_ not 1, M_ or N_
+ * < 0, MB_ or NB_ <= 0, RSRC_/CSRC_ outside the grid, LLD_ < max(1, local rows), fields that
+ * differ between the grid's ranks; no rank in a grid, a grid process that is not a rank of
+ * the context, local NULL while this rank holds elements), DAGR_ERR_UNSUPPORTED (dagr built
+ * without ScaLAPACK). */
 DAGR_API dagr_status_t dagr_darray_from_scalapack(dagr_ctx_t *ctx, dagr_dtype_t dtype,
                                                   const int desc[9], void *local,
                                                   dagr_darray_t **out);
@@ -267,12 +275,19 @@ DAGR_API dagr_status_t dagr_darray_from_scalapack(dagr_ctx_t *ctx, dagr_dtype_t 
 /* Hands A to ScaLAPACK: waits for A's pending work, then fills desc[9] and *local with a
  * ScaLAPACK array holding A. When A wraps a ScaLAPACK array this is that array (no copy);
  * otherwise a BLACS grid matching A's distribution is made (or A is first copied to a
- * block-cyclic layout) and the tiles are copied into a new local buffer. Pair with
- * dagr_darray_scalapack_release. Collective. Errors: DAGR_ERR_UNSUPPORTED (no ScaLAPACK),
- * DAGR_ERR_ARG, DAGR_ERR_NOMEM. */
+ * block-cyclic layout on the squarest grid) and each tile is copied, on the rank that owns
+ * it, into a new local buffer. Arrays acquired at the same time with the same grid share one
+ * BLACS context, so they can be operands of one ScaLAPACK call; ranks outside the grid get
+ * CTXT -1 and must not call ScaLAPACK. Pair with dagr_darray_scalapack_release. Collective.
+ * Errors: DAGR_ERR_UNSUPPORTED (no ScaLAPACK), DAGR_ERR_ARG (NULL arguments, sizes beyond
+ * int), DAGR_ERR_NOMEM, and those of dagr_wait_all. */
 DAGR_API dagr_status_t dagr_darray_scalapack_acquire(dagr_darray_t *A, int desc[9], void **local);
 /* Ends an acquire: when writeback is non-zero, what ScaLAPACK wrote into the local buffer
- * becomes A's contents; frees what acquire allocated. Collective. */
+ * becomes A's contents (writeback 0 drops it). For a wrapped array the buffer is A's own
+ * memory, so what was written is A's contents either way. Frees what acquire allocated (and
+ * the BLACS grid once no acquired array uses it) and sets *local to NULL. Collective.
+ * Errors: DAGR_ERR_ARG (NULL arguments, a local buffer that acquire did not give for A),
+ * those of dagr_wait_all. */
 DAGR_API dagr_status_t dagr_darray_scalapack_release(dagr_darray_t *A, int desc[9], void **local,
                                                      int writeback);
 
