@@ -34,64 +34,59 @@ static double nan_min(double m, double v) {
     return (v < m || isnan(v)) && !isnan(m) ? v : m;
 }
 
-/* (scale, ssq) of a tile. Fast path: one pass for max |x| and the plain sum of squares;
- * only when that may have overflowed or lost tiny values is a scaled pass made. */
+/* Sum of squares of a double tile, four accumulators so the loop runs at memory speed. */
+static double sumsq_d(const dagr_tile_t *t) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t c = 0; c < t->cols; c++) {
+        const double *col = (const double *)t->data + c * t->ld;
+        int64_t r = 0;
+        for (; r + 4 <= t->rows; r += 4) {
+            s0 += col[r] * col[r];
+            s1 += col[r + 1] * col[r + 1];
+            s2 += col[r + 2] * col[r + 2];
+            s3 += col[r + 3] * col[r + 3];
+        }
+        for (; r < t->rows; r++) s0 += col[r] * col[r];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* (scale, ssq) of a tile, value scale * sqrt(ssq). Fast path (double): the plain sum of
+ * squares, which is exact enough when it is finite and not tiny (values whose squares
+ * underflow then weigh less than 1e-100 of the sum). Otherwise, as LAPACK's dlassq would, a
+ * pass for max |x| and a scaled pass, which neither overflows nor underflows. */
 static void fro_tile(const dagr_tile_t *t, double out[2]) {
-    double amax = 0, ss = 0;
+    if (t->dtype == DAGR_DOUBLE) {
+        double ss = sumsq_d(t);
+        if (isfinite(ss) && ss > 1e-200) {
+            out[0] = 1;
+            out[1] = ss;
+            return;
+        }
+    }
+    double amax = 0;
     bool bad = false;
-    if (t->dtype == DAGR_DOUBLE) { /* the common case, as a loop the compiler vectorises */
-        for (int64_t c = 0; c < t->cols; c++) {
-            const double *col = (const double *)t->data + c * t->ld;
-            double cm = 0, cs = 0;
-            for (int64_t r = 0; r < t->rows; r++) {
-                double x = fabs(col[r]);
-                cm = x > cm ? x : cm;
-                cs += x * x;
-            }
-            amax = cm > amax ? cm : amax;
-            ss += cs;
-        }
-        bad = isnan(ss);
-    } else {
-        for (int64_t c = 0; c < t->cols; c++) {
-            for (int64_t r = 0; r < t->rows; r++) {
-                double x = fabs(da_load(t->data, t->dtype, r + c * t->ld));
-                if (x > amax) amax = x;
-                if (isnan(x)) bad = true;
-                ss += x * x;
-            }
+    for (int64_t c = 0; c < t->cols; c++) {
+        for (int64_t r = 0; r < t->rows; r++) {
+            double x = fabs(da_load(t->data, t->dtype, r + c * t->ld));
+            if (x > amax) amax = x;
+            if (isnan(x)) bad = true;
         }
     }
-    if (bad) {
-        out[0] = NAN;
-        out[1] = 1;
+    if (bad || isinf(amax) || amax == 0) {
+        out[0] = bad ? NAN : amax; /* NaN, Inf or 0 */
+        out[1] = amax == 0 ? 0 : 1;
         return;
     }
-    if (isinf(amax)) {
-        out[0] = INFINITY;
-        out[1] = 1;
-        return;
-    }
-    if (amax == 0) {
-        out[0] = 0;
-        out[1] = 0;
-        return;
-    }
-    if (!(isfinite(ss) && amax > 1e-100 && amax < 1e100)) {
-        double inv = 1.0 / amax;
-        ss = 0;
-        for (int64_t c = 0; c < t->cols; c++) {
-            for (int64_t r = 0; r < t->rows; r++) {
-                double x = da_load(t->data, t->dtype, r + c * t->ld) * inv;
-                ss += x * x;
-            }
+    double inv = 1.0 / amax, ss = 0;
+    for (int64_t c = 0; c < t->cols; c++) {
+        for (int64_t r = 0; r < t->rows; r++) {
+            double x = da_load(t->data, t->dtype, r + c * t->ld) * inv;
+            ss += x * x;
         }
-        out[0] = amax;
-        out[1] = ss;
-        return;
     }
     out[0] = amax;
-    out[1] = ss / amax / amax;
+    out[1] = ss;
 }
 
 static void fro_combine(double acc[2], const double p[2]) {
