@@ -133,6 +133,7 @@ static int64_t ref_index(int64_t g, int64_t s, dagr_boundary_t b) {
 /* out (m x n, ld m) = the stencil of a (m x n, ld m) of element size es. */
 static void ref_stencil(const void *a, void *out, int64_t m, int64_t n, int R, dagr_boundary_t b,
                         dagr_dtype_t t) {
+    if (m == 0 || n == 0) return;
     size_t es = dagr_dtype_size(t);
     int64_t pm = m + 2 * R, pn = n + 2 * R;
     char *pad = calloc((size_t)(pm * pn), es);
