@@ -242,9 +242,12 @@ typedef enum dagr_boundary {
 /* For each tile of B, fn(&in, &out, user) where in is the matching tile of A with a halo of
  * `radius` elements on every side: in.data points at the tile's element (0, 0), and elements
  * in.data[r + c * in.ld] exist for r in [-radius, rows + radius), c in [-radius,
- * cols + radius), filled from the neighbouring tiles or by the boundary rule. A and B have the
- * same shape and tile size and must be different arrays. Errors: DAGR_ERR_ARG (NULL fn,
- * radius < 0, unknown boundary, shape or tile mismatch, B == A or sharing tiles with A). */
+ * cols + radius), filled from the neighbouring tiles or by the boundary rule (for REFLECT on a
+ * dimension of size 1, every index maps to its only element). A and B have the same shape and
+ * tile size and must be different arrays; their distributions and dtypes may differ. Only
+ * halo strips cross ranks. Errors: DAGR_ERR_ARG (NULL fn, radius < 0, unknown boundary, shape
+ * or tile mismatch, B == A or sharing tiles with A), DAGR_ERR_UNSUPPORTED (a halo needing more
+ * than 31 source tiles: use larger tiles). */
 typedef void (*dagr_stencil_fn)(const dagr_tile_t *in, dagr_tile_t *out, void *user);
 DAGR_API dagr_status_t dagr_darray_stencil(const dagr_darray_t *A, int radius,
                                            dagr_boundary_t boundary, dagr_stencil_fn fn, void *user,
