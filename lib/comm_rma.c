@@ -249,7 +249,7 @@ static MPI_Aint arena_disp(comm_t *c, const void *p) {
 }
 
 static void do_send(comm_t *c, node_t *s, const msg_t *want) {
-    int64_t t0 = c->ctx->trace ? trace_now() : 0;
+    int64_t t0 = c->ctx->trace ? trace_ticks() : 0;
     dagr_data_t *h = s->acc[0].h;
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
     if (atomic_load(&s->poisoned)) {
@@ -305,7 +305,7 @@ static void recv_ready(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
     msg_t m = {.type = MSG_WANT, .hid = h->id, .ver = r->version, .bytes = h->bytes};
-    if (ctx->trace) r->tr_t0 = trace_now();
+    if (ctx->trace) r->tr_t0 = trace_ticks();
     if (h->bytes) {
         pthread_mutex_lock(&h->lock);
         if (!h->buf) {

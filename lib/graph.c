@@ -329,7 +329,7 @@ dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *ar
     /* Bound the local backlog: a producer far ahead of the workers waits here. */
     if ((size_t)atomic_load_explicit(&ctx->inflight, memory_order_relaxed) >=
         ctx->cfg.max_pending) {
-        int64_t t0 = ctx->trace ? trace_now() : 0;
+        int64_t t0 = ctx->trace ? trace_ticks() : 0;
         ctx_wait_inflight(ctx, (long)(ctx->cfg.max_pending / 2));
         if (ctx->trace) trace_wait(ctx, t0, true);
     }

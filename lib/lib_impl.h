@@ -21,6 +21,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Errors (error.c)
@@ -288,8 +292,19 @@ dagr_status_t trace_start(struct dagr_ctx *ctx);
 dagr_status_t trace_finish(struct dagr_ctx *ctx);
 /* Local: frees ctx->trace without writing anything (init failed half-way). */
 void trace_discard(struct dagr_ctx *ctx);
-/* Monotonic clock in nanoseconds. */
-int64_t trace_now(void);
+/* The trace's clock, in ticks: the CPU's time-stamp counter where the kernel itself keeps time
+ * with it (invariant and synchronised across cores; half the cost of clock_gettime), else
+ * CLOCK_MONOTONIC nanoseconds. trace_finish converts ticks to nanoseconds against
+ * CLOCK_MONOTONIC read at start and at end. */
+extern int trace_clock_tsc;
+static inline int64_t trace_ticks(void) {
+#if defined(__x86_64__)
+    if (trace_clock_tsc) return (int64_t)__rdtsc();
+#endif
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* Main thread, at dagr_spawn (every rank, every task): the kernel's id, identical on every
  * rank because every rank interns the same names in the same order. */
@@ -315,7 +330,8 @@ void trace_io_end(struct dagr_ctx *ctx, int64_t t0, trace_io_kind_t kind, uint64
 /* The graph as rank 0 gathers it at finalize (dot.c and summary.c read it). */
 typedef struct trace_gnode {
     uint64_t seq, hid, ver, bytes;
-    int64_t dur; /* ns the node ran (task body, or the SEND's copy/put); 0 if it did not */
+    int64_t dur;  /* ns the node ran (task body, or the SEND's copy/put); 0 if not recorded */
+    double flops; /* TASK: as declared */
     uint32_t kernel;
     int32_t peer;
     uint8_t kind; /* node_kind_t */

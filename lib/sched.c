@@ -142,7 +142,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         }
     }
     dagr_task_result_t r = DAGR_TASK_ERROR;
-    int64_t t0 = ctx->trace ? trace_now() : 0;
+    int64_t t0 = ctx->trace ? trace_ticks() : 0;
     if (note.status == DAGR_OK) {
         for (int i = 0; i < n->nuser; i++) {
             dagr_data_t *h = n->acc[n->map[i]].h;

@@ -29,10 +29,10 @@
 #include <time.h>
 
 #define DEFAULT_EVENTS ((size_t)1 << 20)
-#define CHUNK 8192                   /* events, graph records or edges per chunk */
-#define MAX_KERNELS 1024             /* distinct names; the last id gathers any beyond */
-#define KTABLE 4096                  /* kernel hash slots (a power of two > MAX_KERNELS) */
-#define IDLE_MIN_NS ((int64_t)10000) /* a shorter gap between two tasks is scheduling */
+#define CHUNK 8192          /* events, graph records or edges per chunk */
+#define MAX_KERNELS 1024    /* distinct names; the last id gathers any beyond */
+#define KTABLE 4096         /* kernel hash slots (a power of two > MAX_KERNELS) */
+#define IDLE_MIN_NS 10000.0 /* a shorter gap between two tasks is scheduling */
 #define ALIGN_ROUNDS 12
 #define TAG_ALIGN 0x7ace
 #define TAG_GRAPH 0x7acf
@@ -41,25 +41,28 @@
 
 enum { EV_TASK, EV_IDLE, EV_SEND, EV_RECV, EV_WAIT, EV_BACKLOG, EV_IO };
 
+/* An event: ticks while recording; aligned nanoseconds on the way to rank 0. */
 typedef struct tev {
     int64_t t0, dur;
     uint64_t b;      /* TASK: seq; SEND, RECV, IO: bytes */
-    uint32_t kernel; /* TASK: kernel id; IO: trace_io_kind_t */
     int32_t a;       /* TASK: priority; SEND, RECV: peer; IO: worker */
-    float flops;     /* TASK: declared flops */
-    uint16_t type;
+    uint32_t node;   /* the node's graph record, or TRACE_NONE; on the wire: TASK flops (float) */
+    uint16_t kernel; /* TASK: kernel id; IO: trace_io_kind_t */
+    uint8_t type;
+    uint8_t pad;
     uint16_t tid; /* filled in when the events are sent to rank 0 */
+    uint16_t pad2;
 } tev_t;
 
+/* One thread's buffer, alone on its cache lines (the workers write theirs on every task). */
 typedef struct tbuf {
-    tev_t **chunks;
+    _Alignas(64) tev_t **chunks;
     size_t n, cap;
     uint64_t dropped;
     int64_t last_end; /* workers: when the previous task ended (for idle periods) */
-    int64_t busy_ns;
+    int64_t busy;     /* ticks in task bodies */
     uint64_t tasks;
-    trace_kstat_t *ks; /* workers: per kernel id */
-    char pad[64];      /* buffers of different threads on different cache lines */
+    trace_kstat_t *ks; /* workers: per kernel id (ns in ticks until trace_finish) */
 } tbuf_t;
 
 typedef struct kslot {
@@ -69,19 +72,25 @@ typedef struct kslot {
 } kslot_t;
 
 struct trace {
+    /* Read by every thread, written only at start and finish. */
     int rank, nthreads, nbufs; /* buffers: workers, comm, main, io */
     tbuf_t *bufs;
-    pthread_mutex_t io_lock;
+    int64_t idle_min; /* ticks: a shorter gap between two tasks is scheduling, not idleness */
     size_t cap;
     atomic_bool warned;
-    int64_t t_start, t_end, origin; /* origin: rank 0's t_start, in rank 0's clock */
-    int64_t off0, off1;             /* rank 0's clock minus ours, at start and at end */
+    pthread_mutex_t io_lock;
+    int64_t t_start, t_end; /* ticks */
+    int64_t ns0, ns1;       /* CLOCK_MONOTONIC at t_start and t_end */
+    int64_t origin;         /* rank 0's ns0, in rank 0's clock */
+    int64_t off0, off1;     /* rank 0's clock minus ours, at start and at end */
     bool same_node_as_0;
     char *trace_path, *dot_path;
     FILE *trace_f, *dot_f; /* rank 0 */
     bool summary;
+    bool graph; /* record the graph: for the DOT file and the summary's critical path */
 
-    trace_gnode_t **gchunks;
+    /* The main thread's, on cache lines of their own. */
+    _Alignas(64) trace_gnode_t **gchunks;
     size_t ng, capg;
     uint32_t (**echunks)[2];
     size_t ne, cape;
@@ -95,10 +104,37 @@ struct trace {
     uint32_t last_id;
 };
 
-int64_t trace_now(void) {
+int trace_clock_tsc = 0;
+
+static int64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The TSC is used only where the kernel keeps time with it: then it is invariant and the
+ * same on every core. */
+static void choose_clock(void) {
+#if defined(__x86_64__)
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    char name[32] = "";
+    if (f) {
+        if (!fgets(name, sizeof name, f)) name[0] = 0;
+        fclose(f);
+    }
+    trace_clock_tsc = strncmp(name, "tsc", 3) == 0 && (name[3] == '\n' || name[3] == 0);
+#endif
+}
+
+/* Ticks per nanosecond, measured over `ns` nanoseconds of spinning (1 for clock_gettime). */
+static double ticks_per_ns(int64_t ns) {
+    if (!trace_clock_tsc) return 1.0;
+    int64_t n0 = mono_ns(), t0 = trace_ticks(), n1, t1;
+    do {
+        n1 = mono_ns();
+        t1 = trace_ticks();
+    } while (n1 - n0 < ns);
+    return (double)(t1 - t0) / (double)(n1 - n0);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -106,7 +142,10 @@ int64_t trace_now(void) {
  * ---------------------------------------------------------------------------------------- */
 
 static void warn_full(trace_t *tr, const char *what) {
-    if (atomic_exchange(&tr->warned, true)) return;
+    /* A plain load first: a full buffer calls this for every event it drops. */
+    if (atomic_load_explicit(&tr->warned, memory_order_relaxed) ||
+        atomic_exchange(&tr->warned, true))
+        return;
     fprintf(stderr,
             "dagr: rank %d: the trace is full (%zu %s); later ones are not recorded (the "
             "summary's per-kernel figures stay exact; raise DAGR_TRACE_EVENTS)\n",
@@ -159,6 +198,7 @@ found:
 void trace_node(dagr_ctx_t *ctx, node_t *n, const dagr_data_t *h) {
     trace_t *tr = ctx->trace;
     n->tr_node = TRACE_NONE;
+    if (!tr->graph) return;
     if (tr->ng >= tr->capg) {
         if (!tr->gtrunc) warn_full(tr, "graph nodes");
         tr->gtrunc = true;
@@ -176,6 +216,7 @@ void trace_node(dagr_ctx_t *ctx, node_t *n, const dagr_data_t *h) {
         .hid = h ? h->id : 0,
         .ver = n->version,
         .bytes = h ? h->bytes : 0,
+        .flops = n->kind == NODE_TASK ? n->flops : 0.0,
         .kernel = n->kind == NODE_TASK ? n->tr_kernel : 0,
         .peer = n->kind == NODE_TASK ? -1 : n->peer,
         .kind = n->kind,
@@ -201,22 +242,27 @@ void trace_edge(dagr_ctx_t *ctx, const node_t *pred, const node_t *succ) {
     tr->ne++;
 }
 
+/* The worker touches only its own buffer and counters here, never memory the main thread
+ * writes: the graph record learns the duration from the event at finalize. */
 void trace_task(dagr_ctx_t *ctx, const node_t *n, int worker, int64_t t0, bool done) {
     trace_t *tr = ctx->trace;
-    int64_t t1 = trace_now(), d = t1 - t0;
+    int64_t t1 = trace_ticks(), d = t1 - t0;
     tbuf_t *b = &tr->bufs[worker];
-    if (t0 - b->last_end >= IDLE_MIN_NS)
-        tbuf_add(tr, b, &(tev_t){.t0 = b->last_end, .dur = t0 - b->last_end, .type = EV_IDLE});
+    if (t0 - b->last_end >= tr->idle_min)
+        tbuf_add(
+            tr, b,
+            &(tev_t){
+                .t0 = b->last_end, .dur = t0 - b->last_end, .node = TRACE_NONE, .type = EV_IDLE});
     b->last_end = t1;
     tbuf_add(tr, b,
              &(tev_t){.t0 = t0,
                       .dur = d,
                       .b = n->seq,
-                      .kernel = n->tr_kernel,
                       .a = n->priority,
-                      .flops = (float)n->flops,
+                      .node = n->tr_node,
+                      .kernel = (uint16_t)n->tr_kernel,
                       .type = EV_TASK});
-    b->busy_ns += d;
+    b->busy += d;
     trace_kstat_t *k = &b->ks[n->tr_kernel < MAX_KERNELS ? n->tr_kernel : MAX_KERNELS - 1];
     k->ns += d;
     if (done) {
@@ -224,43 +270,52 @@ void trace_task(dagr_ctx_t *ctx, const node_t *n, int worker, int64_t t0, bool d
         k->flops += n->flops;
         b->tasks++;
     }
-    if (n->tr_node != TRACE_NONE) gnode(tr, n->tr_node)->dur += d;
 }
 
 void trace_send(dagr_ctx_t *ctx, const node_t *s, int64_t t0, uint64_t bytes) {
     trace_t *tr = ctx->trace;
-    int64_t d = trace_now() - t0;
     tbuf_add(tr, &tr->bufs[tr->nthreads],
-             &(tev_t){.t0 = t0, .dur = d, .b = bytes, .a = s->peer, .type = EV_SEND});
-    if (s->tr_node != TRACE_NONE) gnode(tr, s->tr_node)->dur += d;
+             &(tev_t){.t0 = t0,
+                      .dur = trace_ticks() - t0,
+                      .b = bytes,
+                      .a = s->peer,
+                      .node = s->tr_node,
+                      .type = EV_SEND});
 }
 
 void trace_recv(dagr_ctx_t *ctx, const node_t *r, uint64_t bytes) {
     trace_t *tr = ctx->trace;
-    int64_t d = trace_now() - r->tr_t0;
     tbuf_add(tr, &tr->bufs[tr->nthreads],
-             &(tev_t){.t0 = r->tr_t0, .dur = d, .b = bytes, .a = r->peer, .type = EV_RECV});
-    if (r->tr_node != TRACE_NONE) gnode(tr, r->tr_node)->dur += d;
+             &(tev_t){.t0 = r->tr_t0,
+                      .dur = trace_ticks() - r->tr_t0,
+                      .b = bytes,
+                      .a = r->peer,
+                      .node = r->tr_node,
+                      .type = EV_RECV});
 }
 
 void trace_wait(dagr_ctx_t *ctx, int64_t t0, bool backlog) {
     trace_t *tr = ctx->trace;
     tbuf_add(tr, &tr->bufs[tr->nthreads + 1],
-             &(tev_t){.t0 = t0, .dur = trace_now() - t0, .type = backlog ? EV_BACKLOG : EV_WAIT});
+             &(tev_t){.t0 = t0,
+                      .dur = trace_ticks() - t0,
+                      .node = TRACE_NONE,
+                      .type = backlog ? EV_BACKLOG : EV_WAIT});
 }
 
 int64_t trace_io_begin(dagr_ctx_t *ctx) {
-    return ctx && ctx->trace ? trace_now() : 0;
+    return ctx && ctx->trace ? trace_ticks() : 0;
 }
 
 void trace_io_end(dagr_ctx_t *ctx, int64_t t0, trace_io_kind_t kind, uint64_t bytes, int worker) {
     if (!ctx || !ctx->trace) return;
     trace_t *tr = ctx->trace;
     tev_t ev = {.t0 = t0,
-                .dur = trace_now() - t0,
+                .dur = trace_ticks() - t0,
                 .b = bytes,
-                .kernel = (uint32_t)kind,
                 .a = worker,
+                .node = TRACE_NONE,
+                .kernel = (uint16_t)kind,
                 .type = EV_IO};
     pthread_mutex_lock(&tr->io_lock);
     tbuf_add(tr, &tr->bufs[tr->nthreads + 2], &ev);
@@ -302,8 +357,9 @@ void trace_discard(dagr_ctx_t *ctx) {
 /* Local part of the set-up: memory, and the output files on rank 0. */
 static dagr_status_t trace_alloc(dagr_ctx_t *ctx, trace_t **out) {
     const dagr_config_t *cfg = &ctx->cfg;
-    trace_t *tr = calloc(1, sizeof *tr);
+    trace_t *tr = aligned_alloc(64, sizeof *tr);
     DAGR_CHECK(tr, DAGR_ERR_NOMEM, "cannot allocate the trace");
+    memset(tr, 0, sizeof *tr);
     pthread_mutex_init(&tr->io_lock, NULL);
     ctx->trace = tr; /* trace_discard frees what follows, however far it got */
     tr->rank = ctx->rank;
@@ -311,8 +367,11 @@ static dagr_status_t trace_alloc(dagr_ctx_t *ctx, trace_t **out) {
     tr->nbufs = cfg->threads + 3;
     tr->cap = cfg->trace_events ? cfg->trace_events : DEFAULT_EVENTS;
     tr->summary = cfg->summary;
-    tr->bufs = calloc((size_t)tr->nbufs, sizeof *tr->bufs);
+    /* The graph costs about 60 bytes a task more than the events: only when it is used. */
+    tr->graph = cfg->dot_path || cfg->summary;
+    tr->bufs = aligned_alloc(64, (size_t)tr->nbufs * sizeof *tr->bufs);
     DAGR_CHECK(tr->bufs, DAGR_ERR_NOMEM, "cannot allocate the trace buffers");
+    memset(tr->bufs, 0, (size_t)tr->nbufs * sizeof *tr->bufs);
     for (int i = 0; i < tr->nbufs; i++) {
         tr->bufs[i].cap = tr->cap;
         tr->bufs[i].chunks = calloc((tr->cap + CHUNK - 1) / CHUNK, sizeof(tev_t *));
@@ -363,17 +422,17 @@ static int64_t clock_offset(dagr_ctx_t *ctx, bool same_node) {
             for (int k = 0; k < ALIGN_ROUNDS && remote[r]; k++) {
                 int64_t t;
                 MPI_Recv(&t, 1, MPI_INT64_T, r, TAG_ALIGN, ctx->comm, MPI_STATUS_IGNORE);
-                t = trace_now();
+                t = mono_ns();
                 MPI_Send(&t, 1, MPI_INT64_T, r, TAG_ALIGN, ctx->comm);
             }
         }
     } else if (remote[ctx->rank]) {
         int64_t best = INT64_MAX;
         for (int k = 0; k < ALIGN_ROUNDS; k++) {
-            int64_t a = trace_now(), t0 = 0;
+            int64_t a = mono_ns(), t0 = 0;
             MPI_Send(&a, 1, MPI_INT64_T, 0, TAG_ALIGN, ctx->comm);
             MPI_Recv(&t0, 1, MPI_INT64_T, 0, TAG_ALIGN, ctx->comm, MPI_STATUS_IGNORE);
-            int64_t b = trace_now();
+            int64_t b = mono_ns();
             if (b - a < best) {
                 best = b - a;
                 off = t0 - (a + (b - a) / 2);
@@ -417,8 +476,12 @@ dagr_status_t trace_start(dagr_ctx_t *ctx) {
     tr->same_node_as_0 = min_rank == 0;
     tr->off0 = clock_offset(ctx, tr->same_node_as_0);
     MPI_Barrier(ctx->comm);
-    tr->t_start = trace_now();
-    tr->origin = tr->t_start + tr->off0;
+    choose_clock();
+    tr->idle_min = (int64_t)(IDLE_MIN_NS * ticks_per_ns(200000));
+    MPI_Barrier(ctx->comm);
+    tr->ns0 = mono_ns();
+    tr->t_start = trace_ticks();
+    tr->origin = tr->ns0 + tr->off0;
     MPI_Bcast(&tr->origin, 1, MPI_INT64_T, 0, ctx->comm);
     for (int i = 0; i < tr->nthreads; i++)
         tr->bufs[i].last_end = tr->t_start;
@@ -429,12 +492,48 @@ dagr_status_t trace_start(dagr_ctx_t *ctx) {
  * Merging at finalize
  * ---------------------------------------------------------------------------------------- */
 
-/* Local time t as nanoseconds since the origin on rank 0's clock. */
-static int64_t aligned(const trace_t *tr, int64_t t) {
+/* Ticks as nanoseconds (durations). */
+static int64_t tick_ns(const trace_t *tr, int64_t ticks) {
     double span = (double)(tr->t_end - tr->t_start);
-    double f = span > 0 ? (double)(t - tr->t_start) / span : 0.0;
+    return span > 0 ? (int64_t)((double)ticks * (double)(tr->ns1 - tr->ns0) / span) : ticks;
+}
+
+/* A tick count as nanoseconds since the origin on rank 0's clock. */
+static int64_t aligned(const trace_t *tr, int64_t t) {
+    int64_t ns = tr->ns0 + tick_ns(tr, t - tr->t_start);
+    double span = (double)(tr->ns1 - tr->ns0);
+    double f = span > 0 ? (double)(ns - tr->ns0) / span : 0.0;
     int64_t off = tr->off0 + (int64_t)((double)(tr->off1 - tr->off0) * f);
-    return t + off - tr->origin;
+    return ns + off - tr->origin;
+}
+
+/* Local, at finalize: durations from the events into the graph records, and the counters
+ * from ticks to nanoseconds. */
+static void settle(trace_t *tr) {
+    for (int i = 0; i < tr->nbufs; i++) {
+        tbuf_t *b = &tr->bufs[i];
+        for (size_t j = 0; j < b->n; j++) {
+            const tev_t *e = &b->chunks[j / CHUNK][j % CHUNK];
+            if (e->node != TRACE_NONE && e->node < tr->ng)
+                gnode(tr, e->node)->dur += tick_ns(tr, e->dur);
+        }
+        b->busy = tick_ns(tr, b->busy);
+        for (int k = 0; b->ks && k < MAX_KERNELS; k++)
+            b->ks[k].ns = tick_ns(tr, b->ks[k].ns);
+    }
+}
+
+/* An event as it travels to rank 0: aligned nanoseconds, its thread, a task's flops. */
+static tev_t wire(trace_t *tr, const tev_t *src, int tid) {
+    tev_t e = *src;
+    e.tid = (uint16_t)tid;
+    e.t0 = aligned(tr, e.t0);
+    e.dur = tick_ns(tr, e.dur);
+    float flops = 0;
+    if (e.type == EV_TASK && e.node != TRACE_NONE && e.node < tr->ng)
+        flops = (float)gnode(tr, e.node)->flops;
+    memcpy(&e.node, &flops, sizeof flops);
+    return e;
 }
 
 /* Collective: rank 0 receives every rank's graph (nodes, then local edges) and links the
@@ -640,7 +739,9 @@ static void write_event(FILE *f, const trace_t *tr, int pid, const tev_t *e) {
     switch (e->type) {
     case EV_TASK:
         fprintf(f, ",\"args\":{\"seq\":%" PRIu64 ",\"priority\":%d", e->b, e->a);
-        if (e->flops > 0) fprintf(f, ",\"flops\":%.9g", (double)e->flops);
+        float flops;
+        memcpy(&flops, &e->node, sizeof flops);
+        if (flops > 0) fprintf(f, ",\"flops\":%.9g", (double)flops);
         fputs("}}", f);
         break;
     case EV_SEND:
@@ -695,10 +796,7 @@ static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
         for (int i = 0; out && i < tr->nbufs; i++) {
             tbuf_t *b = &tr->bufs[i];
             for (size_t j = 0; j < b->n; j++) {
-                tev_t e = b->chunks[j / CHUNK][j % CHUNK];
-                e.tid = (uint16_t)i;
-                e.t0 = aligned(tr, e.t0);
-                out[k] = e;
+                out[k] = wire(tr, &b->chunks[j / CHUNK][j % CHUNK], i);
                 if (++k == CHUNK) {
                     MPI_Send(out, (int)(k * sizeof *out), MPI_BYTE, 0, TAG_EVENTS, ctx->comm);
                     k = 0;
@@ -717,9 +815,7 @@ static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
         for (size_t j = 0; j < b->n; j++) {
-            tev_t e = b->chunks[j / CHUNK][j % CHUNK];
-            e.tid = (uint16_t)i;
-            e.t0 = aligned(tr, e.t0);
+            tev_t e = wire(tr, &b->chunks[j / CHUNK][j % CHUNK], i);
             write_event(f, tr, 0, &e);
         }
     }
@@ -745,13 +841,18 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     trace_t *tr = ctx->trace;
     if (!tr) return DAGR_OK;
     int P = ctx->size;
-    tr->t_end = trace_now();
+    tr->t_end = trace_ticks();
+    tr->ns1 = mono_ns();
     for (int i = 0; i < tr->nthreads; i++) {
         tbuf_t *b = &tr->bufs[i];
-        if (tr->t_end - b->last_end >= IDLE_MIN_NS)
+        if (tr->t_end - b->last_end >= tr->idle_min)
             tbuf_add(tr, b,
-                     &(tev_t){.t0 = b->last_end, .dur = tr->t_end - b->last_end, .type = EV_IDLE});
+                     &(tev_t){.t0 = b->last_end,
+                              .dur = tr->t_end - b->last_end,
+                              .node = TRACE_NONE,
+                              .type = EV_IDLE});
     }
+    settle(tr);
     tr->off1 = clock_offset(ctx, tr->same_node_as_0);
     dagr_status_t st = DAGR_OK;
     char msg[DAGR_ERRMSG_MAX] = "";
@@ -760,7 +861,7 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     trace_graph_t g = {0};
     dagr_status_t gs = gather_graph(ctx, &g);
     int64_t cp = -1;
-    if (ctx->rank == 0 && gs == DAGR_OK) {
+    if (ctx->rank == 0 && gs == DAGR_OK && tr->graph) {
         link_transfers(&g);
         g.kernel_names = (const char *const *)tr->knames;
         g.nkernels = tr->nk;
@@ -769,14 +870,14 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
 
     /* Per-kernel figures (ids agree across ranks) and per-rank figures. */
     trace_kstat_t *ks = calloc(MAX_KERNELS, sizeof *ks), *kall = calloc(MAX_KERNELS, sizeof *ks);
-    trace_rankstat_t me = {.wall_ns = tr->t_end - tr->t_start,
+    trace_rankstat_t me = {.wall_ns = tr->ns1 - tr->ns0,
                            .threads = tr->nthreads,
                            .bytes_sent = atomic_load(&ctx->bytes_sent),
                            .bytes_received = atomic_load(&ctx->bytes_received)};
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
         me.tasks += b->tasks;
-        me.busy_ns += b->busy_ns;
+        me.busy_ns += b->busy;
         me.dropped += b->dropped;
         for (int k = 0; ks && b->ks && k < MAX_KERNELS; k++) {
             ks[k].count += b->ks[k].count;
@@ -821,10 +922,13 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
                 "\"ranks\":%d,\"clock\":\"CLOCK_MONOTONIC ns; time 0 = rank 0 dagr_init; "
                 "ranks off rank 0's node aligned by min-RTT ping-pong at init and finalize\","
                 "\"tasks_inserted\":%" PRIu64 ",\"wall_s\":%.9f,\"events_cap_per_thread\":%zu,"
-                "\"graph_truncated\":%s,\"critical_path_s\":%.9f",
+                "\"graph_truncated\":%s,\"critical_path_s\":",
                 DAGR_VERSION_MAJOR, DAGR_VERSION_MINOR, DAGR_VERSION_PATCH, P, inserted,
-                (double)rs[0].wall_ns * 1e-9, tr->cap, g.truncated ? "true" : "false",
-                cp > 0 ? (double)cp * 1e-9 : 0.0);
+                (double)rs[0].wall_ns * 1e-9, tr->cap, g.truncated ? "true" : "false");
+            if (cp >= 0)
+                fprintf(f, "%.9f", (double)cp * 1e-9);
+            else
+                fputs("null", f); /* the graph is recorded only for DAGR_DOT or DAGR_SUMMARY */
             const char *keys[] = {"threads",    "tasks_run",      "busy_s",
                                   "bytes_sent", "bytes_received", "dropped_events"};
             for (int key = 0; key < 6; key++) {

@@ -61,7 +61,7 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
         dagr_error_set_raw(ctx->broken_msg);
         return DAGR_ERR_DIVERGED;
     }
-    int64_t t0 = ctx->trace ? trace_now() : 0;
+    int64_t t0 = ctx->trace ? trace_ticks() : 0;
     /* Compare graphs before waiting: ranks with different graphs could wait forever. */
     DAGR_TRY(divergence_check(ctx));
     dagr_status_t st = DAGR_OK;
