@@ -20,6 +20,13 @@
  *
  *   mpiexec.mpich -n 2 build/benchmarks/task_overhead [--n N] [--repeat R] [--pool P]
  *       [--fan K] [--bytes B] [--threads T] [--max-pending M] [--case independent|chain|fanout]
+ *       [--trace PATH [--rounds K] [--trace-events E]]
+ *
+ * With --trace, the whole set of cases runs K times with tracing off and K times with it on
+ * (dagr_config_t.trace_path = PATH), alternating, each phase in its own dagr_init/finalize
+ * under one MPI_Init; one more line per case then gives the best time of each and the
+ * overhead of tracing. The traced phases record every task (trace_events per thread, default
+ * 8M, so that none is dropped and the cost measured is the full one).
  */
 #include <dagr/dagr.h>
 
@@ -27,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct bench_opts {
     long n;
@@ -37,6 +45,9 @@ typedef struct bench_opts {
     int threads;
     size_t max_pending;
     const char *only;
+    const char *trace;   /* --trace PATH: also run with tracing on, alternating */
+    int rounds;          /* off/on pairs with --trace */
+    size_t trace_events; /* dagr_config_t.trace_events in the traced phases */
 } bench_opts_t;
 
 /* One counter per worker thread, each on its own cache line: a plain increment, no atomics,
@@ -157,7 +168,13 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static int parse_opts(int argc, char **argv, bench_opts_t *o) {
-    *o = (bench_opts_t){.n = 200000, .repeat = 3, .pool = 1024, .fan = 16, .bytes = 8};
+    *o = (bench_opts_t){.n = 200000,
+                        .repeat = 3,
+                        .pool = 1024,
+                        .fan = 16,
+                        .bytes = 8,
+                        .rounds = 2,
+                        .trace_events = (size_t)1 << 23};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return -1;
@@ -177,28 +194,35 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
             o->max_pending = (size_t)atoll(v);
         else if (!strcmp(argv[i], "--case"))
             o->only = v;
+        else if (!strcmp(argv[i], "--trace"))
+            o->trace = v;
+        else if (!strcmp(argv[i], "--rounds"))
+            o->rounds = atoi(v);
+        else if (!strcmp(argv[i], "--trace-events"))
+            o->trace_events = (size_t)atoll(v);
         else
             return -1;
         i++;
     }
-    return o->n < 1 || o->repeat < 1 || o->pool < 1 || o->fan < 0 || o->threads < 0 ? -1 : 0;
+    return o->n < 1 || o->repeat < 1 || o->pool < 1 || o->fan < 0 || o->threads < 0 || o->rounds < 1
+               ? -1
+               : 0;
 }
 
-int main(int argc, char **argv) {
-    bench_opts_t o;
-    if (parse_opts(argc, argv, &o)) {
-        fprintf(stderr,
-                "usage: %s [--n TASKS] [--repeat R] [--pool P] [--fan K] [--bytes B] "
-                "[--threads T] [--max-pending M] [--case independent|chain|fanout]\n",
-                argv[0]);
-        return 2;
-    }
+/* One phase: dagr_init with tracing to `trace` (NULL: off), every case, dagr_finalize.
+ * best[c] gets the case's best time (or stays negative when it did not run). */
+static int run_phase(int *argc, char ***argv, const bench_opts_t *o, const char *trace,
+                     double best_out[NCASES], double *finalize_s) {
     dagr_config_t cfg;
     dagr_config_init(&cfg);
-    cfg.threads = o.threads;
-    cfg.max_pending = o.max_pending;
+    cfg.threads = o->threads;
+    cfg.max_pending = o->max_pending;
+    if (trace) {
+        cfg.trace_path = trace;
+        cfg.trace_events = o->trace_events;
+    }
     dagr_ctx_t *ctx = NULL;
-    dagr_status_t s = dagr_init(&argc, &argv, &cfg, &ctx);
+    dagr_status_t s = dagr_init(argc, argv, &cfg, &ctx);
     if (s != DAGR_OK) {
         fprintf(stderr, "task_overhead: dagr_init: %s (%s)\n", dagr_status_str(s),
                 dagr_last_error());
@@ -206,19 +230,22 @@ int main(int argc, char **argv) {
     }
     const int me = dagr_rank(ctx), nranks = dagr_size(ctx);
     int failures = 0;
+    free(counts);
     ncounts = dagr_threads(ctx);
     counts = calloc((size_t)ncounts, sizeof *counts);
-    double *times = calloc((size_t)o.repeat, sizeof *times);
+    double *times = calloc((size_t)o->repeat, sizeof *times);
     if (!counts || !times) {
         fprintf(stderr, "task_overhead: out of memory\n");
         dagr_finalize(&ctx);
+        free(times);
         return 1;
     }
 
     for (int c = 0; c < NCASES; c++) {
-        if (o.only && strcmp(o.only, case_names[c])) continue;
+        best_out[c] = -1.0;
+        if (o->only && strcmp(o->only, case_names[c])) continue;
         handles_t hs = {0};
-        s = handles_create(ctx, c == CASE_INDEPENDENT ? o.pool : 1, o.bytes, &hs);
+        s = handles_create(ctx, c == CASE_INDEPENDENT ? o->pool : 1, o->bytes, &hs);
         if (s != DAGR_OK) {
             fprintf(stderr, "task_overhead: creating handles: %s (%s)\n", dagr_status_str(s),
                     dagr_last_error());
@@ -226,11 +253,11 @@ int main(int argc, char **argv) {
             handles_destroy(ctx, &hs);
             break;
         }
-        long local = 0, warm_n = o.n / 10 > 1000 ? o.n / 10 : (o.n < 1000 ? o.n : 1000);
+        long local = 0, warm_n = o->n / 10 > 1000 ? o->n / 10 : (o->n < 1000 ? o->n : 1000);
         int count_ok = 1, all_counts_ok = 1;
-        double t = run_once(ctx, c, warm_n, o.fan, &hs, &local, &count_ok); /* warm-up */
-        for (int r = 0; r < o.repeat && t >= 0; r++) {
-            t = run_once(ctx, c, o.n, o.fan, &hs, &local, &count_ok);
+        double t = run_once(ctx, c, warm_n, o->fan, &hs, &local, &count_ok); /* warm-up */
+        for (int r = 0; r < o->repeat && t >= 0; r++) {
+            t = run_once(ctx, c, o->n, o->fan, &hs, &local, &count_ok);
             times[r] = t;
             all_counts_ok &= count_ok;
         }
@@ -239,9 +266,10 @@ int main(int argc, char **argv) {
             failures++;
             continue;
         }
-        qsort(times, (size_t)o.repeat, sizeof *times, cmp_double);
-        double best = times[0], median = times[o.repeat / 2];
-        long total = c == CASE_FANOUT ? o.n / (o.fan + 2) * (o.fan + 2) : o.n;
+        qsort(times, (size_t)o->repeat, sizeof *times, cmp_double);
+        double best = times[0], median = times[o->repeat / 2];
+        best_out[c] = best;
+        long total = c == CASE_FANOUT ? o->n / (o->fan + 2) * (o->fan + 2) : o->n;
         long min_local = 0;
         MPI_Allreduce(&local, &min_local, 1, MPI_LONG, MPI_MIN, dagr_comm(ctx));
         if (!all_counts_ok) failures++;
@@ -250,24 +278,78 @@ int main(int argc, char **argv) {
                    "\"tasks\":%ld,\"local_tasks\":%ld,\"repeat\":%d,\"seconds\":%.6f,"
                    "\"seconds_median\":%.6f,\"tasks_per_s\":%.0f,\"local_tasks_per_s\":%.0f,"
                    "\"us_per_local_task\":%.3f",
-                   case_names[c], nranks, dagr_threads(ctx), total, min_local, o.repeat, best,
+                   case_names[c], nranks, dagr_threads(ctx), total, min_local, o->repeat, best,
                    median, (double)total / best, (double)min_local / best,
                    best * 1e6 / (double)(min_local > 0 ? min_local : 1));
-            if (c == CASE_INDEPENDENT) printf(",\"pool_per_rank\":%d", o.pool);
-            if (c == CASE_FANOUT) printf(",\"fan\":%d", o.fan);
-            printf(",\"bytes\":%zu,\"check\":\"%s\"}\n", o.bytes,
+            if (c == CASE_INDEPENDENT) printf(",\"pool_per_rank\":%d", o->pool);
+            if (c == CASE_FANOUT) printf(",\"fan\":%d", o->fan);
+            if (o->trace) printf(",\"trace\":\"%s\"", trace ? "on" : "off");
+            printf(",\"bytes\":%zu,\"check\":\"%s\"}\n", o->bytes,
                    all_counts_ok ? "ok" : "wrong local task count");
             fflush(stdout);
         }
     }
 
+    /* Not MPI_Wtime: without --trace, dagr_finalize finalises MPI. */
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
     s = dagr_finalize(&ctx);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    *finalize_s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
     if (s != DAGR_OK) {
         fprintf(stderr, "task_overhead: dagr_finalize: %s (%s)\n", dagr_status_str(s),
                 dagr_last_error());
         failures++;
     }
-    free(counts);
     free(times);
+    return failures;
+}
+
+int main(int argc, char **argv) {
+    bench_opts_t o;
+    if (parse_opts(argc, argv, &o)) {
+        fprintf(stderr,
+                "usage: %s [--n TASKS] [--repeat R] [--pool P] [--fan K] [--bytes B] "
+                "[--threads T] [--max-pending M] [--case independent|chain|fanout]\n"
+                "       [--trace PATH [--rounds K] [--trace-events E]]\n",
+                argv[0]);
+        return 2;
+    }
+    if (!o.trace) {
+        double best[NCASES], fin;
+        int failures = run_phase(&argc, &argv, &o, NULL, best, &fin);
+        free(counts);
+        return failures ? 1 : 0;
+    }
+
+    /* Tracing on and off in one run: MPI outlives the contexts, and the phases alternate
+     * (off, on, off, on, ...) so that both see the same machine. */
+    int provided = 0, failures = 0, me = 0;
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) return 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    double best[2][NCASES], fin_max[2] = {0, 0};
+    for (int m = 0; m < 2; m++)
+        for (int c = 0; c < NCASES; c++)
+            best[m][c] = -1.0;
+    for (int round = 0; round < o.rounds; round++) {
+        for (int m = 0; m < 2; m++) {
+            double b[NCASES], fin = 0;
+            failures += run_phase(&argc, &argv, &o, m ? o.trace : NULL, b, &fin);
+            if (fin > fin_max[m]) fin_max[m] = fin;
+            for (int c = 0; c < NCASES; c++)
+                if (b[c] > 0 && (best[m][c] < 0 || b[c] < best[m][c])) best[m][c] = b[c];
+        }
+    }
+    for (int c = 0; c < NCASES && me == 0; c++) {
+        if (best[0][c] <= 0 || best[1][c] <= 0) continue;
+        printf("{\"bench\":\"task_overhead_trace\",\"case\":\"%s\",\"rounds\":%d,"
+               "\"seconds_off\":%.6f,\"seconds_on\":%.6f,\"overhead_pct\":%.2f,"
+               "\"finalize_s_off\":%.3f,\"finalize_s_on\":%.3f}\n",
+               case_names[c], o.rounds, best[0][c], best[1][c],
+               100.0 * (best[1][c] / best[0][c] - 1.0), fin_max[0], fin_max[1]);
+    }
+    fflush(stdout);
+    free(counts);
+    MPI_Finalize();
     return failures ? 1 : 0;
 }

@@ -254,6 +254,7 @@ static bool buf_strided(const dagr_data_t *h) {
 }
 
 static void do_send(comm_t *c, node_t *s, const msg_t *want) {
+    int64_t t0 = c->ctx->trace ? trace_ticks() : 0;
     dagr_data_t *h = s->acc[0].h;
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
     if (atomic_load(&s->poisoned)) {
@@ -289,6 +290,7 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
         }
     }
     post(c, s->peer, &m);
+    if (c->ctx->trace) trace_send(c->ctx, s, t0, m.flags & FLAG_POISON ? 0 : h->bytes);
     node_complete(c->ctx, s);
 }
 
@@ -315,6 +317,7 @@ static void recv_ready(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
     msg_t m = {.type = MSG_WANT, .hid = h->id, .ver = r->version, .bytes = h->bytes};
+    if (ctx->trace) r->tr_t0 = trace_ticks();
     if (h->bytes) {
         pthread_mutex_lock(&h->lock);
         if (!h->buf) {
@@ -404,6 +407,7 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
     r->staging = NULL;
     r->staging_heap = false;
     atomic_fetch_add_explicit(&c->ctx->bytes_received, h->bytes, memory_order_relaxed);
+    if (c->ctx->trace) trace_recv(c->ctx, r, m->flags & FLAG_POISON ? 0 : h->bytes);
     node_complete(c->ctx, r);
 }
 

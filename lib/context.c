@@ -9,6 +9,7 @@
 
 #define DEFAULT_MAX_PENDING ((size_t)1 << 16)
 #define MAX_THREADS 4096
+#define MAX_TRACE_EVENTS ((size_t)1 << 31) /* graph node indices are 32-bit */
 
 void dagr_config_init(dagr_config_t *cfg) {
     if (!cfg) return;
@@ -18,6 +19,11 @@ void dagr_config_init(dagr_config_t *cfg) {
     cfg->comm_arena = 0;
     cfg->max_pending = 0;
     cfg->verbose = 0;
+    cfg->trace_path = NULL;
+    cfg->dot_path = NULL;
+    cfg->summary = 0;
+    cfg->progress = 0;
+    cfg->trace_events = 0;
 }
 
 /* Parses a non-negative integer with an optional K/M/G (binary) suffix. */
@@ -78,6 +84,30 @@ static dagr_status_t apply_env(dagr_config_t *cfg) {
                    v);
         cfg->verbose = (int)n;
     }
+    if ((v = getenv("DAGR_TRACE")) && *v) cfg->trace_path = v;
+    if ((v = getenv("DAGR_DOT")) && *v) cfg->dot_path = v;
+    if ((v = getenv("DAGR_SUMMARY")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n <= 1 && !strpbrk(v, "kKmMgG"), DAGR_ERR_ARG,
+                   "DAGR_SUMMARY='%s' must be 0 or 1", v);
+        cfg->summary = (int)n;
+    }
+    if ((v = getenv("DAGR_PROGRESS")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n <= 1 && !strpbrk(v, "kKmMgG"), DAGR_ERR_ARG,
+                   "DAGR_PROGRESS='%s' must be 0 or 1", v);
+        cfg->progress = (int)n;
+    }
+    if ((v = getenv("DAGR_TRACE_EVENTS")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n >= 1 && n <= MAX_TRACE_EVENTS, DAGR_ERR_ARG,
+                   "DAGR_TRACE_EVENTS='%s' must be an integer in [1, %zu] (suffix K, M, G allowed)",
+                   v, MAX_TRACE_EVENTS);
+        cfg->trace_events = n;
+    }
+    DAGR_CHECK(cfg->summary == 0 || cfg->summary == 1, DAGR_ERR_ARG, "summary %d must be 0 or 1",
+               cfg->summary);
+    DAGR_CHECK(cfg->progress == 0 || cfg->progress == 1, DAGR_ERR_ARG, "progress %d must be 0 or 1",
+               cfg->progress);
+    DAGR_CHECK(cfg->trace_events <= MAX_TRACE_EVENTS, DAGR_ERR_ARG, "trace_events %zu exceeds %zu",
+               cfg->trace_events, MAX_TRACE_EVENTS);
     DAGR_CHECK(cfg->threads >= 0 && cfg->threads <= MAX_THREADS, DAGR_ERR_ARG,
                "threads %d out of range [0, %d]", cfg->threads, MAX_THREADS);
     DAGR_CHECK(cfg->verbose == 0 || cfg->verbose == 1, DAGR_ERR_ARG, "verbose %d must be 0 or 1",
@@ -123,6 +153,7 @@ static dagr_status_t start_mpi(int *argc, char ***argv, bool *own) {
 }
 
 static void ctx_free(dagr_ctx_t *ctx) {
+    trace_discard(ctx);
     divergence_fini(&ctx->div);
     if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
     if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
@@ -195,14 +226,18 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if (ctx->cfg.threads == 0) ctx->cfg.threads = default_threads(ctx);
     if (ctx->cfg.max_pending == 0) ctx->cfg.max_pending = DEFAULT_MAX_PENDING;
 
+    if ((s = trace_start(ctx)) != DAGR_OK) goto undo_ctx;
     if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;
+    if ((s = progress_start(ctx)) != DAGR_OK) goto undo_sched;
     if (ctx->cfg.verbose && ctx->rank == 0)
         fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n", ctx->size,
                 ctx->local_size, ctx->cfg.threads);
     *ctx_out = ctx;
     return DAGR_OK;
 
+undo_sched:
+    sched_stop(ctx);
 undo_comm:
     comm_stop(ctx);
 undo_ctx:
@@ -223,8 +258,15 @@ dagr_status_t dagr_finalize(dagr_ctx_t **pctx) {
      * than be freed under them. Otherwise every handle is idle now. */
     while (ctx->live)
         data_retire(ctx->live);
+    progress_stop(ctx);
     sched_stop(ctx);
     comm_stop(ctx);
+    /* With every thread joined, the trace buffers are complete and no longer written. */
+    dagr_status_t ts = trace_finish(ctx);
+    if (s == DAGR_OK && ts != DAGR_OK) {
+        s = ts;
+        snprintf(msg, sizeof msg, "%s", dagr_last_error());
+    }
     bool own = ctx->own_mpi;
     ctx_free(ctx);
     if (own) MPI_Finalize();

@@ -8,6 +8,7 @@
  * access off the executing rank. */
 #include "lib_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ void dagr_task_opts_init(dagr_task_opts_t *opts) {
     opts->priority = 0;
     opts->rank = -1;
     opts->queue = NULL;
+    opts->flops = 0.0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -51,6 +53,7 @@ static dagr_status_t readers_append(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) 
 /* n reads the local buffer: after the last local writer. */
 static dagr_status_t dep_read(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) {
     if (h->last_writer) node_edge(ctx, h->last_writer, n);
+    if (ctx->trace && h->last_writer) trace_edge(ctx, h->last_writer, n);
     return readers_append(ctx, h, n);
 }
 
@@ -58,10 +61,12 @@ static dagr_status_t dep_read(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) {
 static void dep_write(dagr_ctx_t *ctx, dagr_data_t *h, node_t *n) {
     if (h->last_writer) {
         node_edge(ctx, h->last_writer, n);
+        if (ctx->trace) trace_edge(ctx, h->last_writer, n);
         node_unref(ctx, h->last_writer);
     }
     for (int i = 0; i < h->nreaders; i++) {
         node_edge(ctx, h->readers[i], n);
+        if (ctx->trace) trace_edge(ctx, h->readers[i], n);
         node_unref(ctx, h->readers[i]);
     }
     h->nreaders = 0;
@@ -103,6 +108,7 @@ static dagr_status_t plan_send(dagr_ctx_t *ctx, dagr_data_t *h, int dest, uint64
     s->version = h->version;
     s->peer = dest;
     s->priority = 0;
+    if (ctx->trace) trace_node(ctx, s, h);
     node_use(ctx, s, h, DAGR_READ);
     inflight_add(ctx);
     dagr_status_t st = dep_read(ctx, h, s);
@@ -120,6 +126,7 @@ static dagr_status_t plan_recv(dagr_ctx_t *ctx, dagr_data_t *h, uint64_t seq, in
     r->version = h->version;
     r->peer = h->holder;
     r->priority = priority;
+    if (ctx->trace) trace_node(ctx, r, h);
     node_use(ctx, r, h, DAGR_WRITE);
     inflight_add(ctx);
     dep_write(ctx, h, r);
@@ -195,6 +202,8 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
                    "opts->rank %d out of range [-1, %d)", opts->rank, ctx->size);
         DAGR_CHECK(!opts->queue || queue_handle(opts->queue)->ctx == ctx, DAGR_ERR_ARG,
                    "opts->queue belongs to another context");
+        DAGR_CHECK(isfinite(opts->flops) && opts->flops >= 0, DAGR_ERR_ARG,
+                   "opts->flops %g must be finite and >= 0", opts->flops);
     }
     return DAGR_OK;
 }
@@ -224,15 +233,26 @@ static int exec_rank(int naccess, const dagr_access_t *access, const dagr_task_o
     return access[0].data->owner;
 }
 
+/* What the trace records of a task (meaningful only while ctx->trace is set). */
+typedef struct trace_info {
+    uint32_t kernel;
+    double flops;
+} trace_info_t;
+
 static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                   size_t args_size, int naccess, const uniq_t *u, int nu,
-                                  const uint8_t *map, int priority, uint64_t seq) {
+                                  const uint8_t *map, int priority, uint64_t seq, trace_info_t ti) {
     node_t *n = node_new(ctx, NODE_TASK);
     DAGR_CHECK(n, DAGR_ERR_NOMEM, "cannot allocate a task");
     n->fn = k->cpu;
     n->name = k->name;
     n->priority = priority;
     n->seq = seq;
+    if (ctx->trace) {
+        n->tr_kernel = ti.kernel;
+        n->flops = ti.flops;
+        trace_node(ctx, n, NULL);
+    }
     n->nuser = naccess;
     memcpy(n->map, map, (size_t)naccess);
     n->args_size = args_size;
@@ -297,7 +317,8 @@ dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *ar
 
     divergence_t *d = &ctx->div;
     uint64_t seq = d->count;
-    divergence_mix(d, divergence_hash_str(k->name));
+    uint64_t name_hash = divergence_hash_str(k->name);
+    divergence_mix(d, name_hash);
     divergence_mix(d, ((uint64_t)(uint32_t)naccess << 32) | (uint32_t)runner);
     for (int i = 0; i < naccess; i++)
         divergence_mix(d, (access[i].data->id << 2) | (uint64_t)access[i].mode);
@@ -306,10 +327,18 @@ dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *ar
     divergence_task_end(d);
 
     /* Bound the local backlog: a producer far ahead of the workers waits here. */
-    if ((size_t)atomic_load_explicit(&ctx->inflight, memory_order_relaxed) >= ctx->cfg.max_pending)
+    if ((size_t)atomic_load_explicit(&ctx->inflight, memory_order_relaxed) >=
+        ctx->cfg.max_pending) {
+        int64_t t0 = ctx->trace ? trace_ticks() : 0;
         ctx_wait_inflight(ctx, (long)(ctx->cfg.max_pending / 2));
+        if (ctx->trace) trace_wait(ctx, t0, true);
+    }
 
+    /* Every rank interns every kernel name, so the ids agree across ranks. */
+    trace_info_t ti = {0, 0.0};
+    if (ctx->trace)
+        ti = (trace_info_t){trace_kernel(ctx, k->name, name_hash), opts ? opts->flops : 0};
     if (runner == ctx->rank)
-        return insert_local(ctx, k, args, args_size, naccess, u, nu, map, priority, seq);
+        return insert_local(ctx, k, args, args_size, naccess, u, nu, map, priority, seq, ti);
     return insert_remote(ctx, u, nu, runner, seq);
 }

@@ -28,6 +28,7 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     n->staging = NULL;
     n->dyn_attached = false;
     n->staging_heap = false;
+    n->tr_node = TRACE_NONE;
     pthread_mutex_init(&n->lock, NULL);
     return n;
 }

@@ -142,6 +142,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         }
     }
     dagr_task_result_t r = DAGR_TASK_ERROR;
+    int64_t t0 = ctx->trace ? trace_ticks() : 0;
     if (note.status == DAGR_OK) {
         for (int i = 0; i < n->nuser; i++) {
             dagr_data_t *h = n->acc[n->map[i]].h;
@@ -163,6 +164,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         };
         r = n->fn(&view);
     }
+    if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
     if (r == DAGR_TASK_RETRY) {
         n->retried = true;
         sched_push(ctx, n);

@@ -62,6 +62,7 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
         dagr_error_set_raw(ctx->broken_msg);
         return DAGR_ERR_DIVERGED;
     }
+    int64_t t0 = ctx->trace ? trace_ticks() : 0;
     /* Compare graphs before waiting: ranks with different graphs could wait forever. */
     DAGR_TRY(divergence_check(ctx));
     dagr_status_t st = DAGR_OK;
@@ -70,6 +71,7 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
         if (st == DAGR_OK) st = s;
     }
     ctx_wait_inflight(ctx, 0);
+    if (ctx->trace) trace_wait(ctx, t0, false);
     for (dagr_data_t *h = ctx->live; h; h = h->next) {
         graph_forget_nodes(ctx, h);
         data_flush_copies(h);

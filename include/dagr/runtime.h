@@ -23,6 +23,18 @@ typedef struct dagr_config {
     size_t comm_arena;  /* bytes of receive arena per rank (MPI window); 0 = default */
     size_t max_pending; /* local tasks in flight before dagr_spawn waits; 0 = default */
     int verbose;        /* 1 = print the chosen configuration on rank 0 at init */
+
+    /* Observability (README, "Seeing what dagr did"). Paths are written by rank 0 at
+     * dagr_finalize and opened (created or truncated) at dagr_init, so that a path that
+     * cannot be written fails dagr_init on every rank rather than lose the run's record.
+     * The strings are copied at dagr_init. */
+    const char *trace_path; /* Chrome Trace Event JSON of every rank's tasks, transfers, waits,
+                               idle periods and I/O (opens in Perfetto); NULL = no trace */
+    const char *dot_path;   /* Graphviz DOT of the task graph; NULL = none */
+    int summary;            /* 1 = rank 0 prints a table per kernel and per rank at finalize */
+    int progress;           /* 1 = rank 0 shows a progress line on stderr while tasks run */
+    size_t trace_events;    /* events kept per thread, and graph nodes per rank, while
+                               tracing (memory bound: ~40 bytes an event); 0 = 1M */
 } dagr_config_t;
 
 /* Fills *cfg with the defaults. Local. */

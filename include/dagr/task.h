@@ -130,6 +130,8 @@ typedef struct dagr_task_opts {
     int rank;            /* rank to run on; -1 (default) = owner of the first written handle,
                             or of the first handle when none is written */
     dagr_queue_t *queue; /* if set, the task runs after every earlier task of this queue */
+    double flops;        /* floating-point operations the task performs, if known (>= 0);
+                            used only by the summary and the trace (GFLOP/s); default 0 */
 } dagr_task_opts_t;
 
 DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
@@ -139,8 +141,10 @@ DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
  * returns surface at the next collective call. Every rank calls it in the same order.
  * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess outside [1, DAGR_MAX_ACCESS],
  * unknown mode, handle of another context, args NULL with args_size > 0,
- * args_size > DAGR_MAX_ARGS, opts->rank out of range), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if
- * the context is unusable after an earlier divergence. */
+ * args_size > DAGR_MAX_ARGS, opts->rank out of range, opts->flops negative or not finite),
+ * DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the context is unusable after an earlier divergence.
+ * With tracing on (DAGR_TRACE, DAGR_DOT, DAGR_SUMMARY) the task is recorded under the
+ * kernel's name. */
 DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                   size_t args_size, int naccess, const dagr_access_t *access,
                                   const dagr_task_opts_t *opts);

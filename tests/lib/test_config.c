@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <dagr/dagr.h>
 
@@ -18,6 +19,11 @@ Test(lib_config, config_init_defaults) {
     cr_expect_eq(cfg.comm_arena, 0);
     cr_expect_eq(cfg.max_pending, 0);
     cr_expect_eq(cfg.verbose, 0);
+    cr_expect_null(cfg.trace_path);
+    cr_expect_null(cfg.dot_path);
+    cr_expect_eq(cfg.summary, 0);
+    cr_expect_eq(cfg.progress, 0);
+    cr_expect_eq(cfg.trace_events, 0);
 }
 
 Test(lib_config, task_opts_init_defaults) {
@@ -27,6 +33,12 @@ Test(lib_config, task_opts_init_defaults) {
     cr_expect_eq(o.priority, 0);
     cr_expect_eq(o.rank, -1);
     cr_expect_null(o.queue);
+    cr_expect(o.flops == 0.0, "flops %g", o.flops);
+}
+
+static dagr_task_result_t flop_body(const dagr_task_view_t *t) {
+    (void)t;
+    return DAGR_TASK_DONE;
 }
 
 /* dagr_init must refuse var=value with DAGR_ERR_ARG, naming the variable, and leave *ctx_out
@@ -66,6 +78,68 @@ Test(lib_config, env_max_pending_zero) {
 }
 Test(lib_config, env_verbose_two) {
     refuse_env("DAGR_VERBOSE", "2");
+}
+
+Test(lib_config, env_summary_two) {
+    refuse_env("DAGR_SUMMARY", "2");
+}
+Test(lib_config, env_progress_word) {
+    refuse_env("DAGR_PROGRESS", "yes");
+}
+Test(lib_config, env_trace_events_zero) {
+    refuse_env("DAGR_TRACE_EVENTS", "0");
+}
+Test(lib_config, env_trace_events_garbage) {
+    refuse_env("DAGR_TRACE_EVENTS", "12q");
+}
+
+/* The summary and the trace set through the struct, on one rank: dagr_init copies the paths,
+ * and the files exist after dagr_finalize. */
+Test(lib_config, trace_through_config) {
+    char dir[] = "/tmp/dagr-config-trace-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char trace[128], dot[128];
+    snprintf(trace, sizeof trace, "%s/t.json", dir);
+    snprintf(dot, sizeof dot, "%s/t.dot", dir);
+    char *copy = strdup(trace);
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = 1;
+    cfg.trace_path = copy;
+    cfg.dot_path = dot;
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_OK, "%s", dagr_last_error());
+    memset(copy, 'x', strlen(copy)); /* the caller's string need not outlive dagr_init */
+    free(copy);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK, "%s", dagr_last_error());
+    FILE *f = fopen(trace, "r");
+    cr_assert_not_null(f, "no trace file at %s", trace);
+    char head[16] = "";
+    cr_expect(fgets(head, sizeof head, f) && !strncmp(head, "{\"traceEvents\"", 14), "%s", head);
+    fclose(f);
+    f = fopen(dot, "r");
+    cr_assert_not_null(f, "no DOT file");
+    fclose(f);
+    remove(trace);
+    remove(dot);
+    rmdir(dir);
+}
+
+Test(lib_config, spawn_rejects_negative_flops) {
+    dagr_ctx_t *ctx = NULL;
+    setenv("DAGR_THREADS", "1", 1);
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    dagr_data_t *h = NULL;
+    cr_assert_eq(dagr_data_create(ctx, 8, 0, &h), DAGR_OK);
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.flops = -1;
+    cr_expect_eq(dagr_spawn(ctx, &(dagr_kernel_t){.name = "k", .cpu = flop_body}, NULL, 0, 1,
+                            &(dagr_access_t){h, DAGR_RW}, &o),
+                 DAGR_ERR_ARG);
+    cr_expect(strstr(dagr_last_error(), "flops") != NULL, "%s", dagr_last_error());
+    dagr_data_destroy(&h);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
 }
 
 Test(lib_config, env_threads_overrides_config) {

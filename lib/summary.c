@@ -1,0 +1,95 @@
+/* The summary printed at finalize (DAGR_SUMMARY=1) and the critical path it reports.
+ *
+ * The critical path is the longest chain of dependencies through the graph every rank
+ * recorded, linked across ranks by each transfer's SEND and RECV: a task weighs what its body
+ * took, a SEND what its copy or put took, a RECV nothing (its time is the sender's and the
+ * wait for it). It is the time the run would take with unlimited workers and free scheduling,
+ * against which the wall time says how much parallelism was left unused. */
+#include "lib_impl.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+int64_t trace_critical_path(const trace_graph_t *g) {
+    size_t n = g->n;
+    if (n == 0) return 0;
+    size_t *first = calloc(n + 1, sizeof *first), *succ = malloc((g->nedges + 1) * sizeof *succ);
+    uint32_t *indeg = calloc(n, sizeof *indeg);
+    int64_t *start = calloc(n, sizeof *start);
+    size_t *queue = malloc(n * sizeof *queue);
+    int64_t best = -1;
+    if (!first || !succ || !indeg || !start || !queue) goto out;
+    /* Successor lists in one array (CSR), then Kahn's topological order. */
+    for (size_t e = 0; e < g->nedges; e++) {
+        first[g->edges[e][0] + 1]++;
+        indeg[g->edges[e][1]]++;
+    }
+    for (size_t i = 0; i < n; i++)
+        first[i + 1] += first[i];
+    size_t *fill = queue; /* borrowed as a cursor per node before the queue is used */
+    for (size_t i = 0; i < n; i++)
+        fill[i] = first[i];
+    for (size_t e = 0; e < g->nedges; e++)
+        succ[fill[g->edges[e][0]]++] = g->edges[e][1];
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!indeg[i]) queue[tail++] = i;
+    best = 0;
+    while (head < tail) {
+        size_t v = queue[head++];
+        int64_t w = g->nodes[v].kind == NODE_RECV ? 0 : g->nodes[v].dur;
+        int64_t fin = start[v] + (w > 0 ? w : 0);
+        if (fin > best) best = fin;
+        for (size_t k = first[v]; k < first[v + 1]; k++) {
+            size_t s = succ[k];
+            if (fin > start[s]) start[s] = fin;
+            if (--indeg[s] == 0) queue[tail++] = s;
+        }
+    }
+out:
+    free(first), free(succ), free(indeg), free(start), free(queue);
+    return best;
+}
+
+void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, uint32_t nk,
+                   const trace_rankstat_t *rs, int nranks, uint64_t inserted, int64_t cp_ns,
+                   bool cp_partial) {
+    uint64_t run = 0;
+    for (int r = 0; r < nranks; r++)
+        run += rs[r].tasks;
+    double wall = (double)rs[0].wall_ns * 1e-9;
+    fprintf(f,
+            "dagr summary: %d ranks, wall %.3f s, tasks run %" PRIu64 " of %" PRIu64 " inserted\n",
+            nranks, wall, run, inserted);
+    fprintf(f, "%-28s %10s %12s %12s %10s\n", "kernel", "tasks", "total s", "mean us", "GFLOP/s");
+    for (uint32_t k = 0; k < nk; k++) {
+        if (!ks[k].count && !ks[k].ns) continue;
+        double t = (double)ks[k].ns * 1e-9;
+        double mean = ks[k].count ? t / (double)ks[k].count * 1e6 : 0.0;
+        fprintf(f, "%-28s %10" PRIu64 " %12.6f %12.3f ", names[k], ks[k].count, t, mean);
+        if (ks[k].flops > 0 && t > 0)
+            fprintf(f, "%10.3f\n", ks[k].flops / t * 1e-9);
+        else
+            fprintf(f, "%10s\n", "-");
+    }
+    fprintf(f, "%-6s %8s %10s %8s %8s %12s %12s\n", "rank", "threads", "tasks", "busy %", "idle %",
+            "sent MB", "received MB");
+    for (int r = 0; r < nranks; r++) {
+        const trace_rankstat_t *x = &rs[r];
+        double cap = (double)x->wall_ns * (double)(x->threads > 0 ? x->threads : 1);
+        double busy = cap > 0 ? 100.0 * (double)x->busy_ns / cap : 0.0;
+        fprintf(f, "%-6d %8" PRId64 " %10" PRIu64 " %8.1f %8.1f %12.3f %12.3f\n", r, x->threads,
+                x->tasks, busy, 100.0 - busy, (double)x->bytes_sent * 1e-6,
+                (double)x->bytes_received * 1e-6);
+        if (x->dropped)
+            fprintf(f, "  (rank %d dropped %" PRIu64 " trace events: DAGR_TRACE_EVENTS)\n", r,
+                    x->dropped);
+    }
+    if (cp_ns >= 0)
+        fprintf(f,
+                "critical path: %.6f s of %.3f s wall (%.1f %%)%s: the longest dependency "
+                "chain, summing task and send times\n",
+                (double)cp_ns * 1e-9, wall, wall > 0 ? 100.0 * (double)cp_ns * 1e-9 / wall : 0.0,
+                cp_partial ? " over the recorded part of a truncated graph" : "");
+    fflush(f);
+}

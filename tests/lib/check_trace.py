@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Checks a dagr trace file (tests/lib/test_trace.c runs this).
+
+    check_trace.py TRACE.json --tasks N0,N1,... [--allow-dropped]
+
+Parses the file with json.load, then checks: the Chrome Trace Event shape (traceEvents,
+displayTimeUnit, otherData; every "X" event has pid, tid, ts >= its rank's start, dur >= 0);
+process and thread names for every rank; the number of task events of each rank (pid) against
+--tasks; that the events of each worker thread (tasks and idle periods) do not overlap;
+transfer events carry peer and bytes. Exits 0 when all hold, else prints what failed and
+exits 1."""
+import argparse
+import json
+import sys
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("trace")
+    ap.add_argument("--tasks", required=True, help="expected task events per rank, comma-separated")
+    ap.add_argument("--allow-dropped", action="store_true")
+    a = ap.parse_args()
+    want = [int(x) for x in a.tasks.split(",")]
+    errors = []
+    with open(a.trace, encoding="utf-8") as f:
+        doc = json.load(f)
+    for key in ("traceEvents", "displayTimeUnit", "otherData"):
+        if key not in doc:
+            errors.append(f"missing top-level key {key}")
+    other = doc.get("otherData", {})
+    nranks = other.get("ranks")
+    if nranks != len(want):
+        errors.append(f"otherData.ranks = {nranks}, expected {len(want)}")
+    threads = other.get("threads", [])
+    events = doc.get("traceEvents", [])
+    procs = {e["pid"] for e in events if e.get("ph") == "M" and e.get("name") == "process_name"}
+    if procs != set(range(len(want))):
+        errors.append(f"process_name metadata for pids {sorted(procs)}")
+    tnames = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+              if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    per_rank = [0] * len(want)
+    lanes = {}
+    for e in events:
+        if e.get("ph") != "X":
+            continue
+        for k in ("name", "cat", "pid", "tid", "ts", "dur"):
+            if k not in e:
+                errors.append(f"event without {k}: {e}")
+                break
+        else:
+            pid, tid = e["pid"], e["tid"]
+            if e["dur"] < 0:
+                errors.append(f"negative duration: {e}")
+            if (pid, tid) not in tnames:
+                errors.append(f"no thread_name for pid {pid} tid {tid}")
+            if e["cat"] == "task":
+                per_rank[pid] += 1
+                if not tnames.get((pid, tid), "").startswith("worker"):
+                    errors.append(f"task on a non-worker thread: {e}")
+            if e["cat"] == "transfer":
+                args = e.get("args", {})
+                if "peer" not in args or "bytes" not in args:
+                    errors.append(f"transfer without peer/bytes: {e}")
+            if pid < len(threads) and tid < threads[pid]:
+                lanes.setdefault((pid, tid), []).append((float(e["ts"]), float(e["dur"]), e["name"]))
+    if per_rank != want:
+        errors.append(f"task events per rank {per_rank}, expected {want}")
+    overlaps = 0
+    for (pid, tid), evs in lanes.items():
+        evs.sort()
+        for (t0, d0, n0), (t1, _, n1) in zip(evs, evs[1:]):
+            if t1 < t0 + d0 - 1e-6:
+                overlaps += 1
+                if overlaps <= 5:
+                    errors.append(f"rank {pid} worker {tid}: '{n0}' [{t0}, {t0 + d0}] overlaps "
+                                  f"'{n1}' starting at {t1}")
+    if not a.allow_dropped and any(other.get("dropped_events", [])):
+        errors.append(f"events dropped: {other.get('dropped_events')}")
+    for e in errors[:20]:
+        print("check_trace:", e)
+    if not errors:
+        print(f"check_trace: ok: {len(events)} events, task events per rank {per_rank}, "
+              f"{len(lanes)} worker lanes without overlap")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
