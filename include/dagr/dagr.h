@@ -6,6 +6,7 @@
 #include <dagr/status.h>
 #include <dagr/task.h>
 #include <dagr/darray.h>
+#include <dagr/linalg.h>
 
 #define DAGR_VERSION_MAJOR 0
 #define DAGR_VERSION_MINOR 1

@@ -1,0 +1,2 @@
+/* (being written) */
+#include "linalg_impl.h"

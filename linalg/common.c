@@ -1,0 +1,52 @@
+/* What the linear algebra routines share: options, argument checks, spawning. */
+#include "linalg_impl.h"
+
+#include <cblas.h>
+
+void dagr_linalg_opts_init(dagr_linalg_opts_t *opts) {
+    if (!opts) return;
+    opts->lookahead = 1;
+    opts->ib = 32;
+    opts->variant = 0;
+}
+
+dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts) {
+    dagr_linalg_opts_t o;
+    dagr_linalg_opts_init(&o);
+    if (opts) o = *opts;
+    if (o.lookahead < 0) o.lookahead = 0;
+    if (o.ib <= 0) o.ib = 32;
+    return o;
+}
+
+void la_blas_single_thread(void) {
+    /* OpenBLAS keeps one process-wide setting; dagr's workers supply the parallelism. */
+    openblas_set_num_threads(1);
+}
+
+dagr_status_t la_check_dtype(const dagr_darray_t *A, const char *name) {
+    DAGR_CHECK(A, DAGR_ERR_ARG, "%s is NULL", name);
+    DAGR_CHECK(A->dtype == DAGR_FLOAT || A->dtype == DAGR_DOUBLE, DAGR_ERR_ARG,
+               "%s has dtype %d: linear algebra takes DAGR_FLOAT or DAGR_DOUBLE", name,
+               (int)A->dtype);
+    return DAGR_OK;
+}
+
+dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, const char *a,
+                            const char *b) {
+    DAGR_TRY(la_check_dtype(A, a));
+    DAGR_TRY(la_check_dtype(B, b));
+    DAGR_CHECK(A->ctx == B->ctx, DAGR_ERR_ARG, "%s and %s belong to different contexts", a, b);
+    DAGR_CHECK(A->dtype == B->dtype, DAGR_ERR_ARG, "%s has dtype %d but %s has dtype %d", a,
+               (int)A->dtype, b, (int)B->dtype);
+    return DAGR_OK;
+}
+
+dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
+                       const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx) {
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.priority = prio;
+    o.flops = flops;
+    return dagr_spawn(ctx, k, op, sizeof *op, naccess, acc, &o);
+}

@@ -1,0 +1,111 @@
+/* CPU tile kernels: CBLAS and LAPACKE on OpenBLAS, float and double. Each reads its shapes and
+ * scalars from a tile_op_t and its leading dimensions from the task view; see linalg_impl.h
+ * for the buffer order of each. */
+#include "linalg_impl.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+
+static CBLAS_TRANSPOSE tr(int32_t t) {
+    return t == DAGR_TRANS ? CblasTrans : CblasNoTrans;
+}
+static CBLAS_UPLO up(int32_t u) {
+    return u == DAGR_UPPER ? CblasUpper : CblasLower;
+}
+static CBLAS_SIDE sd(int32_t s) {
+    return s == DAGR_RIGHT ? CblasRight : CblasLeft;
+}
+static CBLAS_DIAG dg(int32_t d) {
+    return d == DAGR_UNIT ? CblasUnit : CblasNonUnit;
+}
+
+#define LD(t, i) ((blasint)(t)->ld[i])
+
+static dagr_task_result_t k_gemm(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    if (o->dtype == DAGR_DOUBLE)
+        cblas_dgemm(CblasColMajor, tr(o->ta), tr(o->tb), (blasint)o->m, (blasint)o->n,
+                    (blasint)o->k, o->alpha, t->buf[1], LD(t, 1), t->buf[2], LD(t, 2), o->beta,
+                    t->buf[0], LD(t, 0));
+    else
+        cblas_sgemm(CblasColMajor, tr(o->ta), tr(o->tb), (blasint)o->m, (blasint)o->n,
+                    (blasint)o->k, (float)o->alpha, t->buf[1], LD(t, 1), t->buf[2], LD(t, 2),
+                    (float)o->beta, t->buf[0], LD(t, 0));
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_syrk(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    if (o->dtype == DAGR_DOUBLE)
+        cblas_dsyrk(CblasColMajor, up(o->uplo), tr(o->ta), (blasint)o->n, (blasint)o->k, o->alpha,
+                    t->buf[1], LD(t, 1), o->beta, t->buf[0], LD(t, 0));
+    else
+        cblas_ssyrk(CblasColMajor, up(o->uplo), tr(o->ta), (blasint)o->n, (blasint)o->k,
+                    (float)o->alpha, t->buf[1], LD(t, 1), (float)o->beta, t->buf[0], LD(t, 0));
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_symm(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    if (o->dtype == DAGR_DOUBLE)
+        cblas_dsymm(CblasColMajor, sd(o->side), up(o->uplo), (blasint)o->m, (blasint)o->n,
+                    o->alpha, t->buf[1], LD(t, 1), t->buf[2], LD(t, 2), o->beta, t->buf[0],
+                    LD(t, 0));
+    else
+        cblas_ssymm(CblasColMajor, sd(o->side), up(o->uplo), (blasint)o->m, (blasint)o->n,
+                    (float)o->alpha, t->buf[1], LD(t, 1), t->buf[2], LD(t, 2), (float)o->beta,
+                    t->buf[0], LD(t, 0));
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_trsm(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    if (o->dtype == DAGR_DOUBLE)
+        cblas_dtrsm(CblasColMajor, sd(o->side), up(o->uplo), tr(o->ta), dg(o->diag), (blasint)o->m,
+                    (blasint)o->n, o->alpha, t->buf[1], LD(t, 1), t->buf[0], LD(t, 0));
+    else
+        cblas_strsm(CblasColMajor, sd(o->side), up(o->uplo), tr(o->ta), dg(o->diag), (blasint)o->m,
+                    (blasint)o->n, (float)o->alpha, t->buf[1], LD(t, 1), t->buf[0], LD(t, 0));
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_trmm(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    if (o->dtype == DAGR_DOUBLE)
+        cblas_dtrmm(CblasColMajor, sd(o->side), up(o->uplo), tr(o->ta), dg(o->diag), (blasint)o->m,
+                    (blasint)o->n, o->alpha, t->buf[1], LD(t, 1), t->buf[0], LD(t, 0));
+    else
+        cblas_strmm(CblasColMajor, sd(o->side), up(o->uplo), tr(o->ta), dg(o->diag), (blasint)o->m,
+                    (blasint)o->n, (float)o->alpha, t->buf[1], LD(t, 1), t->buf[0], LD(t, 0));
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_potrf(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    char u = o->uplo == DAGR_UPPER ? 'U' : 'L';
+    lapack_int info = o->dtype == DAGR_DOUBLE
+                          ? LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, u, (lapack_int)o->n, t->buf[0],
+                                                (lapack_int)t->ld[0])
+                          : LAPACKE_spotrf_work(LAPACK_COL_MAJOR, u, (lapack_int)o->n, t->buf[0],
+                                                (lapack_int)t->ld[0]);
+    if (info > 0) {
+        dagr_task_fail(t, DAGR_ERR_NOT_SPD,
+                       "the matrix is not positive definite: the leading minor of order %lld "
+                       "(global column %lld, 1-based as LAPACK's info) is not positive",
+                       (long long)(o->j0 + info), (long long)(o->j0 + info));
+        return DAGR_TASK_ERROR;
+    }
+    if (info < 0) {
+        dagr_task_fail(t, DAGR_ERR_INTERNAL, "potrf tile: LAPACKE argument %d is invalid",
+                       (int)-info);
+        return DAGR_TASK_ERROR;
+    }
+    return DAGR_TASK_DONE;
+}
+
+const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm};
+const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk};
+const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm};
+const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm};
+const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm};
+const dagr_kernel_t la_potrf_kernel = {.name = "potrf", .cpu = k_potrf};

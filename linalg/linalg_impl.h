@@ -1,0 +1,52 @@
+/* Internal declarations shared by the files of linalg/. Public headers never include this.
+ *
+ * Algorithms (gemm.c, potrf.c, getrf.c, geqrf.c, ...) insert tasks over DArray tiles; the
+ * task bodies are tile kernels kept apart in kernels_*.c (CBLAS/LAPACKE on OpenBLAS, one
+ * thread per worker). A kernel learns its tile shapes and scalars from a tile_op_t argument
+ * block and the leading dimensions from the task view. */
+#ifndef DAGR_LINALG_IMPL_H
+#define DAGR_LINALG_IMPL_H
+
+#include <dagr/dagr.h>
+#include <dagr/linalg.h>
+
+#include "darray_impl.h"
+
+/* The arguments of a BLAS-3 / LAPACK tile kernel. Buffers are those of the task's accesses,
+ * in the order each kernel documents. */
+typedef struct tile_op {
+    int32_t dtype; /* DAGR_FLOAT or DAGR_DOUBLE */
+    int32_t ta, tb, uplo, side, diag;
+    int64_t m, n, k; /* the BLAS dimensions of this call */
+    double alpha, beta;
+    int64_t j0; /* global column of the tile's first column (for error messages) */
+    int64_t ib; /* inner block size (panel kernels) */
+} tile_op_t;
+
+/* Tile kernels (kernels_cpu.c). Buffers:
+ *   gemm:  C(m x n) += ... : 0 = C (RW), 1 = A, 2 = B; C = alpha op(A) op(B) + beta C
+ *   syrk:  0 = C (n x n, RW), 1 = A; C = alpha op(A) op(A)^T + beta C on uplo
+ *   symm:  0 = C (m x n, RW), 1 = A (symmetric), 2 = B
+ *   trsm:  0 = B (m x n, RW), 1 = A (triangular)
+ *   trmm:  0 = B (m x n, RW), 1 = A (triangular)
+ *   potrf: 0 = A (n x n, RW); fails with DAGR_ERR_NOT_SPD naming global column j0 + info */
+extern const dagr_kernel_t la_gemm_kernel, la_syrk_kernel, la_symm_kernel, la_trsm_kernel,
+    la_trmm_kernel, la_potrf_kernel;
+
+/* Options with defaults filled in. */
+dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts);
+
+/* Makes OpenBLAS run one thread per call (dagr's workers are the parallelism). */
+void la_blas_single_thread(void);
+
+/* Argument checks (messages name the operands). */
+dagr_status_t la_check_dtype(const dagr_darray_t *A, const char *name);
+dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, const char *a,
+                            const char *b);
+
+/* Spawns kernel k over the given accesses with priority prio on the default rank (the owner
+ * of the first written tile), declaring `flops` floating-point operations (for DAGR_SUMMARY). */
+dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
+                       const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx);
+
+#endif
