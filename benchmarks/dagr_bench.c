@@ -1,0 +1,592 @@
+/* dagr-bench: dense linear algebra, dagr against ScaLAPACK and single-node BLAS, in one run.
+ *
+ *   mpiexec.mpich -n 2 build/benchmarks/dagr-bench --op potrf --n 8192 --nb 256 --grid 1x2 \
+ *       --repeat 3 --ref scalapack,blas
+ *
+ * Ops: gemm (C = A B + C), syrk (lower, C = A A^T + C), trsm (left, lower, no-trans,
+ * non-unit, n right-hand sides), potrf (lower), posv (nrhs = nb), getrf, gesv (nrhs = nb),
+ * geqrf, gels (square, nrhs = nb). Inputs are n x n double DArrays of nb x nb tiles on the
+ * P x Q grid, filled with dagr_darray_random (SPD or diagonally dominant where the op needs).
+ *
+ * Each repeat runs dagr and then each reference on fresh copies of the same inputs:
+ *   dagr       the dagr routine + dagr_wait_all;
+ *   scalapack  the same ScaLAPACK routine (pdgemm, pdsyrk, pdtrsm, pdpotrf, pdposv, pdgetrf,
+ *              pdgesv, pdgeqrf, pdgels) on the same data layout (same nb and grid; the arrays
+ *              are handed over with dagr_darray_scalapack_acquire before timing);
+ *   blas       rank 0 alone runs multithreaded OpenBLAS/LAPACK (all the cores of the
+ *              node) on the whole gathered matrix while the other ranks sleep: the machine's
+ *              limit.
+ * Times: from an MPI_Barrier to the end on every rank, the slowest rank's; best of --repeat.
+ * The residual (dagr only) is a random-projection one computed on rank 0 from the gathered
+ * inputs and outputs, as the LAPACK testers scale it (should be O(1); NaN is a failure):
+ *   gemm  ||C x - (A (B x) + C0 x)|| / ((||A|| ||B|| + ||C0||) ||x|| n eps), and likewise
+ *   factorizations ||A0 x - L (L^T x)||, ||P A0 x - L (U x)||, ||A0^T (A0 x) - R^T (R x)||
+ *   (over ||A0||^2 for QR), solves ||B0 x - A0 (X x)|| / (||A0|| ||X|| ||x|| n eps); 1-norms.
+ *
+ * Prints one JSON object per implementation and repeat set on rank 0:
+ *   {"op","n","nb","grid","ranks","threads","seconds","seconds_median","gflops","residual",
+ *    "impl"}
+ */
+#include <dagr/dagr.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ScaLAPACK (Fortran interfaces; Debian ships no C header). */
+void pdgemm_(const char *, const char *, const int *, const int *, const int *, const double *,
+             const double *, const int *, const int *, const int *, const double *, const int *,
+             const int *, const int *, const double *, double *, const int *, const int *,
+             const int *);
+void pdsyrk_(const char *, const char *, const int *, const int *, const double *, const double *,
+             const int *, const int *, const int *, const double *, double *, const int *,
+             const int *, const int *);
+void pdtrsm_(const char *, const char *, const char *, const char *, const int *, const int *,
+             const double *, const double *, const int *, const int *, const int *, double *,
+             const int *, const int *, const int *);
+void pdpotrf_(const char *, const int *, double *, const int *, const int *, const int *, int *);
+void pdposv_(const char *, const int *, const int *, double *, const int *, const int *,
+             const int *, double *, const int *, const int *, const int *, int *);
+void pdgetrf_(const int *, const int *, double *, const int *, const int *, const int *, int *,
+              int *);
+void pdgesv_(const int *, const int *, double *, const int *, const int *, const int *, int *,
+             double *, const int *, const int *, const int *, int *);
+void pdgeqrf_(const int *, const int *, double *, const int *, const int *, const int *, double *,
+              double *, const int *, int *);
+void pdgels_(const char *, const int *, const int *, const int *, double *, const int *,
+             const int *, const int *, double *, const int *, const int *, const int *, double *,
+             const int *, int *);
+int numroc_(const int *, const int *, const int *, const int *, const int *);
+
+typedef struct opts {
+    const char *op;
+    int64_t n, nb;
+    int p, q, repeat, threads;
+    int ref_scalapack, ref_blas;
+} opts_t;
+
+static dagr_ctx_t *ctx;
+static MPI_Comm comm;
+static int me, nranks;
+static opts_t O;
+
+/* ---- inputs ---- */
+
+typedef struct inputs {
+    dagr_darray_t *A0, *B0, *C0; /* pristine inputs */
+    dagr_darray_t *A, *B, *C;    /* working copies */
+    int64_t nrhs;
+} inputs_t;
+
+static int has_b(const char *op) {
+    return !strcmp(op, "gemm") || !strcmp(op, "trsm") || !strcmp(op, "posv") ||
+           !strcmp(op, "gesv") || !strcmp(op, "gels");
+}
+static int has_c(const char *op) {
+    return !strcmp(op, "gemm") || !strcmp(op, "syrk");
+}
+static int spd(const char *op) {
+    return !strcmp(op, "potrf") || !strcmp(op, "posv");
+}
+
+static void die(const char *what, dagr_status_t s) {
+    fprintf(stderr, "dagr-bench: %s: %s: %s\n", what, dagr_status_str(s), dagr_last_error());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        dagr_status_t s_ = (call);                                                                 \
+        if (s_ != DAGR_OK) die(#call, s_);                                                         \
+    } while (0)
+
+static dagr_darray_t *mk(int64_t m, int64_t n) {
+    dagr_darray_t *X = NULL;
+    TRY(dagr_darray_create(ctx, DAGR_DOUBLE, m, n, O.nb, O.nb, dagr_grid_2d(O.p, O.q), &X));
+    return X;
+}
+
+/* Adds n to the diagonal (and symmetrises for SPD): diagonally dominant, well conditioned. */
+static void dominant(const dagr_tile_t *in, dagr_tile_t *out, void *user) {
+    double n = *(const double *)user;
+    for (int64_t c = 0; c < in->cols; c++)
+        for (int64_t r = 0; r < in->rows; r++) {
+            int64_t i = in->i0 + r, j = in->j0 + c;
+            double *o = (double *)out->data + r + c * out->ld;
+            double x = ((const double *)in->data)[r + c * in->ld];
+            *o = x + (i == j ? n : 0);
+        }
+}
+
+static double sym_fn(int64_t i, int64_t j, void *user) {
+    (void)user;
+    /* A symmetric random-looking matrix in [0, 1) from a hash of the unordered pair. */
+    uint64_t a = (uint64_t)(i < j ? i : j), b = (uint64_t)(i < j ? j : i);
+    uint64_t z = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+static void setup(inputs_t *in) {
+    int64_t n = O.n;
+    in->nrhs = !strcmp(O.op, "trsm") ? n : O.nb;
+    if (!strcmp(O.op, "gemm")) in->nrhs = n;
+    in->A0 = mk(n, n);
+    in->A = mk(n, n);
+    double dn = (double)n;
+    if (spd(O.op)) {
+        TRY(dagr_darray_from_fn(in->A0, sym_fn, NULL));
+        TRY(dagr_darray_map(in->A0, in->A0, dominant, &dn));
+    } else {
+        TRY(dagr_darray_random(in->A0, 1));
+        if (!strcmp(O.op, "trsm") || !strcmp(O.op, "getrf") || !strcmp(O.op, "gesv"))
+            TRY(dagr_darray_map(in->A0, in->A0, dominant, &dn));
+    }
+    if (has_b(O.op)) {
+        in->B0 = mk(n, in->nrhs);
+        in->B = mk(n, in->nrhs);
+        TRY(dagr_darray_random(in->B0, 2));
+    }
+    if (has_c(O.op)) {
+        in->C0 = mk(n, n);
+        in->C = mk(n, n);
+        TRY(dagr_darray_random(in->C0, 3));
+    }
+    TRY(dagr_wait_all(ctx));
+}
+
+static void refresh(inputs_t *in) {
+    TRY(dagr_darray_copy(in->A0, in->A));
+    if (in->B) TRY(dagr_darray_copy(in->B0, in->B));
+    if (in->C) TRY(dagr_darray_copy(in->C0, in->C));
+    TRY(dagr_wait_all(ctx));
+}
+
+static double flops(int64_t nrhs) {
+    double n = (double)O.n, r = (double)nrhs;
+    if (!strcmp(O.op, "gemm")) return 2 * n * n * n;
+    if (!strcmp(O.op, "syrk")) return n * n * n;
+    if (!strcmp(O.op, "trsm")) return n * n * r;
+    if (!strcmp(O.op, "potrf")) return n * n * n / 3;
+    if (!strcmp(O.op, "posv")) return n * n * n / 3 + 2 * n * n * r;
+    if (!strcmp(O.op, "getrf")) return 2 * n * n * n / 3;
+    if (!strcmp(O.op, "gesv")) return 2 * n * n * n / 3 + 2 * n * n * r;
+    if (!strcmp(O.op, "geqrf")) return 4 * n * n * n / 3;
+    return 4 * n * n * n / 3 + 4 * n * n * r; /* gels */
+}
+
+/* ---- the three implementations ---- */
+
+static double slowest(double t0) {
+    double t = MPI_Wtime() - t0, tmax = 0;
+    MPI_Allreduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, comm);
+    return tmax;
+}
+
+static double run_dagr(inputs_t *in) {
+    refresh(in);
+    MPI_Barrier(comm);
+    double t0 = MPI_Wtime();
+    const char *op = O.op;
+    dagr_status_t s = DAGR_OK;
+    if (!strcmp(op, "gemm"))
+        s = dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, in->A, in->B, 1.0, in->C);
+    else if (!strcmp(op, "syrk"))
+        s = dagr_syrk(DAGR_LOWER, DAGR_NO_TRANS, 1.0, in->A, 1.0, in->C);
+    else if (!strcmp(op, "trsm"))
+        s = dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, DAGR_NON_UNIT, 1.0, in->A, in->B);
+    else if (!strcmp(op, "potrf"))
+        s = dagr_potrf(DAGR_LOWER, in->A);
+    else if (!strcmp(op, "posv"))
+        s = dagr_posv(DAGR_LOWER, in->A, in->B);
+    else if (!strcmp(op, "getrf") || !strcmp(op, "gesv")) {
+        dagr_pivots_t *piv = NULL;
+        s = !strcmp(op, "gesv") ? dagr_gesv(in->A, in->B) : dagr_getrf(in->A, &piv);
+        if (s == DAGR_OK) s = dagr_wait_all(ctx);
+        double t = slowest(t0);
+        if (s != DAGR_OK) die(op, s);
+        dagr_pivots_destroy(&piv);
+        return t;
+    } else if (!strcmp(op, "geqrf")) {
+        dagr_qr_t *qr = NULL;
+        s = dagr_geqrf(in->A, &qr);
+        if (s == DAGR_OK) s = dagr_wait_all(ctx);
+        double t = slowest(t0);
+        if (s != DAGR_OK) die(op, s);
+        dagr_qr_destroy(&qr);
+        return t;
+    } else {
+        s = dagr_gels(in->A, in->B);
+    }
+    if (s == DAGR_OK) s = dagr_wait_all(ctx);
+    double t = slowest(t0);
+    if (s != DAGR_OK) die(op, s);
+    return t;
+}
+
+typedef struct sl {
+    int desc[9];
+    void *local;
+} sl_t;
+
+static double run_scalapack(inputs_t *in) {
+    refresh(in);
+    sl_t a = {0}, b = {0}, c = {0};
+    TRY(dagr_darray_scalapack_acquire(in->A, a.desc, &a.local));
+    if (in->B) TRY(dagr_darray_scalapack_acquire(in->B, b.desc, &b.local));
+    if (in->C) TRY(dagr_darray_scalapack_acquire(in->C, c.desc, &c.local));
+    int n = (int)O.n, nrhs = (int)in->nrhs, one = 1, info = 0;
+    double done = 1.0;
+    double *A = a.local, *B = b.local, *C = c.local;
+    /* Workspace and pivots sized before timing. */
+    int nb = (int)O.nb, zero = 0, myrow = me / O.q, mycol = me % O.q;
+    int mloc = me < O.p * O.q ? numroc_(&n, &nb, &myrow, &zero, &O.p) : 0;
+    int *ipiv = calloc((size_t)mloc + (size_t)nb + 1, sizeof *ipiv);
+    int nloc = me < O.p * O.q ? numroc_(&n, &nb, &mycol, &zero, &O.q) : 0;
+    double *tau = calloc((size_t)nloc + 1, sizeof *tau), wq = 0;
+    int lwork = -1;
+    if (!strcmp(O.op, "geqrf")) pdgeqrf_(&n, &n, A, &one, &one, a.desc, tau, &wq, &lwork, &info);
+    if (!strcmp(O.op, "gels"))
+        pdgels_("N", &n, &n, &nrhs, A, &one, &one, a.desc, B, &one, &one, b.desc, &wq, &lwork,
+                &info);
+    lwork = (int)wq + 1;
+    double *work = malloc((size_t)lwork * sizeof *work);
+    MPI_Barrier(comm);
+    double t0 = MPI_Wtime();
+    if (me < O.p * O.q) {
+        const char *op = O.op;
+        if (!strcmp(op, "gemm"))
+            pdgemm_("N", "N", &n, &n, &n, &done, A, &one, &one, a.desc, B, &one, &one, b.desc,
+                    &done, C, &one, &one, c.desc);
+        else if (!strcmp(op, "syrk"))
+            pdsyrk_("L", "N", &n, &n, &done, A, &one, &one, a.desc, &done, C, &one, &one, c.desc);
+        else if (!strcmp(op, "trsm"))
+            pdtrsm_("L", "L", "N", "N", &n, &nrhs, &done, A, &one, &one, a.desc, B, &one, &one,
+                    b.desc);
+        else if (!strcmp(op, "potrf"))
+            pdpotrf_("L", &n, A, &one, &one, a.desc, &info);
+        else if (!strcmp(op, "posv"))
+            pdposv_("L", &n, &nrhs, A, &one, &one, a.desc, B, &one, &one, b.desc, &info);
+        else if (!strcmp(op, "getrf"))
+            pdgetrf_(&n, &n, A, &one, &one, a.desc, ipiv, &info);
+        else if (!strcmp(op, "gesv"))
+            pdgesv_(&n, &nrhs, A, &one, &one, a.desc, ipiv, B, &one, &one, b.desc, &info);
+        else if (!strcmp(op, "geqrf"))
+            pdgeqrf_(&n, &n, A, &one, &one, a.desc, tau, work, &lwork, &info);
+        else
+            pdgels_("N", &n, &n, &nrhs, A, &one, &one, a.desc, B, &one, &one, b.desc, work, &lwork,
+                    &info);
+    }
+    double t = slowest(t0);
+    if (info != 0) fprintf(stderr, "dagr-bench: ScaLAPACK %s: info = %d\n", O.op, info);
+    free(work);
+    free(tau);
+    free(ipiv);
+    TRY(dagr_darray_scalapack_release(in->A, a.desc, &a.local, 0));
+    if (in->B) TRY(dagr_darray_scalapack_release(in->B, b.desc, &b.local, 0));
+    if (in->C) TRY(dagr_darray_scalapack_release(in->C, c.desc, &c.local, 0));
+    return t;
+}
+
+/* Gathers X to rank 0 (NULL elsewhere). */
+static double *gather0(const dagr_darray_t *X) {
+    int64_t m = dagr_darray_rows(X), n = dagr_darray_cols(X);
+    double *buf = me == 0 ? malloc((size_t)(m * n) * sizeof *buf) : NULL;
+    TRY(dagr_darray_gather(X, buf, m, 0));
+    return buf;
+}
+
+/* Waits for the other ranks without spinning, so rank 0's BLAS threads have every core. */
+static void idle_barrier(void) {
+    MPI_Request rq;
+    MPI_Ibarrier(comm, &rq);
+    int done = 0;
+    while (!done) {
+        MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
+        if (!done) nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+}
+
+static double run_blas(inputs_t *in) {
+    double *A = gather0(in->A0), *B = in->B0 ? gather0(in->B0) : NULL;
+    double *C = in->C0 ? gather0(in->C0) : NULL;
+    double t = 0;
+    if (me == 0) {
+        int n = (int)O.n, nrhs = (int)in->nrhs;
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        openblas_set_num_threads((int)cores);
+        lapack_int *ipiv = malloc((size_t)n * sizeof *ipiv);
+        double *tau = malloc((size_t)n * sizeof *tau);
+        double t0 = MPI_Wtime();
+        const char *op = O.op;
+        if (!strcmp(op, "gemm"))
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, A, n, B, n, 1, C, n);
+        else if (!strcmp(op, "syrk"))
+            cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n, n, 1, A, n, 1, C, n);
+        else if (!strcmp(op, "trsm"))
+            cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, nrhs,
+                        1, A, n, B, n);
+        else if (!strcmp(op, "potrf"))
+            LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, A, n);
+        else if (!strcmp(op, "posv"))
+            LAPACKE_dposv(LAPACK_COL_MAJOR, 'L', n, nrhs, A, n, B, n);
+        else if (!strcmp(op, "getrf"))
+            LAPACKE_dgetrf(LAPACK_COL_MAJOR, n, n, A, n, ipiv);
+        else if (!strcmp(op, "gesv"))
+            LAPACKE_dgesv(LAPACK_COL_MAJOR, n, nrhs, A, n, ipiv, B, n);
+        else if (!strcmp(op, "geqrf"))
+            LAPACKE_dgeqrf(LAPACK_COL_MAJOR, n, n, A, n, tau);
+        else
+            LAPACKE_dgels(LAPACK_COL_MAJOR, 'N', n, n, nrhs, A, n, B, n);
+        t = MPI_Wtime() - t0;
+        openblas_set_num_threads(1);
+        free(ipiv);
+        free(tau);
+    }
+    idle_barrier();
+    MPI_Bcast(&t, 1, MPI_DOUBLE, 0, comm);
+    free(A);
+    free(B);
+    free(C);
+    return t;
+}
+
+/* ---- residuals (rank 0, after a dagr run; serial, O(n^2)) ---- */
+
+static double norm1(const double *A, int64_t m, int64_t n) {
+    double best = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int64_t i = 0; i < m; i++)
+            s += fabs(A[i + j * m]);
+        best = s > best ? s : best;
+    }
+    return best;
+}
+static double vnorm1(const double *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += fabs(x[i]);
+    return s;
+}
+
+/* y = A x for a dense m x n A (ld m). */
+static void mv(const double *A, int64_t m, int64_t n, const double *x, double *y) {
+    cblas_dgemv(CblasColMajor, CblasNoTrans, (int)m, (int)n, 1, A, (int)m, x, 1, 0, y, 1);
+}
+
+static double residual(inputs_t *in) {
+    double *A0 = gather0(in->A0), *A = gather0(in->A);
+    double *B0 = in->B0 ? gather0(in->B0) : NULL, *B = in->B ? gather0(in->B) : NULL;
+    double *C0 = in->C0 ? gather0(in->C0) : NULL, *C = in->C ? gather0(in->C) : NULL;
+    int64_t *piv = NULL;
+    if (!strcmp(O.op, "getrf")) {
+        /* the pivots come from a separate factorization of the same input */
+        dagr_pivots_t *p = NULL;
+        refresh(in);
+        TRY(dagr_getrf(in->A, &p));
+        piv = malloc((size_t)O.n * sizeof *piv);
+        TRY(dagr_pivots_get(p, piv));
+        dagr_pivots_destroy(&p);
+        free(A);
+        A = gather0(in->A);
+    }
+    double r = NAN;
+    if (me == 0) {
+        int64_t n = O.n, k = in->nrhs;
+        double eps = 0x1p-52, *x = malloc((size_t)(n > k ? n : k) * sizeof *x);
+        double *y = calloc((size_t)n, sizeof *y), *z = calloc((size_t)n, sizeof *z);
+        double *w = calloc((size_t)n, sizeof *w);
+        for (int64_t i = 0; i < (n > k ? n : k); i++)
+            x[i] = 1.0 / (double)(1 + i % 7) - 0.4;
+        const char *op = O.op;
+        double scale = 1;
+        if (!strcmp(op, "gemm")) { /* y = C x, z = A (B x) + C0 x */
+            mv(C, n, n, x, y);
+            mv(B0, n, n, x, w);
+            mv(A0, n, n, w, z);
+            cblas_dgemv(CblasColMajor, CblasNoTrans, (int)n, (int)n, 1, C0, (int)n, x, 1, 1, z, 1);
+            scale = norm1(A0, n, n) * norm1(B0, n, n) + norm1(C0, n, n);
+        } else if (!strcmp(op, "syrk")) { /* lower triangle of C vs A A^T + C0 */
+            cblas_dsymv(CblasColMajor, CblasLower, (int)n, 1, C, (int)n, x, 1, 0, y, 1);
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)n, 1, A0, (int)n, x, 1, 0, w, 1);
+            mv(A0, n, n, w, z);
+            cblas_dsymv(CblasColMajor, CblasLower, (int)n, 1, C0, (int)n, x, 1, 1, z, 1);
+            scale = norm1(A0, n, n) * norm1(A0, n, n) + norm1(C0, n, n);
+        } else if (!strcmp(op, "potrf")) { /* A0 x vs L (L^T x) */
+            mv(A0, n, n, x, y);
+            memcpy(z, x, (size_t)n * sizeof *z);
+            cblas_dtrmv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, (int)n, A, (int)n, z,
+                        1);
+            cblas_dtrmv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, A, (int)n, z,
+                        1);
+            scale = norm1(A0, n, n);
+        } else if (!strcmp(op, "getrf")) { /* P A0 x vs L (U x) */
+            mv(A0, n, n, x, y);
+            for (int64_t i = 0; i < n; i++) { /* apply the interchanges in order */
+                int64_t p = piv[i] - 1;
+                double t = y[i];
+                y[i] = y[p];
+                y[p] = t;
+            }
+            memcpy(z, x, (size_t)n * sizeof *z);
+            cblas_dtrmv(CblasColMajor, CblasUpper, CblasNoTrans, CblasNonUnit, (int)n, A, (int)n, z,
+                        1);
+            cblas_dtrmv(CblasColMajor, CblasLower, CblasNoTrans, CblasUnit, (int)n, A, (int)n, z,
+                        1);
+            scale = norm1(A0, n, n);
+        } else if (!strcmp(op, "geqrf")) { /* A0^T A0 x vs R^T R x */
+            mv(A0, n, n, x, w);
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)n, 1, A0, (int)n, w, 1, 0, y, 1);
+            memcpy(z, x, (size_t)n * sizeof *z);
+            cblas_dtrmv(CblasColMajor, CblasUpper, CblasNoTrans, CblasNonUnit, (int)n, A, (int)n, z,
+                        1);
+            cblas_dtrmv(CblasColMajor, CblasUpper, CblasTrans, CblasNonUnit, (int)n, A, (int)n, z,
+                        1);
+            scale = norm1(A0, n, n) * norm1(A0, n, n);
+        } else { /* solves (trsm, posv, gesv, gels): B0 x vs A0 (X x) */
+            const double *X = B;
+            mv(B0, n, k, x, y);
+            mv(X, n, k, x, w);
+            if (!strcmp(op, "trsm")) { /* only A0's lower triangle is the triangular A */
+                memcpy(z, w, (size_t)n * sizeof *z);
+                cblas_dtrmv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, A0,
+                            (int)n, z, 1);
+            } else {
+                mv(A0, n, n, w, z);
+            }
+            scale = norm1(A0, n, n) * norm1(X, n, k);
+        }
+        double d = 0;
+        for (int64_t i = 0; i < n; i++)
+            d += fabs(y[i] - z[i]);
+        r = d / (scale * vnorm1(x, n) * (double)n * eps);
+        free(x);
+        free(y);
+        free(z);
+        free(w);
+    }
+    MPI_Bcast(&r, 1, MPI_DOUBLE, 0, comm);
+    free(A0);
+    free(A);
+    free(B0);
+    free(B);
+    free(C0);
+    free(C);
+    free(piv);
+    return r;
+}
+
+/* ---- driver ---- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *impl, double *t, int nt, double residual, int64_t nrhs) {
+    qsort(t, (size_t)nt, sizeof *t, cmp_double);
+    if (me != 0) return;
+    printf("{\"op\":\"%s\",\"n\":%lld,\"nb\":%lld,\"grid\":\"%dx%d\",\"ranks\":%d,\"threads\":%d,"
+           "\"seconds\":%.6f,\"seconds_median\":%.6f,\"gflops\":%.3f,",
+           O.op, (long long)O.n, (long long)O.nb, O.p, O.q, nranks,
+           strcmp(impl, "blas") ? dagr_threads(ctx) : (int)sysconf(_SC_NPROCESSORS_ONLN), t[0],
+           t[nt / 2], flops(nrhs) / t[0] * 1e-9);
+    if (isnan(residual))
+        printf("\"residual\":null,");
+    else
+        printf("\"residual\":%.3g,", residual);
+    printf("\"impl\":\"%s\"}\n", impl);
+    fflush(stdout);
+}
+
+static void usage(void) {
+    if (me == 0)
+        fprintf(stderr, "usage: dagr-bench --op gemm|syrk|trsm|potrf|posv|getrf|gesv|geqrf|gels "
+                        "[--n N] [--nb NB] [--grid PxQ] [--repeat R] [--threads T] "
+                        "[--ref scalapack,blas]\n");
+}
+
+int main(int argc, char **argv) {
+    O = (opts_t){.op = "gemm", .n = 2048, .nb = 256, .repeat = 3};
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &(int){0});
+    MPI_Comm_rank(MPI_COMM_WORLD, &me);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            usage();
+            return 2;
+        }
+        if (!strcmp(a, "--op"))
+            O.op = v;
+        else if (!strcmp(a, "--n"))
+            O.n = atoll(v);
+        else if (!strcmp(a, "--nb"))
+            O.nb = atoll(v);
+        else if (!strcmp(a, "--grid"))
+            sscanf(v, "%dx%d", &O.p, &O.q);
+        else if (!strcmp(a, "--repeat"))
+            O.repeat = atoi(v);
+        else if (!strcmp(a, "--threads"))
+            O.threads = atoi(v);
+        else if (!strcmp(a, "--ref")) {
+            O.ref_scalapack = strstr(v, "scalapack") != NULL;
+            O.ref_blas = strstr(v, "blas") != NULL;
+        } else {
+            usage();
+            return 2;
+        }
+        i++;
+    }
+    const char *ops = " gemm syrk trsm potrf posv getrf gesv geqrf gels ";
+    char key[32];
+    snprintf(key, sizeof key, " %s ", O.op);
+    if (!strstr(ops, key) || O.n <= 0 || O.nb <= 0 || O.repeat <= 0) {
+        usage();
+        return 2;
+    }
+    if (O.p <= 0 || O.q <= 0) { /* default: 1 x ranks */
+        O.p = 1;
+        O.q = nranks;
+    }
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = O.threads;
+    TRY(dagr_init(&argc, &argv, &cfg, &ctx));
+    comm = dagr_comm(ctx);
+    inputs_t in = {0};
+    setup(&in);
+    double *td = calloc((size_t)O.repeat, sizeof *td), *ts = calloc((size_t)O.repeat, sizeof *ts);
+    double *tb = calloc((size_t)O.repeat, sizeof *tb);
+    run_dagr(&in); /* warm-up: first-touch of the tiles and the transfer paths */
+    for (int r = 0; r < O.repeat; r++) {
+        td[r] = run_dagr(&in);
+        if (O.ref_scalapack) ts[r] = run_scalapack(&in);
+        if (O.ref_blas) tb[r] = run_blas(&in);
+    }
+    run_dagr(&in);
+    double res = residual(&in);
+    report("dagr", td, O.repeat, res, in.nrhs);
+    if (O.ref_scalapack) report("scalapack", ts, O.repeat, NAN, in.nrhs);
+    if (O.ref_blas) report("blas", tb, O.repeat, NAN, in.nrhs);
+    int bad = !(res < 100);
+    if (bad && me == 0) fprintf(stderr, "dagr-bench: residual %g is too large\n", res);
+    dagr_darray_destroy(&in.A0);
+    dagr_darray_destroy(&in.A);
+    dagr_darray_destroy(&in.B0);
+    dagr_darray_destroy(&in.B);
+    dagr_darray_destroy(&in.C0);
+    dagr_darray_destroy(&in.C);
+    free(td);
+    free(ts);
+    free(tb);
+    dagr_finalize(&ctx);
+    MPI_Finalize();
+    return bad;
+}
