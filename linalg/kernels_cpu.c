@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <math.h>
 
 static CBLAS_TRANSPOSE tr(int32_t t) {
     return t == DAGR_TRANS ? CblasTrans : CblasNoTrans;
@@ -48,9 +49,8 @@ static dagr_task_result_t k_syrk(const dagr_task_view_t *t) {
 static dagr_task_result_t k_symm(const dagr_task_view_t *t) {
     const tile_op_t *o = t->args;
     if (o->dtype == DAGR_DOUBLE)
-        cblas_dsymm(CblasColMajor, sd(o->side), up(o->uplo), (blasint)o->m, (blasint)o->n,
-                    o->alpha, t->buf[1], LD(t, 1), t->buf[2], LD(t, 2), o->beta, t->buf[0],
-                    LD(t, 0));
+        cblas_dsymm(CblasColMajor, sd(o->side), up(o->uplo), (blasint)o->m, (blasint)o->n, o->alpha,
+                    t->buf[1], LD(t, 1), t->buf[2], LD(t, 2), o->beta, t->buf[0], LD(t, 0));
     else
         cblas_ssymm(CblasColMajor, sd(o->side), up(o->uplo), (blasint)o->m, (blasint)o->n,
                     (float)o->alpha, t->buf[1], LD(t, 1), t->buf[2], LD(t, 2), (float)o->beta,
@@ -88,6 +88,23 @@ static dagr_task_result_t k_potrf(const dagr_task_view_t *t) {
                                                 (lapack_int)t->ld[0])
                           : LAPACKE_spotrf_work(LAPACK_COL_MAJOR, u, (lapack_int)o->n, t->buf[0],
                                                 (lapack_int)t->ld[0]);
+    if (info == 0) {
+        /* OpenBLAS's own potf2 tests only ajj <= 0, which a NaN passes, and LAPACK lets an
+         * infinite diagonal through: a non-finite diagonal of the factor means the input had a
+         * NaN or an Inf that reached it (every entry of a factor row feeds its diagonal), so it
+         * fails as LAPACK's dpotrf does on a NaN rather than report success. */
+        for (int64_t d = 0; d < o->n; d++) {
+            double v = o->dtype == DAGR_DOUBLE ? ((const double *)t->buf[0])[d + d * t->ld[0]]
+                                               : ((const float *)t->buf[0])[d + d * t->ld[0]];
+            if (!isfinite(v)) {
+                dagr_task_fail(t, DAGR_ERR_NOT_SPD,
+                               "the matrix is not positive definite: the factor's diagonal at "
+                               "global column %lld (1-based) is %s (a NaN or Inf in the input)",
+                               (long long)(o->j0 + d + 1), isnan(v) ? "NaN" : "infinite");
+                return DAGR_TASK_ERROR;
+            }
+        }
+    }
     if (info > 0) {
         dagr_task_fail(t, DAGR_ERR_NOT_SPD,
                        "the matrix is not positive definite: the leading minor of order %lld "
@@ -103,9 +120,32 @@ static dagr_task_result_t k_potrf(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
+/* Scales the m x n tile by alpha, on the uplo triangle (diagonal included) or on the whole
+ * tile (LA_FULL). alpha == 0 stores zeros, so that NaNs in the old contents do not survive
+ * (BLAS's beta == 0 and trsm/trmm's alpha == 0). */
+static dagr_task_result_t k_scale(const dagr_task_view_t *t) {
+    const tile_op_t *o = t->args;
+    size_t ld = t->ld[0];
+    for (int64_t c = 0; c < o->n; c++) {
+        int64_t r0 = o->uplo == DAGR_LOWER ? c : 0;
+        int64_t r1 = o->uplo == DAGR_UPPER ? (c + 1 < o->m ? c + 1 : o->m) : o->m;
+        if (o->dtype == DAGR_DOUBLE) {
+            double *a = (double *)t->buf[0] + (size_t)c * ld;
+            for (int64_t r = r0; r < r1; r++)
+                a[r] = o->alpha == 0 ? 0.0 : a[r] * o->alpha;
+        } else {
+            float *a = (float *)t->buf[0] + (size_t)c * ld;
+            for (int64_t r = r0; r < r1; r++)
+                a[r] = o->alpha == 0 ? 0.0f : a[r] * (float)o->alpha;
+        }
+    }
+    return DAGR_TASK_DONE;
+}
+
 const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm};
 const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk};
 const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm};
 const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm};
 const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm};
 const dagr_kernel_t la_potrf_kernel = {.name = "potrf", .cpu = k_potrf};
+const dagr_kernel_t la_scale_kernel = {.name = "scale", .cpu = k_scale};

@@ -29,9 +29,15 @@ typedef struct tile_op {
  *   symm:  0 = C (m x n, RW), 1 = A (symmetric), 2 = B
  *   trsm:  0 = B (m x n, RW), 1 = A (triangular)
  *   trmm:  0 = B (m x n, RW), 1 = A (triangular)
- *   potrf: 0 = A (n x n, RW); fails with DAGR_ERR_NOT_SPD naming global column j0 + info */
+ *   potrf: 0 = A (n x n, RW); fails with DAGR_ERR_NOT_SPD naming global column j0 + info,
+ *          or the first non-finite diagonal entry of the factor (a NaN or Inf in A)
+ *   scale: 0 = A (m x n, RW); A = alpha A on the uplo triangle, or everywhere for LA_FULL
+ *          (alpha == 0 stores zeros) */
 extern const dagr_kernel_t la_gemm_kernel, la_syrk_kernel, la_symm_kernel, la_trsm_kernel,
-    la_trmm_kernel, la_potrf_kernel;
+    la_trmm_kernel, la_potrf_kernel, la_scale_kernel;
+
+/* tile_op_t.uplo of the scale kernel for a whole tile. */
+#define LA_FULL 2
 
 /* Options with defaults filled in. */
 dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts);
@@ -48,5 +54,36 @@ dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, cons
  * of the first written tile), declaring `flops` floating-point operations (for DAGR_SUMMARY). */
 dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
                        const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx);
+
+/* ---- blas3.c: pieces shared with the factorizations ---- */
+
+/* Spawn one tile kernel over tiles of the given arrays (no checks: the caller has checked
+ * shapes and tilings). Dimensions come from the output tile and, for k, from A's tile. */
+dagr_status_t la_tile_gemm(dagr_op_t ta, dagr_op_t tb, double alpha, const dagr_darray_t *A,
+                           int64_t ai, int64_t aj, const dagr_darray_t *B, int64_t bi, int64_t bj,
+                           double beta, dagr_darray_t *C, int64_t ci, int64_t cj, int prio);
+dagr_status_t la_tile_syrk(dagr_uplo_t uplo, dagr_op_t trans, double alpha, const dagr_darray_t *A,
+                           int64_t ai, int64_t aj, double beta, dagr_darray_t *C, int64_t ci,
+                           int prio);
+dagr_status_t la_tile_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
+                           double alpha, const dagr_darray_t *A, int64_t ak, dagr_darray_t *B,
+                           int64_t bi, int64_t bj, int prio);
+
+/* Priority of a task of step s of an nsteps-step tile algorithm: a panel task (dist 0) comes
+ * before every update; an update of the block dist steps ahead is boosted to the level of that
+ * block's panel when dist <= lookahead; other updates come after every panel, earlier steps
+ * first (the critical path first). */
+int la_prio(int64_t nsteps, int64_t s, int64_t dist, int lookahead);
+
+/* Refuses (DAGR_ERR_ARG) an output array whose tiles overlap those of an input. */
+dagr_status_t la_check_apart(const dagr_darray_t *out, const dagr_darray_t *in, const char *o,
+                             const char *i);
+
+/* Checks and inserts B = alpha op(A)^-1 B (LEFT) or alpha B op(A)^-1 (RIGHT): dagr_trsm_ex
+ * without la_blas_single_thread, so that potrs can check first and insert later. */
+dagr_status_t la_trsm_check(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
+                            const dagr_darray_t *A, const dagr_darray_t *B);
+dagr_status_t la_trsm_insert(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
+                             double alpha, const dagr_darray_t *A, dagr_darray_t *B, int lookahead);
 
 #endif

@@ -1,6 +1,426 @@
-/* Placeholder: being written. */
+/* BLAS 3 on DArrays against serial CBLAS on the gathered matrices.
+ *
+ * Usage: linalg_blas3 P Q M N K NB
+ *
+ * A and C live on a P x Q block-cyclic grid, B on the Q x P one (distributions may differ
+ * between operands). Tiles are NB x NB, except in gemm's second pass where A, B and C get
+ * three different tile sizes that conform. For double and float it checks:
+ *   gemm  all four transpose pairs, alpha/beta, beta = 0 over a NaN C, alpha = 0;
+ *   syrk  both triangles, both transposes (the other triangle must stay untouched);
+ *   symm  both sides, both triangles (the unreferenced triangle of A holds NaNs);
+ *   trsm, trmm  all 16 side/uplo/trans/diag combinations on well-conditioned triangular
+ *         matrices (the unreferenced triangle holds NaNs, and the diagonal too for UNIT);
+ * and the argument errors (DAGR_ERR_ARG before anything runs). Errors are normwise,
+ * ||C - C_ref||_F / ((|alpha| ||A||_F ||B||_F + |beta| ||C0||_F) max(k, 1) eps), < 10, and a
+ * NaN error fails.
+ *
+ * Prints RANK r RESULT <gemm|syrk|symm|trsm|trmm> ok|FAIL dtype=... worst=..., and
+ * RESULT errors. */
 #include "scenario.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dagr_ctx_t *ctx;
+static int P, Q;
+static int64_t M, N, K, NB;
+static const double TOL = 10;
+
+static const char *dname(dagr_dtype_t t) {
+    return t == DAGR_FLOAT ? "float" : "double";
+}
+static double eps_of(dagr_dtype_t t) {
+    return t == DAGR_FLOAT ? 0x1p-24 : 0x1p-53;
+}
+static int64_t ld_of(int64_t m) {
+    return m > 1 ? m : 1;
+}
+
+/* A deterministic m x n matrix (the same on every rank) with entries in [-1, 1), rounded to
+ * the dtype so that the reference sees exactly what the DArray holds. */
+static double *gen(dagr_dtype_t t, int64_t m, int64_t n, uint64_t seed) {
+    sc_rng_t r = {seed * 7919 + 17};
+    double *x = calloc((size_t)(ld_of(m) * n) + 1, sizeof *x);
+    for (int64_t k = 0; k < ld_of(m) * n; k++) {
+        double v = (double)(sc_next(&r) >> 11) * 0x1p-53 * 2 - 1;
+        x[k] = t == DAGR_FLOAT ? (double)(float)v : v;
+    }
+    return x;
+}
+
+static dagr_darray_t *make(dagr_dtype_t t, int64_t m, int64_t n, int64_t mb, int64_t nb,
+                           dagr_grid_t g) {
+    dagr_darray_t *A = NULL;
+    SC_TRY(dagr_darray_create(ctx, t, m, n, mb, nb, g, &A));
+    return A;
+}
+
+static void put(dagr_darray_t *A, const double *x) {
+    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
+    dagr_dtype_t t = dagr_darray_dtype(A);
+    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
+    for (int64_t k = 0; k < ld * n; k++) {
+        if (t == DAGR_FLOAT) ((float *)raw)[k] = (float)x[k];
+        if (t == DAGR_DOUBLE) ((double *)raw)[k] = x[k];
+    }
+    SC_TRY(dagr_darray_scatter(A, raw, ld, -1));
+    free(raw);
+}
+
+static double *get(const dagr_darray_t *A) {
+    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
+    dagr_dtype_t t = dagr_darray_dtype(A);
+    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
+    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
+    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
+    for (int64_t k = 0; k < ld * n; k++)
+        out[k] = t == DAGR_FLOAT ? ((float *)raw)[k] : ((double *)raw)[k];
+    free(raw);
+    return out;
+}
+
+/* Frobenius norm of the m x n matrix x (ld = ld_of(m)); NaN entries give NaN. */
+static double fro(const double *x, int64_t m, int64_t n) {
+    double s = 0;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < m; i++)
+            s += x[i + j * ld_of(m)] * x[i + j * ld_of(m)];
+    return sqrt(s);
+}
+
+/* ||got - want||_F over the entries where keep(i, j) (all when uplo < 0; else the uplo
+ * triangle). */
+static double diff(const double *got, const double *want, int64_t m, int64_t n, int uplo) {
+    double s = 0;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < m; i++) {
+            if ((uplo == DAGR_LOWER && i < j) || (uplo == DAGR_UPPER && i > j)) continue;
+            double d = got[i + j * ld_of(m)] - want[i + j * ld_of(m)];
+            s += d * d;
+        }
+    return sqrt(s);
+}
+
+/* The worst scaled error of a group of checks, with the first failures named. */
+typedef struct worst {
+    double w;
+    int bad;
+} worst_t;
+
+static void judge(worst_t *w, const char *what, double err) {
+    if (!(err < TOL)) {
+        if (w->bad++ < 5) sc_say("%s: scaled error %g", what, err);
+        w->w = INFINITY;
+    } else if (err > w->w) {
+        w->w = err;
+    }
+}
+
+/* ---- gemm ---- */
+
+static void gemm_case(worst_t *w, dagr_dtype_t t, dagr_op_t ta, dagr_op_t tb, double alpha,
+                      double beta, bool nan_c, int64_t mb, int64_t kb, int64_t nb) {
+    bool at = ta == DAGR_TRANS, bt = tb == DAGR_TRANS;
+    int64_t am = at ? K : M, an = at ? M : K, bm = bt ? N : K, bn = bt ? K : N;
+    double *a = gen(t, am, an, 1), *b = gen(t, bm, bn, 2), *c = gen(t, M, N, 3);
+    if (nan_c)
+        for (int64_t k = 0; k < ld_of(M) * N; k++)
+            c[k] = NAN;
+    dagr_darray_t *A = make(t, am, an, at ? kb : mb, at ? mb : kb, dagr_grid_2d(P, Q));
+    dagr_darray_t *B = make(t, bm, bn, bt ? nb : kb, bt ? kb : nb, dagr_grid_2d(Q, P));
+    dagr_darray_t *C = make(t, M, N, mb, nb, dagr_grid_2d(P, Q));
+    put(A, a);
+    put(B, b);
+    put(C, c);
+    SC_TRY(dagr_gemm(ta, tb, alpha, A, B, beta, C));
+    double *got = get(C);
+    double *want = malloc(sizeof *want * (size_t)(ld_of(M) * N + 1));
+    memcpy(want, c, sizeof *want * (size_t)(ld_of(M) * N + 1));
+    if (beta == 0)
+        for (int64_t k = 0; k < ld_of(M) * N; k++)
+            want[k] = 0;
+    if (M > 0 && N > 0)
+        cblas_dgemm(CblasColMajor, at ? CblasTrans : CblasNoTrans, bt ? CblasTrans : CblasNoTrans,
+                    (int)M, (int)N, (int)K, alpha, a, (int)ld_of(am), b, (int)ld_of(bm),
+                    beta == 0 ? 0.0 : beta, want, (int)ld_of(M));
+    double den = (fabs(alpha) * fro(a, am, an) * fro(b, bm, bn) +
+                  (beta == 0 ? 0 : fabs(beta) * fro(c, M, N))) *
+                 (double)(K > 1 ? K : 1) * eps_of(t);
+    double num = diff(got, want, M, N, -1);
+    char what[160];
+    snprintf(what, sizeof what, "gemm %s%s alpha=%g beta=%g nan_c=%d tiles %lldx%lldx%lld %s",
+             at ? "T" : "N", bt ? "T" : "N", alpha, beta, (int)nan_c, (long long)mb, (long long)kb,
+             (long long)nb, dname(t));
+    judge(w, what, num == 0 ? 0 : num / den);
+    free(a), free(b), free(c), free(got), free(want);
+    dagr_darray_destroy(&A), dagr_darray_destroy(&B), dagr_darray_destroy(&C);
+}
+
+static void check_gemm(dagr_dtype_t t) {
+    worst_t w = {0, 0};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_case(&w, t, ta, tb, 1.5, -0.5, false, NB, NB, NB);
+            gemm_case(&w, t, ta, tb, -1.0, 0.0, true, NB, NB + 2, NB + 1);
+        }
+    gemm_case(&w, t, DAGR_NO_TRANS, DAGR_NO_TRANS, 0.0, 2.0, false, NB, NB, NB);
+    gemm_case(&w, t, DAGR_TRANS, DAGR_NO_TRANS, 0.0, 0.0, true, NB + 1, NB, NB + 2);
+    sc_result("gemm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+}
+
+/* ---- syrk ---- */
+
+static void check_syrk(dagr_dtype_t t) {
+    worst_t w = {0, 0};
+    for (int uplo = 0; uplo < 2; uplo++)
+        for (int tr = 0; tr < 2; tr++) {
+            int64_t am = tr ? K : N, an = tr ? N : K;
+            double alpha = 0.75, beta = -1.25;
+            double *a = gen(t, am, an, 4), *c = gen(t, N, N, 5);
+            dagr_darray_t *A = make(t, am, an, NB, NB, dagr_grid_2d(Q, P));
+            dagr_darray_t *C = make(t, N, N, NB, NB, dagr_grid_2d(P, Q));
+            put(A, a);
+            put(C, c);
+            SC_TRY(dagr_syrk(uplo, tr, alpha, A, beta, C));
+            double *got = get(C);
+            double *want = malloc(sizeof *want * (size_t)(ld_of(N) * N + 1));
+            memcpy(want, c, sizeof *want * (size_t)(ld_of(N) * N + 1));
+            if (N > 0)
+                cblas_dsyrk(CblasColMajor, uplo ? CblasUpper : CblasLower,
+                            tr ? CblasTrans : CblasNoTrans, (int)N, (int)K, alpha, a,
+                            (int)ld_of(am), beta, want, (int)ld_of(N));
+            /* the other triangle (diagonal excluded) is exactly as it was */
+            long moved = 0;
+            for (int64_t j = 0; j < N; j++)
+                for (int64_t i = 0; i < N; i++)
+                    if ((uplo == DAGR_LOWER ? i < j : i > j) &&
+                        got[i + j * ld_of(N)] != c[i + j * ld_of(N)])
+                        moved++;
+            double den =
+                (fabs(alpha) * fro(a, am, an) * fro(a, am, an) + fabs(beta) * fro(c, N, N)) *
+                (double)(K > 1 ? K : 1) * eps_of(t);
+            double num = diff(got, want, N, N, uplo);
+            char what[96];
+            snprintf(what, sizeof what, "syrk %s %s %s", uplo ? "upper" : "lower", tr ? "T" : "N",
+                     dname(t));
+            judge(&w, what, moved ? INFINITY : num == 0 ? 0 : num / den);
+            free(a), free(c), free(got), free(want);
+            dagr_darray_destroy(&A), dagr_darray_destroy(&C);
+        }
+    sc_result("syrk", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+}
+
+/* ---- symm ---- */
+
+/* Sets the triangle of the n x n matrix x opposite uplo (diagonal excluded) to NaN, after
+ * saving the symmetric matrix it stands for in full (if full is not NULL). */
+static void poison_other(double *x, int64_t n, int uplo, double *full) {
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < n; i++) {
+            int64_t si = uplo == DAGR_LOWER ? (i > j ? i : j) : (i < j ? i : j);
+            int64_t sj = uplo == DAGR_LOWER ? (i > j ? j : i) : (i < j ? j : i);
+            if (full) full[i + j * ld_of(n)] = x[si + sj * ld_of(n)];
+        }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < n; i++)
+            if (uplo == DAGR_LOWER ? i < j : i > j) x[i + j * ld_of(n)] = NAN;
+}
+
+static void check_symm(dagr_dtype_t t) {
+    worst_t w = {0, 0};
+    for (int side = 0; side < 2; side++)
+        for (int uplo = 0; uplo < 2; uplo++) {
+            int64_t an = side == DAGR_LEFT ? M : N;
+            double alpha = -0.5, beta = 1.5;
+            double *a = gen(t, an, an, 6), *b = gen(t, M, N, 7), *c = gen(t, M, N, 8);
+            double *full = calloc((size_t)(ld_of(an) * an) + 1, sizeof *full);
+            poison_other(a, an, uplo, full);
+            dagr_darray_t *A = make(t, an, an, NB, NB, dagr_grid_2d(Q, P));
+            dagr_darray_t *B = make(t, M, N, NB, NB, dagr_grid_2d(Q, P));
+            dagr_darray_t *C = make(t, M, N, NB, NB, dagr_grid_2d(P, Q));
+            put(A, a);
+            put(B, b);
+            put(C, c);
+            SC_TRY(dagr_symm(side, uplo, alpha, A, B, beta, C));
+            double *got = get(C);
+            double *want = malloc(sizeof *want * (size_t)(ld_of(M) * N + 1));
+            memcpy(want, c, sizeof *want * (size_t)(ld_of(M) * N + 1));
+            if (M > 0 && N > 0) {
+                if (side == DAGR_LEFT)
+                    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)M,
+                                alpha, full, (int)ld_of(M), b, (int)ld_of(M), beta, want,
+                                (int)ld_of(M));
+                else
+                    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)N,
+                                alpha, b, (int)ld_of(M), full, (int)ld_of(N), beta, want,
+                                (int)ld_of(M));
+            }
+            double den =
+                (fabs(alpha) * fro(full, an, an) * fro(b, M, N) + fabs(beta) * fro(c, M, N)) *
+                (double)(an > 1 ? an : 1) * eps_of(t);
+            double num = diff(got, want, M, N, -1);
+            char what[96];
+            snprintf(what, sizeof what, "symm %s %s %s", side ? "right" : "left",
+                     uplo ? "upper" : "lower", dname(t));
+            judge(&w, what, num == 0 ? 0 : num / den);
+            free(a), free(b), free(c), free(full), free(got), free(want);
+            dagr_darray_destroy(&A), dagr_darray_destroy(&B), dagr_darray_destroy(&C);
+        }
+    sc_result("symm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+}
+
+/* ---- trsm, trmm ---- */
+
+/* A well-conditioned n x n triangular matrix: off-diagonal entries in [-1/n, 1/n), diagonal
+ * in [1.5, 2.5) (NaN for UNIT: it must not be read), the other triangle NaN. *ref gets the
+ * matrix as BLAS sees it (diagonal 1 for UNIT, the other triangle 0). */
+static double *gen_tri(dagr_dtype_t t, int64_t n, int uplo, int diag, double **ref) {
+    double *a = gen(t, n, n, 9);
+    double *r = calloc((size_t)(ld_of(n) * n) + 1, sizeof *r);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < n; i++) {
+            double *x = &a[i + j * ld_of(n)];
+            if (i == j) {
+                *x = t == DAGR_FLOAT ? (double)(float)(2 + *x / 2) : 2 + *x / 2;
+                r[i + j * ld_of(n)] = diag == DAGR_UNIT ? 1 : *x;
+                if (diag == DAGR_UNIT) *x = NAN;
+            } else if (uplo == DAGR_LOWER ? i > j : i < j) {
+                *x = t == DAGR_FLOAT ? (double)(float)(*x / (double)n) : *x / (double)n;
+                r[i + j * ld_of(n)] = *x;
+            } else {
+                *x = NAN;
+            }
+        }
+    *ref = r;
+    return a;
+}
+
+static void check_tri(dagr_dtype_t t, bool solve) {
+    worst_t w = {0, 0};
+    for (int side = 0; side < 2; side++)
+        for (int uplo = 0; uplo < 2; uplo++)
+            for (int tr = 0; tr < 2; tr++)
+                for (int diag = 0; diag < 2; diag++) {
+                    int64_t an = side == DAGR_LEFT ? M : N;
+                    double alpha = diag ? -0.75 : 1.25;
+                    double *ref;
+                    double *a = gen_tri(t, an, uplo, diag, &ref), *b = gen(t, M, N, 10);
+                    dagr_darray_t *A = make(t, an, an, NB, NB, dagr_grid_2d(Q, P));
+                    dagr_darray_t *B = make(t, M, N, NB, NB, dagr_grid_2d(P, Q));
+                    put(A, a);
+                    put(B, b);
+                    if (solve)
+                        SC_TRY(dagr_trsm(side, uplo, tr, diag, alpha, A, B));
+                    else
+                        SC_TRY(dagr_trmm(side, uplo, tr, diag, alpha, A, B));
+                    double *got = get(B);
+                    double *want = malloc(sizeof *want * (size_t)(ld_of(M) * N + 1));
+                    memcpy(want, b, sizeof *want * (size_t)(ld_of(M) * N + 1));
+                    if (M > 0 && N > 0)
+                        (solve ? cblas_dtrsm : cblas_dtrmm)(
+                            CblasColMajor, side ? CblasRight : CblasLeft,
+                            uplo ? CblasUpper : CblasLower, tr ? CblasTrans : CblasNoTrans,
+                            diag ? CblasUnit : CblasNonUnit, (int)M, (int)N, alpha, ref,
+                            (int)ld_of(an), want, (int)ld_of(M));
+                    /* A is well conditioned (diagonally dominant), so the solution's error is
+                     * of the order of the product's. */
+                    double den = (fabs(alpha) * fro(ref, an, an) * fro(b, M, N) + fro(want, M, N)) *
+                                 (double)(an > 1 ? an : 1) * eps_of(t);
+                    double num = diff(got, want, M, N, -1);
+                    char what[96];
+                    snprintf(what, sizeof what, "%s %s %s %s %s %s", solve ? "trsm" : "trmm",
+                             side ? "right" : "left", uplo ? "upper" : "lower", tr ? "T" : "N",
+                             diag ? "unit" : "non-unit", dname(t));
+                    judge(&w, what, num == 0 ? 0 : num / den);
+                    free(a), free(ref), free(b), free(got), free(want);
+                    dagr_darray_destroy(&A), dagr_darray_destroy(&B);
+                }
+    sc_result(solve ? "trsm" : "trmm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+}
+
+/* ---- argument errors ---- */
+
+static void check_errors(void) {
+    dagr_grid_t g = dagr_grid_2d(P, Q);
+    int64_t n = 7;
+    dagr_darray_t *A = make(DAGR_DOUBLE, n, n, 3, 3, g), *B = make(DAGR_DOUBLE, n, n, 3, 3, g);
+    dagr_darray_t *C = make(DAGR_DOUBLE, n, n, 3, 3, g), *F = make(DAGR_FLOAT, n, n, 3, 3, g);
+    dagr_darray_t *W = make(DAGR_DOUBLE, n + 1, n, 3, 3, g); /* wrong shape */
+    dagr_darray_t *T = make(DAGR_DOUBLE, n, n, 3, 4, g);     /* wrong tiles */
+    dagr_darray_t *Z = make(DAGR_INT64, n, n, 3, 3, g);
+    dagr_darray_t *R = make(DAGR_DOUBLE, n, n + 2, 3, 3, g); /* not square */
+    int ok = 1;
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1, A, W, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1, A, T, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_TRANS, DAGR_NO_TRANS, 1, T, B, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1, A, B, 0, F), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1, Z, Z, 0, Z), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1, A, B, 0, A), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm((dagr_op_t)7, DAGR_NO_TRANS, 1, A, B, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1, NULL, B, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_syrk(DAGR_LOWER, DAGR_NO_TRANS, 1, A, 0, R), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_syrk(DAGR_LOWER, DAGR_NO_TRANS, 1, W, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_syrk(DAGR_LOWER, DAGR_NO_TRANS, 1, A, 0, T), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_syrk(DAGR_LOWER, DAGR_NO_TRANS, 1, F, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_symm(DAGR_LEFT, DAGR_LOWER, 1, R, B, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_symm(DAGR_LEFT, DAGR_LOWER, 1, A, W, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_symm(DAGR_RIGHT, DAGR_UPPER, 1, T, B, 0, C), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_symm(DAGR_LEFT, DAGR_LOWER, 1, A, B, 0, B), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, DAGR_NON_UNIT, 1, R, B),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, DAGR_NON_UNIT, 1, T, B),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, DAGR_NON_UNIT, 1, A, W),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trsm(DAGR_RIGHT, DAGR_LOWER, DAGR_NO_TRANS, DAGR_NON_UNIT, 1, A, F),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, DAGR_NON_UNIT, 1, A, A),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, (dagr_diag_t)3, 1, A, B),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trmm(DAGR_RIGHT, DAGR_UPPER, DAGR_TRANS, DAGR_UNIT, 1, A, T),
+                           DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_trmm((dagr_side_t)2, DAGR_UPPER, DAGR_TRANS, DAGR_UNIT, 1, A, B),
+                           DAGR_ERR_ARG);
+    /* nothing was inserted: C is still zero */
+    double nrm = -1;
+    SC_TRY(dagr_darray_norm(C, DAGR_NORM_MAX, &nrm));
+    ok &= SC_CHECK(nrm == 0, "C changed: max %g", nrm);
+    SC_TRY(dagr_wait_all(ctx));
+    sc_result("errors", ok, "-");
+    dagr_darray_t *all[] = {A, B, C, F, W, T, Z, R};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+        dagr_darray_destroy(&all[k]);
+}
+
 int main(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return 0;
+    if (argc < 7) {
+        fprintf(stderr, "usage: linalg_blas3 P Q M N K NB\n");
+        return 2;
+    }
+    P = atoi(argv[1]);
+    Q = atoi(argv[2]);
+    M = atoll(argv[3]);
+    N = atoll(argv[4]);
+    K = atoll(argv[5]);
+    NB = atoll(argv[6]);
+    SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
+    sc_set_rank(dagr_rank(ctx));
+    check_errors();
+    dagr_dtype_t types[] = {DAGR_DOUBLE, DAGR_FLOAT};
+    for (int k = 0; k < 2; k++) {
+        check_gemm(types[k]);
+        check_syrk(types[k]);
+        check_symm(types[k]);
+        check_tri(types[k], true);
+        check_tri(types[k], false);
+    }
+    SC_TRY(dagr_wait_all(ctx));
+    int code = sc_exit_code();
+    dagr_finalize(&ctx);
+    return code;
 }
