@@ -6,7 +6,8 @@
  * grid), for double and float, with inner block size IB and QR variant VARIANT (0 auto, 1
  * tree, 2 flat):
  *   qr     dagr_geqrf then dagr_orgqr: ||A - Q R||_1 / (||A||_1 M eps) < 60 and
- *          ||I - Q^T Q||_1 / (M eps) < 60;
+ *          ||I - Q^T Q||_1 / (M eps) < 60 (qr_view: the same, double only, on a view of a
+ *          larger array);
  *   ormqr  Q C, Q^T C (C M x NRHS) and C Q, C Q^T (C NRHS x M) against products with the
  *          explicit M x M Q of dagr_orgqr: ||got - want||_1 / (||C||_1 M eps) < 60;
  *   gels   (M >= N) min ||A X - B||: ||A^T (B - A X)||_1 / (||A||_1 (||A||_1 ||X||_1 +
@@ -80,9 +81,18 @@ static int pass(double r) {
     return r < LIMIT;
 }
 
-static void check_qr(dagr_dtype_t t) {
+/* view: factor an M x N view starting at tile (1, 1) of a larger array whose tiles extend
+ * past the view's last row and column (partial handles at the edges). */
+static void check_qr(dagr_dtype_t t, int view) {
     int64_t kmin = M < N ? M : N, ld = imax(M, 1);
-    dagr_darray_t *A = make(t, M, N, NB, NB), *Qa = make(t, M, kmin, NB, NB);
+    dagr_darray_t *Big = NULL, *A = NULL, *Qa = make(t, M, kmin, NB, NB);
+    if (view) {
+        Big = make(t, M + NB + 2, N + NB + 1, NB, NB);
+        SC_TRY(dagr_darray_fill(Big, 5.0));
+        SC_TRY(dagr_darray_view(Big, NB, NB, M, N, &A));
+    } else {
+        A = make(t, M, N, NB, NB);
+    }
     SC_TRY(dagr_darray_random(A, 7));
     double *a0 = gather_d(A);
     dagr_qr_t *qr = NULL;
@@ -110,7 +120,20 @@ static void check_qr(dagr_dtype_t t) {
         orth = norm1(e, kmin, kmin, kmin) / ((double)M * eps);
         free(e);
     }
-    sc_result("qr", SC_CHECK(pass(res) && pass(orth), "residual %g orthogonality %g", res, orth),
+    long outside = 0; /* entries of the larger array outside the view that changed */
+    if (view) {
+        double *big = gather_d(Big);
+        int64_t bm = M + NB + 2, bn = N + NB + 1;
+        for (int64_t j = 0; j < bn; j++)
+            for (int64_t i = 0; i < bm; i++)
+                if (!(i >= NB && i < NB + M && j >= NB && j < NB + N))
+                    outside += big[i + j * bm] != 5.0;
+        free(big);
+    }
+    sc_result(view ? "qr_view" : "qr",
+              SC_CHECK(pass(res) && pass(orth) && outside == 0,
+                       "residual %g orthogonality %g, %ld entries outside the view changed", res,
+                       orth, outside),
               "dtype=%s resid=%.3g orth=%.3g", dname(t), res, orth);
     free(a0);
     free(f);
@@ -119,6 +142,7 @@ static void check_qr(dagr_dtype_t t) {
     SC_TRY(dagr_qr_destroy(&qr));
     SC_CHECK(qr == NULL, "dagr_qr_destroy left the handle set");
     dagr_darray_destroy(&A);
+    dagr_darray_destroy(&Big);
     dagr_darray_destroy(&Qa);
 }
 
@@ -271,9 +295,10 @@ int main(int argc, char **argv) {
     me = dagr_rank(ctx);
     sc_set_rank(me);
     check_errors();
+    check_qr(DAGR_DOUBLE, 1);
     dagr_dtype_t types[] = {DAGR_DOUBLE, DAGR_FLOAT};
     for (int k = 0; k < 2; k++) {
-        check_qr(types[k]);
+        check_qr(types[k], 0);
         check_ormqr(types[k]);
         check_gels(types[k]);
     }

@@ -14,6 +14,7 @@ static void qr(int nranks, const char *args) {
     mpirun_assert_clean(&r);
     mpirun_assert_result(&r, "qr_errors", 1);
     mpirun_assert_result(&r, "qr", 2);
+    mpirun_assert_result(&r, "qr_view", 1);
     mpirun_assert_result(&r, "ormqr", 2);
     /* gels runs when M >= N */
     int m = 0, n = 0;
