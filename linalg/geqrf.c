@@ -134,7 +134,8 @@ static dagr_status_t factor_elim(dagr_darray_t *A, dagr_qr_t *qr, qr_elim_t e, i
     return apply_elim(A, qr, &e, DAGR_LEFT, DAGR_TRANS, A, e.k + 1, base + 1, 0, lookahead);
 }
 
-/* Reduces panel k with the per-rank tree: returns through the ops list only. */
+/* Reduces panel k by the per-rank tree (see the top of the file). tops and top_of_rank are
+ * scratch space of mt and nranks entries. */
 static dagr_status_t panel_tree(dagr_darray_t *A, dagr_qr_t *qr, int64_t k, int64_t nk,
                                 int lookahead, int64_t *tops, int64_t *top_of_rank, int nranks) {
     for (int r = 0; r < nranks; r++)
@@ -161,7 +162,8 @@ static dagr_status_t panel_tree(dagr_darray_t *A, dagr_qr_t *qr, int64_t k, int6
 dagr_status_t dagr_qr_destroy(dagr_qr_t **qr) {
     if (!qr || !*qr) return DAGR_OK;
     dagr_qr_t *q = *qr;
-    for (int64_t s = 0; s < q->mt * q->nt; s++) {
+    /* a factor whose creation failed part-way has some of these unset */
+    for (int64_t s = 0; q->tg && q->tc && s < q->mt * q->nt; s++) {
         dagr_data_destroy(&q->tg[s]);
         dagr_data_destroy(&q->tc[s]);
     }
@@ -222,14 +224,7 @@ dagr_status_t dagr_geqrf_ex(dagr_darray_t *A, dagr_qr_t **qr_out, const dagr_lin
     *qr_out = qr;
     return DAGR_OK;
 undo_qr:
-    if (qr && qr->tg && qr->tc)
-        dagr_qr_destroy(&qr);
-    else if (qr) {
-        free(qr->tg);
-        free(qr->tc);
-        free(qr->ops);
-        free(qr);
-    }
+    dagr_qr_destroy(&qr);
     free(tops);
     free(top_of_rank);
     return st;
