@@ -86,4 +86,22 @@ dagr_status_t la_trsm_check(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans,
 dagr_status_t la_trsm_insert(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
                              double alpha, const dagr_darray_t *A, dagr_darray_t *B, int lookahead);
 
+/* ---- QR (geqrf.c, kernels_qr.c) ----
+ *
+ * The QR tile kernels take a qr_op_t (tpqrt/tpmqrt need the trapezoid height l, which
+ * tile_op_t has no room for). Buffers:
+ *   geqrt:  0 = A (m x n, RW), 1 = T (ib x n, W); A = Q R with ib = min(ib, m, n)
+ *   gemqrt: 0 = C (m x n, RW), 1 = V (from geqrt, k reflectors), 2 = T; C = op(Q) C (side
+ *           LEFT) or C op(Q) (RIGHT)
+ *   tpqrt:  0 = B (m x n, RW, rectangular for l = 0, upper trapezoidal for l = m), 1 = A (the
+ *           n x n upper triangle of the top tile, RW), 2 = T (W); [A; B] = Q R
+ *   tpmqrt: 0 = B (m x n, RW), 1 = A (k x n for LEFT, m x k for RIGHT, RW), 2 = V (from
+ *           tpqrt), 3 = T; [A; B] = op(Q) [A; B] (LEFT) or [A B] = [A B] op(Q) (RIGHT) */
+typedef struct qr_op {
+    int32_t dtype, side, trans;
+    int64_t m, n, k, l, ib;
+} qr_op_t;
+
+extern const dagr_kernel_t la_geqrt_kernel, la_gemqrt_kernel, la_tpqrt_kernel, la_tpmqrt_kernel;
+
 #endif

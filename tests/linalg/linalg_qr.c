@@ -1,6 +1,309 @@
-/* Placeholder: being written. */
+/* Tile QR and least squares against LAPACK-style residuals on the gathered matrices.
+ *
+ * Usage: linalg_qr P Q M N NB IB VARIANT NRHS
+ *
+ * On an M x N array of NB x NB tiles over a P x Q block-cyclic grid (P = Q = 0: the default
+ * grid), for double and float, with inner block size IB and QR variant VARIANT (0 auto, 1
+ * tree, 2 flat):
+ *   qr     dagr_geqrf then dagr_orgqr: ||A - Q R||_1 / (||A||_1 M eps) < 60 and
+ *          ||I - Q^T Q||_1 / (M eps) < 60 (qr_view: the same, double only, on a view of a
+ *          larger array);
+ *   ormqr  Q C, Q^T C (C M x NRHS) and C Q, C Q^T (C NRHS x M) against products with the
+ *          explicit M x M Q of dagr_orgqr: ||got - want||_1 / (||C||_1 M eps) < 60;
+ *   gels   (M >= N) min ||A X - B||: ||A^T (B - A X)||_1 / (||A||_1 (||A||_1 ||X||_1 +
+ *          ||B||_1) M eps) < 60 (the normal equations, a bound free of the condition number);
+ * and once, the argument errors with their exact codes. A NaN anywhere fails.
+ *
+ * Prints RANK r RESULT <name> ok|FAIL ... lines. */
 #include "scenario.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static dagr_ctx_t *ctx;
+static int P, Q, me;
+static int64_t M, N, NB, NRHS;
+static dagr_linalg_opts_t opts;
+
+#define LIMIT 60.0
+
+static const char *dname(dagr_dtype_t t) {
+    return t == DAGR_FLOAT ? "float" : "double";
+}
+
+static double eps_of(dagr_dtype_t t) {
+    return t == DAGR_FLOAT ? FLT_EPSILON : DBL_EPSILON;
+}
+
+static int64_t imax(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
+
+static dagr_darray_t *make(dagr_dtype_t t, int64_t m, int64_t n, int64_t mb, int64_t nb) {
+    dagr_darray_t *A = NULL;
+    SC_TRY(dagr_darray_create(ctx, t, m, n, mb, nb, dagr_grid_2d(P, Q), &A));
+    return A;
+}
+
+/* Gathers A to every rank as doubles (column-major, ld = max(1, m)). */
+static double *gather_d(const dagr_darray_t *A) {
+    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = imax(m, 1);
+    dagr_dtype_t t = dagr_darray_dtype(A);
+    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
+    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
+    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
+    for (int64_t k = 0; k < ld * n; k++)
+        out[k] = t == DAGR_FLOAT ? ((float *)raw)[k] : ((double *)raw)[k];
+    free(raw);
+    return out;
+}
+
+/* The 1-norm (largest column sum) of an m x n matrix with leading dimension ld; NaN if any
+ * entry is NaN. */
+static double norm1(const double *a, int64_t m, int64_t n, int64_t ld) {
+    double best = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double s = 0;
+        for (int64_t i = 0; i < m; i++)
+            s += fabs(a[i + j * ld]);
+        if (isnan(s)) return NAN;
+        if (s > best) best = s;
+    }
+    return best;
+}
+
+/* A ratio passes when it is a number below LIMIT (a NaN fails). */
+static int pass(double r) {
+    return r < LIMIT;
+}
+
+/* view: factor an M x N view starting at tile (1, 1) of a larger array whose tiles extend
+ * past the view's last row and column (partial handles at the edges). */
+static void check_qr(dagr_dtype_t t, int view) {
+    int64_t kmin = M < N ? M : N, ld = imax(M, 1);
+    dagr_darray_t *Big = NULL, *A = NULL, *Qa = make(t, M, kmin, NB, NB);
+    if (view) {
+        Big = make(t, M + NB + 2, N + NB + 1, NB, NB);
+        SC_TRY(dagr_darray_fill(Big, 5.0));
+        SC_TRY(dagr_darray_view(Big, NB, NB, M, N, &A));
+    } else {
+        A = make(t, M, N, NB, NB);
+    }
+    SC_TRY(dagr_darray_random(A, 7));
+    double *a0 = gather_d(A);
+    dagr_qr_t *qr = NULL;
+    SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
+    SC_TRY(dagr_orgqr(A, qr, Qa));
+    double *f = gather_d(A), *q = gather_d(Qa);
+    /* R: the upper triangle of the first kmin rows */
+    double *r = calloc((size_t)(imax(kmin, 1) * N) + 1, sizeof *r);
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t i = 0; i < kmin && i <= j; i++)
+            r[i + j * imax(kmin, 1)] = f[i + j * ld];
+    double eps = eps_of(t), res = 0, orth = 0;
+    if (kmin > 0) {
+        /* a0 - Q R */
+        double anorm = norm1(a0, M, N, ld);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)kmin, -1.0, q,
+                    (int)ld, r, (int)kmin, 1.0, a0, (int)ld);
+        res = norm1(a0, M, N, ld) / (anorm * (double)M * eps);
+        /* I - Q^T Q */
+        double *e = calloc((size_t)(kmin * kmin), sizeof *e);
+        for (int64_t i = 0; i < kmin; i++)
+            e[i + i * kmin] = 1;
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)kmin, (int)kmin, (int)M, -1.0, q,
+                    (int)ld, q, (int)ld, 1.0, e, (int)kmin);
+        orth = norm1(e, kmin, kmin, kmin) / ((double)M * eps);
+        free(e);
+    }
+    long outside = 0; /* entries of the larger array outside the view that changed */
+    if (view) {
+        double *big = gather_d(Big);
+        int64_t bm = M + NB + 2, bn = N + NB + 1;
+        for (int64_t j = 0; j < bn; j++)
+            for (int64_t i = 0; i < bm; i++)
+                if (!(i >= NB && i < NB + M && j >= NB && j < NB + N))
+                    outside += big[i + j * bm] != 5.0;
+        free(big);
+    }
+    sc_result(view ? "qr_view" : "qr",
+              SC_CHECK(pass(res) && pass(orth) && outside == 0,
+                       "residual %g orthogonality %g, %ld entries outside the view changed", res,
+                       orth, outside),
+              "dtype=%s resid=%.3g orth=%.3g", dname(t), res, orth);
+    free(a0);
+    free(f);
+    free(q);
+    free(r);
+    SC_TRY(dagr_qr_destroy(&qr));
+    SC_CHECK(qr == NULL, "dagr_qr_destroy left the handle set");
+    dagr_darray_destroy(&A);
+    dagr_darray_destroy(&Big);
+    dagr_darray_destroy(&Qa);
+}
+
+static void check_ormqr(dagr_dtype_t t) {
+    int64_t ld = imax(M, 1);
+    dagr_darray_t *A = make(t, M, N, NB, NB), *Qf = make(t, M, M, NB, NB);
+    SC_TRY(dagr_darray_random(A, 11));
+    dagr_qr_t *qr = NULL;
+    SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
+    SC_TRY(dagr_orgqr(A, qr, Qf));
+    double *q = gather_d(Qf), eps = eps_of(t), worst = 0;
+    int ok = 1;
+    for (int side = 0; side < 2; side++) {
+        for (int tr = 0; tr < 2; tr++) {
+            /* LEFT: C is M x NRHS in NB x 5 tiles; RIGHT: NRHS x M in 4 x NB tiles */
+            int64_t cm = side == DAGR_LEFT ? M : NRHS, cn = side == DAGR_LEFT ? NRHS : M;
+            dagr_darray_t *C = side == DAGR_LEFT ? make(t, cm, cn, NB, 5) : make(t, cm, cn, 4, NB);
+            SC_TRY(dagr_darray_random(C, 13));
+            double *c = gather_d(C);
+            int64_t ldc = imax(cm, 1);
+            SC_TRY(dagr_ormqr((dagr_side_t)side, (dagr_op_t)tr, A, qr, C));
+            double *got = gather_d(C), *want = calloc((size_t)(ldc * cn) + 1, sizeof *want);
+            if (cm > 0 && cn > 0) {
+                if (side == DAGR_LEFT)
+                    cblas_dgemm(CblasColMajor, tr ? CblasTrans : CblasNoTrans, CblasNoTrans,
+                                (int)cm, (int)cn, (int)M, 1.0, q, (int)ld, c, (int)ldc, 0.0, want,
+                                (int)ldc);
+                else
+                    cblas_dgemm(CblasColMajor, CblasNoTrans, tr ? CblasTrans : CblasNoTrans,
+                                (int)cm, (int)cn, (int)M, 1.0, c, (int)ldc, q, (int)ld, 0.0, want,
+                                (int)ldc);
+            }
+            for (int64_t k = 0; k < ldc * cn; k++)
+                got[k] -= want[k];
+            double cnorm = norm1(c, cm, cn, ldc);
+            double r = cm > 0 && cn > 0 ? norm1(got, cm, cn, ldc) / (cnorm * (double)M * eps) : 0;
+            ok &= SC_CHECK(pass(r), "ormqr side=%d trans=%d ratio %g", side, tr, r);
+            if (!(r <= worst)) worst = r;
+            free(c);
+            free(got);
+            free(want);
+            dagr_darray_destroy(&C);
+        }
+    }
+    sc_result("ormqr", ok, "dtype=%s worst=%.3g", dname(t), worst);
+    free(q);
+    SC_TRY(dagr_qr_destroy(&qr));
+    dagr_darray_destroy(&A);
+    dagr_darray_destroy(&Qf);
+}
+
+static void check_gels(dagr_dtype_t t) {
+    if (M < N) return;
+    int64_t ld = imax(M, 1);
+    dagr_darray_t *A = make(t, M, N, NB, NB), *B = make(t, M, NRHS, NB, 3);
+    SC_TRY(dagr_darray_random(A, 17));
+    SC_TRY(dagr_darray_random(B, 19));
+    double *a = gather_d(A), *b = gather_d(B);
+    SC_TRY(dagr_gels_ex(A, B, &opts));
+    double *xb = gather_d(B), eps = eps_of(t);
+    double *x = calloc((size_t)(imax(N, 1) * NRHS) + 1, sizeof *x);
+    for (int64_t j = 0; j < NRHS; j++)
+        for (int64_t i = 0; i < N; i++)
+            x[i + j * imax(N, 1)] = xb[i + j * ld];
+    double ratio = 0;
+    if (M > 0 && N > 0 && NRHS > 0) {
+        double anorm = norm1(a, M, N, ld), bnorm = norm1(b, M, NRHS, ld);
+        double xnorm = norm1(x, N, NRHS, N);
+        /* r = B - A X, then A^T r */
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)NRHS, (int)N, -1.0, a,
+                    (int)ld, x, (int)N, 1.0, b, (int)ld);
+        double *atr = calloc((size_t)(N * NRHS), sizeof *atr);
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)N, (int)NRHS, (int)M, 1.0, a,
+                    (int)ld, b, (int)ld, 0.0, atr, (int)N);
+        ratio = norm1(atr, N, NRHS, N) / (anorm * (anorm * xnorm + bnorm) * (double)M * eps);
+        free(atr);
+    }
+    sc_result("gels", SC_CHECK(pass(ratio), "normal-equations residual %g", ratio),
+              "dtype=%s ratio=%.3g", dname(t), ratio);
+    free(a);
+    free(b);
+    free(xb);
+    free(x);
+    dagr_darray_destroy(&A);
+    dagr_darray_destroy(&B);
+}
+
+static void check_errors(void) {
+    int ok = 1;
+    dagr_qr_t *qr = NULL;
+    dagr_darray_t *rect = make(DAGR_DOUBLE, 12, 8, 4, 3);
+    ok &= SC_EXPECT_STATUS(dagr_geqrf(rect, &qr), DAGR_ERR_ARG); /* tiles not square */
+    dagr_darray_t *ints = make(DAGR_INT64, 8, 8, 4, 4);
+    ok &= SC_EXPECT_STATUS(dagr_geqrf(ints, &qr), DAGR_ERR_ARG); /* dtype */
+    dagr_darray_t *A = make(DAGR_DOUBLE, 12, 8, 4, 4);
+    ok &= SC_EXPECT_STATUS(dagr_geqrf(A, NULL), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_geqrf(NULL, &qr), DAGR_ERR_ARG);
+    dagr_linalg_opts_t bad;
+    dagr_linalg_opts_init(&bad);
+    bad.variant = 7;
+    ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(qr == NULL, "qr set by a failed call");
+    SC_TRY(dagr_darray_random(A, 3));
+    SC_TRY(dagr_geqrf(A, &qr));
+    dagr_darray_t *Cbad = make(DAGR_DOUBLE, 12, 2, 3, 3); /* row tiles differ */
+    ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, Cbad), DAGR_ERR_ARG);
+    dagr_darray_t *Cshort = make(DAGR_DOUBLE, 11, 2, 4, 4); /* rows differ */
+    ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, Cshort), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_RIGHT, DAGR_TRANS, A, qr, Cshort), DAGR_ERR_ARG);
+    dagr_darray_t *Cf = make(DAGR_FLOAT, 12, 2, 4, 4); /* dtype differs */
+    ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, Cf), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_ormqr((dagr_side_t)5, DAGR_TRANS, A, qr, Cshort), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, NULL, Cshort), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, rect, qr, Cshort), DAGR_ERR_ARG);
+    dagr_darray_t *Qwide = make(DAGR_DOUBLE, 12, 13, 4, 4); /* more columns than rows */
+    ok &= SC_EXPECT_STATUS(dagr_orgqr(A, qr, Qwide), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_orgqr(A, qr, Cf), DAGR_ERR_ARG);
+    SC_TRY(dagr_qr_destroy(&qr));
+    ok &= SC_EXPECT_STATUS(dagr_qr_destroy(&qr), DAGR_OK); /* NULL tolerated */
+    ok &= SC_EXPECT_STATUS(dagr_qr_destroy(NULL), DAGR_OK);
+    /* gels: m < n, B rows or tiles that do not match, dtype */
+    dagr_darray_t *W = make(DAGR_DOUBLE, 8, 12, 4, 4), *BW = make(DAGR_DOUBLE, 8, 2, 4, 4);
+    ok &= SC_EXPECT_STATUS(dagr_gels(W, BW), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gels(A, Cshort), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gels(A, Cbad), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gels(A, Cf), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_gels(rect, Cbad), DAGR_ERR_ARG);
+    SC_TRY(dagr_wait_all(ctx));
+    sc_result("qr_errors", ok, "codes=checked");
+    dagr_darray_t *all[] = {rect, ints, A, Cbad, Cshort, Cf, Qwide, W, BW};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+        dagr_darray_destroy(&all[k]);
+}
+
 int main(int argc, char **argv) {
-    (void)argc, (void)argv;
-    return 0;
+    if (argc < 9) {
+        fprintf(stderr, "usage: linalg_qr P Q M N NB IB VARIANT NRHS\n");
+        return 2;
+    }
+    P = atoi(argv[1]);
+    Q = atoi(argv[2]);
+    M = atoll(argv[3]);
+    N = atoll(argv[4]);
+    NB = atoll(argv[5]);
+    dagr_linalg_opts_init(&opts);
+    opts.ib = atoi(argv[6]);
+    opts.variant = atoi(argv[7]);
+    NRHS = atoll(argv[8]);
+    SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
+    me = dagr_rank(ctx);
+    sc_set_rank(me);
+    check_errors();
+    check_qr(DAGR_DOUBLE, 1);
+    dagr_dtype_t types[] = {DAGR_DOUBLE, DAGR_FLOAT};
+    for (int k = 0; k < 2; k++) {
+        check_qr(types[k], 0);
+        check_ormqr(types[k]);
+        check_gels(types[k]);
+    }
+    SC_TRY(dagr_wait_all(ctx));
+    int code = sc_exit_code();
+    dagr_finalize(&ctx);
+    return code;
 }

@@ -1,6 +1,51 @@
-/* Placeholder: being written. */
+/* Tile QR, ormqr/orgqr and least squares at 1-4 ranks over several grids, shapes (square,
+ * tall-skinny, wide, sizes not divisible by the tile size, tiny tiles) and both reduction
+ * trees (tests/linalg/linalg_qr.c computes the LAPACK-style residuals). */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "mpirun.h"
-Test(linalg_placeholder, nothing) {
-    cr_assert(1);
+
+/* Runs linalg_qr with "P Q M N NB IB VARIANT NRHS"; every check must pass on every rank. */
+static void qr(int nranks, const char *args) {
+    mpirun_t r;
+    mpirun(&r, nranks, NULL, 120, "linalg_qr", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "qr_errors", 1);
+    mpirun_assert_result(&r, "qr", 2);
+    mpirun_assert_result(&r, "qr_view", 1);
+    mpirun_assert_result(&r, "ormqr", 2);
+    /* gels runs when M >= N */
+    int m = 0, n = 0;
+    sscanf(args, "%*d %*d %d %d", &m, &n);
+    mpirun_assert_result(&r, "gels", m >= n ? 2 : 0);
+    mpirun_free(&r);
+}
+
+Test(linalg_qr, one_rank, .timeout = 300) {
+    qr(1, "1 1 37 29 8 4 2 3");  /* flat, edge tiles */
+    qr(1, "1 1 200 20 8 3 0 2"); /* tall-skinny: the tree (one group per panel) */
+    qr(1, "1 1 13 30 5 2 0 2");  /* wide */
+    qr(1, "1 1 23 23 3 2 1 4");  /* tiny tiles, tree forced */
+    qr(1, "1 1 1 1 3 1 0 1");    /* one element */
+    qr(1, "1 1 0 5 4 2 0 2");    /* empty */
+}
+
+Test(linalg_qr, two_ranks, .timeout = 300) {
+    qr(2, "1 2 37 29 8 4 0 3");
+    qr(2, "2 1 200 20 8 3 0 2"); /* tree: two per-rank groups combined by TT */
+    qr(2, "2 1 31 31 5 40 2 2"); /* ib > nb (clamped) */
+}
+
+Test(linalg_qr, three_ranks, .timeout = 300) {
+    qr(3, "1 3 31 17 5 2 1 3");
+    qr(3, "3 1 46 9 5 5 1 2"); /* last tile row of 1 row: a short triangle in TT */
+}
+
+Test(linalg_qr, four_ranks, .timeout = 300) {
+    qr(4, "2 2 200 20 8 3 1 2");
+    qr(4, "4 1 101 12 4 2 0 2"); /* four groups per panel, short last tile row */
+    qr(4, "2 2 26 40 5 3 0 2");  /* wide */
+    qr(4, "4 1 26 40 5 3 1 2");  /* wide, tree */
 }
