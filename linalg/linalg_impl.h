@@ -49,4 +49,32 @@ dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, cons
 dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
                        const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx);
 
+/* ---- LU with partial pivoting (kernels_lu.c) ----
+ *
+ * The kernels work on a stack of tiles: the tiles of one tile column from tile row k down,
+ * rows row0 .. row0 + (ntiles - 1) * nb + last_rows - 1 of the array, every tile nb rows but
+ * the last. Pivots are int64 global row indices (0-based, of the array) in a small handle per
+ * step; the first zero pivot's global column (1-based) goes to an int64 info handle (0: none).
+ *   lu_panel: 0 .. ntiles-1 = the tiles (RW), ntiles = pivots (WRITE), ntiles+1 = info (RW);
+ *             factors the stack (cols columns) with LAPACKE getrf and records its npiv pivots.
+ *   lu_swap:  0 .. ntiles-1 = the tiles (RW), ntiles = pivots (READ), and when trsm is set
+ *             ntiles+1 = the diagonal tile L(k, k) (READ); applies the npiv interchanges
+ *             (in reverse order when reverse is set) to cols columns, then, when trsm is set,
+ *             solves the top npiv rows with the unit lower triangle of L(k, k).
+ *   lu_info:  0 = info (READ); fails with DAGR_ERR_SINGULAR naming the column when nonzero. */
+typedef struct lu_op {
+    int32_t dtype;
+    int32_t ntiles;
+    int32_t reverse, trsm;
+    int64_t nb, last_rows, cols;
+    int64_t row0; /* global row of the stack's first row */
+    int64_t npiv; /* interchanges of this step */
+    int64_t j0;   /* global column of the panel's first column */
+} lu_op_t;
+
+/* Most tiles of one stack: the accesses of a task are the tiles plus at most two handles. */
+#define LU_MAX_STACK (DAGR_MAX_ACCESS - 2)
+
+extern const dagr_kernel_t la_lu_panel_kernel, la_lu_swap_kernel, la_lu_info_kernel;
+
 #endif
