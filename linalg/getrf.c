@@ -11,8 +11,9 @@
  * is ready while the rest of the trailing update runs.
  *
  * A task names at most DAGR_MAX_ACCESS handles, so a stack (one tile column from the diagonal
- * down) is limited to LU_MAX_STACK tiles: arrays of more tile rows are refused with
- * DAGR_ERR_UNSUPPORTED (use larger tiles). */
+ * down) of more than LU_MAX_STACK tiles is first gathered into one contiguous block by
+ * lu_copy tasks (31 tiles each), worked on there, and scattered back: the same tiles travel
+ * to the same rank as in the one-task case, plus two local copies. */
 #include "linalg_impl.h"
 
 #include <stdlib.h>
@@ -48,6 +49,63 @@ static lu_op_t stack_op(const dagr_darray_t *X, int64_t k, int64_t j, int64_t np
     return o;
 }
 
+/* Spawns kernel kern with argument o on the stack of tile column j of X from tile row k down
+ * (RW), followed by the nextra accesses in extra, with priority prio and `flops`. */
+static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const dagr_darray_t *X,
+                                    int64_t k, int64_t j, int nextra, const dagr_access_t *extra,
+                                    int prio, double flops) {
+    dagr_task_opts_t to;
+    dagr_task_opts_init(&to);
+    to.priority = prio;
+    to.flops = flops;
+    dagr_access_t acc[DAGR_MAX_ACCESS];
+    int na = 0;
+    if (X->mt - k <= LU_MAX_STACK) {
+        for (int64_t i = k; i < X->mt; i++)
+            acc[na++] = (dagr_access_t){da_handle(X, i, j), DAGR_RW};
+        for (int e = 0; e < nextra; e++)
+            acc[na++] = extra[e];
+        return dagr_spawn(X->ctx, kern, &o, sizeof o, na, acc, &to);
+    }
+    int64_t rows = X->m - k * X->mb;
+    dagr_data_t *W = NULL;
+    DAGR_TRY(dagr_data_create_2d(X->ctx, (size_t)rows, (size_t)o.cols, X->es,
+                                 dagr_data_owner(da_handle(X, k, j)), &W));
+    dagr_status_t st = DAGR_OK;
+    /* gather (pass 0) and scatter (pass 1) chunks of DAGR_MAX_ACCESS - 1 tiles around the
+     * kernel, which sees the block as a stack of one tile */
+    for (int pass = 0; pass < 2 && st == DAGR_OK; pass++) {
+        if (pass == 1) {
+            lu_op_t ow = o;
+            ow.ntiles = 1;
+            ow.nb = ow.last_rows = rows;
+            na = 0;
+            acc[na++] = (dagr_access_t){W, DAGR_RW};
+            for (int e = 0; e < nextra; e++)
+                acc[na++] = extra[e];
+            st = dagr_spawn(X->ctx, kern, &ow, sizeof ow, na, acc, &to);
+        }
+        for (int64_t c0 = k; c0 < X->mt && st == DAGR_OK; c0 += DAGR_MAX_ACCESS - 1) {
+            int64_t c1 = min64(X->mt, c0 + DAGR_MAX_ACCESS - 1);
+            lu_op_t oc = o;
+            oc.ntiles = (int32_t)(c1 - c0);
+            oc.last_rows = da_tile_rows(X, c1 - 1);
+            oc.woff = (c0 - k) * X->mb;
+            oc.gather = pass == 0;
+            na = 0;
+            for (int64_t i = c0; i < c1; i++)
+                acc[na++] = (dagr_access_t){da_handle(X, i, j),
+                                            pass == 0 ? DAGR_READ : da_out_mode(X, i, j)};
+            acc[na++] = (dagr_access_t){W, pass == 0 ? DAGR_RW : DAGR_READ};
+            dagr_task_opts_t tc = to;
+            tc.flops = 0;
+            st = dagr_spawn(X->ctx, &la_lu_copy_kernel, &oc, sizeof oc, na, acc, &tc);
+        }
+    }
+    dagr_status_t s2 = dagr_data_destroy(&W);
+    return st != DAGR_OK ? st : s2;
+}
+
 /* Inserts the interchanges of step k on tile column j of X (tile rows k down); with L, also
  * the solve of the top tile with the unit lower triangle of L's tile (k, k). */
 static dagr_status_t insert_swap(const dagr_darray_t *X, int64_t k, int64_t j, dagr_data_t *piv,
@@ -55,17 +113,9 @@ static dagr_status_t insert_swap(const dagr_darray_t *X, int64_t k, int64_t j, d
     lu_op_t o = stack_op(X, k, j, npiv);
     o.reverse = reverse;
     o.trsm = L != NULL;
-    dagr_access_t acc[DAGR_MAX_ACCESS];
-    int na = 0;
-    for (int64_t i = k; i < X->mt; i++)
-        acc[na++] = (dagr_access_t){da_handle(X, i, j), DAGR_RW};
-    acc[na++] = (dagr_access_t){piv, DAGR_READ};
-    if (L) acc[na++] = (dagr_access_t){da_handle(L, k, k), DAGR_READ};
-    dagr_task_opts_t to;
-    dagr_task_opts_init(&to);
-    to.priority = prio;
-    to.flops = L ? (double)npiv * (double)npiv * (double)o.cols : 0;
-    return dagr_spawn(X->ctx, &la_lu_swap_kernel, &o, sizeof o, na, acc, &to);
+    dagr_access_t extra[2] = {{piv, DAGR_READ}, {L ? da_handle(L, k, k) : NULL, DAGR_READ}};
+    return spawn_on_stack(&la_lu_swap_kernel, o, X, k, j, L ? 2 : 1, extra, prio,
+                          L ? (double)npiv * (double)npiv * (double)o.cols : 0);
 }
 
 /* C(i, j) -= op(A(ai, aj)) B(bi, bj) with inner dimension kk. */
@@ -102,14 +152,6 @@ static dagr_status_t insert_trsm(const dagr_darray_t *A, int64_t k, int uplo, in
     op.alpha = 1.0;
     dagr_access_t acc[2] = {{da_handle(B, k, j), DAGR_RW}, {da_handle(A, k, k), DAGR_READ}};
     return la_spawn(&la_trsm_kernel, &op, 2, acc, prio, (double)(op.m * op.m * op.n), B->ctx);
-}
-
-static dagr_status_t check_stack(const dagr_darray_t *A, const char *name) {
-    DAGR_CHECK(A->mt <= LU_MAX_STACK, DAGR_ERR_UNSUPPORTED,
-               "%s has %lld tile rows: LU handles at most %d (one task names a whole tile "
-               "column); use larger tiles",
-               name, (long long)A->mt, LU_MAX_STACK);
-    return DAGR_OK;
 }
 
 dagr_status_t dagr_pivots_destroy(dagr_pivots_t **piv) {
@@ -163,7 +205,7 @@ static dagr_status_t getrf_check(const dagr_darray_t *A) {
     DAGR_TRY(la_check_dtype(A, "A"));
     DAGR_CHECK(A->mb == A->nb, DAGR_ERR_ARG, "A has %lld x %lld tiles: LU needs square tiles",
                (long long)A->mb, (long long)A->nb);
-    return check_stack(A, "A");
+    return DAGR_OK;
 }
 
 static dagr_status_t getrf_insert(dagr_darray_t *A, const dagr_pivots_t *p, int lookahead) {
@@ -171,19 +213,12 @@ static dagr_status_t getrf_insert(dagr_darray_t *A, const dagr_pivots_t *p, int 
     for (int64_t k = 0; k < p->kt; k++) {
         int64_t npiv = step_npiv(A->m, A->n, nb, k);
         lu_op_t o = stack_op(A, k, k, npiv);
-        dagr_access_t acc[DAGR_MAX_ACCESS];
-        int na = 0;
-        for (int64_t i = k; i < A->mt; i++)
-            acc[na++] = (dagr_access_t){da_handle(A, i, k), DAGR_RW};
-        acc[na++] = (dagr_access_t){p->piv[k], DAGR_WRITE};
-        acc[na++] = (dagr_access_t){p->info, DAGR_RW};
+        dagr_access_t extra[2] = {{p->piv[k], DAGR_WRITE}, {p->info, DAGR_RW}};
         double rows = (double)(A->m - k * nb), cols = (double)o.cols, mn = (double)npiv;
-        dagr_task_opts_t to;
-        dagr_task_opts_init(&to);
-        to.priority = PRIO_PANEL;
-        to.flops = 2.0 * (rows * cols * mn - (rows + cols) * mn * mn / 2.0 + mn * mn * mn / 3.0);
-        if (!(to.flops >= 0)) to.flops = 0;
-        DAGR_TRY(dagr_spawn(A->ctx, &la_lu_panel_kernel, &o, sizeof o, na, acc, &to));
+        double flops =
+            2.0 * (rows * cols * mn - (rows + cols) * mn * mn / 2.0 + mn * mn * mn / 3.0);
+        DAGR_TRY(spawn_on_stack(&la_lu_panel_kernel, o, A, k, k, 2, extra, PRIO_PANEL,
+                                flops >= 0 ? flops : 0));
 
         for (int64_t j = k + 1; j < A->nt; j++) {
             int prio = j - k <= lookahead ? PRIO_NEXT : PRIO_TRAIL;
@@ -242,7 +277,7 @@ static dagr_status_t getrs_check(dagr_op_t trans, const dagr_darray_t *A, const 
                "B has tiles of %lld rows but A's tiles have %lld columns", (long long)B->mb,
                (long long)A->nb);
     DAGR_CHECK(!da_shares(A, B), DAGR_ERR_ARG, "A and B share tiles");
-    return check_stack(B, "B");
+    return DAGR_OK;
 }
 
 /* Solves op(A) X = B, A = P^T L U holding L and U, B holding X afterwards. */

@@ -105,6 +105,25 @@ static dagr_task_result_t k_lu_swap(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
+static dagr_task_result_t k_lu_copy(const dagr_task_view_t *t) {
+    const lu_op_t *o = t->args;
+    size_t es = o->dtype == DAGR_DOUBLE ? sizeof(double) : sizeof(float);
+    char *w = t->buf[o->ntiles];
+    size_t wld = t->ld[o->ntiles];
+    for (int32_t ti = 0; ti < o->ntiles; ti++) {
+        int64_t rows = ti == o->ntiles - 1 ? o->last_rows : o->nb;
+        for (int64_t c = 0; c < o->cols; c++) {
+            char *tile = (char *)t->buf[ti] + (size_t)c * t->ld[ti] * es;
+            char *wc = w + ((size_t)(o->woff + ti * o->nb) + (size_t)c * wld) * es;
+            if (o->gather)
+                memcpy(wc, tile, (size_t)rows * es);
+            else
+                memcpy(tile, wc, (size_t)rows * es);
+        }
+    }
+    return DAGR_TASK_DONE;
+}
+
 static dagr_task_result_t k_lu_info(const dagr_task_view_t *t) {
     int64_t info = *(const int64_t *)t->buf[0];
     if (info == 0) return DAGR_TASK_DONE;
@@ -117,4 +136,5 @@ static dagr_task_result_t k_lu_info(const dagr_task_view_t *t) {
 
 const dagr_kernel_t la_lu_panel_kernel = {.name = "lu_panel", .cpu = k_lu_panel};
 const dagr_kernel_t la_lu_swap_kernel = {.name = "lu_swap", .cpu = k_lu_swap};
+const dagr_kernel_t la_lu_copy_kernel = {.name = "lu_copy", .cpu = k_lu_copy};
 const dagr_kernel_t la_lu_info_kernel = {.name = "lu_info", .cpu = k_lu_info};

@@ -1,7 +1,7 @@
 /* LU with partial pivoting at 1-4 ranks over several grids, square, tall and wide arrays, sizes
- * not divisible by the tile size and tiny tiles (tests/linalg/linalg_lu.c computes the
- * residuals against serial LAPACK and checks the pivots, the singular cases and the argument
- * errors). */
+ * not divisible by the tile size, tiny tiles and more tile rows than one task can name
+ * (tests/linalg/linalg_lu.c computes the residuals against serial LAPACK and checks the pivots, the
+ * singular cases and the argument errors). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +34,7 @@ Test(linalg_lu, one_rank, .timeout = 300) {
     lu(1, "1 1 40 23 3");     /* tall */
     lu(1, "1 1 23 40 8 4 3"); /* wide, one short tile row */
     lu(1, "1 1 64 64 16 5 16");
+    lu(1, "1 1 100 100 3"); /* 34 tile rows: stacks gathered into one block */
 }
 
 Test(linalg_lu, two_ranks, .timeout = 300) {
@@ -41,6 +42,8 @@ Test(linalg_lu, two_ranks, .timeout = 300) {
     lu(2, "2 1 37 37 5");
     lu(2, "2 1 40 23 3");
     lu(2, "1 2 23 40 3");
+    lu(2, "2 1 66 66 2 3 2"); /* 33 tile rows */
+    lu(2, "1 2 100 20 3");
 }
 
 Test(linalg_lu, three_ranks, .timeout = 300) {
