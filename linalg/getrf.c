@@ -8,7 +8,8 @@
  *      it keeps L in the row order LAPACK's dgetrf leaves it;
  *   3. gemm updates the trailing tiles, A(i, j) -= A(i, k) A(k, j).
  * The tasks of the next `lookahead` tile columns get a higher priority so that the next panel
- * is ready while the rest of the trailing update runs.
+ * is ready while the rest of the trailing update runs. opts.ib is not used: LAPACK's getrf
+ * (recursive in OpenBLAS) chooses its own blocking inside the panel.
  *
  * A task names at most DAGR_MAX_ACCESS handles, so a stack (one tile column from the diagonal
  * down) of more than LU_MAX_STACK tiles is first gathered into one contiguous block by

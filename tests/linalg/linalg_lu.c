@@ -3,7 +3,7 @@
  * Usage: linalg_lu P Q M N NB [NRHS NBB]
  *
  * On an M x N array of NB x NB tiles over a P x Q block-cyclic grid, for double and float:
- *   factor       ||P A - L U||_1 / (||A||_1 n eps) < 60 from the gathered L, U and ipiv;
+ *   factor       (getrf_ex) ||P A - L U||_1 / (||A||_1 n eps) < 60 from the gathered L, U and ipiv;
  *   pivots       ipiv equals serial LAPACKE getrf's on the gathered matrix (ties improbable);
  *   singular_col a zero column c: DAGR_ERR_SINGULAR naming column c + 1 on every rank;
  * and when M == N, with an M x NRHS right-hand side of NB x NBB tiles:
@@ -124,7 +124,11 @@ static void test_factor(dagr_dtype_t t) {
     int64_t kmin = M < N ? M : N;
     int64_t *ipiv = calloc((size_t)kmin + 1, sizeof *ipiv);
     dagr_pivots_t *piv = NULL;
-    SC_TRY(dagr_getrf(A, &piv));
+    /* the float run also covers the _ex form (no lookahead, an odd inner block size) */
+    dagr_linalg_opts_t opts;
+    dagr_linalg_opts_init(&opts);
+    if (t == DAGR_FLOAT) opts.lookahead = 0, opts.ib = 7;
+    SC_TRY(dagr_getrf_ex(A, &piv, &opts));
     SC_TRY(dagr_wait_all(ctx));
     SC_TRY(dagr_pivots_get(piv, ipiv));
     double *LU = gather_d(A);
