@@ -104,4 +104,39 @@ typedef struct qr_op {
 
 extern const dagr_kernel_t la_geqrt_kernel, la_gemqrt_kernel, la_tpqrt_kernel, la_tpmqrt_kernel;
 
+/* ---- LU with partial pivoting (kernels_lu.c) ----
+ *
+ * The kernels work on a stack of tiles: the tiles of one tile column from tile row k down,
+ * rows row0 .. row0 + (ntiles - 1) * nb + last_rows - 1 of the array, every tile nb rows but
+ * the last. Pivots are int64 global row indices (0-based, of the array) in a small handle per
+ * step; the first zero pivot's global column (1-based) goes to an int64 info handle (0: none).
+ *   lu_panel: 0 .. ntiles-1 = the tiles (RW), ntiles = pivots (WRITE), ntiles+1 = info (RW);
+ *             factors the stack (cols columns) with LAPACKE getrf and records its npiv pivots.
+ *   lu_swap:  0 .. ntiles-1 = the tiles (RW), ntiles = pivots (READ), and when trsm is set
+ *             ntiles+1 = the diagonal tile L(k, k) (READ); applies the npiv interchanges
+ *             (in reverse order when reverse is set) to cols columns, then, when trsm is set,
+ *             solves the top npiv rows with the unit lower triangle of L(k, k).
+ *   lu_copy:  0 .. ntiles-1 = the tiles, ntiles = a contiguous block W (a handle of
+ *             dagr_data_create_2d); copies the tiles to rows woff.. of W (gather set: tiles
+ *             READ, W RW) or back (gather clear: tiles RW or WRITE, W READ). A stack of more
+ *             than LU_MAX_STACK tiles is gathered into W, worked on as a stack of one tile,
+ *             and scattered back.
+ *   lu_info:  0 = info (READ); fails with DAGR_ERR_SINGULAR naming the column when nonzero. */
+typedef struct lu_op {
+    int32_t dtype;
+    int32_t ntiles;
+    int32_t reverse, trsm, gather;
+    int64_t nb, last_rows, cols;
+    int64_t row0; /* global row of the stack's first row */
+    int64_t npiv; /* interchanges of this step */
+    int64_t j0;   /* global column of the panel's first column */
+    int64_t woff; /* lu_copy: row of W holding the first tile's first row */
+} lu_op_t;
+
+/* Most tiles of one stack: the accesses of a task are the tiles plus at most two handles. */
+#define LU_MAX_STACK (DAGR_MAX_ACCESS - 2)
+
+extern const dagr_kernel_t la_lu_panel_kernel, la_lu_swap_kernel, la_lu_copy_kernel,
+    la_lu_info_kernel;
+
 #endif
