@@ -5,7 +5,8 @@
  * A and C live on a P x Q block-cyclic grid, B on the Q x P one (distributions may differ
  * between operands). Tiles are NB x NB, except in gemm's second pass where A, B and C get
  * three different tile sizes that conform. For double and float it checks:
- *   gemm  all four transpose pairs, alpha/beta, beta = 0 over a NaN C, alpha = 0;
+ *   gemm  all four transpose pairs, alpha/beta, beta = 0 over a NaN C, alpha = 0; into a
+ *         view of a larger array (the rest untouched);
  *   syrk  both triangles, both transposes (the other triangle must stay untouched);
  *   symm  both sides, both triangles (the unreferenced triangle of A holds NaNs);
  *   trsm, trmm  all 16 side/uplo/trans/diag combinations on well-conditioned triangular
@@ -14,7 +15,7 @@
  * ||C - C_ref||_F / ((|alpha| ||A||_F ||B||_F + |beta| ||C0||_F) max(k, 1) eps), < 10, and a
  * NaN error fails.
  *
- * Prints RANK r RESULT <gemm|syrk|symm|trsm|trmm> ok|FAIL dtype=... worst=..., and
+ * Prints RANK r RESULT <gemm|gemm_view|syrk|symm|trsm|trmm> ok|FAIL dtype=... worst=..., and
  * RESULT errors. */
 #include "scenario.h"
 
@@ -170,6 +171,40 @@ static void check_gemm(dagr_dtype_t t) {
     gemm_case(&w, t, DAGR_NO_TRANS, DAGR_NO_TRANS, 0.0, 2.0, false, NB, NB, NB);
     gemm_case(&w, t, DAGR_TRANS, DAGR_NO_TRANS, 0.0, 0.0, true, NB + 1, NB, NB + 2);
     sc_result("gemm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+}
+
+/* gemm into a view: C is the M x N block at (NB, 0) of a larger array whose edge tiles the
+ * view covers only in part; the rest of the array must stay as it was. */
+static void check_gemm_view(dagr_dtype_t t) {
+    int64_t bm = M + NB + 2, bn = N + 3, lb = ld_of(bm);
+    double alpha = 0.5, beta = 2.0;
+    double *a = gen(t, M, K, 13), *b = gen(t, K, N, 14), *big = gen(t, bm, bn, 15);
+    dagr_darray_t *A = make(t, M, K, NB, NB, dagr_grid_2d(Q, P));
+    dagr_darray_t *B = make(t, K, N, NB, NB, dagr_grid_2d(P, Q));
+    dagr_darray_t *G = make(t, bm, bn, NB, NB, dagr_grid_2d(P, Q)), *C = NULL;
+    put(A, a);
+    put(B, b);
+    put(G, big);
+    SC_TRY(dagr_darray_view(G, NB, 0, M, N, &C));
+    SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, alpha, A, B, beta, C));
+    double *got = get(G);
+    double *want = malloc(sizeof *want * (size_t)(lb * bn + 1));
+    memcpy(want, big, sizeof *want * (size_t)(lb * bn + 1));
+    if (M > 0 && N > 0)
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, alpha, a,
+                    (int)ld_of(M), b, (int)ld_of(K), beta, want + NB, (int)lb);
+    long moved = 0;
+    for (int64_t j = 0; j < bn; j++)
+        for (int64_t i = 0; i < bm; i++)
+            if ((i < NB || i >= NB + M || j >= N) && got[i + j * lb] != big[i + j * lb]) moved++;
+    double den = (fabs(alpha) * fro(a, M, K) * fro(b, K, N) + fabs(beta) * fro(big, bm, bn)) *
+                 (double)(K > 1 ? K : 1) * eps_of(t);
+    double num = diff(got, want, bm, bn, -1);
+    double err = moved ? INFINITY : num == 0 ? 0 : num / den;
+    sc_result("gemm_view", err < TOL, "dtype=%s err=%g moved=%ld", dname(t), err, moved);
+    free(a), free(b), free(big), free(got), free(want);
+    dagr_darray_destroy(&C), dagr_darray_destroy(&A), dagr_darray_destroy(&B);
+    dagr_darray_destroy(&G);
 }
 
 /* ---- syrk ---- */
@@ -414,6 +449,7 @@ int main(int argc, char **argv) {
     dagr_dtype_t types[] = {DAGR_DOUBLE, DAGR_FLOAT};
     for (int k = 0; k < 2; k++) {
         check_gemm(types[k]);
+        check_gemm_view(types[k]);
         check_syrk(types[k]);
         check_symm(types[k]);
         check_tri(types[k], true);

@@ -11,10 +11,11 @@
  * Failures: a negative diagonal at global column c, a NaN on the diagonal, an infinite
  * diagonal entry and a NaN below it (each DAGR_ERR_NOT_SPD at the next wait on every rank,
  * naming column c + 1 where it is known); the solve chained after a failed potrf is poisoned,
- * not run. Argument errors: DAGR_ERR_ARG before anything is inserted. A NaN residual fails.
+ * not run. potrf on a view (the trailing block of a larger SPD array). Argument errors:
+ * DAGR_ERR_ARG before anything is inserted. A NaN residual fails.
  *
  * Prints RANK r RESULT <potrf|potrs|posv> ok|FAIL dtype=... uplo=... resid=..., and RESULT
- * not_spd, nan_inf, errors. */
+ * not_spd, nan_inf, potrf_view, errors. */
 #include "scenario.h"
 
 #include <cblas.h>
@@ -258,6 +259,46 @@ static void check_nan_inf(dagr_dtype_t t) {
     sc_result("nan_inf", ok, "dtype=%s", dname(t));
 }
 
+/* potrf on the trailing N x N view (at NB, NB) of an (N + NB) x (N + NB) SPD array: the
+ * residual of the block, the rest of the array untouched; then a negative diagonal at view
+ * column c, reported as column c + 1 (columns count from the array passed). */
+static void check_view(dagr_dtype_t t) {
+    int64_t bn = N + NB, lb = ld_of(bn), ld = ld_of(N);
+    double *big = gen_spd(t, bn, 41);
+    double *a = calloc((size_t)(ld * N) + 1, sizeof *a);
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t i = 0; i < N; i++)
+            a[i + j * ld] = big[(NB + i) + (NB + j) * lb];
+    dagr_darray_t *G = make(t, bn, bn, NB, NB, dagr_grid_2d(P, Q)), *A = NULL;
+    put(G, big);
+    SC_TRY(dagr_darray_view(G, NB, NB, N, N, &A));
+    SC_TRY(dagr_potrf(DAGR_LOWER, A));
+    double *g = get(G);
+    double *f = calloc((size_t)(ld * N) + 1, sizeof *f);
+    long outside = 0, moved = 0;
+    for (int64_t j = 0; j < bn; j++)
+        for (int64_t i = 0; i < bn; i++) {
+            if (i >= NB && j >= NB)
+                f[(i - NB) + (j - NB) * ld] = g[i + j * lb];
+            else if (g[i + j * lb] != big[i + j * lb])
+                outside++;
+        }
+    double r = potrf_resid(t, DAGR_LOWER, a, f, &moved);
+    int ok = SC_CHECK(r < TOL && moved == 0 && outside == 0,
+                      "potrf on a view: resid %g, %ld moved in the upper triangle, %ld outside", r,
+                      moved, outside);
+    int64_t c = N / 2;
+    big[(NB + c) + (NB + c) * lb] = -1;
+    put(G, big);
+    SC_TRY(dagr_potrf(DAGR_LOWER, A));
+    ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_ERR_NOT_SPD);
+    ok &= SC_CHECK(names_column(c + 1), "view: the error does not name global column %lld: %s",
+                   (long long)(c + 1), dagr_last_error());
+    sc_result("potrf_view", ok, "dtype=%s resid=%g", dname(t), r);
+    free(big), free(a), free(g), free(f);
+    dagr_darray_destroy(&A), dagr_darray_destroy(&G);
+}
+
 static void check_errors(void) {
     dagr_grid_t g = dagr_grid_2d(P, Q);
     dagr_darray_t *A = make(DAGR_DOUBLE, 7, 7, 3, 3, g), *B = make(DAGR_DOUBLE, 7, 2, 3, 3, g);
@@ -313,6 +354,7 @@ int main(int argc, char **argv) {
         if (N > 0) {
             check_not_spd(types[k]);
             check_nan_inf(types[k]);
+            check_view(types[k]);
         }
     }
     SC_TRY(dagr_wait_all(ctx));

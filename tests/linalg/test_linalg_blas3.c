@@ -9,7 +9,7 @@ static void blas3(int nranks, const char *args) {
     mpirun_t r;
     mpirun(&r, nranks, NULL, 240, "linalg_blas3", args);
     mpirun_assert_clean(&r);
-    const char *names[] = {"gemm", "syrk", "symm", "trsm", "trmm"};
+    const char *names[] = {"gemm", "gemm_view", "syrk", "symm", "trsm", "trmm"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         mpirun_assert_result(&r, names[k], 2);
     mpirun_assert_result(&r, "errors", 1);

@@ -15,6 +15,7 @@ static void chol(int nranks, const char *args) {
     mpirun_assert_result(&r, "posv", 4);
     mpirun_assert_result(&r, "not_spd", 2);
     mpirun_assert_result(&r, "nan_inf", 2);
+    mpirun_assert_result(&r, "potrf_view", 2);
     mpirun_assert_result(&r, "errors", 1);
     mpirun_free(&r);
 }
