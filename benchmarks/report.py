@@ -70,7 +70,8 @@ def plot(rows, png):
         script = ["set terminal png size {},{}".format(width, height),
                   "set output '{}'".format(png),
                   "set multiplot layout {},{}".format((len(ops) + 2) // 3, min(len(ops), 3)),
-                  "set xlabel 'n'", "set ylabel 'GFLOP/s'", "set key top left", "set grid"]
+                  "set xlabel 'n'", "set ylabel 'GFLOP/s'", "set key bottom right", "set grid",
+                  "set yrange [0:*]", "set offsets graph 0.1, graph 0.1, 0, 0"]
         for op in ops:
             plots = []
             for impl in IMPLS:
