@@ -46,7 +46,8 @@ static double sumsq_d(const dagr_tile_t *t) {
             s2 += col[r + 2] * col[r + 2];
             s3 += col[r + 3] * col[r + 3];
         }
-        for (; r < t->rows; r++) s0 += col[r] * col[r];
+        for (; r < t->rows; r++)
+            s0 += col[r] * col[r];
     }
     return (s0 + s1) + (s2 + s3);
 }

@@ -121,8 +121,8 @@ DAGR_API dagr_status_t dagr_getrf(dagr_darray_t *A, dagr_pivots_t **piv_out);
 DAGR_API dagr_status_t dagr_getrf_ex(dagr_darray_t *A, dagr_pivots_t **piv_out,
                                      const dagr_linalg_opts_t *opts);
 /* Solves op(A) X = B with A, piv from dagr_getrf; X overwrites B. */
-DAGR_API dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A,
-                                  const dagr_pivots_t *piv, dagr_darray_t *B);
+DAGR_API dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A, const dagr_pivots_t *piv,
+                                  dagr_darray_t *B);
 /* dagr_getrf then dagr_getrs (the pivots are released). */
 DAGR_API dagr_status_t dagr_gesv(dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B,

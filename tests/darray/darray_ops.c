@@ -24,40 +24,6 @@ static dagr_ctx_t *ctx;
 static int P, Q, me, nranks;
 static int64_t M, N, MB, NB;
 
-static const char *dname(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? "float" : t == DAGR_INT64 ? "int64" : "double";
-}
-
-/* Gathers A to every rank as doubles (column-major, ld = max(1, m)). */
-static double *gather_d(const dagr_darray_t *A) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = m > 1 ? m : 1;
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    size_t es = dagr_dtype_size(t);
-    void *raw = calloc((size_t)(ld * n) + 1, es);
-    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
-    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
-    for (int64_t k = 0; k < ld * n; k++)
-        out[k] = t == DAGR_FLOAT   ? ((float *)raw)[k]
-                 : t == DAGR_INT64 ? (double)((int64_t *)raw)[k]
-                                   : ((double *)raw)[k];
-    free(raw);
-    return out;
-}
-
-/* Scatters a double matrix into A from every rank (converted to A's dtype). */
-static void scatter_d(dagr_darray_t *A, const double *x) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = m > 1 ? m : 1;
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    for (int64_t k = 0; k < ld * n; k++) {
-        if (t == DAGR_FLOAT) ((float *)raw)[k] = (float)x[k];
-        if (t == DAGR_INT64) ((int64_t *)raw)[k] = (int64_t)x[k];
-        if (t == DAGR_DOUBLE) ((double *)raw)[k] = x[k];
-    }
-    SC_TRY(dagr_darray_scatter(A, raw, ld, -1));
-    free(raw);
-}
-
 /* Counts the elements of got that differ from want by more than tol * (1 + |want|). */
 static long mismatches(const double *got, const double *want, int64_t count, double tol) {
     long bad = 0;
@@ -74,10 +40,10 @@ static long mismatches(const double *got, const double *want, int64_t count, dou
 
 static void expect_matrix(const char *name, const dagr_darray_t *A, const double *want,
                           double tol) {
-    double *got = gather_d(A);
+    double *got = sc_gather(A);
     int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A);
     long bad = mismatches(got, want, (m > 1 ? m : 1) * n * (m > 0), tol);
-    sc_result(name, bad == 0, "dtype=%s mismatches=%ld", dname(dagr_darray_dtype(A)), bad);
+    sc_result(name, bad == 0, "dtype=%s mismatches=%ld", sc_dtype_name(dagr_darray_dtype(A)), bad);
     free(got);
 }
 
@@ -168,7 +134,7 @@ static void check_random(dagr_dtype_t t) {
     int ok = SC_CHECK(memcmp(a, b, bytes) == 0, "random differs between tilings");
     if (me == 0) ok &= SC_CHECK(memcmp(a, c, bytes) == 0, "random differs on a custom grid");
     /* Range and a crude uniformity check on the double matrix. */
-    double *d = gather_d(A), lo = 1e300, hi = -1e300, mean = 0;
+    double *d = sc_gather(A), lo = 1e300, hi = -1e300, mean = 0;
     int64_t cnt = M * N;
     for (int64_t j = 0; j < N; j++)
         for (int64_t i = 0; i < M; i++) {
@@ -185,7 +151,8 @@ static void check_random(dagr_dtype_t t) {
     SC_TRY(dagr_darray_random(B, 43));
     SC_TRY(dagr_darray_gather(B, b, ld, -1));
     if (cnt > 4) ok &= SC_CHECK(memcmp(a, b, bytes) != 0, "seeds 42 and 43 agree");
-    sc_result("random", ok, "dtype=%s hash=%llu", dname(t), (unsigned long long)fnv(a, bytes));
+    sc_result("random", ok, "dtype=%s hash=%llu", sc_dtype_name(t),
+              (unsigned long long)fnv(a, bytes));
     free(a);
     free(b);
     free(c);
@@ -226,7 +193,7 @@ static void check_scatter_gather(dagr_dtype_t t) {
             }
         }
     }
-    sc_result("scatter_gather", ok, "dtype=%s", dname(t));
+    sc_result("scatter_gather", ok, "dtype=%s", sc_dtype_name(t));
 
     /* set / get one element, then everything else unchanged. */
     ok = 1;
@@ -252,7 +219,7 @@ static void check_scatter_gather(dagr_dtype_t t) {
                     : t == DAGR_INT64 ? (double)*(int64_t *)got
                                       : *(double *)got;
         ok &= SC_CHECK(g0 == val(0, 0, NULL) || (i == 0 && j == 0), "get(0, 0) = %g", g0);
-        double *all = gather_d(A);
+        double *all = sc_gather(A);
         int64_t gl = M > 1 ? M : 1;
         for (int64_t c = 0; c < N; c++)
             for (int64_t r = 0; r < M; r++)
@@ -261,7 +228,7 @@ static void check_scatter_gather(dagr_dtype_t t) {
                                    (long long)r, (long long)c);
         free(all);
     }
-    sc_result("set_get", ok, "dtype=%s", dname(t));
+    sc_result("set_get", ok, "dtype=%s", sc_dtype_name(t));
     dagr_darray_destroy(&A);
     free(src);
     free(dst);
@@ -281,8 +248,8 @@ static void check_elementwise(dagr_dtype_t t) {
     dagr_darray_t *Y = make(t, M, N, MB, NB, dagr_grid_col_cyclic());
     dagr_darray_t *Z = make(t, M, N, MB, NB, dagr_grid_row_cyclic());
     dagr_darray_t *S = make(t, 1, 1, 1, 1, dagr_grid_2d(1, 1));
-    scatter_d(X, x);
-    scatter_d(Y, y);
+    sc_scatter(X, x);
+    sc_scatter(Y, y);
 
     /* map to another distribution and dtype, and in place */
     double add = 0.5;
@@ -351,7 +318,7 @@ static void check_elementwise(dagr_dtype_t t) {
     ok &= SC_EXPECT_STATUS(dagr_darray_scale(NULL, 1), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_OK);
     expect_matrix("errors_change_nothing", Z, w, tol);
-    sc_result("elementwise_errors", ok, "dtype=%s", dname(t));
+    sc_result("elementwise_errors", ok, "dtype=%s", sc_dtype_name(t));
     dagr_darray_destroy(&W);
     dagr_darray_destroy(&T);
     dagr_darray_destroy(&F);
@@ -420,7 +387,7 @@ static int expect_reductions(const char *name, const dagr_darray_t *A, const dou
         ok &= SC_CHECK(fabs(got - want[op]) <= tol * scale || (isnan(got) && isnan(want[op])),
                        "%s op %d: got %.17g want %.17g", name, op, got, want[op]);
     }
-    sc_result(name, ok, "dtype=%s", dname(dagr_darray_dtype(A)));
+    sc_result(name, ok, "dtype=%s", sc_dtype_name(dagr_darray_dtype(A)));
     return ok;
 }
 
@@ -431,7 +398,7 @@ static void check_reductions(dagr_dtype_t t) {
         for (int64_t i = 0; i < M; i++)
             x[i + j * ld] = val(i, j, NULL) * (t == DAGR_INT64 ? 1 : 0.25);
     dagr_darray_t *A = make(t, M, N, MB, NB, dagr_grid_2d(P, Q));
-    scatter_d(A, x);
+    sc_scatter(A, x);
     expect_reductions("reduce", A, x, t == DAGR_FLOAT ? 1e-5 : 1e-12);
     /* The result as a task output: R is read by a later operation (sum into a 1 x 1 array,
      * then broadcast-added). */
@@ -483,7 +450,7 @@ static void check_reductions(dagr_dtype_t t) {
     int ok = SC_EXPECT_STATUS(dagr_darray_reduce(A, DAGR_REDUCE_SUM, R2), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_darray_reduce(A, (dagr_reduce_t)99, R2), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_darray_norm(A, DAGR_REDUCE_SUM, x), DAGR_ERR_ARG);
-    sc_result("reduce_errors", ok, "dtype=%s", dname(t));
+    sc_result("reduce_errors", ok, "dtype=%s", sc_dtype_name(t));
     dagr_darray_destroy(&R2);
     dagr_darray_destroy(&A);
     free(x);
@@ -496,7 +463,7 @@ static void check_copies(dagr_dtype_t t) {
         for (int64_t i = 0; i < M; i++)
             x[i + j * ld] = val(i, j, NULL) + (double)i * 100;
     dagr_darray_t *A = make(t, M, N, MB, NB, dagr_grid_2d(P, Q));
-    scatter_d(A, x);
+    sc_scatter(A, x);
 
     /* copy and redistribute to other tilings and grids */
     int64_t tiles[][2] = {
@@ -507,19 +474,19 @@ static void check_copies(dagr_dtype_t t) {
     for (int k = 0; k < 5; k++) {
         dagr_darray_t *B = NULL;
         SC_TRY(dagr_darray_redistribute(A, tiles[k][0], tiles[k][1], grids[k], &B));
-        double *g = gather_d(B);
+        double *g = sc_gather(B);
         ok &= SC_CHECK(mismatches(g, x, cnt * (M > 0), 0) == 0, "redistribute %d", k);
         free(g);
         /* and back with copy */
         dagr_darray_t *C = make(t, M, N, MB, NB, dagr_grid_2d(P, Q));
         SC_TRY(dagr_darray_copy(B, C));
-        g = gather_d(C);
+        g = sc_gather(C);
         ok &= SC_CHECK(mismatches(g, x, cnt * (M > 0), 0) == 0, "copy back %d", k);
         free(g);
         dagr_darray_destroy(&B);
         dagr_darray_destroy(&C);
     }
-    sc_result("copy_redistribute", ok, "dtype=%s", dname(t));
+    sc_result("copy_redistribute", ok, "dtype=%s", sc_dtype_name(t));
 
     /* transpose into several tilings */
     int64_t tld = N > 1 ? N : 1;
@@ -531,12 +498,12 @@ static void check_copies(dagr_dtype_t t) {
     for (int k = 0; k < 3; k++) {
         dagr_darray_t *B = make(t, N, M, tiles[k][1], tiles[k][0], grids[k]);
         SC_TRY(dagr_darray_transpose(A, B));
-        double *g = gather_d(B);
+        double *g = sc_gather(B);
         ok &= SC_CHECK(mismatches(g, xt, tld * M * (N > 0), 0) == 0, "transpose %d", k);
         free(g);
         dagr_darray_destroy(&B);
     }
-    sc_result("transpose", ok, "dtype=%s", dname(t));
+    sc_result("transpose", ok, "dtype=%s", sc_dtype_name(t));
     free(xt);
 
     /* views share tiles; writes through them reach A */
@@ -546,7 +513,7 @@ static void check_copies(dagr_dtype_t t) {
         int64_t vm = M - MB - 1 > 0 ? M - MB - 1 : 1, vn = N - NB;
         SC_TRY(dagr_darray_view(A, MB, NB, vm, vn, &V));
         ok &= SC_CHECK(dagr_darray_rows(V) == vm && dagr_darray_cols(V) == vn, "view shape");
-        double *g = gather_d(V);
+        double *g = sc_gather(V);
         for (int64_t j = 0; j < vn; j++)
             for (int64_t i = 0; i < vm; i++)
                 ok &= SC_CHECK(g[i + j * (vm > 1 ? vm : 1)] == x[MB + i + (NB + j) * ld],
@@ -560,7 +527,7 @@ static void check_copies(dagr_dtype_t t) {
                 x[MB + i + (NB + j) * ld] = -1;
         x[MB + NB * ld] = -5;
         dagr_darray_destroy(&V); /* the parent's tiles stay */
-        g = gather_d(A);
+        g = sc_gather(A);
         ok &= SC_CHECK(mismatches(g, x, cnt, 0) == 0, "writes through a view");
         free(g);
         dagr_darray_destroy(&V2);
@@ -573,14 +540,14 @@ static void check_copies(dagr_dtype_t t) {
     dagr_darray_destroy(&bad);
     ok &= SC_EXPECT_STATUS(dagr_darray_view(A, 0, 0, M + 1, 1, &bad), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_darray_view(A, 0, 0, -1, 1, &bad), DAGR_ERR_ARG);
-    sc_result("views", ok, "dtype=%s", dname(t));
+    sc_result("views", ok, "dtype=%s", sc_dtype_name(t));
 
     /* sub-arrays at arbitrary offsets */
     ok = 1;
     int64_t i0 = M / 3, j0 = N / 4, sm = M - i0 - (M > 2), sn = N - j0;
     dagr_darray_t *S = NULL;
     SC_TRY(dagr_darray_subarray(A, i0, j0, sm, sn, &S));
-    double *g = gather_d(S);
+    double *g = sc_gather(S);
     for (int64_t j = 0; j < sn; j++)
         for (int64_t i = 0; i < sm; i++)
             ok &= SC_CHECK(g[i + j * (sm > 1 ? sm : 1)] == x[i0 + i + (j0 + j) * ld],
@@ -593,7 +560,7 @@ static void check_copies(dagr_dtype_t t) {
     ok &= SC_EXPECT_STATUS(dagr_darray_copy(A, B), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_darray_transpose(A, A), DAGR_ERR_ARG);
     dagr_darray_destroy(&B);
-    sc_result("subarray", ok, "dtype=%s", dname(t));
+    sc_result("subarray", ok, "dtype=%s", sc_dtype_name(t));
     dagr_darray_destroy(&A);
     free(x);
 }

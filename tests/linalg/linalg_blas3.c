@@ -31,22 +31,12 @@ static int P, Q;
 static int64_t M, N, K, NB;
 static const double TOL = 10;
 
-static const char *dname(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? "float" : "double";
-}
-static double eps_of(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? 0x1p-24 : 0x1p-53;
-}
-static int64_t ld_of(int64_t m) {
-    return m > 1 ? m : 1;
-}
-
 /* A deterministic m x n matrix (the same on every rank) with entries in [-1, 1), rounded to
  * the dtype so that the reference sees exactly what the DArray holds. */
 static double *gen(dagr_dtype_t t, int64_t m, int64_t n, uint64_t seed) {
     sc_rng_t r = {seed * 7919 + 17};
-    double *x = calloc((size_t)(ld_of(m) * n) + 1, sizeof *x);
-    for (int64_t k = 0; k < ld_of(m) * n; k++) {
+    double *x = calloc((size_t)(sc_ld(m) * n) + 1, sizeof *x);
+    for (int64_t k = 0; k < sc_ld(m) * n; k++) {
         double v = (double)(sc_next(&r) >> 11) * 0x1p-53 * 2 - 1;
         x[k] = t == DAGR_FLOAT ? (double)(float)v : v;
     }
@@ -60,36 +50,12 @@ static dagr_darray_t *make(dagr_dtype_t t, int64_t m, int64_t n, int64_t mb, int
     return A;
 }
 
-static void put(dagr_darray_t *A, const double *x) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    for (int64_t k = 0; k < ld * n; k++) {
-        if (t == DAGR_FLOAT) ((float *)raw)[k] = (float)x[k];
-        if (t == DAGR_DOUBLE) ((double *)raw)[k] = x[k];
-    }
-    SC_TRY(dagr_darray_scatter(A, raw, ld, -1));
-    free(raw);
-}
-
-static double *get(const dagr_darray_t *A) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
-    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
-    for (int64_t k = 0; k < ld * n; k++)
-        out[k] = t == DAGR_FLOAT ? ((float *)raw)[k] : ((double *)raw)[k];
-    free(raw);
-    return out;
-}
-
-/* Frobenius norm of the m x n matrix x (ld = ld_of(m)); NaN entries give NaN. */
+/* Frobenius norm of the m x n matrix x (ld = sc_ld(m)); NaN entries give NaN. */
 static double fro(const double *x, int64_t m, int64_t n) {
     double s = 0;
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++)
-            s += x[i + j * ld_of(m)] * x[i + j * ld_of(m)];
+            s += x[i + j * sc_ld(m)] * x[i + j * sc_ld(m)];
     return sqrt(s);
 }
 
@@ -100,7 +66,7 @@ static double diff(const double *got, const double *want, int64_t m, int64_t n, 
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++) {
             if ((uplo == DAGR_LOWER && i < j) || (uplo == DAGR_UPPER && i > j)) continue;
-            double d = got[i + j * ld_of(m)] - want[i + j * ld_of(m)];
+            double d = got[i + j * sc_ld(m)] - want[i + j * sc_ld(m)];
             s += d * d;
         }
     return sqrt(s);
@@ -129,33 +95,33 @@ static void gemm_case(worst_t *w, dagr_dtype_t t, dagr_op_t ta, dagr_op_t tb, do
     int64_t am = at ? K : M, an = at ? M : K, bm = bt ? N : K, bn = bt ? K : N;
     double *a = gen(t, am, an, 1), *b = gen(t, bm, bn, 2), *c = gen(t, M, N, 3);
     if (nan_c)
-        for (int64_t k = 0; k < ld_of(M) * N; k++)
+        for (int64_t k = 0; k < sc_ld(M) * N; k++)
             c[k] = NAN;
     dagr_darray_t *A = make(t, am, an, at ? kb : mb, at ? mb : kb, dagr_grid_2d(P, Q));
     dagr_darray_t *B = make(t, bm, bn, bt ? nb : kb, bt ? kb : nb, dagr_grid_2d(Q, P));
     dagr_darray_t *C = make(t, M, N, mb, nb, dagr_grid_2d(P, Q));
-    put(A, a);
-    put(B, b);
-    put(C, c);
+    sc_scatter(A, a);
+    sc_scatter(B, b);
+    sc_scatter(C, c);
     SC_TRY(dagr_gemm(ta, tb, alpha, A, B, beta, C));
-    double *got = get(C);
-    double *want = malloc(sizeof *want * (size_t)(ld_of(M) * N + 1));
-    memcpy(want, c, sizeof *want * (size_t)(ld_of(M) * N + 1));
+    double *got = sc_gather(C);
+    double *want = malloc(sizeof *want * (size_t)(sc_ld(M) * N + 1));
+    memcpy(want, c, sizeof *want * (size_t)(sc_ld(M) * N + 1));
     if (beta == 0)
-        for (int64_t k = 0; k < ld_of(M) * N; k++)
+        for (int64_t k = 0; k < sc_ld(M) * N; k++)
             want[k] = 0;
     if (M > 0 && N > 0)
         cblas_dgemm(CblasColMajor, at ? CblasTrans : CblasNoTrans, bt ? CblasTrans : CblasNoTrans,
-                    (int)M, (int)N, (int)K, alpha, a, (int)ld_of(am), b, (int)ld_of(bm),
-                    beta == 0 ? 0.0 : beta, want, (int)ld_of(M));
+                    (int)M, (int)N, (int)K, alpha, a, (int)sc_ld(am), b, (int)sc_ld(bm),
+                    beta == 0 ? 0.0 : beta, want, (int)sc_ld(M));
     double den = (fabs(alpha) * fro(a, am, an) * fro(b, bm, bn) +
                   (beta == 0 ? 0 : fabs(beta) * fro(c, M, N))) *
-                 (double)(K > 1 ? K : 1) * eps_of(t);
+                 (double)(K > 1 ? K : 1) * sc_eps(t);
     double num = diff(got, want, M, N, -1);
     char what[160];
     snprintf(what, sizeof what, "gemm %s%s alpha=%g beta=%g nan_c=%d tiles %lldx%lldx%lld %s",
              at ? "T" : "N", bt ? "T" : "N", alpha, beta, (int)nan_c, (long long)mb, (long long)kb,
-             (long long)nb, dname(t));
+             (long long)nb, sc_dtype_name(t));
     judge(w, what, num == 0 ? 0 : num / den);
     free(a), free(b), free(c), free(got), free(want);
     dagr_darray_destroy(&A), dagr_darray_destroy(&B), dagr_darray_destroy(&C);
@@ -170,38 +136,38 @@ static void check_gemm(dagr_dtype_t t) {
         }
     gemm_case(&w, t, DAGR_NO_TRANS, DAGR_NO_TRANS, 0.0, 2.0, false, NB, NB, NB);
     gemm_case(&w, t, DAGR_TRANS, DAGR_NO_TRANS, 0.0, 0.0, true, NB + 1, NB, NB + 2);
-    sc_result("gemm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+    sc_result("gemm", w.bad == 0, "dtype=%s worst=%g", sc_dtype_name(t), w.w);
 }
 
 /* gemm into a view: C is the M x N block at (NB, 0) of a larger array whose edge tiles the
  * view covers only in part; the rest of the array must stay as it was. */
 static void check_gemm_view(dagr_dtype_t t) {
-    int64_t bm = M + NB + 2, bn = N + 3, lb = ld_of(bm);
+    int64_t bm = M + NB + 2, bn = N + 3, lb = sc_ld(bm);
     double alpha = 0.5, beta = 2.0;
     double *a = gen(t, M, K, 13), *b = gen(t, K, N, 14), *big = gen(t, bm, bn, 15);
     dagr_darray_t *A = make(t, M, K, NB, NB, dagr_grid_2d(Q, P));
     dagr_darray_t *B = make(t, K, N, NB, NB, dagr_grid_2d(P, Q));
     dagr_darray_t *G = make(t, bm, bn, NB, NB, dagr_grid_2d(P, Q)), *C = NULL;
-    put(A, a);
-    put(B, b);
-    put(G, big);
+    sc_scatter(A, a);
+    sc_scatter(B, b);
+    sc_scatter(G, big);
     SC_TRY(dagr_darray_view(G, NB, 0, M, N, &C));
     SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, alpha, A, B, beta, C));
-    double *got = get(G);
+    double *got = sc_gather(G);
     double *want = malloc(sizeof *want * (size_t)(lb * bn + 1));
     memcpy(want, big, sizeof *want * (size_t)(lb * bn + 1));
     if (M > 0 && N > 0)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, alpha, a,
-                    (int)ld_of(M), b, (int)ld_of(K), beta, want + NB, (int)lb);
+                    (int)sc_ld(M), b, (int)sc_ld(K), beta, want + NB, (int)lb);
     long moved = 0;
     for (int64_t j = 0; j < bn; j++)
         for (int64_t i = 0; i < bm; i++)
             if ((i < NB || i >= NB + M || j >= N) && got[i + j * lb] != big[i + j * lb]) moved++;
     double den = (fabs(alpha) * fro(a, M, K) * fro(b, K, N) + fabs(beta) * fro(big, bm, bn)) *
-                 (double)(K > 1 ? K : 1) * eps_of(t);
+                 (double)(K > 1 ? K : 1) * sc_eps(t);
     double num = diff(got, want, bm, bn, -1);
     double err = moved ? INFINITY : num == 0 ? 0 : num / den;
-    sc_result("gemm_view", err < TOL, "dtype=%s err=%g moved=%ld", dname(t), err, moved);
+    sc_result("gemm_view", err < TOL, "dtype=%s err=%g moved=%ld", sc_dtype_name(t), err, moved);
     free(a), free(b), free(big), free(got), free(want);
     dagr_darray_destroy(&C), dagr_darray_destroy(&A), dagr_darray_destroy(&B);
     dagr_darray_destroy(&G);
@@ -218,35 +184,35 @@ static void check_syrk(dagr_dtype_t t) {
             double *a = gen(t, am, an, 4), *c = gen(t, N, N, 5);
             dagr_darray_t *A = make(t, am, an, NB, NB, dagr_grid_2d(Q, P));
             dagr_darray_t *C = make(t, N, N, NB, NB, dagr_grid_2d(P, Q));
-            put(A, a);
-            put(C, c);
+            sc_scatter(A, a);
+            sc_scatter(C, c);
             SC_TRY(dagr_syrk(uplo, tr, alpha, A, beta, C));
-            double *got = get(C);
-            double *want = malloc(sizeof *want * (size_t)(ld_of(N) * N + 1));
-            memcpy(want, c, sizeof *want * (size_t)(ld_of(N) * N + 1));
+            double *got = sc_gather(C);
+            double *want = malloc(sizeof *want * (size_t)(sc_ld(N) * N + 1));
+            memcpy(want, c, sizeof *want * (size_t)(sc_ld(N) * N + 1));
             if (N > 0)
                 cblas_dsyrk(CblasColMajor, uplo ? CblasUpper : CblasLower,
                             tr ? CblasTrans : CblasNoTrans, (int)N, (int)K, alpha, a,
-                            (int)ld_of(am), beta, want, (int)ld_of(N));
+                            (int)sc_ld(am), beta, want, (int)sc_ld(N));
             /* the other triangle (diagonal excluded) is exactly as it was */
             long moved = 0;
             for (int64_t j = 0; j < N; j++)
                 for (int64_t i = 0; i < N; i++)
                     if ((uplo == DAGR_LOWER ? i < j : i > j) &&
-                        got[i + j * ld_of(N)] != c[i + j * ld_of(N)])
+                        got[i + j * sc_ld(N)] != c[i + j * sc_ld(N)])
                         moved++;
             double den =
                 (fabs(alpha) * fro(a, am, an) * fro(a, am, an) + fabs(beta) * fro(c, N, N)) *
-                (double)(K > 1 ? K : 1) * eps_of(t);
+                (double)(K > 1 ? K : 1) * sc_eps(t);
             double num = diff(got, want, N, N, uplo);
             char what[96];
             snprintf(what, sizeof what, "syrk %s %s %s", uplo ? "upper" : "lower", tr ? "T" : "N",
-                     dname(t));
+                     sc_dtype_name(t));
             judge(&w, what, moved ? INFINITY : num == 0 ? 0 : num / den);
             free(a), free(c), free(got), free(want);
             dagr_darray_destroy(&A), dagr_darray_destroy(&C);
         }
-    sc_result("syrk", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+    sc_result("syrk", w.bad == 0, "dtype=%s worst=%g", sc_dtype_name(t), w.w);
 }
 
 /* ---- symm ---- */
@@ -258,11 +224,11 @@ static void poison_other(double *x, int64_t n, int uplo, double *full) {
         for (int64_t i = 0; i < n; i++) {
             int64_t si = uplo == DAGR_LOWER ? (i > j ? i : j) : (i < j ? i : j);
             int64_t sj = uplo == DAGR_LOWER ? (i > j ? j : i) : (i < j ? j : i);
-            if (full) full[i + j * ld_of(n)] = x[si + sj * ld_of(n)];
+            if (full) full[i + j * sc_ld(n)] = x[si + sj * sc_ld(n)];
         }
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < n; i++)
-            if (uplo == DAGR_LOWER ? i < j : i > j) x[i + j * ld_of(n)] = NAN;
+            if (uplo == DAGR_LOWER ? i < j : i > j) x[i + j * sc_ld(n)] = NAN;
 }
 
 static void check_symm(dagr_dtype_t t) {
@@ -272,40 +238,40 @@ static void check_symm(dagr_dtype_t t) {
             int64_t an = side == DAGR_LEFT ? M : N;
             double alpha = -0.5, beta = 1.5;
             double *a = gen(t, an, an, 6), *b = gen(t, M, N, 7), *c = gen(t, M, N, 8);
-            double *full = calloc((size_t)(ld_of(an) * an) + 1, sizeof *full);
+            double *full = calloc((size_t)(sc_ld(an) * an) + 1, sizeof *full);
             poison_other(a, an, uplo, full);
             dagr_darray_t *A = make(t, an, an, NB, NB, dagr_grid_2d(Q, P));
             dagr_darray_t *B = make(t, M, N, NB, NB, dagr_grid_2d(Q, P));
             dagr_darray_t *C = make(t, M, N, NB, NB, dagr_grid_2d(P, Q));
-            put(A, a);
-            put(B, b);
-            put(C, c);
+            sc_scatter(A, a);
+            sc_scatter(B, b);
+            sc_scatter(C, c);
             SC_TRY(dagr_symm(side, uplo, alpha, A, B, beta, C));
-            double *got = get(C);
-            double *want = malloc(sizeof *want * (size_t)(ld_of(M) * N + 1));
-            memcpy(want, c, sizeof *want * (size_t)(ld_of(M) * N + 1));
+            double *got = sc_gather(C);
+            double *want = malloc(sizeof *want * (size_t)(sc_ld(M) * N + 1));
+            memcpy(want, c, sizeof *want * (size_t)(sc_ld(M) * N + 1));
             if (M > 0 && N > 0) {
                 if (side == DAGR_LEFT)
                     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)M,
-                                alpha, full, (int)ld_of(M), b, (int)ld_of(M), beta, want,
-                                (int)ld_of(M));
+                                alpha, full, (int)sc_ld(M), b, (int)sc_ld(M), beta, want,
+                                (int)sc_ld(M));
                 else
                     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)N,
-                                alpha, b, (int)ld_of(M), full, (int)ld_of(N), beta, want,
-                                (int)ld_of(M));
+                                alpha, b, (int)sc_ld(M), full, (int)sc_ld(N), beta, want,
+                                (int)sc_ld(M));
             }
             double den =
                 (fabs(alpha) * fro(full, an, an) * fro(b, M, N) + fabs(beta) * fro(c, M, N)) *
-                (double)(an > 1 ? an : 1) * eps_of(t);
+                (double)(an > 1 ? an : 1) * sc_eps(t);
             double num = diff(got, want, M, N, -1);
             char what[96];
             snprintf(what, sizeof what, "symm %s %s %s", side ? "right" : "left",
-                     uplo ? "upper" : "lower", dname(t));
+                     uplo ? "upper" : "lower", sc_dtype_name(t));
             judge(&w, what, num == 0 ? 0 : num / den);
             free(a), free(b), free(c), free(full), free(got), free(want);
             dagr_darray_destroy(&A), dagr_darray_destroy(&B), dagr_darray_destroy(&C);
         }
-    sc_result("symm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+    sc_result("symm", w.bad == 0, "dtype=%s worst=%g", sc_dtype_name(t), w.w);
 }
 
 /* ---- trsm, trmm ---- */
@@ -315,17 +281,17 @@ static void check_symm(dagr_dtype_t t) {
  * matrix as BLAS sees it (diagonal 1 for UNIT, the other triangle 0). */
 static double *gen_tri(dagr_dtype_t t, int64_t n, int uplo, int diag, double **ref) {
     double *a = gen(t, n, n, 9);
-    double *r = calloc((size_t)(ld_of(n) * n) + 1, sizeof *r);
+    double *r = calloc((size_t)(sc_ld(n) * n) + 1, sizeof *r);
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < n; i++) {
-            double *x = &a[i + j * ld_of(n)];
+            double *x = &a[i + j * sc_ld(n)];
             if (i == j) {
                 *x = t == DAGR_FLOAT ? (double)(float)(2 + *x / 2) : 2 + *x / 2;
-                r[i + j * ld_of(n)] = diag == DAGR_UNIT ? 1 : *x;
+                r[i + j * sc_ld(n)] = diag == DAGR_UNIT ? 1 : *x;
                 if (diag == DAGR_UNIT) *x = NAN;
             } else if (uplo == DAGR_LOWER ? i > j : i < j) {
                 *x = t == DAGR_FLOAT ? (double)(float)(*x / (double)n) : *x / (double)n;
-                r[i + j * ld_of(n)] = *x;
+                r[i + j * sc_ld(n)] = *x;
             } else {
                 *x = NAN;
             }
@@ -346,35 +312,35 @@ static void check_tri(dagr_dtype_t t, bool solve) {
                     double *a = gen_tri(t, an, uplo, diag, &ref), *b = gen(t, M, N, 10);
                     dagr_darray_t *A = make(t, an, an, NB, NB, dagr_grid_2d(Q, P));
                     dagr_darray_t *B = make(t, M, N, NB, NB, dagr_grid_2d(P, Q));
-                    put(A, a);
-                    put(B, b);
+                    sc_scatter(A, a);
+                    sc_scatter(B, b);
                     if (solve)
                         SC_TRY(dagr_trsm(side, uplo, tr, diag, alpha, A, B));
                     else
                         SC_TRY(dagr_trmm(side, uplo, tr, diag, alpha, A, B));
-                    double *got = get(B);
-                    double *want = malloc(sizeof *want * (size_t)(ld_of(M) * N + 1));
-                    memcpy(want, b, sizeof *want * (size_t)(ld_of(M) * N + 1));
+                    double *got = sc_gather(B);
+                    double *want = malloc(sizeof *want * (size_t)(sc_ld(M) * N + 1));
+                    memcpy(want, b, sizeof *want * (size_t)(sc_ld(M) * N + 1));
                     if (M > 0 && N > 0)
                         (solve ? cblas_dtrsm : cblas_dtrmm)(
                             CblasColMajor, side ? CblasRight : CblasLeft,
                             uplo ? CblasUpper : CblasLower, tr ? CblasTrans : CblasNoTrans,
                             diag ? CblasUnit : CblasNonUnit, (int)M, (int)N, alpha, ref,
-                            (int)ld_of(an), want, (int)ld_of(M));
+                            (int)sc_ld(an), want, (int)sc_ld(M));
                     /* A is well conditioned (diagonally dominant), so the solution's error is
                      * of the order of the product's. */
                     double den = (fabs(alpha) * fro(ref, an, an) * fro(b, M, N) + fro(want, M, N)) *
-                                 (double)(an > 1 ? an : 1) * eps_of(t);
+                                 (double)(an > 1 ? an : 1) * sc_eps(t);
                     double num = diff(got, want, M, N, -1);
                     char what[96];
                     snprintf(what, sizeof what, "%s %s %s %s %s %s", solve ? "trsm" : "trmm",
                              side ? "right" : "left", uplo ? "upper" : "lower", tr ? "T" : "N",
-                             diag ? "unit" : "non-unit", dname(t));
+                             diag ? "unit" : "non-unit", sc_dtype_name(t));
                     judge(&w, what, num == 0 ? 0 : num / den);
                     free(a), free(ref), free(b), free(got), free(want);
                     dagr_darray_destroy(&A), dagr_darray_destroy(&B);
                 }
-    sc_result(solve ? "trsm" : "trmm", w.bad == 0, "dtype=%s worst=%g", dname(t), w.w);
+    sc_result(solve ? "trsm" : "trmm", w.bad == 0, "dtype=%s worst=%g", sc_dtype_name(t), w.w);
 }
 
 /* ---- argument errors ---- */

@@ -31,20 +31,10 @@ static int P, Q;
 static int64_t N, NRHS, NB;
 static const double TOL = 60;
 
-static const char *dname(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? "float" : "double";
-}
-static double eps_of(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? 0x1p-24 : 0x1p-53;
-}
-static int64_t ld_of(int64_t m) {
-    return m > 1 ? m : 1;
-}
-
 static double *gen(dagr_dtype_t t, int64_t m, int64_t n, uint64_t seed) {
     sc_rng_t r = {seed * 104729 + 3};
-    double *x = calloc((size_t)(ld_of(m) * n) + 1, sizeof *x);
-    for (int64_t k = 0; k < ld_of(m) * n; k++) {
+    double *x = calloc((size_t)(sc_ld(m) * n) + 1, sizeof *x);
+    for (int64_t k = 0; k < sc_ld(m) * n; k++) {
         double v = (double)(sc_next(&r) >> 11) * 0x1p-53 * 2 - 1;
         x[k] = t == DAGR_FLOAT ? (double)(float)v : v;
     }
@@ -54,12 +44,12 @@ static double *gen(dagr_dtype_t t, int64_t m, int64_t n, uint64_t seed) {
 /* A = R R^T + n I, rounded to the dtype (so the residual uses what the DArray holds). */
 static double *gen_spd(dagr_dtype_t t, int64_t n, uint64_t seed) {
     double *r = gen(t, n, n, seed);
-    double *a = calloc((size_t)(ld_of(n) * n) + 1, sizeof *a);
+    double *a = calloc((size_t)(sc_ld(n) * n) + 1, sizeof *a);
     if (n > 0)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, r,
-                    (int)ld_of(n), r, (int)ld_of(n), 0.0, a, (int)ld_of(n));
-    for (int64_t k = 0; k < ld_of(n) * n; k++) {
-        if (k % ld_of(n) == k / ld_of(n)) a[k] += (double)n;
+                    (int)sc_ld(n), r, (int)sc_ld(n), 0.0, a, (int)sc_ld(n));
+    for (int64_t k = 0; k < sc_ld(n) * n; k++) {
+        if (k % sc_ld(n) == k / sc_ld(n)) a[k] += (double)n;
         if (t == DAGR_FLOAT) a[k] = (double)(float)a[k];
     }
     free(r);
@@ -73,47 +63,11 @@ static dagr_darray_t *make(dagr_dtype_t t, int64_t m, int64_t n, int64_t mb, int
     return A;
 }
 
-static void put(dagr_darray_t *A, const double *x) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    for (int64_t k = 0; k < ld * n; k++) {
-        if (t == DAGR_FLOAT) ((float *)raw)[k] = (float)x[k];
-        if (t == DAGR_DOUBLE) ((double *)raw)[k] = x[k];
-    }
-    SC_TRY(dagr_darray_scatter(A, raw, ld, -1));
-    free(raw);
-}
-
-static double *get(const dagr_darray_t *A) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
-    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
-    for (int64_t k = 0; k < ld * n; k++)
-        out[k] = t == DAGR_FLOAT ? ((float *)raw)[k] : ((double *)raw)[k];
-    free(raw);
-    return out;
-}
-
-/* Max column sum of |x| (NaN propagates). */
-static double norm1(const double *x, int64_t m, int64_t n) {
-    double w = 0;
-    for (int64_t j = 0; j < n; j++) {
-        double s = 0;
-        for (int64_t i = 0; i < m; i++)
-            s += fabs(x[i + j * ld_of(m)]);
-        if (!(s <= w)) w = s;
-    }
-    return w;
-}
-
 /* ||A - L L^T||_1 / (||A||_1 n eps) from the factored f (L = the lower triangle of f; for
  * upper, U = the upper triangle and A - U^T U); *moved counts changed entries of the other
  * triangle. */
 static double potrf_resid(dagr_dtype_t t, int uplo, const double *a, const double *f, long *moved) {
-    int64_t n = N, ld = ld_of(n);
+    int64_t n = N, ld = sc_ld(n);
     double *l = calloc((size_t)(ld * n) + 1, sizeof *l);
     double *r = calloc((size_t)(ld * n) + 1, sizeof *r);
     *moved = 0;
@@ -134,21 +88,25 @@ static double potrf_resid(dagr_dtype_t t, int uplo, const double *a, const doubl
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (int)n, -1.0, l,
                         (int)ld, l, (int)ld, 1.0, r, (int)ld);
     }
-    double res = n == 0 ? 0 : norm1(r, n, n) / (norm1(a, n, n) * (double)n * eps_of(t));
+    double res = n == 0 ? 0
+                        : sc_norm1(r, n, n, sc_ld(n)) /
+                              (sc_norm1(a, n, n, sc_ld(n)) * (double)n * sc_eps(t));
     free(l), free(r);
     return res;
 }
 
 /* ||B - A X||_1 / (||A||_1 ||X||_1 n eps). */
 static double solve_resid(dagr_dtype_t t, const double *a, const double *b, const double *x) {
-    int64_t n = N, ld = ld_of(n);
+    int64_t n = N, ld = sc_ld(n);
     double *r = calloc((size_t)(ld * NRHS) + 1, sizeof *r);
     memcpy(r, b, sizeof *r * (size_t)(ld * NRHS));
     if (n > 0 && NRHS > 0)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)NRHS, (int)n, -1.0, a,
                     (int)ld, x, (int)ld, 1.0, r, (int)ld);
-    double num = norm1(r, n, NRHS);
-    double res = num == 0 ? 0 : num / (norm1(a, n, n) * norm1(x, n, NRHS) * (double)n * eps_of(t));
+    double num = sc_norm1(r, n, NRHS, sc_ld(n));
+    double res = num == 0 ? 0
+                          : num / (sc_norm1(a, n, n, sc_ld(n)) * sc_norm1(x, n, NRHS, sc_ld(n)) *
+                                   (double)n * sc_eps(t));
     free(r);
     return res;
 }
@@ -157,37 +115,37 @@ static void check_factor_solve(dagr_dtype_t t, int uplo) {
     double *a = gen_spd(t, N, 11 + (uint64_t)uplo), *b = gen(t, N, NRHS, 12);
     dagr_darray_t *A = make(t, N, N, NB, NB, dagr_grid_2d(P, Q));
     dagr_darray_t *B = make(t, N, NRHS, NB, NB, dagr_grid_2d(Q, P));
-    put(A, a);
-    put(B, b);
+    sc_scatter(A, a);
+    sc_scatter(B, b);
     /* one graph: the solve is inserted before anything has run */
     SC_TRY(dagr_potrf(uplo, A));
     SC_TRY(dagr_potrs(uplo, A, B));
-    double *f = get(A), *x = get(B);
+    double *f = sc_gather(A), *x = sc_gather(B);
     long moved;
     double r1 = potrf_resid(t, uplo, a, f, &moved);
     double r2 = solve_resid(t, a, b, x);
-    sc_result("potrf", r1 < TOL && moved == 0, "dtype=%s uplo=%s resid=%g moved=%ld", dname(t),
-              uplo ? "upper" : "lower", r1, moved);
-    sc_result("potrs", r2 < TOL, "dtype=%s uplo=%s resid=%g", dname(t), uplo ? "upper" : "lower",
-              r2);
+    sc_result("potrf", r1 < TOL && moved == 0, "dtype=%s uplo=%s resid=%g moved=%ld",
+              sc_dtype_name(t), uplo ? "upper" : "lower", r1, moved);
+    sc_result("potrs", r2 < TOL, "dtype=%s uplo=%s resid=%g", sc_dtype_name(t),
+              uplo ? "upper" : "lower", r2);
     free(f), free(x);
     /* posv on fresh copies, at three lookaheads */
     int las[] = {0, 1, 3};
     double worst = 0;
     for (int k = 0; k < 3; k++) {
-        put(A, a);
-        put(B, b);
+        sc_scatter(A, a);
+        sc_scatter(B, b);
         dagr_linalg_opts_t o;
         dagr_linalg_opts_init(&o);
         o.lookahead = las[k];
         SC_TRY(dagr_posv_ex(uplo, A, B, &o));
-        x = get(B);
+        x = sc_gather(B);
         double r = solve_resid(t, a, b, x);
         if (!(r <= worst)) worst = r;
         free(x);
     }
-    sc_result("posv", worst < TOL, "dtype=%s uplo=%s resid=%g", dname(t), uplo ? "upper" : "lower",
-              worst);
+    sc_result("posv", worst < TOL, "dtype=%s uplo=%s resid=%g", sc_dtype_name(t),
+              uplo ? "upper" : "lower", worst);
     free(a), free(b);
     dagr_darray_destroy(&A), dagr_darray_destroy(&B);
 }
@@ -206,13 +164,13 @@ static bool names_column(int64_t col) {
 static int expect_fail(dagr_dtype_t t, int uplo, const double *a, int64_t col, const char *what) {
     dagr_darray_t *A = make(t, N, N, NB, NB, dagr_grid_2d(P, Q));
     dagr_darray_t *B = make(t, N, NRHS, NB, NB, dagr_grid_2d(Q, P));
-    put(A, a);
+    sc_scatter(A, a);
     int ok = SC_EXPECT_STATUS(dagr_posv(uplo, A, B), DAGR_OK);
     ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_ERR_NOT_SPD);
     if (col > 0)
-        ok &=
-            SC_CHECK(names_column(col), "%s %s %s: the error does not name global column %lld: %s",
-                     what, dname(t), uplo ? "upper" : "lower", (long long)col, dagr_last_error());
+        ok &= SC_CHECK(
+            names_column(col), "%s %s %s: the error does not name global column %lld: %s", what,
+            sc_dtype_name(t), uplo ? "upper" : "lower", (long long)col, dagr_last_error());
     /* the context is usable afterwards */
     ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_OK);
     dagr_darray_destroy(&A), dagr_darray_destroy(&B);
@@ -227,11 +185,11 @@ static void check_not_spd(dagr_dtype_t t) {
         for (int k = 0; k < 3; k++) {
             int64_t c = cols[k] < N ? cols[k] : N - 1;
             double *a = gen_spd(t, N, 21);
-            a[c + c * ld_of(N)] = -1.0;
+            a[c + c * sc_ld(N)] = -1.0;
             ok &= expect_fail(t, uplo, a, c + 1, "negative diagonal");
             free(a);
         }
-    sc_result("not_spd", ok, "dtype=%s", dname(t));
+    sc_result("not_spd", ok, "dtype=%s", sc_dtype_name(t));
 }
 
 static void check_nan_inf(dagr_dtype_t t) {
@@ -240,9 +198,9 @@ static void check_nan_inf(dagr_dtype_t t) {
     if (c >= N) c = N - 1;
     for (int uplo = 0; uplo < 2; uplo++) {
         double *a = gen_spd(t, N, 31);
-        a[c + c * ld_of(N)] = NAN;
+        a[c + c * sc_ld(N)] = NAN;
         ok &= expect_fail(t, uplo, a, c + 1, "NaN diagonal");
-        a[c + c * ld_of(N)] = INFINITY;
+        a[c + c * sc_ld(N)] = INFINITY;
         ok &= expect_fail(t, uplo, a, c + 1, "infinite diagonal");
         free(a);
         if (N > 1) {
@@ -251,29 +209,29 @@ static void check_nan_inf(dagr_dtype_t t) {
             a = gen_spd(t, N, 32);
             int64_t c2 = c > 0 ? c : 1;
             int64_t i = uplo == DAGR_LOWER ? c2 : 0, j = uplo == DAGR_LOWER ? 0 : c2;
-            a[i + j * ld_of(N)] = NAN;
+            a[i + j * sc_ld(N)] = NAN;
             ok &= expect_fail(t, uplo, a, c2 + 1, "NaN off the diagonal");
             free(a);
         }
     }
-    sc_result("nan_inf", ok, "dtype=%s", dname(t));
+    sc_result("nan_inf", ok, "dtype=%s", sc_dtype_name(t));
 }
 
 /* potrf on the trailing N x N view (at NB, NB) of an (N + NB) x (N + NB) SPD array: the
  * residual of the block, the rest of the array untouched; then a negative diagonal at view
  * column c, reported as column c + 1 (columns count from the array passed). */
 static void check_view(dagr_dtype_t t) {
-    int64_t bn = N + NB, lb = ld_of(bn), ld = ld_of(N);
+    int64_t bn = N + NB, lb = sc_ld(bn), ld = sc_ld(N);
     double *big = gen_spd(t, bn, 41);
     double *a = calloc((size_t)(ld * N) + 1, sizeof *a);
     for (int64_t j = 0; j < N; j++)
         for (int64_t i = 0; i < N; i++)
             a[i + j * ld] = big[(NB + i) + (NB + j) * lb];
     dagr_darray_t *G = make(t, bn, bn, NB, NB, dagr_grid_2d(P, Q)), *A = NULL;
-    put(G, big);
+    sc_scatter(G, big);
     SC_TRY(dagr_darray_view(G, NB, NB, N, N, &A));
     SC_TRY(dagr_potrf(DAGR_LOWER, A));
-    double *g = get(G);
+    double *g = sc_gather(G);
     double *f = calloc((size_t)(ld * N) + 1, sizeof *f);
     long outside = 0, moved = 0;
     for (int64_t j = 0; j < bn; j++)
@@ -289,12 +247,12 @@ static void check_view(dagr_dtype_t t) {
                       moved, outside);
     int64_t c = N / 2;
     big[(NB + c) + (NB + c) * lb] = -1;
-    put(G, big);
+    sc_scatter(G, big);
     SC_TRY(dagr_potrf(DAGR_LOWER, A));
     ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_ERR_NOT_SPD);
     ok &= SC_CHECK(names_column(c + 1), "view: the error does not name global column %lld: %s",
                    (long long)(c + 1), dagr_last_error());
-    sc_result("potrf_view", ok, "dtype=%s resid=%g", dname(t), r);
+    sc_result("potrf_view", ok, "dtype=%s resid=%g", sc_dtype_name(t), r);
     free(big), free(a), free(g), free(f);
     dagr_darray_destroy(&A), dagr_darray_destroy(&G);
 }

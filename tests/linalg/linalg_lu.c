@@ -27,42 +27,6 @@ static dagr_ctx_t *ctx;
 static int P, Q;
 static int64_t M, N, NB, NRHS = 3, NBB = 2;
 
-static const char *dname(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? "float" : "double";
-}
-
-static double eps_of(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? FLT_EPSILON : DBL_EPSILON;
-}
-
-static int64_t ld_of(int64_t m) {
-    return m > 1 ? m : 1;
-}
-
-/* Gathers A to every rank as doubles (column-major, ld = max(1, m)). */
-static double *gather_d(const dagr_darray_t *A) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = ld_of(m);
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
-    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
-    for (int64_t k = 0; k < ld * n; k++)
-        out[k] = t == DAGR_FLOAT ? ((float *)raw)[k] : ((double *)raw)[k];
-    free(raw);
-    return out;
-}
-
-static double norm1(const double *a, int64_t m, int64_t n, int64_t ld) {
-    double best = 0;
-    for (int64_t j = 0; j < n; j++) {
-        double s = 0;
-        for (int64_t i = 0; i < m; i++)
-            s += fabs(a[i + j * ld]);
-        if (s > best || isnan(s)) best = s;
-    }
-    return best;
-}
-
 static dagr_darray_t *random_array(dagr_dtype_t t, int64_t m, int64_t n, int64_t mb, int64_t nb,
                                    uint64_t seed) {
     dagr_darray_t *A = NULL;
@@ -74,10 +38,10 @@ static dagr_darray_t *random_array(dagr_dtype_t t, int64_t m, int64_t n, int64_t
 /* ||P A - L U||_1 / (||A||_1 n eps) from the original A0 and the factored LU (m x n). */
 static double factor_residual(const double *A0, const double *LU, const int64_t *ipiv, int64_t m,
                               int64_t n, double eps) {
-    int64_t kmin = m < n ? m : n, ld = ld_of(m);
+    int64_t kmin = m < n ? m : n, ld = sc_ld(m);
     double *PA = malloc(sizeof(double) * (size_t)(ld * n + 1));
     double *L = calloc((size_t)(ld * kmin + 1), sizeof(double));
-    double *U = calloc((size_t)(ld_of(kmin) * n + 1), sizeof(double));
+    double *U = calloc((size_t)(sc_ld(kmin) * n + 1), sizeof(double));
     memcpy(PA, A0, sizeof(double) * (size_t)(ld * n));
     for (int64_t i = 0; i < kmin; i++) {
         int64_t p = ipiv[i] - 1;
@@ -92,11 +56,11 @@ static double factor_residual(const double *A0, const double *LU, const int64_t 
             L[i + j * ld] = i == j ? 1 : i > j ? LU[i + j * ld] : 0;
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < kmin && i <= j; i++)
-            U[i + j * ld_of(kmin)] = LU[i + j * ld];
+            U[i + j * sc_ld(kmin)] = LU[i + j * ld];
     if (kmin > 0)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)kmin, -1.0, L,
-                    (int)ld, U, (int)ld_of(kmin), 1.0, PA, (int)ld);
-    double an = norm1(A0, m, n, ld), rn = norm1(PA, m, n, ld);
+                    (int)ld, U, (int)sc_ld(kmin), 1.0, PA, (int)ld);
+    double an = sc_norm1(A0, m, n, ld), rn = sc_norm1(PA, m, n, ld);
     free(PA);
     free(L);
     free(U);
@@ -107,12 +71,12 @@ static double factor_residual(const double *A0, const double *LU, const int64_t 
 /* ||B - op(A) X||_1 / (||A||_1 ||X||_1 n eps). */
 static double solve_residual(const double *A, const double *B, const double *X, int trans,
                              int64_t n, int64_t nrhs, double eps) {
-    int64_t ld = ld_of(n);
+    int64_t ld = sc_ld(n);
     double *R = malloc(sizeof(double) * (size_t)(ld * nrhs + 1));
     memcpy(R, B, sizeof(double) * (size_t)(ld * nrhs));
     cblas_dgemm(CblasColMajor, trans ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)n, (int)nrhs,
                 (int)n, -1.0, A, (int)ld, X, (int)ld, 1.0, R, (int)ld);
-    double rn = norm1(R, n, nrhs, ld), an = norm1(A, n, n, ld), xn = norm1(X, n, nrhs, ld);
+    double rn = sc_norm1(R, n, nrhs, ld), an = sc_norm1(A, n, n, ld), xn = sc_norm1(X, n, nrhs, ld);
     free(R);
     if (an == 0 || xn == 0) return rn;
     return rn / (an * xn * (double)n * eps);
@@ -120,7 +84,7 @@ static double solve_residual(const double *A, const double *B, const double *X, 
 
 static void test_factor(dagr_dtype_t t) {
     dagr_darray_t *A = random_array(t, M, N, NB, NB, 11);
-    double *A0 = gather_d(A);
+    double *A0 = sc_gather(A);
     int64_t kmin = M < N ? M : N;
     int64_t *ipiv = calloc((size_t)kmin + 1, sizeof *ipiv);
     dagr_pivots_t *piv = NULL;
@@ -131,12 +95,12 @@ static void test_factor(dagr_dtype_t t) {
     SC_TRY(dagr_getrf_ex(A, &piv, &opts));
     SC_TRY(dagr_wait_all(ctx));
     SC_TRY(dagr_pivots_get(piv, ipiv));
-    double *LU = gather_d(A);
-    double res = factor_residual(A0, LU, ipiv, M, N, eps_of(t));
-    sc_result("factor", res < 60, "dtype=%s resid=%.3g", dname(t), res);
+    double *LU = sc_gather(A);
+    double res = factor_residual(A0, LU, ipiv, M, N, sc_eps(t));
+    sc_result("factor", res < 60, "dtype=%s resid=%.3g", sc_dtype_name(t), res);
 
     /* serial LAPACK on the gathered matrix, in A's own precision */
-    int64_t ld = ld_of(M);
+    int64_t ld = sc_ld(M);
     lapack_int *ref = calloc((size_t)kmin + 1, sizeof *ref);
     lapack_int info;
     if (t == DAGR_DOUBLE) {
@@ -161,8 +125,8 @@ static void test_factor(dagr_dtype_t t) {
                        (int)ref[i]);
             bad++;
         }
-    sc_result("pivots", bad == 0 && info == 0, "dtype=%s mismatches=%ld info=%d", dname(t), bad,
-              (int)info);
+    sc_result("pivots", bad == 0 && info == 0, "dtype=%s mismatches=%ld info=%d", sc_dtype_name(t),
+              bad, (int)info);
     SC_TRY(dagr_pivots_destroy(&piv));
     SC_CHECK(piv == NULL, "pivots_destroy sets NULL");
     SC_TRY(dagr_darray_destroy(&A));
@@ -175,23 +139,23 @@ static void test_factor(dagr_dtype_t t) {
 static void test_solve(dagr_dtype_t t) {
     dagr_darray_t *A = random_array(t, N, N, NB, NB, 21);
     dagr_darray_t *B = random_array(t, N, NRHS, NB, NBB, 22);
-    double *A0 = gather_d(A), *B0 = gather_d(B);
+    double *A0 = sc_gather(A), *B0 = sc_gather(B);
     SC_TRY(dagr_gesv(A, B));
-    double *X = gather_d(B);
-    double res = solve_residual(A0, B0, X, 0, N, NRHS, eps_of(t));
-    sc_result("solve", res < 60, "dtype=%s resid=%.3g", dname(t), res);
+    double *X = sc_gather(B);
+    double res = solve_residual(A0, B0, X, 0, N, NRHS, sc_eps(t));
+    sc_result("solve", res < 60, "dtype=%s resid=%.3g", sc_dtype_name(t), res);
     free(X);
 
     /* getrs with the transpose, after getrf, in one graph */
     SC_TRY(dagr_darray_random(A, 21));
     SC_TRY(dagr_darray_random(B, 23));
-    double *B1 = gather_d(B);
+    double *B1 = sc_gather(B);
     dagr_pivots_t *piv = NULL;
     SC_TRY(dagr_getrf(A, &piv));
     SC_TRY(dagr_getrs(DAGR_TRANS, A, piv, B));
-    X = gather_d(B);
-    res = solve_residual(A0, B1, X, 1, N, NRHS, eps_of(t));
-    sc_result("solve_trans", res < 60, "dtype=%s resid=%.3g", dname(t), res);
+    X = sc_gather(B);
+    res = solve_residual(A0, B1, X, 1, N, NRHS, sc_eps(t));
+    sc_result("solve_trans", res < 60, "dtype=%s resid=%.3g", sc_dtype_name(t), res);
     SC_TRY(dagr_pivots_destroy(&piv));
     SC_TRY(dagr_darray_destroy(&A));
     SC_TRY(dagr_darray_destroy(&B));
@@ -233,7 +197,7 @@ static void expect_singular(const char *name, dagr_dtype_t t, int64_t m, int64_t
     int64_t *ipiv = calloc((size_t)(m < n ? m : n) + 1, sizeof *ipiv);
     SC_TRY(dagr_pivots_get(piv, ipiv));
     free(ipiv);
-    sc_result(name, ok, "dtype=%s column=%ld", dname(t), got);
+    sc_result(name, ok, "dtype=%s column=%ld", sc_dtype_name(t), got);
     SC_TRY(dagr_pivots_destroy(&piv));
     SC_TRY(dagr_darray_destroy(&A));
 }

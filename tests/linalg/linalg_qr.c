@@ -31,14 +31,6 @@ static dagr_linalg_opts_t opts;
 
 #define LIMIT 60.0
 
-static const char *dname(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? "float" : "double";
-}
-
-static double eps_of(dagr_dtype_t t) {
-    return t == DAGR_FLOAT ? FLT_EPSILON : DBL_EPSILON;
-}
-
 static int64_t imax(int64_t a, int64_t b) {
     return a > b ? a : b;
 }
@@ -47,33 +39,6 @@ static dagr_darray_t *make(dagr_dtype_t t, int64_t m, int64_t n, int64_t mb, int
     dagr_darray_t *A = NULL;
     SC_TRY(dagr_darray_create(ctx, t, m, n, mb, nb, dagr_grid_2d(P, Q), &A));
     return A;
-}
-
-/* Gathers A to every rank as doubles (column-major, ld = max(1, m)). */
-static double *gather_d(const dagr_darray_t *A) {
-    int64_t m = dagr_darray_rows(A), n = dagr_darray_cols(A), ld = imax(m, 1);
-    dagr_dtype_t t = dagr_darray_dtype(A);
-    void *raw = calloc((size_t)(ld * n) + 1, dagr_dtype_size(t));
-    double *out = calloc((size_t)(ld * n) + 1, sizeof *out);
-    SC_TRY(dagr_darray_gather(A, raw, ld, -1));
-    for (int64_t k = 0; k < ld * n; k++)
-        out[k] = t == DAGR_FLOAT ? ((float *)raw)[k] : ((double *)raw)[k];
-    free(raw);
-    return out;
-}
-
-/* The 1-norm (largest column sum) of an m x n matrix with leading dimension ld; NaN if any
- * entry is NaN. */
-static double norm1(const double *a, int64_t m, int64_t n, int64_t ld) {
-    double best = 0;
-    for (int64_t j = 0; j < n; j++) {
-        double s = 0;
-        for (int64_t i = 0; i < m; i++)
-            s += fabs(a[i + j * ld]);
-        if (isnan(s)) return NAN;
-        if (s > best) best = s;
-    }
-    return best;
 }
 
 /* A ratio passes when it is a number below LIMIT (a NaN fails). */
@@ -94,35 +59,35 @@ static void check_qr(dagr_dtype_t t, int view) {
         A = make(t, M, N, NB, NB);
     }
     SC_TRY(dagr_darray_random(A, 7));
-    double *a0 = gather_d(A);
+    double *a0 = sc_gather(A);
     dagr_qr_t *qr = NULL;
     SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
     SC_TRY(dagr_orgqr(A, qr, Qa));
-    double *f = gather_d(A), *q = gather_d(Qa);
+    double *f = sc_gather(A), *q = sc_gather(Qa);
     /* R: the upper triangle of the first kmin rows */
     double *r = calloc((size_t)(imax(kmin, 1) * N) + 1, sizeof *r);
     for (int64_t j = 0; j < N; j++)
         for (int64_t i = 0; i < kmin && i <= j; i++)
             r[i + j * imax(kmin, 1)] = f[i + j * ld];
-    double eps = eps_of(t), res = 0, orth = 0;
+    double eps = sc_eps(t), res = 0, orth = 0;
     if (kmin > 0) {
         /* a0 - Q R */
-        double anorm = norm1(a0, M, N, ld);
+        double anorm = sc_norm1(a0, M, N, ld);
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)kmin, -1.0, q,
                     (int)ld, r, (int)kmin, 1.0, a0, (int)ld);
-        res = norm1(a0, M, N, ld) / (anorm * (double)M * eps);
+        res = sc_norm1(a0, M, N, ld) / (anorm * (double)M * eps);
         /* I - Q^T Q */
         double *e = calloc((size_t)(kmin * kmin), sizeof *e);
         for (int64_t i = 0; i < kmin; i++)
             e[i + i * kmin] = 1;
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)kmin, (int)kmin, (int)M, -1.0, q,
                     (int)ld, q, (int)ld, 1.0, e, (int)kmin);
-        orth = norm1(e, kmin, kmin, kmin) / ((double)M * eps);
+        orth = sc_norm1(e, kmin, kmin, kmin) / ((double)M * eps);
         free(e);
     }
     long outside = 0; /* entries of the larger array outside the view that changed */
     if (view) {
-        double *big = gather_d(Big);
+        double *big = sc_gather(Big);
         int64_t bm = M + NB + 2, bn = N + NB + 1;
         for (int64_t j = 0; j < bn; j++)
             for (int64_t i = 0; i < bm; i++)
@@ -134,7 +99,7 @@ static void check_qr(dagr_dtype_t t, int view) {
               SC_CHECK(pass(res) && pass(orth) && outside == 0,
                        "residual %g orthogonality %g, %ld entries outside the view changed", res,
                        orth, outside),
-              "dtype=%s resid=%.3g orth=%.3g", dname(t), res, orth);
+              "dtype=%s resid=%.3g orth=%.3g", sc_dtype_name(t), res, orth);
     free(a0);
     free(f);
     free(q);
@@ -153,7 +118,7 @@ static void check_ormqr(dagr_dtype_t t) {
     dagr_qr_t *qr = NULL;
     SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
     SC_TRY(dagr_orgqr(A, qr, Qf));
-    double *q = gather_d(Qf), eps = eps_of(t), worst = 0;
+    double *q = sc_gather(Qf), eps = sc_eps(t), worst = 0;
     int ok = 1;
     for (int side = 0; side < 2; side++) {
         for (int tr = 0; tr < 2; tr++) {
@@ -161,10 +126,10 @@ static void check_ormqr(dagr_dtype_t t) {
             int64_t cm = side == DAGR_LEFT ? M : NRHS, cn = side == DAGR_LEFT ? NRHS : M;
             dagr_darray_t *C = side == DAGR_LEFT ? make(t, cm, cn, NB, 5) : make(t, cm, cn, 4, NB);
             SC_TRY(dagr_darray_random(C, 13));
-            double *c = gather_d(C);
+            double *c = sc_gather(C);
             int64_t ldc = imax(cm, 1);
             SC_TRY(dagr_ormqr((dagr_side_t)side, (dagr_op_t)tr, A, qr, C));
-            double *got = gather_d(C), *want = calloc((size_t)(ldc * cn) + 1, sizeof *want);
+            double *got = sc_gather(C), *want = calloc((size_t)(ldc * cn) + 1, sizeof *want);
             if (cm > 0 && cn > 0) {
                 if (side == DAGR_LEFT)
                     cblas_dgemm(CblasColMajor, tr ? CblasTrans : CblasNoTrans, CblasNoTrans,
@@ -177,8 +142,9 @@ static void check_ormqr(dagr_dtype_t t) {
             }
             for (int64_t k = 0; k < ldc * cn; k++)
                 got[k] -= want[k];
-            double cnorm = norm1(c, cm, cn, ldc);
-            double r = cm > 0 && cn > 0 ? norm1(got, cm, cn, ldc) / (cnorm * (double)M * eps) : 0;
+            double cnorm = sc_norm1(c, cm, cn, ldc);
+            double r =
+                cm > 0 && cn > 0 ? sc_norm1(got, cm, cn, ldc) / (cnorm * (double)M * eps) : 0;
             ok &= SC_CHECK(pass(r), "ormqr side=%d trans=%d ratio %g", side, tr, r);
             if (!(r <= worst)) worst = r;
             free(c);
@@ -187,7 +153,7 @@ static void check_ormqr(dagr_dtype_t t) {
             dagr_darray_destroy(&C);
         }
     }
-    sc_result("ormqr", ok, "dtype=%s worst=%.3g", dname(t), worst);
+    sc_result("ormqr", ok, "dtype=%s worst=%.3g", sc_dtype_name(t), worst);
     free(q);
     SC_TRY(dagr_qr_destroy(&qr));
     dagr_darray_destroy(&A);
@@ -200,28 +166,28 @@ static void check_gels(dagr_dtype_t t) {
     dagr_darray_t *A = make(t, M, N, NB, NB), *B = make(t, M, NRHS, NB, 3);
     SC_TRY(dagr_darray_random(A, 17));
     SC_TRY(dagr_darray_random(B, 19));
-    double *a = gather_d(A), *b = gather_d(B);
+    double *a = sc_gather(A), *b = sc_gather(B);
     SC_TRY(dagr_gels_ex(A, B, &opts));
-    double *xb = gather_d(B), eps = eps_of(t);
+    double *xb = sc_gather(B), eps = sc_eps(t);
     double *x = calloc((size_t)(imax(N, 1) * NRHS) + 1, sizeof *x);
     for (int64_t j = 0; j < NRHS; j++)
         for (int64_t i = 0; i < N; i++)
             x[i + j * imax(N, 1)] = xb[i + j * ld];
     double ratio = 0;
     if (M > 0 && N > 0 && NRHS > 0) {
-        double anorm = norm1(a, M, N, ld), bnorm = norm1(b, M, NRHS, ld);
-        double xnorm = norm1(x, N, NRHS, N);
+        double anorm = sc_norm1(a, M, N, ld), bnorm = sc_norm1(b, M, NRHS, ld);
+        double xnorm = sc_norm1(x, N, NRHS, N);
         /* r = B - A X, then A^T r */
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)NRHS, (int)N, -1.0, a,
                     (int)ld, x, (int)N, 1.0, b, (int)ld);
         double *atr = calloc((size_t)(N * NRHS), sizeof *atr);
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)N, (int)NRHS, (int)M, 1.0, a,
                     (int)ld, b, (int)ld, 0.0, atr, (int)N);
-        ratio = norm1(atr, N, NRHS, N) / (anorm * (anorm * xnorm + bnorm) * (double)M * eps);
+        ratio = sc_norm1(atr, N, NRHS, N) / (anorm * (anorm * xnorm + bnorm) * (double)M * eps);
         free(atr);
     }
     sc_result("gels", SC_CHECK(pass(ratio), "normal-equations residual %g", ratio),
-              "dtype=%s ratio=%.3g", dname(t), ratio);
+              "dtype=%s ratio=%.3g", sc_dtype_name(t), ratio);
     free(a);
     free(b);
     free(xb);

@@ -84,4 +84,23 @@ long sc_rss_kib(void);
 long sc_allreduce_sum(MPI_Comm comm, long v);
 long sc_allreduce_max(MPI_Comm comm, long v);
 
+/* ---- DArray helpers (sc_darray.c) for the darray and linalg scenarios ---- */
+
+/* "float", "double" or "int64". */
+const char *sc_dtype_name(dagr_dtype_t t);
+/* Unit roundoff as LAPACK's dlamch('E'): 2^-24 for float, 2^-53 for double. */
+double sc_eps(dagr_dtype_t t);
+/* The leading dimension of a gathered m-row matrix: max(1, m). */
+static inline int64_t sc_ld(int64_t m) {
+    return m > 1 ? m : 1;
+}
+/* A's contents on every rank as doubles, column-major with ld = sc_ld(m) (free it). */
+double *sc_gather(const dagr_darray_t *A);
+/* A = x (column-major doubles, ld = sc_ld(m), the same on every rank), converted to A's
+ * dtype. Waits. */
+void sc_scatter(dagr_darray_t *A, const double *x);
+/* Largest column sum of |a| of the m x n matrix a (leading dimension ld); NaN if any entry is
+ * NaN. */
+double sc_norm1(const double *a, int64_t m, int64_t n, int64_t ld);
+
 #endif
