@@ -78,9 +78,12 @@ dagr_status_t la_tile_syrk(dagr_uplo_t uplo, dagr_op_t trans, double alpha, cons
     return la_spawn(&la_syrk_kernel, &op, 2, acc, prio, (double)op.k * op.n * (op.n + 1), C->ctx);
 }
 
-dagr_status_t la_tile_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
-                           double alpha, const dagr_darray_t *A, int64_t ak, dagr_darray_t *B,
-                           int64_t bi, int64_t bj, int prio) {
+/* One triangular tile kernel (trsm or trmm: the same arguments and accesses) on B(bi, bj)
+ * with the diagonal tile A(ak, ak). */
+static dagr_status_t tile_triangular(const dagr_kernel_t *k, dagr_side_t side, dagr_uplo_t uplo,
+                                     dagr_op_t trans, dagr_diag_t diag, double alpha,
+                                     const dagr_darray_t *A, int64_t ak, dagr_darray_t *B,
+                                     int64_t bi, int64_t bj, int prio) {
     tile_op_t op = op_of(B);
     op.side = side;
     op.uplo = uplo;
@@ -91,23 +94,19 @@ dagr_status_t la_tile_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, 
     op.alpha = alpha;
     dagr_access_t acc[2] = {{da_handle(B, bi, bj), DAGR_RW}, {da_handle(A, ak, ak), DAGR_READ}};
     double tri = side == DAGR_LEFT ? (double)op.m : (double)op.n;
-    return la_spawn(&la_trsm_kernel, &op, 2, acc, prio, tri * op.m * op.n, B->ctx);
+    return la_spawn(k, &op, 2, acc, prio, tri * op.m * op.n, B->ctx);
+}
+
+dagr_status_t la_tile_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
+                           double alpha, const dagr_darray_t *A, int64_t ak, dagr_darray_t *B,
+                           int64_t bi, int64_t bj, int prio) {
+    return tile_triangular(&la_trsm_kernel, side, uplo, trans, diag, alpha, A, ak, B, bi, bj, prio);
 }
 
 static dagr_status_t tile_trmm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans,
                                dagr_diag_t diag, double alpha, const dagr_darray_t *A, int64_t ak,
                                dagr_darray_t *B, int64_t bi, int64_t bj, int prio) {
-    tile_op_t op = op_of(B);
-    op.side = side;
-    op.uplo = uplo;
-    op.ta = trans;
-    op.diag = diag;
-    op.m = da_tile_rows(B, bi);
-    op.n = da_tile_cols(B, bj);
-    op.alpha = alpha;
-    dagr_access_t acc[2] = {{da_handle(B, bi, bj), DAGR_RW}, {da_handle(A, ak, ak), DAGR_READ}};
-    double tri = side == DAGR_LEFT ? (double)op.m : (double)op.n;
-    return la_spawn(&la_trmm_kernel, &op, 2, acc, prio, tri * op.m * op.n, B->ctx);
+    return tile_triangular(&la_trmm_kernel, side, uplo, trans, diag, alpha, A, ak, B, bi, bj, prio);
 }
 
 static dagr_status_t tile_symm(dagr_side_t side, dagr_uplo_t uplo, double alpha,

@@ -42,11 +42,16 @@ dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, cons
     return DAGR_OK;
 }
 
-dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
-                       const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx) {
+dagr_status_t la_spawn_args(const dagr_kernel_t *k, const void *args, size_t args_size, int naccess,
+                            const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx) {
     dagr_task_opts_t o;
     dagr_task_opts_init(&o);
     o.priority = prio;
     o.flops = flops;
-    return dagr_spawn(ctx, k, op, sizeof *op, naccess, acc, &o);
+    return dagr_spawn(ctx, k, args, args_size, naccess, acc, &o);
+}
+
+dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
+                       const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx) {
+    return la_spawn_args(k, op, sizeof *op, naccess, acc, prio, flops, ctx);
 }

@@ -49,15 +49,6 @@ static int64_t min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
 
-static dagr_status_t qr_spawn(const dagr_kernel_t *k, const qr_op_t *op, int naccess,
-                              const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx) {
-    dagr_task_opts_t o;
-    dagr_task_opts_init(&o);
-    o.priority = prio;
-    o.flops = flops;
-    return dagr_spawn(ctx, k, op, sizeof *op, naccess, acc, &o);
-}
-
 /* Rows of the eliminated tile that an elimination's reflectors span: all of them for TS, the
  * triangle's for TT. */
 static int64_t elim_rows(const dagr_darray_t *A, const qr_elim_t *e) {
@@ -87,7 +78,8 @@ static dagr_status_t apply_elim(const dagr_darray_t *A, const dagr_qr_t *qr, con
                                     {da_handle(A, i, e->k), DAGR_READ},
                                     {qr->tg[i + e->k * qr->mt], DAGR_READ}};
             double fl = 4.0 * (double)op.m * (double)op.n * (double)op.k;
-            DAGR_TRY(qr_spawn(&la_gemqrt_kernel, &op, 3, acc, prio, fl, A->ctx));
+            DAGR_TRY(
+                la_spawn_args(&la_gemqrt_kernel, &op, sizeof(qr_op_t), 3, acc, prio, fl, A->ctx));
         } else {
             int64_t v = elim_rows(A, e);
             op.k = ck;
@@ -99,7 +91,8 @@ static dagr_status_t apply_elim(const dagr_darray_t *A, const dagr_qr_t *qr, con
                                     {da_handle(A, i, e->k), DAGR_READ},
                                     {qr->tc[i + e->k * qr->mt], DAGR_READ}};
             double fl = 4.0 * (double)v * (double)free_dim * (double)ck;
-            DAGR_TRY(qr_spawn(&la_tpmqrt_kernel, &op, 4, acc, prio, fl, A->ctx));
+            DAGR_TRY(
+                la_spawn_args(&la_tpmqrt_kernel, &op, sizeof(qr_op_t), 4, acc, prio, fl, A->ctx));
         }
     }
     return DAGR_OK;
@@ -123,13 +116,15 @@ static dagr_status_t factor_elim(dagr_darray_t *A, dagr_qr_t *qr, qr_elim_t e, i
         dagr_access_t acc[2] = {{h, DAGR_RW}, {*t, DAGR_WRITE}};
         double kk = (double)min64(op.m, ck);
         double fl = 2.0 * kk * kk * ((double)op.m + (double)ck - 2.0 * kk / 3.0);
-        DAGR_TRY(qr_spawn(&la_geqrt_kernel, &op, 2, acc, base + 2, fl, A->ctx));
+        DAGR_TRY(
+            la_spawn_args(&la_geqrt_kernel, &op, sizeof(qr_op_t), 2, acc, base + 2, fl, A->ctx));
     } else {
         op.m = elim_rows(A, &e);
         op.l = e.kind == QR_TT ? op.m : 0;
         dagr_access_t acc[3] = {{h, DAGR_RW}, {da_handle(A, e.p, e.k), DAGR_RW}, {*t, DAGR_WRITE}};
         double fl = 2.0 * (double)op.m * (double)ck * (double)ck;
-        DAGR_TRY(qr_spawn(&la_tpqrt_kernel, &op, 3, acc, base + 2, fl, A->ctx));
+        DAGR_TRY(
+            la_spawn_args(&la_tpqrt_kernel, &op, sizeof(qr_op_t), 3, acc, base + 2, fl, A->ctx));
     }
     return apply_elim(A, qr, &e, DAGR_LEFT, DAGR_TRANS, A, e.k + 1, base + 1, 0, lookahead);
 }

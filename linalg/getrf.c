@@ -55,10 +55,6 @@ static lu_op_t stack_op(const dagr_darray_t *X, int64_t k, int64_t j, int64_t np
 static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const dagr_darray_t *X,
                                     int64_t k, int64_t j, int nextra, const dagr_access_t *extra,
                                     int prio, double flops) {
-    dagr_task_opts_t to;
-    dagr_task_opts_init(&to);
-    to.priority = prio;
-    to.flops = flops;
     dagr_access_t acc[DAGR_MAX_ACCESS];
     int na = 0;
     if (X->mt - k <= LU_MAX_STACK) {
@@ -66,7 +62,7 @@ static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const 
             acc[na++] = (dagr_access_t){da_handle(X, i, j), DAGR_RW};
         for (int e = 0; e < nextra; e++)
             acc[na++] = extra[e];
-        return dagr_spawn(X->ctx, kern, &o, sizeof o, na, acc, &to);
+        return la_spawn_args(kern, &o, sizeof o, na, acc, prio, flops, X->ctx);
     }
     int64_t rows = X->m - k * X->mb;
     dagr_data_t *W = NULL;
@@ -84,7 +80,7 @@ static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const 
             acc[na++] = (dagr_access_t){W, DAGR_RW};
             for (int e = 0; e < nextra; e++)
                 acc[na++] = extra[e];
-            st = dagr_spawn(X->ctx, kern, &ow, sizeof ow, na, acc, &to);
+            st = la_spawn_args(kern, &ow, sizeof ow, na, acc, prio, flops, X->ctx);
         }
         for (int64_t c0 = k; c0 < X->mt && st == DAGR_OK; c0 += DAGR_MAX_ACCESS - 1) {
             int64_t c1 = min64(X->mt, c0 + DAGR_MAX_ACCESS - 1);
@@ -98,9 +94,7 @@ static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const 
                 acc[na++] = (dagr_access_t){da_handle(X, i, j),
                                             pass == 0 ? DAGR_READ : da_out_mode(X, i, j)};
             acc[na++] = (dagr_access_t){W, pass == 0 ? DAGR_RW : DAGR_READ};
-            dagr_task_opts_t tc = to;
-            tc.flops = 0;
-            st = dagr_spawn(X->ctx, &la_lu_copy_kernel, &oc, sizeof oc, na, acc, &tc);
+            st = la_spawn_args(&la_lu_copy_kernel, &oc, sizeof oc, na, acc, prio, 0, X->ctx);
         }
     }
     dagr_status_t s2 = dagr_data_destroy(&W);

@@ -54,6 +54,9 @@ dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, cons
  * of the first written tile), declaring `flops` floating-point operations (for DAGR_SUMMARY). */
 dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
                        const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx);
+/* The same for kernels whose argument block is not a tile_op_t (LU, QR). */
+dagr_status_t la_spawn_args(const dagr_kernel_t *k, const void *args, size_t args_size, int naccess,
+                            const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx);
 
 /* ---- blas3.c: pieces shared with the factorizations ---- */
 

@@ -16,16 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static dagr_task_result_t k_rw(const dagr_task_view_t *t) {
-    uint64_t j, x;
-    memcpy(&j, t->args, 8);
-    memcpy(&x, t->buf[0], 8);
-    x = 3 * x + j;
-    memcpy(t->buf[0], &x, 8);
-    return DAGR_TASK_DONE;
-}
-
-static const dagr_kernel_t K_RW = {.name = "app_rw", .cpu = k_rw};
+static const dagr_kernel_t K_RW = {.name = "app_rw", .cpu = sc_k_rw};
 
 /* Runs a chain of RW tasks hopping over the context's ranks; returns 1 when the fetched
  * result is right. */

@@ -41,16 +41,6 @@ static dagr_task_result_t k_copy(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
-/* access 0 (RW): x = 3 x + j. */
-static dagr_task_result_t k_rw(const dagr_task_view_t *t) {
-    uint64_t j, x;
-    memcpy(&j, t->args, 8);
-    memcpy(&x, t->buf[0], 8);
-    x = 3 * x + j;
-    memcpy(t->buf[0], &x, 8);
-    return DAGR_TASK_DONE;
-}
-
 /* access 0 (RW): sleeps, then increments; used as a slow gate. */
 static dagr_task_result_t k_gate(const dagr_task_view_t *t) {
     int32_t ms;
@@ -65,7 +55,7 @@ static dagr_task_result_t k_gate(const dagr_task_view_t *t) {
 
 static const dagr_kernel_t K_SET = {.name = "deps_set", .cpu = k_set};
 static const dagr_kernel_t K_COPY = {.name = "deps_copy", .cpu = k_copy};
-static const dagr_kernel_t K_RW = {.name = "deps_rw", .cpu = k_rw};
+static const dagr_kernel_t K_RW = {.name = "deps_rw", .cpu = sc_k_rw};
 static const dagr_kernel_t K_GATE = {.name = "deps_gate", .cpu = k_gate};
 
 static dagr_ctx_t *ctx;

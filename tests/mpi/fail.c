@@ -63,21 +63,12 @@ static dagr_task_result_t k_retry(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
-static dagr_task_result_t k_rw(const dagr_task_view_t *t) {
-    uint64_t j, x;
-    memcpy(&j, t->args, 8);
-    memcpy(&x, t->buf[0], 8);
-    x = 3 * x + j;
-    memcpy(t->buf[0], &x, 8);
-    return DAGR_TASK_DONE;
-}
-
 static const dagr_kernel_t K_MARK = {.name = "fail_mark", .cpu = k_mark};
 static const dagr_kernel_t K_BOOM = {.name = "fail_boom", .cpu = k_boom};
 static const dagr_kernel_t K_PLAIN = {.name = "fail_plain", .cpu = k_plain};
 static const dagr_kernel_t K_SINGULAR = {.name = "fail_singular", .cpu = k_singular};
 static const dagr_kernel_t K_RETRY = {.name = "fail_retry", .cpu = k_retry};
-static const dagr_kernel_t K_RW = {.name = "fail_rw", .cpu = k_rw};
+static const dagr_kernel_t K_RW = {.name = "fail_rw", .cpu = sc_k_rw};
 
 static dagr_ctx_t *ctx;
 static int rank, size;

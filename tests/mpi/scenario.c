@@ -116,3 +116,12 @@ long sc_allreduce_max(MPI_Comm comm, long v) {
     MPI_Allreduce(&v, &out, 1, MPI_LONG, MPI_MAX, comm);
     return out;
 }
+
+dagr_task_result_t sc_k_rw(const dagr_task_view_t *t) {
+    uint64_t j, x;
+    memcpy(&j, t->args, 8);
+    memcpy(&x, t->buf[0], 8);
+    x = 3 * x + j;
+    memcpy(t->buf[0], &x, 8);
+    return DAGR_TASK_DONE;
+}

@@ -71,6 +71,10 @@ static inline int sc_below(sc_rng_t *r, int n) {
     return (int)(sc_next(r) % (uint64_t)n);
 }
 
+/* A task body shared by several scenarios: access 0 (RW) holds a uint64 x, the argument block
+ * a uint64 j; x = 3 x + j (order-sensitive, so a wrong dependency order shows). */
+dagr_task_result_t sc_k_rw(const dagr_task_view_t *t);
+
 /* Monotonic wall clock in seconds (CLOCK_MONOTONIC: one clock for every process on a host). */
 double sc_now(void);
 
