@@ -154,6 +154,7 @@ static dagr_status_t start_mpi(int *argc, char ***argv, bool *own) {
 
 static void ctx_free(dagr_ctx_t *ctx) {
     trace_discard(ctx);
+    node_pool_fini(&ctx->nodes);
     divergence_fini(&ctx->div);
     if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
     if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
@@ -197,6 +198,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the context");
     }
     ctx->comm = ctx->user_comm = MPI_COMM_NULL;
+    atomic_init(&ctx->nodes.returned, NULL);
     ctx->own_mpi = own;
     ctx->cfg = conf;
     divergence_init(&ctx->div);

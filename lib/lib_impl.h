@@ -111,7 +111,24 @@ struct node {
     uint32_t tr_kernel; /* interned kernel name */
     double flops;       /* declared by the task (dagr_task_opts_t.flops) */
     int64_t tr_t0;      /* RECV: when the engine asked for the data */
+
+    node_t *next_free; /* in the context's node pool, once the node is dead */
 };
+
+/* Dead nodes kept for reuse (node.c). Any thread frees a node (pushes onto `returned`, a
+ * lock-free stack); only the inserting thread allocates, taking the whole stack at once when
+ * its private list runs dry, so neither side can see the ABA problem. A task costs a few
+ * hundred nanoseconds, and malloc/free of its ~0.8 KB record, across threads, was a large
+ * share of it (the heap lock, and page faults each time glibc gave the memory back). The pool
+ * holds at most as many nodes as were ever alive at once: the tasks in flight (max_pending
+ * bounds them) and the last writer and readers each handle remembers. */
+typedef struct node_pool {
+    _Atomic(node_t *) returned;
+    node_t *spare; /* the inserting thread's */
+} node_pool_t;
+
+/* Frees every pooled node (at finalize, once no thread runs). */
+void node_pool_fini(node_pool_t *p);
 
 node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind);
 void node_ref(node_t *n);
@@ -427,6 +444,7 @@ struct dagr_ctx {
     char err_msg[DAGR_ERRMSG_MAX];
 
     sched_t sched;
+    node_pool_t nodes;
     comm_t *comm_engine;
     arena_t arena;
 

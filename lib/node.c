@@ -11,9 +11,16 @@
 #include <string.h>
 
 node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
-    (void)ctx;
-    node_t *n = malloc(sizeof *n);
-    if (!n) return NULL;
+    node_pool_t *p = &ctx->nodes;
+    if (!p->spare) p->spare = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
+    node_t *n = p->spare;
+    if (n) {
+        p->spare = n->next_free; /* its lock is still initialised */
+    } else {
+        n = malloc(sizeof *n);
+        if (!n) return NULL;
+        pthread_mutex_init(&n->lock, NULL);
+    }
     /* Only the header needs clearing: acc/map/args are filled by the inserter. */
     memset(n, 0, offsetof(node_t, acc));
     atomic_init(&n->npred, 1);
@@ -29,7 +36,6 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     n->dyn_attached = false;
     n->staging_heap = false;
     n->tr_node = TRACE_NONE;
-    pthread_mutex_init(&n->lock, NULL);
     return n;
 }
 
@@ -38,14 +44,31 @@ void node_ref(node_t *n) {
 }
 
 void node_unref(struct dagr_ctx *ctx, node_t *n) {
-    (void)ctx;
     if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1) return;
     for (int i = 0; i < n->nacc; i++)
         data_unref(n->acc[i].h);
     if (n->succ != n->succ_inline) free(n->succ);
     if (n->args != n->args_inline) free(n->args);
-    pthread_mutex_destroy(&n->lock);
-    free(n);
+    node_pool_t *p = &ctx->nodes;
+    node_t *head = atomic_load_explicit(&p->returned, memory_order_relaxed);
+    do
+        n->next_free = head;
+    while (!atomic_compare_exchange_weak_explicit(&p->returned, &head, n, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+static void free_list(node_t *n) {
+    for (node_t *next; n; n = next) {
+        next = n->next_free;
+        pthread_mutex_destroy(&n->lock);
+        free(n);
+    }
+}
+
+void node_pool_fini(node_pool_t *p) {
+    free_list(p->spare);
+    free_list(atomic_exchange(&p->returned, NULL));
+    p->spare = NULL;
 }
 
 void node_edge(struct dagr_ctx *ctx, node_t *pred, node_t *succ) {

@@ -26,6 +26,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define DEFAULT_EVENTS ((size_t)1 << 20)
@@ -54,13 +55,14 @@ typedef struct tev {
     uint16_t pad2;
 } tev_t;
 
-/* One thread's buffer, alone on its cache lines (the workers write theirs on every task). */
+/* One thread's buffer, alone on its cache lines (the workers write theirs on every task).
+ * Events go to cur until it reaches end, the end of the current chunk (or of the capacity). */
 typedef struct tbuf {
-    _Alignas(64) tev_t **chunks;
+    _Alignas(64) tev_t *cur, *end;
     size_t n, cap;
+    tev_t **chunks;
     uint64_t dropped;
-    int64_t last_end; /* workers: when the previous task ended (for idle periods) */
-    int64_t busy;     /* ticks in task bodies */
+    int64_t busy; /* ticks in task bodies */
     uint64_t tasks;
     trace_kstat_t *ks; /* workers: per kernel id (ns in ticks until trace_finish) */
 } tbuf_t;
@@ -152,21 +154,55 @@ static void warn_full(trace_t *tr, const char *what) {
             tr->rank, tr->cap, what);
 }
 
-static void tbuf_add(trace_t *tr, tbuf_t *b, const tev_t *ev) {
+/* A chunk's memory comes straight from the kernel with its pages already mapped
+ * (MAP_POPULATE): one call instead of a page fault every hundred events, which on a virtual
+ * machine costs more than recording the events. */
+static void *chunk_alloc(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void chunk_free(void *p, size_t bytes) {
+    if (p) munmap(p, bytes);
+}
+
+/* b's current chunk is used up: starts the next one, or counts the event as dropped and
+ * returns NULL when b is full (or memory ran out). */
+static tev_t *tbuf_grow(trace_t *tr, tbuf_t *b) {
     if (b->n >= b->cap) {
         b->dropped++;
         warn_full(tr, "events per thread");
-        return;
+        return NULL;
     }
-    size_t c = b->n / CHUNK;
-    if (!b->chunks[c] && !(b->chunks[c] = malloc(CHUNK * sizeof(tev_t)))) {
+    size_t c = b->n / CHUNK; /* b->n is a multiple of CHUNK here */
+    if (!(b->chunks[c] = chunk_alloc(CHUNK * sizeof(tev_t)))) {
         b->cap = b->n; /* out of memory: stop here as if full */
         b->dropped++;
         warn_full(tr, "events per thread, or out of memory");
-        return;
+        return NULL;
     }
-    b->chunks[c][b->n % CHUNK] = *ev;
+    size_t room = b->cap - b->n < CHUNK ? b->cap - b->n : CHUNK;
+    b->cur = b->chunks[c];
+    b->end = b->cur + room;
+    return b->cur;
+}
+
+/* Where b's next event goes (NULL: dropped); the caller fills it, then calls tbuf_push. */
+static inline tev_t *tbuf_slot(trace_t *tr, tbuf_t *b) {
+    return __builtin_expect(b->cur != b->end, 1) ? b->cur : tbuf_grow(tr, b);
+}
+
+static inline void tbuf_push(tbuf_t *b) {
+    b->cur++;
     b->n++;
+}
+
+static void tbuf_add(trace_t *tr, tbuf_t *b, const tev_t *ev) {
+    tev_t *e = tbuf_slot(tr, b);
+    if (!e) return;
+    *e = *ev;
+    tbuf_push(b);
 }
 
 static trace_gnode_t *gnode(trace_t *tr, uint32_t i) {
@@ -205,7 +241,7 @@ void trace_node(dagr_ctx_t *ctx, node_t *n, const dagr_data_t *h) {
         return;
     }
     size_t c = tr->ng / CHUNK;
-    if (!tr->gchunks[c] && !(tr->gchunks[c] = malloc(CHUNK * sizeof(trace_gnode_t)))) {
+    if (!tr->gchunks[c] && !(tr->gchunks[c] = chunk_alloc(CHUNK * sizeof(trace_gnode_t)))) {
         tr->capg = tr->ng;
         tr->gtrunc = true;
         return;
@@ -232,7 +268,7 @@ void trace_edge(dagr_ctx_t *ctx, const node_t *pred, const node_t *succ) {
         return;
     }
     size_t c = tr->ne / CHUNK;
-    if (!tr->echunks[c] && !(tr->echunks[c] = malloc(CHUNK * sizeof *tr->echunks[c]))) {
+    if (!tr->echunks[c] && !(tr->echunks[c] = chunk_alloc(CHUNK * sizeof *tr->echunks[c]))) {
         tr->cape = tr->ne;
         tr->gtrunc = true;
         return;
@@ -242,26 +278,26 @@ void trace_edge(dagr_ctx_t *ctx, const node_t *pred, const node_t *succ) {
     tr->ne++;
 }
 
-/* The worker touches only its own buffer and counters here, never memory the main thread
- * writes: the graph record learns the duration from the event at finalize. */
+/* Every task pays for this, so it does as little as it can: one clock read (the caller took
+ * the other), one event written in place, a few counters. The worker touches only its own
+ * buffer and counters, never memory the main thread writes: the graph record learns the
+ * duration from the event at finalize, and idle periods are the gaps between a worker's
+ * consecutive tasks, found at finalize too (evwalk_next). */
 void trace_task(dagr_ctx_t *ctx, const node_t *n, int worker, int64_t t0, bool done) {
     trace_t *tr = ctx->trace;
-    int64_t t1 = trace_ticks(), d = t1 - t0;
+    int64_t d = trace_ticks() - t0;
     tbuf_t *b = &tr->bufs[worker];
-    if (t0 - b->last_end >= tr->idle_min)
-        tbuf_add(
-            tr, b,
-            &(tev_t){
-                .t0 = b->last_end, .dur = t0 - b->last_end, .node = TRACE_NONE, .type = EV_IDLE});
-    b->last_end = t1;
-    tbuf_add(tr, b,
-             &(tev_t){.t0 = t0,
-                      .dur = d,
-                      .b = n->seq,
-                      .a = n->priority,
-                      .node = n->tr_node,
-                      .kernel = (uint16_t)n->tr_kernel,
-                      .type = EV_TASK});
+    tev_t *e = tbuf_slot(tr, b);
+    if (e) {
+        *e = (tev_t){.t0 = t0,
+                     .dur = d,
+                     .b = n->seq,
+                     .a = n->priority,
+                     .node = n->tr_node,
+                     .kernel = (uint16_t)n->tr_kernel,
+                     .type = EV_TASK};
+        tbuf_push(b);
+    }
     b->busy += d;
     trace_kstat_t *k = &b->ks[n->tr_kernel < MAX_KERNELS ? n->tr_kernel : MAX_KERNELS - 1];
     k->ns += d;
@@ -332,15 +368,15 @@ void trace_discard(dagr_ctx_t *ctx) {
     for (int i = 0; tr->bufs && i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
         for (size_t c = 0; b->chunks && c < (b->cap + CHUNK - 1) / CHUNK; c++)
-            free(b->chunks[c]);
+            chunk_free(b->chunks[c], CHUNK * sizeof(tev_t));
         free(b->chunks);
         free(b->ks);
     }
     free(tr->bufs);
     for (size_t c = 0; tr->gchunks && c * CHUNK < tr->ng; c++)
-        free(tr->gchunks[c]);
+        chunk_free(tr->gchunks[c], CHUNK * sizeof(trace_gnode_t));
     for (size_t c = 0; tr->echunks && c * CHUNK < tr->ne; c++)
-        free(tr->echunks[c]);
+        chunk_free(tr->echunks[c], CHUNK * sizeof *tr->echunks[c]);
     free(tr->gchunks);
     free(tr->echunks);
     for (uint32_t k = 0; k < tr->nk; k++)
@@ -483,8 +519,6 @@ dagr_status_t trace_start(dagr_ctx_t *ctx) {
     tr->t_start = trace_ticks();
     tr->origin = tr->ns0 + tr->off0;
     MPI_Bcast(&tr->origin, 1, MPI_INT64_T, 0, ctx->comm);
-    for (int i = 0; i < tr->nthreads; i++)
-        tr->bufs[i].last_end = tr->t_start;
     return DAGR_OK;
 }
 
@@ -781,26 +815,68 @@ static void write_meta(FILE *f, int pid, int nthreads) {
     }
 }
 
+/* A walk over this rank's events, buffer after buffer, as they go to rank 0. A worker's idle
+ * periods are made up here, from the gaps (of at least idle_min) before, between and after
+ * its tasks; after the first dropped event the buffer says nothing of the end. */
+typedef struct evwalk {
+    int buf;
+    size_t j;
+    int64_t last_end; /* workers: the end of the previous task */
+    bool gap_done;    /* the gap before event j (or after the last) has been looked at */
+} evwalk_t;
+
+static bool evwalk_next(trace_t *tr, evwalk_t *w, tev_t *out) {
+    while (w->buf < tr->nbufs) {
+        tbuf_t *b = &tr->bufs[w->buf];
+        bool worker = w->buf < tr->nthreads;
+        if (w->j == 0 && !w->gap_done) w->last_end = tr->t_start;
+        if (worker && !w->gap_done) {
+            w->gap_done = true;
+            bool end = w->j == b->n;
+            int64_t next = end ? tr->t_end : b->chunks[w->j / CHUNK][w->j % CHUNK].t0;
+            if ((!end || !b->dropped) && next - w->last_end >= tr->idle_min) {
+                *out = wire(tr,
+                            &(tev_t){.t0 = w->last_end,
+                                     .dur = next - w->last_end,
+                                     .node = TRACE_NONE,
+                                     .type = EV_IDLE},
+                            w->buf);
+                return true;
+            }
+        }
+        if (w->j < b->n) {
+            const tev_t *e = &b->chunks[w->j / CHUNK][w->j % CHUNK];
+            w->last_end = e->t0 + e->dur;
+            w->j++;
+            w->gap_done = false;
+            *out = wire(tr, e, w->buf);
+            return true;
+        }
+        w->buf++;
+        w->j = 0;
+        w->gap_done = false;
+    }
+    return false;
+}
+
 /* Collective: every rank's events, aligned, written by rank 0 as they arrive. */
 static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
     trace_t *tr = ctx->trace;
     tev_t *out = malloc(CHUNK * sizeof *out);
-    uint64_t total = 0;
-    for (int i = 0; i < tr->nbufs; i++)
-        total += tr->bufs[i].n;
     if (ctx->rank != 0) {
         /* Rank 0 is told the count first, then gets ceil(count / CHUNK) messages. */
-        if (!out) total = 0;
+        uint64_t total = 0;
+        evwalk_t w = {0};
+        tev_t e;
+        while (out && evwalk_next(tr, &w, &e))
+            total++;
         MPI_Send(&total, 1, MPI_UINT64_T, 0, TAG_EVENTS, ctx->comm);
         size_t k = 0;
-        for (int i = 0; out && i < tr->nbufs; i++) {
-            tbuf_t *b = &tr->bufs[i];
-            for (size_t j = 0; j < b->n; j++) {
-                out[k] = wire(tr, &b->chunks[j / CHUNK][j % CHUNK], i);
-                if (++k == CHUNK) {
-                    MPI_Send(out, (int)(k * sizeof *out), MPI_BYTE, 0, TAG_EVENTS, ctx->comm);
-                    k = 0;
-                }
+        w = (evwalk_t){0};
+        while (out && evwalk_next(tr, &w, &out[k])) {
+            if (++k == CHUNK) {
+                MPI_Send(out, (int)(k * sizeof *out), MPI_BYTE, 0, TAG_EVENTS, ctx->comm);
+                k = 0;
             }
         }
         if (k) MPI_Send(out, (int)(k * sizeof *out), MPI_BYTE, 0, TAG_EVENTS, ctx->comm);
@@ -812,13 +888,10 @@ static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
           f);
     for (int r = 0; r < ctx->size; r++)
         write_meta(f, r, (int)nthreads_of[r]);
-    for (int i = 0; i < tr->nbufs; i++) {
-        tbuf_t *b = &tr->bufs[i];
-        for (size_t j = 0; j < b->n; j++) {
-            tev_t e = wire(tr, &b->chunks[j / CHUNK][j % CHUNK], i);
-            write_event(f, tr, 0, &e);
-        }
-    }
+    evwalk_t w = {0};
+    tev_t e;
+    while (evwalk_next(tr, &w, &e))
+        write_event(f, tr, 0, &e);
     for (int r = 1; r < ctx->size; r++) {
         uint64_t n = 0;
         MPI_Recv(&n, 1, MPI_UINT64_T, r, TAG_EVENTS, ctx->comm, MPI_STATUS_IGNORE);
@@ -843,15 +916,6 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     int P = ctx->size;
     tr->t_end = trace_ticks();
     tr->ns1 = mono_ns();
-    for (int i = 0; i < tr->nthreads; i++) {
-        tbuf_t *b = &tr->bufs[i];
-        if (tr->t_end - b->last_end >= tr->idle_min)
-            tbuf_add(tr, b,
-                     &(tev_t){.t0 = b->last_end,
-                              .dur = tr->t_end - b->last_end,
-                              .node = TRACE_NONE,
-                              .type = EV_IDLE});
-    }
     settle(tr);
     tr->off1 = clock_offset(ctx, tr->same_node_as_0);
     dagr_status_t st = DAGR_OK;
