@@ -92,9 +92,15 @@ static dagr_status_t apply_env(dagr_config_t *cfg) {
         cfg->summary = (int)n;
     }
     if ((v = getenv("DAGR_PROGRESS")) && *v) {
-        DAGR_CHECK(parse_size(v, &n) && n <= 1 && !strpbrk(v, "kKmMgG"), DAGR_ERR_ARG,
-                   "DAGR_PROGRESS='%s' must be 0 or 1", v);
-        cfg->progress = (int)n;
+        if (!strcmp(v, "tty"))
+            cfg->progress = DAGR_PROGRESS_TTY;
+        else if (!strcmp(v, "log"))
+            cfg->progress = DAGR_PROGRESS_LOG;
+        else {
+            DAGR_CHECK(parse_size(v, &n) && n <= 1 && !strpbrk(v, "kKmMgG"), DAGR_ERR_ARG,
+                       "DAGR_PROGRESS='%s' must be 0, 1, tty or log", v);
+            cfg->progress = (int)n;
+        }
     }
     if ((v = getenv("DAGR_TRACE_EVENTS")) && *v) {
         DAGR_CHECK(parse_size(v, &n) && n >= 1 && n <= MAX_TRACE_EVENTS, DAGR_ERR_ARG,
@@ -104,8 +110,9 @@ static dagr_status_t apply_env(dagr_config_t *cfg) {
     }
     DAGR_CHECK(cfg->summary == 0 || cfg->summary == 1, DAGR_ERR_ARG, "summary %d must be 0 or 1",
                cfg->summary);
-    DAGR_CHECK(cfg->progress == 0 || cfg->progress == 1, DAGR_ERR_ARG, "progress %d must be 0 or 1",
-               cfg->progress);
+    DAGR_CHECK(
+        cfg->progress >= DAGR_PROGRESS_OFF && cfg->progress <= DAGR_PROGRESS_LOG, DAGR_ERR_ARG,
+        "progress %d must be one of DAGR_PROGRESS_OFF, _AUTO, _TTY, _LOG (0-3)", cfg->progress);
     DAGR_CHECK(cfg->trace_events <= MAX_TRACE_EVENTS, DAGR_ERR_ARG, "trace_events %zu exceeds %zu",
                cfg->trace_events, MAX_TRACE_EVENTS);
     DAGR_CHECK(cfg->threads >= 0 && cfg->threads <= MAX_THREADS, DAGR_ERR_ARG,

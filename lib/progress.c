@@ -123,7 +123,9 @@ dagr_status_t progress_start(dagr_ctx_t *ctx) {
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&p->cond, &ca);
         pthread_condattr_destroy(&ca);
-        p->tty = ctx->rank == 0 && isatty(STDERR_FILENO);
+        int mode = ctx->cfg.progress;
+        p->tty = ctx->rank == 0 && (mode == DAGR_PROGRESS_TTY ||
+                                    (mode == DAGR_PROGRESS_AUTO && isatty(STDERR_FILENO)));
         p->t0 = p->last_print = p->last_done_t = now_s();
     }
     /* Collective calls come first and in the same order everywhere, whatever failed. */

@@ -17,6 +17,16 @@ typedef struct dagr_ctx dagr_ctx_t;
 /* Run-time configuration. Fill it with dagr_config_init() and then change the fields you
  * care about, so that fields added later keep their defaults. Environment variables
  * override the struct (see README, "Configuration"). */
+/* dagr_config_t.progress (environment DAGR_PROGRESS = 0, 1, tty or log). Under mpiexec a
+ * rank's stderr is a pipe to the launcher even when the launcher writes to a terminal, so
+ * AUTO cannot tell: TTY asks for the in-place line there. */
+enum {
+    DAGR_PROGRESS_OFF = 0,
+    DAGR_PROGRESS_AUTO = 1, /* rewritten in place if rank 0's stderr is a terminal, else LOG */
+    DAGR_PROGRESS_TTY = 2,  /* one line rewritten in place ('\r') at most every 0.5 s */
+    DAGR_PROGRESS_LOG = 3,  /* a plain line every 5 s (batch logs) */
+};
+
 typedef struct dagr_config {
     MPI_Comm comm;      /* ranks taking part; default MPI_COMM_WORLD (dagr duplicates it) */
     int threads;        /* worker threads per rank; 0 = cores on the node / ranks on it */
@@ -32,7 +42,7 @@ typedef struct dagr_config {
                                idle periods and I/O (opens in Perfetto); NULL = no trace */
     const char *dot_path;   /* Graphviz DOT of the task graph; NULL = none */
     int summary;            /* 1 = rank 0 prints a table per kernel and per rank at finalize */
-    int progress;           /* 1 = rank 0 shows a progress line on stderr while tasks run */
+    int progress;           /* DAGR_PROGRESS_*: rank 0's progress line on stderr */
     size_t trace_events;    /* events kept per thread, and graph nodes per rank, while
                                tracing (memory bound: ~40 bytes an event); 0 = 1M */
 } dagr_config_t;

@@ -86,6 +86,29 @@ Test(lib_config, env_summary_two) {
 Test(lib_config, env_progress_word) {
     refuse_env("DAGR_PROGRESS", "yes");
 }
+/* dagr_init must accept var=value (each test is its own process: MPI is initialised once). */
+static void accept_env(const char *var, const char *value) {
+    setenv(var, value, 1);
+    dagr_ctx_t *ctx = NULL;
+    dagr_status_t st = dagr_init(NULL, NULL, NULL, &ctx);
+    cr_assert_eq(st, DAGR_OK, "%s=\"%s\": %s (%s)", var, value, dagr_status_str(st),
+                 dagr_last_error());
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+}
+Test(lib_config, env_progress_tty) {
+    accept_env("DAGR_PROGRESS", "tty");
+}
+Test(lib_config, env_progress_log) {
+    accept_env("DAGR_PROGRESS", "log");
+}
+Test(lib_config, progress_mode_out_of_range) {
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.progress = DAGR_PROGRESS_LOG + 1;
+    dagr_ctx_t *ctx = NULL;
+    cr_expect_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_ERR_ARG);
+    cr_expect(strstr(dagr_last_error(), "progress") != NULL, "message: %s", dagr_last_error());
+}
 Test(lib_config, env_trace_events_zero) {
     refuse_env("DAGR_TRACE_EVENTS", "0");
 }

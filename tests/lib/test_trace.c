@@ -201,6 +201,39 @@ Test(lib_trace, event_cap, .timeout = 300) {
     sh(cmd, NULL, 0);
 }
 
+/* DAGR_PROGRESS=tty: under mpiexec rank 0's stderr is a pipe, so the in-place line is asked
+ * for explicitly. 2 x 600 tasks of 1 ms per rank run for about 1.3 s: at least two refreshes
+ * at most every 0.5 s, each a carriage return, the line and an erase-to-end, then the exact
+ * final line. */
+Test(lib_trace, progress_in_place, .timeout = 120) {
+    mpirun_t r;
+    mpirun(&r, 2, "DAGR_PROGRESS=tty", 60, "traced", "600 1000");
+    cr_assert_eq(r.status, 0, "the scenario failed\n%s", mpirun_tail(&r));
+    long n = count_substr(r.output, "\rdagr: "), erase = count_substr(r.output, "\033[K");
+    cr_assert(n >= 3, "%ld in-place lines (want >= 2 refreshes + the final one)\n%s", n,
+              mpirun_tail(&r));
+    cr_assert_eq(erase, n, "%ld lines but %ld erase-to-end sequences", n, erase);
+    cr_assert_not_null(strstr(r.output, "\rdagr: 2400 / 2400 tasks done (100.0 %)"),
+                       "no exact final line\n%s", mpirun_tail(&r));
+    cr_assert_not_null(strstr(r.output, "finished\033[K\n"),
+                       "the final line does not end the line");
+    mpirun_free(&r);
+}
+
+/* DAGR_PROGRESS=log (and =1 without a terminal): plain lines every 5 s. 2 x 1400 tasks of
+ * 2 ms per rank run for about 5.7 s: one line on the way, then the final one; no '\r'. */
+Test(lib_trace, progress_log_lines, .timeout = 120) {
+    mpirun_t r;
+    mpirun(&r, 2, "DAGR_PROGRESS=log", 60, "traced", "1400 2000");
+    cr_assert_eq(r.status, 0, "the scenario failed\n%s", mpirun_tail(&r));
+    long lines = count_substr(r.output, "dagr: "), fin = count_substr(r.output, ", finished\n");
+    cr_assert(lines >= 2, "%ld progress lines (want one on the way and the final one)\n%s", lines,
+              mpirun_tail(&r));
+    cr_assert_eq(fin, 1, "%ld final lines", fin);
+    cr_assert_null(strchr(r.output, '\r'), "a carriage return in log mode");
+    mpirun_free(&r);
+}
+
 /* A trace path that cannot be written fails dagr_init on every rank. */
 Test(lib_trace, unwritable_path, .timeout = 120) {
     mpirun_t r;
