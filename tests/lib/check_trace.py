@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Checks a dagr trace file (tests/lib/test_trace.c runs this).
 
-    check_trace.py TRACE.json --tasks N0,N1,... [--allow-dropped]
+    check_trace.py TRACE.json --tasks N0,N1,... [--allow-dropped] [--aligned-within MS]
 
 Parses the file with json.load, then checks: the Chrome Trace Event shape (traceEvents,
 displayTimeUnit, otherData; every "X" event has pid, tid, ts >= its rank's start, dur >= 0);
 process and thread names for every rank; the number of task events of each rank (pid) against
 --tasks; that the events of each worker thread (tasks and idle periods) do not overlap;
-transfer events carry peer and bytes. Exits 0 when all hold, else prints what failed and
+transfer events carry peer and bytes; with --aligned-within, that every rank's first and last
+task start within MS milliseconds of rank 0's (the ranks of the traced scenario work in step,
+so a clock left unaligned shows as a shift). Exits 0 when all hold, else prints what failed and
 exits 1."""
 import argparse
 import json
@@ -19,6 +21,7 @@ def main():
     ap.add_argument("trace")
     ap.add_argument("--tasks", required=True, help="expected task events per rank, comma-separated")
     ap.add_argument("--allow-dropped", action="store_true")
+    ap.add_argument("--aligned-within", type=float, metavar="MS")
     a = ap.parse_args()
     want = [int(x) for x in a.tasks.split(",")]
     errors = []
@@ -39,6 +42,7 @@ def main():
     tnames = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
               if e.get("ph") == "M" and e.get("name") == "thread_name"}
     per_rank = [0] * len(want)
+    span = {}  # pid -> [first task start, last task start], microseconds
     lanes = {}
     for e in events:
         if e.get("ph") != "X":
@@ -55,6 +59,9 @@ def main():
                 errors.append(f"no thread_name for pid {pid} tid {tid}")
             if e["cat"] == "task":
                 per_rank[pid] += 1
+                ts = float(e["ts"])
+                lo, hi = span.get(pid, (ts, ts))
+                span[pid] = (min(lo, ts), max(hi, ts))
                 if not tnames.get((pid, tid), "").startswith("worker"):
                     errors.append(f"task on a non-worker thread: {e}")
             if e["cat"] == "transfer":
@@ -74,6 +81,13 @@ def main():
                 if overlaps <= 5:
                     errors.append(f"rank {pid} worker {tid}: '{n0}' [{t0}, {t0 + d0}] overlaps "
                                   f"'{n1}' starting at {t1}")
+    if a.aligned_within is not None and 0 in span:
+        for pid, (lo, hi) in sorted(span.items()):
+            dlo, dhi = (lo - span[0][0]) / 1e3, (hi - span[0][1]) / 1e3
+            if abs(dlo) > a.aligned_within or abs(dhi) > a.aligned_within:
+                errors.append(f"rank {pid}'s tasks start {dlo:+.3f} ms (first) and {dhi:+.3f} ms "
+                              f"(last) from rank 0's: clocks not aligned within "
+                              f"{a.aligned_within} ms")
     if not a.allow_dropped and any(other.get("dropped_events", [])):
         errors.append(f"events dropped: {other.get('dropped_events')}")
     for e in errors[:20]:

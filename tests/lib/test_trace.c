@@ -201,6 +201,27 @@ Test(lib_trace, event_cap, .timeout = 300) {
     sh(cmd, NULL, 0);
 }
 
+/* Separate clocks (the multi-node path): ranks 1 and 2 read their clock 5 s late and count
+ * themselves on another node, so the ping-pong alignment runs and must take the 5 s out;
+ * the ranks work in step, so their first and last tasks must line up with rank 0's. */
+Test(lib_trace, clocks_aligned_across_nodes, .timeout = 300) {
+    char dir[64], env[256], cmd[1024], out[1 << 14] = "";
+    tmpdir(dir, sizeof dir);
+    snprintf(env, sizeof env, "DAGR_TRACE=%s/t.json DAGR_TRACE_TEST_SKEW_NS=5000000000", dir);
+    mpirun_t r;
+    mpirun(&r, 3, env, 120, "traced", "100 200");
+    cr_assert_eq(r.status, 0, "the scenario failed\n%s", mpirun_tail(&r));
+    mpirun_free(&r);
+    snprintf(cmd, sizeof cmd,
+             "python3 %s/tests/lib/check_trace.py %s/t.json --tasks 200,200,200 "
+             "--aligned-within 100 2>&1",
+             SOURCE_ROOT, dir);
+    int rc = sh(cmd, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    sh(cmd, NULL, 0);
+}
+
 /* DAGR_PROGRESS=tty: under mpiexec rank 0's stderr is a pipe, so the in-place line is asked
  * for explicitly. 2 x 600 tasks of 1 ms per rank run for about 1.3 s: at least two refreshes
  * at most every 0.5 s, each a carriage return, the line and an erase-to-end, then the exact
