@@ -33,6 +33,8 @@ const char *dagr_status_str(dagr_status_t s) {
         return "DAGR_ERR_NOT_SPD: matrix not positive definite";
     case DAGR_ERR_SINGULAR:
         return "DAGR_ERR_SINGULAR: matrix singular";
+    case DAGR_ERR_NONFINITE:
+        return "DAGR_ERR_NONFINITE: result not finite (NaN or Inf)";
     case DAGR_ERR_DIVERGED:
         return "DAGR_ERR_DIVERGED: ranks inserted different task graphs";
     case DAGR_ERR_TASK:

@@ -1,10 +1,11 @@
 /* BLAS 3 on DArrays: gemm, syrk, symm, trsm, trmm as tile algorithms (as PLASMA's pd*).
  *
  * Each routine checks dtypes, shapes and tilings, then inserts one task per tile operation;
- * the runtime orders them by their accesses. An output tile is always accessed read-write:
- * either beta C is read, or the tile is only partly covered by an edge tile of a view. Tile
- * (i, j) of op(X) is X(i, j) or X(j, i) transposed, which is how every transpose variant is
- * written once: the tile kernel gets the transpose flag. */
+ * the runtime orders them by their accesses. Last come the checks of the result for NaN and
+ * Inf (la_check_finite: C, syrk's uplo triangle of C, trsm's and trmm's B). An output tile is
+ * always accessed read-write: either beta C is read, or the tile is only partly covered by an edge
+ * tile of a view. Tile (i, j) of op(X) is X(i, j) or X(j, i) transposed, which is how every
+ * transpose variant is written once: the tile kernel gets the transpose flag. */
 #include "linalg_impl.h"
 
 static const char *opname(dagr_op_t t) {
@@ -173,13 +174,16 @@ dagr_status_t dagr_gemm_ex(dagr_op_t ta, dagr_op_t tb, double alpha, const dagr_
                (long long)bnb, (long long)C->mb, (long long)C->nb);
     DAGR_TRY(la_check_apart(C, A, "C", "A"));
     DAGR_TRY(la_check_apart(C, B, "C", "B"));
-    if (ak == 0 || alpha == 0) return scale_tiles(C, beta, LA_FULL);
-    for (int64_t j = 0; j < C->nt; j++)
-        for (int64_t i = 0; i < C->mt; i++)
-            for (int64_t l = 0; l < kt; l++)
-                DAGR_TRY(la_tile_gemm(ta, tb, alpha, A, at ? l : i, at ? i : l, B, bt ? j : l,
-                                      bt ? l : j, l == 0 ? beta : 1.0, C, i, j, 0));
-    return DAGR_OK;
+    if (ak == 0 || alpha == 0) {
+        DAGR_TRY(scale_tiles(C, beta, LA_FULL));
+    } else {
+        for (int64_t j = 0; j < C->nt; j++)
+            for (int64_t i = 0; i < C->mt; i++)
+                for (int64_t l = 0; l < kt; l++)
+                    DAGR_TRY(la_tile_gemm(ta, tb, alpha, A, at ? l : i, at ? i : l, B, bt ? j : l,
+                                          bt ? l : j, l == 0 ? beta : 1.0, C, i, j, 0));
+    }
+    return la_check_finite(C, LA_FULL, NULL, "gemm");
 }
 
 dagr_status_t dagr_gemm(dagr_op_t ta, dagr_op_t tb, double alpha, const dagr_darray_t *A,
@@ -210,7 +214,10 @@ dagr_status_t dagr_syrk_ex(dagr_uplo_t uplo, dagr_op_t trans, double alpha, cons
                "not conform",
                opname(trans), (long long)anb, (long long)C->mb, (long long)C->nb);
     DAGR_TRY(la_check_apart(C, A, "C", "A"));
-    if (ak == 0 || alpha == 0) return scale_tiles(C, beta, uplo);
+    if (ak == 0 || alpha == 0) {
+        DAGR_TRY(scale_tiles(C, beta, uplo));
+        return la_check_finite(C, uplo, NULL, "syrk");
+    }
     for (int64_t j = 0; j < C->nt; j++) {
         int64_t i0 = uplo == DAGR_LOWER ? j : 0, i1 = uplo == DAGR_LOWER ? C->mt : j + 1;
         for (int64_t i = i0; i < i1; i++) {
@@ -227,7 +234,7 @@ dagr_status_t dagr_syrk_ex(dagr_uplo_t uplo, dagr_op_t trans, double alpha, cons
             }
         }
     }
-    return DAGR_OK;
+    return la_check_finite(C, uplo, NULL, "syrk");
 }
 
 dagr_status_t dagr_syrk(dagr_uplo_t uplo, dagr_op_t trans, double alpha, const dagr_darray_t *A,
@@ -262,7 +269,10 @@ dagr_status_t dagr_symm_ex(dagr_side_t side, dagr_uplo_t uplo, double alpha, con
                (long long)B->nb, (long long)C->mb, (long long)C->nb);
     DAGR_TRY(la_check_apart(C, A, "C", "A"));
     DAGR_TRY(la_check_apart(C, B, "C", "B"));
-    if (A->m == 0 || alpha == 0) return scale_tiles(C, beta, LA_FULL);
+    if (A->m == 0 || alpha == 0) {
+        DAGR_TRY(scale_tiles(C, beta, LA_FULL));
+        return la_check_finite(C, LA_FULL, NULL, "symm");
+    }
     bool lower = uplo == DAGR_LOWER;
     for (int64_t j = 0; j < C->nt; j++) {
         for (int64_t i = 0; i < C->mt; i++) {
@@ -292,7 +302,7 @@ dagr_status_t dagr_symm_ex(dagr_side_t side, dagr_uplo_t uplo, double alpha, con
             }
         }
     }
-    return DAGR_OK;
+    return la_check_finite(C, LA_FULL, NULL, "symm");
 }
 
 dagr_status_t dagr_symm(dagr_side_t side, dagr_uplo_t uplo, double alpha, const dagr_darray_t *A,
@@ -380,7 +390,8 @@ dagr_status_t dagr_trsm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, 
     la_blas_single_thread();
     dagr_linalg_opts_t o = la_opts(opts);
     DAGR_TRY(la_trsm_check(side, uplo, trans, diag, A, B));
-    return la_trsm_insert(side, uplo, trans, diag, alpha, A, B, o.lookahead);
+    DAGR_TRY(la_trsm_insert(side, uplo, trans, diag, alpha, A, B, o.lookahead));
+    return la_check_finite(B, LA_FULL, NULL, "trsm");
 }
 
 dagr_status_t dagr_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
@@ -393,12 +404,9 @@ dagr_status_t dagr_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dag
  * rows from the top, lower ones from the bottom; in each, the diagonal trmm first (it scales
  * B(i) in place), then the gemm's adding the other blocks. Right: the same by block columns
  * (B(:, j) = alpha sum_l B(:, l) op(A)(l, j)). */
-dagr_status_t dagr_trmm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
-                           double alpha, const dagr_darray_t *A, dagr_darray_t *B,
-                           const dagr_linalg_opts_t *opts) {
-    la_blas_single_thread();
-    (void)la_opts(opts);
-    DAGR_TRY(check_tri("trmm", side, uplo, trans, diag, A, B));
+static dagr_status_t trmm_insert(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans,
+                                 dagr_diag_t diag, double alpha, const dagr_darray_t *A,
+                                 dagr_darray_t *B) {
     if (B->m == 0 || B->n == 0) return DAGR_OK;
     if (alpha == 0) return scale_tiles(B, 0.0, LA_FULL);
     bool t = trans == DAGR_TRANS, left = side == DAGR_LEFT;
@@ -430,6 +438,16 @@ dagr_status_t dagr_trmm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, 
         }
     }
     return DAGR_OK;
+}
+
+dagr_status_t dagr_trmm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
+                           double alpha, const dagr_darray_t *A, dagr_darray_t *B,
+                           const dagr_linalg_opts_t *opts) {
+    la_blas_single_thread();
+    (void)la_opts(opts);
+    DAGR_TRY(check_tri("trmm", side, uplo, trans, diag, A, B));
+    DAGR_TRY(trmm_insert(side, uplo, trans, diag, alpha, A, B));
+    return la_check_finite(B, LA_FULL, NULL, "trmm");
 }
 
 dagr_status_t dagr_trmm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,

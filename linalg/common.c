@@ -1,7 +1,9 @@
-/* What the linear algebra routines share: options, argument checks, spawning. */
+/* What the linear algebra routines share: options, argument checks, spawning, checking
+ * results. */
 #include "linalg_impl.h"
 
 #include <cblas.h>
+#include <stdio.h>
 
 void dagr_linalg_opts_init(dagr_linalg_opts_t *opts) {
     if (!opts) return;
@@ -54,4 +56,26 @@ dagr_status_t la_spawn_args(const dagr_kernel_t *k, const void *args, size_t arg
 dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
                        const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx) {
     return la_spawn_args(k, op, sizeof *op, naccess, acc, prio, flops, ctx);
+}
+
+dagr_status_t la_check_finite(const dagr_darray_t *A, int region, dagr_data_t *after,
+                              const char *routine) {
+    for (int64_t j = 0; j < A->nt; j++) {
+        for (int64_t i = 0; i < A->mt; i++) {
+            finite_op_t op = {.dtype = (int32_t)A->dtype, .region = region};
+            op.m = da_tile_rows(A, i);
+            op.n = da_tile_cols(A, j);
+            op.i0 = i * A->mb;
+            op.j0 = j * A->nb;
+            /* a tile wholly outside the triangle: every row above (lower) or below (upper)
+             * every column */
+            if (region == DAGR_LOWER && op.i0 + op.m <= op.j0) continue;
+            if (region == DAGR_UPPER && op.j0 + op.n <= op.i0) continue;
+            snprintf(op.routine, sizeof op.routine, "%s", routine);
+            dagr_access_t acc[2] = {{da_handle(A, i, j), DAGR_READ}, {after, DAGR_READ}};
+            DAGR_TRY(la_spawn_args(&la_finite_kernel, &op, sizeof op, after ? 2 : 1, acc,
+                                   LA_PRIO_CHECK, 0, A->ctx));
+        }
+    }
+    return DAGR_OK;
 }

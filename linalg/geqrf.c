@@ -22,7 +22,10 @@
  *
  * The top tile p of every TS or TT is never the last tile row (it has a smaller index than the
  * tile it eliminates), so with square tiles it holds the panel's full triangle (rows >= the
- * panel's columns). */
+ * panel's columns).
+ *
+ * Each routine checks its result for NaN and Inf last (la_check_finite): A for geqrf, C for
+ * ormqr, Q for orgqr, B for gels. */
 #include "linalg_impl.h"
 
 #include <stdlib.h>
@@ -170,9 +173,10 @@ dagr_status_t dagr_qr_destroy(dagr_qr_t **qr) {
     return DAGR_OK;
 }
 
-dagr_status_t dagr_geqrf_ex(dagr_darray_t *A, dagr_qr_t **qr_out, const dagr_linalg_opts_t *opts) {
+/* dagr_geqrf_ex without the check of the result (gels checks B only). */
+static dagr_status_t qr_factor(dagr_darray_t *A, dagr_qr_t **qr_out,
+                               const dagr_linalg_opts_t *opts) {
     DAGR_TRY(la_check_dtype(A, "A"));
-    DAGR_CHECK(qr_out, DAGR_ERR_ARG, "qr_out is NULL");
     DAGR_CHECK(A->mb == A->nb, DAGR_ERR_ARG, "A has %lld x %lld tiles: QR needs square tiles",
                (long long)A->mb, (long long)A->nb);
     dagr_linalg_opts_t o = la_opts(opts);
@@ -225,6 +229,21 @@ undo_qr:
     return st;
 }
 
+/* The T factors are not checked: they are made from the reflectors in A (a NaN or an Inf
+ * there shows in A too), and only their upper triangles are meaningful. */
+dagr_status_t dagr_geqrf_ex(dagr_darray_t *A, dagr_qr_t **qr_out, const dagr_linalg_opts_t *opts) {
+    DAGR_CHECK(qr_out, DAGR_ERR_ARG, "qr_out is NULL");
+    dagr_qr_t *qr = NULL;
+    DAGR_TRY(qr_factor(A, &qr, opts));
+    dagr_status_t st = la_check_finite(A, LA_FULL, NULL, "geqrf");
+    if (st != DAGR_OK) {
+        dagr_qr_destroy(&qr);
+        return st;
+    }
+    *qr_out = qr;
+    return DAGR_OK;
+}
+
 dagr_status_t dagr_geqrf(dagr_darray_t *A, dagr_qr_t **qr_out) {
     return dagr_geqrf_ex(A, qr_out, NULL);
 }
@@ -243,8 +262,9 @@ static dagr_status_t check_qr(const dagr_darray_t *A, const dagr_qr_t *qr) {
     return DAGR_OK;
 }
 
-dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
-                         const dagr_qr_t *qr, dagr_darray_t *C) {
+/* dagr_ormqr without the check of the result (orgqr and gels check theirs). */
+static dagr_status_t ormqr_apply(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
+                                 const dagr_qr_t *qr, dagr_darray_t *C) {
     DAGR_CHECK(side == DAGR_LEFT || side == DAGR_RIGHT, DAGR_ERR_ARG, "side %d is unknown",
                (int)side);
     DAGR_CHECK(trans == DAGR_NO_TRANS || trans == DAGR_TRANS, DAGR_ERR_ARG, "trans %d is unknown",
@@ -273,6 +293,12 @@ dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t 
     return DAGR_OK;
 }
 
+dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
+                         const dagr_qr_t *qr, dagr_darray_t *C) {
+    DAGR_TRY(ormqr_apply(side, trans, A, qr, C));
+    return la_check_finite(C, LA_FULL, NULL, "ormqr");
+}
+
 dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q) {
     DAGR_TRY(check_qr(A, qr));
     DAGR_TRY(la_check_same(A, Q, "A", "Q"));
@@ -283,7 +309,8 @@ dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darra
                (long long)A->mb);
     DAGR_CHECK(!da_shares(A, Q), DAGR_ERR_ARG, "Q shares tiles with A");
     DAGR_TRY(dagr_darray_identity(Q));
-    return dagr_ormqr(DAGR_LEFT, DAGR_NO_TRANS, A, qr, Q);
+    DAGR_TRY(ormqr_apply(DAGR_LEFT, DAGR_NO_TRANS, A, qr, Q));
+    return la_check_finite(Q, LA_FULL, NULL, "orgqr");
 }
 
 /* X = R^-1 B(0:n, :) by tile back substitution over the upper triangle of A's top n x n. */
@@ -336,9 +363,12 @@ dagr_status_t dagr_gels_ex(dagr_darray_t *A, dagr_darray_t *B, const dagr_linalg
                (long long)B->m, (long long)B->mb, (long long)A->m, (long long)A->mb);
     DAGR_CHECK(!da_shares(A, B), DAGR_ERR_ARG, "B shares tiles with A");
     dagr_qr_t *qr = NULL;
-    DAGR_TRY(dagr_geqrf_ex(A, &qr, opts));
-    dagr_status_t st = dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, B);
+    DAGR_TRY(qr_factor(A, &qr, opts));
+    dagr_status_t st = ormqr_apply(DAGR_LEFT, DAGR_TRANS, A, qr, B);
     if (st == DAGR_OK) st = solve_r(A, B);
+    /* All of B: rows n.. hold Q^T B's remainder (the residual), as LAPACK's gels leaves it,
+     * and a NaN or an Inf in A or B reaches X in rows 0 .. n - 1 anyway. */
+    if (st == DAGR_OK) st = la_check_finite(B, LA_FULL, NULL, "gels");
     /* the T factors stay alive until the tasks already inserted have used them */
     dagr_qr_destroy(&qr);
     return st;

@@ -14,7 +14,10 @@
  * A task names at most DAGR_MAX_ACCESS handles, so a stack (one tile column from the diagonal
  * down) of more than LU_MAX_STACK tiles is first gathered into one contiguous block by
  * lu_copy tasks (31 tiles each), worked on there, and scattered back: the same tiles travel
- * to the same rank as in the one-task case, plus two local copies. */
+ * to the same rank as in the one-task case, plus two local copies.
+ *
+ * Last, the result (A for getrf, X for getrs and gesv) is checked for NaN and Inf
+ * (la_check_finite), after the task reporting a zero pivot (see getrf_insert). */
 #include "linalg_impl.h"
 
 #include <stdlib.h>
@@ -226,21 +229,38 @@ static dagr_status_t getrf_insert(dagr_darray_t *A, const dagr_pivots_t *p, int 
         for (int64_t j = 0; j < k; j++)
             DAGR_TRY(insert_swap(A, k, j, p->piv[k], npiv, 0, NULL, PRIO_LEFT));
     }
-    /* Nothing depends on this task, so its failure poisons nothing and only reports. */
+    /* Only the checks of the results (la_check_finite) depend on this task: the factors and
+     * the solves do not read info. It writes info so that they come after it and are poisoned
+     * when it fails: a zero pivot makes the solve divide by zero, and the wait then reports
+     * the singular column rather than, depending on timing, the Inf it produced. */
     lu_op_t none = {0};
-    dagr_access_t acc = {p->info, DAGR_READ};
+    dagr_access_t acc = {p->info, DAGR_RW};
     return dagr_spawn(A->ctx, &la_lu_info_kernel, &none, sizeof none, 1, &acc, NULL);
 }
 
-dagr_status_t dagr_getrf_ex(dagr_darray_t *A, dagr_pivots_t **piv_out,
-                            const dagr_linalg_opts_t *opts) {
-    DAGR_CHECK(piv_out, DAGR_ERR_ARG, "piv_out is NULL");
+/* dagr_getrf_ex without the check of the result: gesv checks X only. */
+static dagr_status_t getrf_factor(dagr_darray_t *A, dagr_pivots_t **piv_out,
+                                  const dagr_linalg_opts_t *opts) {
     DAGR_TRY(getrf_check(A));
     dagr_linalg_opts_t o = la_opts(opts);
     la_blas_single_thread();
     dagr_pivots_t *p = NULL;
     DAGR_TRY(pivots_new(A, &p));
     dagr_status_t st = getrf_insert(A, p, o.lookahead);
+    if (st != DAGR_OK) {
+        dagr_pivots_destroy(&p);
+        return st;
+    }
+    *piv_out = p;
+    return DAGR_OK;
+}
+
+dagr_status_t dagr_getrf_ex(dagr_darray_t *A, dagr_pivots_t **piv_out,
+                            const dagr_linalg_opts_t *opts) {
+    DAGR_CHECK(piv_out, DAGR_ERR_ARG, "piv_out is NULL");
+    dagr_pivots_t *p = NULL;
+    DAGR_TRY(getrf_factor(A, &p, opts));
+    dagr_status_t st = la_check_finite(A, LA_FULL, p->info, "getrf");
     if (st != DAGR_OK) {
         dagr_pivots_destroy(&p);
         return st;
@@ -323,7 +343,8 @@ dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A, const dagr_piv
                          dagr_darray_t *B) {
     DAGR_TRY(getrs_check(trans, A, piv, B));
     la_blas_single_thread();
-    return getrs_insert(trans, A, piv, B);
+    DAGR_TRY(getrs_insert(trans, A, piv, B));
+    return la_check_finite(B, LA_FULL, piv->info, "getrs");
 }
 
 dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B, const dagr_linalg_opts_t *opts) {
@@ -339,8 +360,9 @@ dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B, const dagr_linalg
                (long long)A->nb);
     DAGR_CHECK(!da_shares(A, B), DAGR_ERR_ARG, "A and B share tiles");
     dagr_pivots_t *p = NULL;
-    DAGR_TRY(dagr_getrf_ex(A, &p, opts));
-    dagr_status_t st = dagr_getrs(DAGR_NO_TRANS, A, p, B);
+    DAGR_TRY(getrf_factor(A, &p, opts));
+    dagr_status_t st = getrs_insert(DAGR_NO_TRANS, A, p, B);
+    if (st == DAGR_OK) st = la_check_finite(B, LA_FULL, p->info, "gesv");
     dagr_status_t s2 = dagr_pivots_destroy(&p);
     return st != DAGR_OK ? st : s2;
 }

@@ -1,6 +1,6 @@
 /* CPU tile kernels: CBLAS and LAPACKE on OpenBLAS, float and double. Each reads its shapes and
- * scalars from a tile_op_t and its leading dimensions from the task view; see linalg_impl.h
- * for the buffer order of each. */
+ * scalars from a tile_op_t (the check of results: a finite_op_t) and its leading dimensions
+ * from the task view; see linalg_impl.h for the buffer order of each. */
 #include "linalg_impl.h"
 
 #include <cblas.h>
@@ -142,6 +142,44 @@ static dagr_task_result_t k_scale(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
+/* Row of the first NaN or Inf among rows r0 .. r1 - 1 of a column, or -1. */
+static int64_t first_nonfinite(const void *col, int32_t dtype, int64_t r0, int64_t r1) {
+    if (dtype == DAGR_DOUBLE) {
+        const double *a = col;
+        for (int64_t r = r0; r < r1; r++)
+            if (!isfinite(a[r])) return r;
+    } else {
+        const float *a = col;
+        for (int64_t r = r0; r < r1; r++)
+            if (!isfinite(a[r])) return r;
+    }
+    return -1;
+}
+
+/* The check of la_check_finite: the tile's part of the region, column by column. The
+ * triangle is that of the whole array: in column c the diagonal is at local row
+ * j0 + c - i0. */
+static dagr_task_result_t k_finite(const dagr_task_view_t *t) {
+    const finite_op_t *o = t->args;
+    size_t es = o->dtype == DAGR_DOUBLE ? sizeof(double) : sizeof(float);
+    for (int64_t c = 0; c < o->n; c++) {
+        int64_t d = o->j0 + c - o->i0;
+        int64_t r0 = o->region == DAGR_LOWER ? (d > 0 ? d : 0) : 0;
+        int64_t r1 = o->region == DAGR_UPPER ? (d + 1 < o->m ? d + 1 : o->m) : o->m;
+        const char *col = (const char *)t->buf[0] + (size_t)c * t->ld[0] * es;
+        int64_t r = first_nonfinite(col, o->dtype, r0, r1);
+        if (r < 0) continue;
+        double v = o->dtype == DAGR_DOUBLE ? ((const double *)col)[r] : ((const float *)col)[r];
+        dagr_task_fail(t, DAGR_ERR_NONFINITE,
+                       "%s: the result has %s at global row %lld, column %lld (1-based); the "
+                       "input had NaN or Inf values, or the computation overflowed",
+                       o->routine, isnan(v) ? "a NaN" : "an infinite value",
+                       (long long)(o->i0 + r + 1), (long long)(o->j0 + c + 1));
+        return DAGR_TASK_ERROR;
+    }
+    return DAGR_TASK_DONE;
+}
+
 const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm};
 const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk};
 const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm};
@@ -149,3 +187,4 @@ const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm};
 const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm};
 const dagr_kernel_t la_potrf_kernel = {.name = "potrf", .cpu = k_potrf};
 const dagr_kernel_t la_scale_kernel = {.name = "scale", .cpu = k_scale};
+const dagr_kernel_t la_finite_kernel = {.name = "check_finite", .cpu = k_finite};

@@ -58,6 +58,40 @@ dagr_status_t la_spawn(const dagr_kernel_t *k, const tile_op_t *op, int naccess,
 dagr_status_t la_spawn_args(const dagr_kernel_t *k, const void *args, size_t args_size, int naccess,
                             const dagr_access_t *acc, int prio, double flops, dagr_ctx_t *ctx);
 
+/* ---- checking results (common.c, kernels_cpu.c) ---- */
+
+/* Priority of the check tasks: below every task of every algorithm, so that a check never
+ * delays a task on the critical path (it runs when its rank has nothing better to do). Only a
+ * later call that overwrites a checked tile waits for its check (a read of one tile). */
+#define LA_PRIO_CHECK (-(1 << 20))
+
+/* Inserts one read-only task per tile of A that the region touches (DAGR_LOWER or DAGR_UPPER:
+ * that triangle of A, diagonal included, in A's own coordinates; LA_FULL: all of A), on the
+ * tile's owner at LA_PRIO_CHECK. It runs after every task inserted so far that writes the
+ * tile, so called once a routine's tasks are inserted it checks the routine's result. A NaN
+ * or an Inf in the region fails the task with DAGR_ERR_NONFINITE, naming `routine` (at most
+ * 15 characters are kept) and the first such element of the tile, column by column, by its
+ * global row and column in A (1-based); the next wait reports it on every rank.
+ * after (NULL for none): a handle every check task also reads, so that the checks run after
+ * its last writer and are poisoned (not run) when that writer failed. A routine whose own
+ * numerical failure (not positive definite, singular) already explains non-finite values
+ * passes the handle that failure is reported through, so that the wait reports that failure
+ * and not, depending on timing, this one. Only inserts: the scan costs one read of the
+ * region, O(m n) against the routine's O(n^3). */
+dagr_status_t la_check_finite(const dagr_darray_t *A, int region, dagr_data_t *after,
+                              const char *routine);
+
+/* The argument block of the check kernel. Buffers: 0 = the tile (READ), 1 = the `after`
+ * handle when there is one (not looked at). */
+typedef struct finite_op {
+    int32_t dtype, region; /* region: DAGR_LOWER, DAGR_UPPER or LA_FULL */
+    int64_t m, n;          /* the tile's rows and columns */
+    int64_t i0, j0;        /* global row and column (0-based) of its first element */
+    char routine[16];      /* the routine named in the message */
+} finite_op_t;
+
+extern const dagr_kernel_t la_finite_kernel;
+
 /* ---- blas3.c: pieces shared with the factorizations ---- */
 
 /* Spawn one tile kernel over tiles of the given arrays (no checks: the caller has checked
@@ -124,7 +158,8 @@ extern const dagr_kernel_t la_geqrt_kernel, la_gemqrt_kernel, la_tpqrt_kernel, l
  *             READ, W RW) or back (gather clear: tiles RW or WRITE, W READ). A stack of more
  *             than LU_MAX_STACK tiles is gathered into W, worked on as a stack of one tile,
  *             and scattered back.
- *   lu_info:  0 = info (READ); fails with DAGR_ERR_SINGULAR naming the column when nonzero. */
+ *   lu_info:  0 = info (RW, left as it is: written so that the checks of the results come
+ *             after it); fails with DAGR_ERR_SINGULAR naming the column when nonzero. */
 typedef struct lu_op {
     int32_t dtype;
     int32_t ntiles;

@@ -37,6 +37,7 @@ typedef enum dagr_status {
     DAGR_ERR_NUMERICAL = -60, /* generic numerical failure */
     DAGR_ERR_NOT_SPD = -61,   /* matrix not symmetric positive definite */
     DAGR_ERR_SINGULAR = -62,  /* matrix exactly singular */
+    DAGR_ERR_NONFINITE = -63, /* the result contains NaN or Inf */
 
     DAGR_ERR_DIVERGED = -70, /* ranks inserted different task graphs */
 

@@ -12,13 +12,21 @@ static const struct {
     dagr_status_t s;
     const char *id;
 } all[] = {
-    NAME_ENTRY(DAGR_OK),           NAME_ENTRY(DAGR_ERR_ARG),
-    NAME_ENTRY(DAGR_ERR_STATE),    NAME_ENTRY(DAGR_ERR_UNSUPPORTED),
-    NAME_ENTRY(DAGR_ERR_NOMEM),    NAME_ENTRY(DAGR_ERR_MPI),
-    NAME_ENTRY(DAGR_ERR_GPU),      NAME_ENTRY(DAGR_ERR_IO),
-    NAME_ENTRY(DAGR_ERR_FORMAT),   NAME_ENTRY(DAGR_ERR_NUMERICAL),
-    NAME_ENTRY(DAGR_ERR_NOT_SPD),  NAME_ENTRY(DAGR_ERR_SINGULAR),
-    NAME_ENTRY(DAGR_ERR_DIVERGED), NAME_ENTRY(DAGR_ERR_TASK),
+    NAME_ENTRY(DAGR_OK),
+    NAME_ENTRY(DAGR_ERR_ARG),
+    NAME_ENTRY(DAGR_ERR_STATE),
+    NAME_ENTRY(DAGR_ERR_UNSUPPORTED),
+    NAME_ENTRY(DAGR_ERR_NOMEM),
+    NAME_ENTRY(DAGR_ERR_MPI),
+    NAME_ENTRY(DAGR_ERR_GPU),
+    NAME_ENTRY(DAGR_ERR_IO),
+    NAME_ENTRY(DAGR_ERR_FORMAT),
+    NAME_ENTRY(DAGR_ERR_NUMERICAL),
+    NAME_ENTRY(DAGR_ERR_NOT_SPD),
+    NAME_ENTRY(DAGR_ERR_SINGULAR),
+    NAME_ENTRY(DAGR_ERR_NONFINITE),
+    NAME_ENTRY(DAGR_ERR_DIVERGED),
+    NAME_ENTRY(DAGR_ERR_TASK),
     NAME_ENTRY(DAGR_ERR_INTERNAL),
 };
 #define NALL (sizeof all / sizeof all[0])
@@ -46,7 +54,7 @@ Test(lib_status, names_show_the_identifier) {
 }
 
 Test(lib_status, unknown_values_have_a_name) {
-    const int unknown[] = {1, 7, -4, -11, -59, -63, -99, -12345, 0x7fffffff};
+    const int unknown[] = {1, 7, -4, -11, -59, -64, -99, -12345, 0x7fffffff};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *a = dagr_status_str((dagr_status_t)unknown[i]);
         cr_assert_not_null(a);

@@ -11,12 +11,15 @@
  *   symm  both sides, both triangles (the unreferenced triangle of A holds NaNs);
  *   trsm, trmm  all 16 side/uplo/trans/diag combinations on well-conditioned triangular
  *         matrices (the unreferenced triangle holds NaNs, and the diagonal too for UNIT);
- * and the argument errors (DAGR_ERR_ARG before anything runs). Errors are normwise,
+ * and the argument errors (DAGR_ERR_ARG before anything runs); nonfinite: a NaN or an Inf
+ * in what gemm, syrk, trsm, trmm, symm read gives DAGR_ERR_NONFINITE at the wait on every
+ * rank, naming the routine (and the entry, counted from the array passed, when it is the only
+ * one), and a NaN they must not read gives DAGR_OK. Errors are normwise,
  * ||C - C_ref||_F / ((|alpha| ||A||_F ||B||_F + |beta| ||C0||_F) max(k, 1) eps), < 10, and a
  * NaN error fails.
  *
  * Prints RANK r RESULT <gemm|gemm_view|syrk|symm|trsm|trmm> ok|FAIL dtype=... worst=..., and
- * RESULT errors. */
+ * RESULT nonfinite, errors. */
 #include "scenario.h"
 
 #include <cblas.h>
@@ -343,6 +346,164 @@ static void check_tri(dagr_dtype_t t, bool solve) {
     sc_result(solve ? "trsm" : "trmm", w.bad == 0, "dtype=%s worst=%g", sc_dtype_name(t), w.w);
 }
 
+/* ---- NaN and Inf ---- */
+
+/* "<routine>: the result has a NaN at global row <i + 1>, column <j + 1>" in buf: the message
+ * of a NaN found at (i, j), 0-based, of the output. */
+static const char *nan_at(char *buf, size_t size, const char *routine, int64_t i, int64_t j) {
+    snprintf(buf, size, "%s: the result has a NaN at global row %lld, column %lld (1-based)",
+             routine, (long long)(i + 1), (long long)(j + 1));
+    return buf;
+}
+
+/* Each routine's result is checked: a NaN or an Inf in what it reads gives DAGR_ERR_NONFINITE
+ * at the wait on every rank, naming the routine (and the entry when only one is non-finite);
+ * a NaN where the routine must not read (syrk's other triangle of C, trsm's other triangle of
+ * A and its diagonal for UNIT) is not reported; beta = 0 clears a NaN in C. */
+static void check_nonfinite(dagr_dtype_t t) {
+    int ok = 1;
+    char key[160];
+    dagr_grid_t g = dagr_grid_2d(P, Q), gt = dagr_grid_2d(Q, P);
+    int64_t r = M / 2, c = N / 2, k = K / 2, ldm = sc_ld(M), ldk = sc_ld(K);
+    /* gemm: C = A B + 0.5 C */
+    double *a = gen(t, M, K, 1), *b = gen(t, K, N, 2), *cc = gen(t, M, N, 3);
+    dagr_darray_t *A = make(t, M, K, NB, NB, g), *B = make(t, K, N, NB, NB, gt);
+    dagr_darray_t *C = make(t, M, N, NB, NB, g);
+    sc_scatter(B, b);
+    if (M > 0 && N > 0 && K > 0) {
+        a[r + k * ldm] = NAN;
+        sc_scatter(A, a);
+        sc_scatter(C, cc);
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, B, 0.5, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "gemm: the result has", "gemm, NaN in A");
+        a[r + k * ldm] = 0.5;
+        b[k + c * ldk] = INFINITY;
+        sc_scatter(A, a);
+        sc_scatter(B, b);
+        sc_scatter(C, cc);
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, B, 0.5, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "gemm: the result has", "gemm, Inf in B");
+        b[k + c * ldk] = 0.5;
+        sc_scatter(B, b);
+    }
+    sc_scatter(A, a);
+    if (M > 0 && N > 0) {
+        /* a NaN in C stays where it is: the message names it */
+        cc[r + c * ldm] = NAN;
+        sc_scatter(C, cc);
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, B, 0.5, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, nan_at(key, sizeof key, "gemm", r, c),
+                             "gemm, NaN in C");
+        /* alpha = 0 does not read A or B, but the result is still checked */
+        sc_scatter(C, cc);
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 0.0, A, B, 1.0, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, nan_at(key, sizeof key, "gemm", r, c),
+                             "gemm, alpha = 0, NaN in C");
+        /* beta = 0: C is not read */
+        sc_scatter(C, cc);
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, B, 0.0, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "gemm, beta = 0 over a NaN in C");
+        /* into a view (at row NB of a larger array): rows and columns count from the view */
+        int64_t bm = M + NB + 2, lb = sc_ld(bm);
+        double *big = gen(t, bm, N, 15);
+        big[(NB + r) + c * lb] = NAN;
+        dagr_darray_t *G = make(t, bm, N, NB, NB, g), *V = NULL;
+        sc_scatter(G, big);
+        SC_TRY(dagr_darray_view(G, NB, 0, M, N, &V));
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, B, 0.5, V));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, nan_at(key, sizeof key, "gemm", r, c),
+                             "gemm into a view, NaN in C");
+        /* a NaN in the larger array outside the view is not the result */
+        big[(NB + r) + c * lb] = 0.5;
+        big[0] = NAN;
+        big[(bm - 1) + (N - 1) * lb] = NAN;
+        sc_scatter(G, big);
+        SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, B, 0.5, V));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "gemm into a view, NaN outside it");
+        free(big);
+        dagr_darray_destroy(&V), dagr_darray_destroy(&G);
+    }
+    free(a), free(b), free(cc);
+    dagr_darray_destroy(&A), dagr_darray_destroy(&B), dagr_darray_destroy(&C);
+
+    /* syrk: C (N x N) = A A^T + C on one triangle, A N x K */
+    int64_t ldn = sc_ld(N);
+    for (int uplo = 0; uplo < 2 && N > 0; uplo++) {
+        a = gen(t, N, K, 4), cc = gen(t, N, N, 5);
+        A = make(t, N, K, NB, NB, gt), C = make(t, N, N, NB, NB, g);
+        for (int64_t j = 0; j < N; j++)
+            for (int64_t i = 0; i < N; i++)
+                if (uplo == DAGR_LOWER ? i < j : i > j) cc[i + j * ldn] = NAN;
+        sc_scatter(A, a);
+        sc_scatter(C, cc);
+        SC_TRY(dagr_syrk(uplo, DAGR_NO_TRANS, 1.0, A, 1.0, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "syrk, NaN in the other triangle of C");
+        /* the far corner of the triangle */
+        int64_t ci = uplo == DAGR_LOWER ? N - 1 : 0, cj = uplo == DAGR_LOWER ? 0 : N - 1;
+        cc[ci + cj * ldn] = NAN;
+        sc_scatter(C, cc);
+        SC_TRY(dagr_syrk(uplo, DAGR_NO_TRANS, 1.0, A, 1.0, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, nan_at(key, sizeof key, "syrk", ci, cj),
+                             "syrk, NaN in C's triangle");
+        cc[ci + cj * ldn] = 0.5;
+        if (K > 0) {
+            a[(N - 1) + (K - 1) * ldn] = INFINITY;
+            sc_scatter(A, a);
+            sc_scatter(C, cc);
+            SC_TRY(dagr_syrk(uplo, DAGR_NO_TRANS, 1.0, A, 1.0, C));
+            ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "syrk: the result has", "syrk, Inf in A");
+        }
+        free(a), free(cc);
+        dagr_darray_destroy(&A), dagr_darray_destroy(&C);
+    }
+
+    /* trsm, trmm (left, lower, A M x M) and symm (left, lower) */
+    if (M > 0 && N > 0) {
+        for (int diag = 0; diag < 2; diag++) {
+            /* gen_tri puts NaNs in the other triangle, and on the diagonal for UNIT */
+            double *ref;
+            a = gen_tri(t, M, DAGR_LOWER, diag, &ref), b = gen(t, M, N, 10);
+            A = make(t, M, M, NB, NB, gt), B = make(t, M, N, NB, NB, g);
+            sc_scatter(A, a);
+            sc_scatter(B, b);
+            SC_TRY(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, diag, 1.0, A, B));
+            ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "trsm, NaN where A is not referenced");
+            /* a NaN in the referenced triangle: row M - 1 of column 0 (the diagonal when M = 1,
+             * referenced for NON_UNIT only) */
+            if (diag == DAGR_NON_UNIT || M > 1) {
+                a[M - 1] = NAN;
+                sc_scatter(A, a);
+                sc_scatter(B, b);
+                SC_TRY(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, diag, 1.0, A, B));
+                ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "trsm: the result has",
+                                     "trsm, NaN in A");
+                a[M - 1] = ref[M - 1];
+                sc_scatter(A, a);
+            }
+            b[r + c * ldm] = INFINITY;
+            sc_scatter(B, b);
+            SC_TRY(dagr_trsm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, diag, 1.0, A, B));
+            ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "trsm: the result has", "trsm, Inf in B");
+            b[r + c * ldm] = NAN;
+            sc_scatter(B, b);
+            SC_TRY(dagr_trmm(DAGR_LEFT, DAGR_LOWER, DAGR_NO_TRANS, diag, 1.0, A, B));
+            ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "trmm: the result has", "trmm, NaN in B");
+            if (diag == DAGR_NON_UNIT) {
+                /* symm reads the lower triangle of A, diagonal included (finite here) */
+                dagr_darray_t *S = make(t, M, N, NB, NB, g);
+                sc_scatter(S, b);
+                SC_TRY(dagr_symm(DAGR_LEFT, DAGR_LOWER, 1.0, A, B, 0.0, S));
+                ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "symm: the result has",
+                                     "symm, NaN in B");
+                dagr_darray_destroy(&S);
+            }
+            free(a), free(ref), free(b);
+            dagr_darray_destroy(&A), dagr_darray_destroy(&B);
+        }
+    }
+    sc_result("nonfinite", ok, "dtype=%s", sc_dtype_name(t));
+}
+
 /* ---- argument errors ---- */
 
 static void check_errors(void) {
@@ -420,6 +581,7 @@ int main(int argc, char **argv) {
         check_symm(types[k]);
         check_tri(types[k], true);
         check_tri(types[k], false);
+        check_nonfinite(types[k]);
     }
     SC_TRY(dagr_wait_all(ctx));
     int code = sc_exit_code();

@@ -11,11 +11,13 @@
  * Failures: a negative diagonal at global column c, a NaN on the diagonal, an infinite
  * diagonal entry and a NaN below it (each DAGR_ERR_NOT_SPD at the next wait on every rank,
  * naming column c + 1 where it is known); the solve chained after a failed potrf is poisoned,
- * not run. potrf on a view (the trailing block of a larger SPD array). Argument errors:
+ * not run. nonfinite: a NaN in the triangle potrf must not read is not reported; a NaN or an
+ * Inf in B gives DAGR_ERR_NONFINITE naming potrs or posv. potrf on a view (the trailing block
+ * of a larger SPD array). Argument errors:
  * DAGR_ERR_ARG before anything is inserted. A NaN residual fails.
  *
  * Prints RANK r RESULT <potrf|potrs|posv> ok|FAIL dtype=... uplo=... resid=..., and RESULT
- * not_spd, nan_inf, potrf_view, errors. */
+ * not_spd, nan_inf, nonfinite, potrf_view, errors. */
 #include "scenario.h"
 
 #include <cblas.h>
@@ -217,6 +219,54 @@ static void check_nan_inf(dagr_dtype_t t) {
     sc_result("nan_inf", ok, "dtype=%s", sc_dtype_name(t));
 }
 
+/* The results of potrf, potrs and posv are checked for NaN and Inf: a NaN in the triangle
+ * potrf must not read is not reported (nor touched); a NaN or an Inf in B gives
+ * DAGR_ERR_NONFINITE naming potrs or posv on every rank (the NaN and Inf in A are
+ * check_nan_inf's: DAGR_ERR_NOT_SPD). */
+static void check_nonfinite(dagr_dtype_t t) {
+    int ok = 1;
+    int64_t ld = sc_ld(N), r = N / 2, c = NRHS / 2;
+    double *b = gen(t, N, NRHS, 52);
+    dagr_darray_t *A = make(t, N, N, NB, NB, dagr_grid_2d(P, Q));
+    dagr_darray_t *B = make(t, N, NRHS, NB, NB, dagr_grid_2d(Q, P));
+    for (int uplo = 0; uplo < 2; uplo++) {
+        double *a = gen_spd(t, N, 51);
+        long nans = 0;
+        for (int64_t j = 0; j < N; j++)
+            for (int64_t i = 0; i < N; i++)
+                if (uplo == DAGR_LOWER ? i < j : i > j) a[i + j * ld] = NAN, nans++;
+        sc_scatter(A, a);
+        SC_TRY(dagr_potrf(uplo, A));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "potrf, NaN in the other triangle");
+        double *f = sc_gather(A);
+        long kept = 0;
+        for (int64_t k = 0; k < ld * N; k++)
+            kept += isnan(f[k]);
+        ok &= SC_CHECK(kept == nans, "potrf %s: %ld NaNs in A after, %ld before",
+                       uplo ? "upper" : "lower", kept, nans);
+        free(f);
+        if (NRHS > 0) {
+            /* A is factored (the other triangle still NaN): a NaN in B, then an Inf through
+             * posv, which factors again from a fresh A */
+            b[r + c * ld] = NAN;
+            sc_scatter(B, b);
+            SC_TRY(dagr_potrs(uplo, A, B));
+            ok &=
+                SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "potrs: the result has", "potrs, NaN in B");
+            b[r + c * ld] = INFINITY;
+            sc_scatter(A, a);
+            sc_scatter(B, b);
+            SC_TRY(dagr_posv(uplo, A, B));
+            ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "posv: the result has", "posv, Inf in B");
+            b[r + c * ld] = 0.5;
+        }
+        free(a);
+    }
+    sc_result("nonfinite", ok, "dtype=%s", sc_dtype_name(t));
+    free(b);
+    dagr_darray_destroy(&A), dagr_darray_destroy(&B);
+}
+
 /* potrf on the trailing N x N view (at NB, NB) of an (N + NB) x (N + NB) SPD array: the
  * residual of the block, the rest of the array untouched; then a negative diagonal at view
  * column c, reported as column c + 1 (columns count from the array passed). */
@@ -313,6 +363,7 @@ int main(int argc, char **argv) {
             check_not_spd(types[k]);
             check_nan_inf(types[k]);
             check_view(types[k]);
+            check_nonfinite(types[k]);
         }
     }
     SC_TRY(dagr_wait_all(ctx));

@@ -10,7 +10,9 @@
  *   solve        gesv: ||B - A X||_1 / (||A||_1 ||X||_1 n eps) < 60;
  *   solve_trans  getrs(TRANS) after getrf: the same with A^T;
  *   singular_row a zero row: DAGR_ERR_SINGULAR naming column N;
- * and once: errors (shape, tile and dtype mismatches give DAGR_ERR_ARG).
+ * and, when min(M, N) > 0, nonfinite: a NaN in A gives DAGR_ERR_NONFINITE naming getrf (and,
+ * square, gesv), an Inf or a NaN in B naming gesv or getrs, and gesv on a zero row still
+ * DAGR_ERR_SINGULAR; once: errors (shape, tile and dtype mismatches give DAGR_ERR_ARG).
  *
  * Prints RANK r RESULT <name> ok|FAIL ... lines. */
 #include "scenario.h"
@@ -202,6 +204,55 @@ static void expect_singular(const char *name, dagr_dtype_t t, int64_t m, int64_t
     SC_TRY(dagr_darray_destroy(&A));
 }
 
+/* The results of getrf, getrs and gesv are checked for NaN and Inf: a NaN or an Inf in A or
+ * B gives DAGR_ERR_NONFINITE on every rank naming the routine; an exactly singular A in gesv
+ * (whose solve divides by the zero pivot) still gives DAGR_ERR_SINGULAR. */
+static void test_nonfinite(dagr_dtype_t t) {
+    int ok = 1;
+    int64_t r = M / 2, c = N / 2;
+    dagr_darray_t *A = random_array(t, M, N, NB, NB, 31);
+    double *a = sc_gather(A);
+    a[r + c * sc_ld(M)] = NAN;
+    sc_scatter(A, a);
+    dagr_pivots_t *piv = NULL;
+    SC_TRY(dagr_getrf(A, &piv));
+    ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "getrf: the result has", "getrf, NaN in A");
+    SC_TRY(dagr_pivots_destroy(&piv));
+    if (M == N) {
+        dagr_darray_t *B = random_array(t, N, NRHS, NB, NBB, 32);
+        double *b = sc_gather(B);
+        sc_scatter(A, a);
+        SC_TRY(dagr_gesv(A, B));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "gesv: the result has", "gesv, NaN in A");
+        a[r + c * sc_ld(M)] = 0.5;
+        b[(N - 1) + (NRHS - 1) * sc_ld(N)] = INFINITY;
+        sc_scatter(A, a);
+        sc_scatter(B, b);
+        SC_TRY(dagr_gesv(A, B));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "gesv: the result has", "gesv, Inf in B");
+        /* getrs on a clean factorization, a NaN in B */
+        b[(N - 1) + (NRHS - 1) * sc_ld(N)] = NAN;
+        sc_scatter(A, a);
+        sc_scatter(B, b);
+        SC_TRY(dagr_getrf(A, &piv));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "getrf, finite A");
+        SC_TRY(dagr_getrs(DAGR_TRANS, A, piv, B));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "getrs: the result has", "getrs, NaN in B");
+        SC_TRY(dagr_pivots_destroy(&piv));
+        /* a zero row: the zero pivot is what the wait reports, not the Inf it makes in X */
+        zero_at_t z = {N / 3, -1, 6};
+        SC_TRY(dagr_darray_from_fn(A, zero_fn, &z));
+        SC_TRY(dagr_darray_random(B, 33));
+        SC_TRY(dagr_gesv(A, B));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_SINGULAR, "is exactly singular", "gesv, singular A");
+        free(b);
+        SC_TRY(dagr_darray_destroy(&B));
+    }
+    sc_result("nonfinite", ok, "dtype=%s", sc_dtype_name(t));
+    free(a);
+    SC_TRY(dagr_darray_destroy(&A));
+}
+
 static void test_errors(void) {
     int ok = 1;
     dagr_darray_t *A = NULL, *R = NULL, *Ii = NULL, *W = NULL, *B = NULL, *Bf = NULL;
@@ -268,6 +319,7 @@ int main(int argc, char **argv) {
             test_solve(t);
             expect_singular("singular_row", t, N, N, (zero_at_t){N / 3, -1, 6}, N);
         }
+        if (kmin > 0) test_nonfinite(t);
     }
     test_errors();
     dagr_finalize(&ctx);

@@ -12,7 +12,9 @@
  *          explicit M x M Q of dagr_orgqr: ||got - want||_1 / (||C||_1 M eps) < 60;
  *   gels   (M >= N) min ||A X - B||: ||A^T (B - A X)||_1 / (||A||_1 (||A||_1 ||X||_1 +
  *          ||B||_1) M eps) < 60 (the normal equations, a bound free of the condition number);
- * and once, the argument errors with their exact codes. A NaN anywhere fails.
+ *   qr_nonfinite  a NaN or an Inf that geqrf, ormqr, orgqr or gels reads gives
+ *          DAGR_ERR_NONFINITE naming the routine;
+ * and once, the argument errors with their exact codes. A NaN anywhere else fails.
  *
  * Prints RANK r RESULT <name> ok|FAIL ... lines. */
 #include "scenario.h"
@@ -196,6 +198,75 @@ static void check_gels(dagr_dtype_t t) {
     dagr_darray_destroy(&B);
 }
 
+/* The results of geqrf, ormqr, orgqr and gels are checked for NaN and Inf: each gives
+ * DAGR_ERR_NONFINITE on every rank naming the routine when what it reads holds one. */
+static void check_nonfinite(dagr_dtype_t t) {
+    int ok = 1;
+    int64_t kmin = M < N ? M : N, ld = imax(M, 1);
+    dagr_darray_t *A = make(t, M, N, NB, NB);
+    SC_TRY(dagr_darray_random(A, 23));
+    double *a = sc_gather(A);
+    dagr_qr_t *qr = NULL;
+    if (kmin > 0) {
+        a[M / 2 + (N / 2) * ld] = NAN;
+        sc_scatter(A, a);
+        SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "geqrf: the result has", "geqrf, NaN in A");
+        SC_TRY(dagr_qr_destroy(&qr));
+        a[M / 2 + (N / 2) * ld] = 0.5;
+        sc_scatter(A, a);
+    }
+    /* a finite factorization; then a NaN in C for ormqr */
+    SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
+    ok &= SC_EXPECT_WAIT(ctx, DAGR_OK, NULL, "geqrf, finite A");
+    if (M > 0 && NRHS > 0) {
+        dagr_darray_t *C = make(t, M, NRHS, NB, 3);
+        SC_TRY(dagr_darray_random(C, 24));
+        double *c = sc_gather(C);
+        c[M - 1] = NAN;
+        sc_scatter(C, c);
+        SC_TRY(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, C));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "ormqr: the result has", "ormqr, NaN in C");
+        free(c);
+        dagr_darray_destroy(&C);
+    }
+    /* orgqr: an Inf in a reflector (below the diagonal of the first column) */
+    if (M > 1 && N > 0) {
+        double *f = sc_gather(A);
+        f[M - 1] = INFINITY;
+        sc_scatter(A, f);
+        dagr_darray_t *Qa = make(t, M, kmin, NB, NB);
+        SC_TRY(dagr_orgqr(A, qr, Qa));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "orgqr: the result has", "orgqr, Inf in A");
+        free(f);
+        dagr_darray_destroy(&Qa);
+    }
+    SC_TRY(dagr_qr_destroy(&qr));
+    if (M >= N && M > 0 && NRHS > 0) {
+        dagr_darray_t *B = make(t, M, NRHS, NB, 3);
+        SC_TRY(dagr_darray_random(B, 25));
+        double *b = sc_gather(B);
+        b[M - 1 + (NRHS - 1) * ld] = NAN; /* the last row: not part of X, but it reaches X */
+        sc_scatter(A, a);
+        sc_scatter(B, b);
+        SC_TRY(dagr_gels_ex(A, B, &opts));
+        ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_NONFINITE, "gels: the result has", "gels, NaN in B");
+        b[M - 1 + (NRHS - 1) * ld] = 0.5;
+        /* (an Inf would not do on a 1 x 1 A: X = B / Inf = 0 is finite) */
+        if (N > 0) a[0] = NAN;
+        sc_scatter(A, a);
+        sc_scatter(B, b);
+        SC_TRY(dagr_gels_ex(A, B, &opts));
+        ok &= SC_EXPECT_WAIT(ctx, N > 0 ? DAGR_ERR_NONFINITE : DAGR_OK,
+                             N > 0 ? "gels: the result has" : NULL, "gels, NaN in A");
+        free(b);
+        dagr_darray_destroy(&B);
+    }
+    sc_result("qr_nonfinite", ok, "dtype=%s", sc_dtype_name(t));
+    free(a);
+    dagr_darray_destroy(&A);
+}
+
 static void check_errors(void) {
     int ok = 1;
     dagr_qr_t *qr = NULL;
@@ -267,6 +338,7 @@ int main(int argc, char **argv) {
         check_qr(types[k], 0);
         check_ormqr(types[k]);
         check_gels(types[k]);
+        check_nonfinite(types[k]);
     }
     SC_TRY(dagr_wait_all(ctx));
     int code = sc_exit_code();

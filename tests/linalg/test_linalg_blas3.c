@@ -1,6 +1,7 @@
 /* BLAS 3 on DArrays at 1-4 ranks over several grids, sizes that the tiles do not divide, tall
  * and wide shapes and tiny tiles (tests/linalg/linalg_blas3.c checks each routine against
- * serial CBLAS on the gathered matrices, for double and float). */
+ * serial CBLAS on the gathered matrices, for double and float, and that a NaN or an Inf in the
+ * input gives DAGR_ERR_NONFINITE naming the routine while a NaN it must not read does not). */
 #include <criterion/criterion.h>
 
 #include "mpirun.h"
@@ -9,7 +10,7 @@ static void blas3(int nranks, const char *args) {
     mpirun_t r;
     mpirun(&r, nranks, NULL, 240, "linalg_blas3", args);
     mpirun_assert_clean(&r);
-    const char *names[] = {"gemm", "gemm_view", "syrk", "symm", "trsm", "trmm"};
+    const char *names[] = {"gemm", "gemm_view", "syrk", "symm", "trsm", "trmm", "nonfinite"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         mpirun_assert_result(&r, names[k], 2);
     mpirun_assert_result(&r, "errors", 1);

@@ -1,7 +1,9 @@
 /* Cholesky (potrf, potrs, posv) at 1-4 ranks over several grids, sizes that the tiles do not
  * divide and tiny tiles, with the failures (not positive definite, NaN, Inf) reported at the
- * wait on every rank with the global column (tests/linalg/linalg_chol.c computes the LAPACK
- * testers' residuals, for double and float, lower and upper). */
+ * wait on every rank with the global column, a NaN or an Inf in B as DAGR_ERR_NONFINITE naming
+ * potrs or posv, a NaN in the triangle potrf does not read not reported
+ * (tests/linalg/linalg_chol.c computes the LAPACK testers' residuals, for double and float,
+ * lower and upper). */
 #include <criterion/criterion.h>
 
 #include "mpirun.h"
@@ -15,6 +17,7 @@ static void chol(int nranks, const char *args) {
     mpirun_assert_result(&r, "posv", 4);
     mpirun_assert_result(&r, "not_spd", 2);
     mpirun_assert_result(&r, "nan_inf", 2);
+    mpirun_assert_result(&r, "nonfinite", 2);
     mpirun_assert_result(&r, "potrf_view", 2);
     mpirun_assert_result(&r, "errors", 1);
     mpirun_free(&r);

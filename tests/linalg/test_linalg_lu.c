@@ -1,7 +1,7 @@
 /* LU with partial pivoting at 1-4 ranks over several grids, square, tall and wide arrays, sizes
  * not divisible by the tile size, tiny tiles and more tile rows than one task can name
  * (tests/linalg/linalg_lu.c computes the residuals against serial LAPACK and checks the pivots, the
- * singular cases and the argument errors). */
+ * singular cases, NaN and Inf reported as DAGR_ERR_NONFINITE and the argument errors). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@ static void lu(int nranks, const char *args) {
     mpirun_assert_result(&r, "pivots", 2);
     long kmin = m < n ? m : n;
     if (kmin > 0) mpirun_assert_result(&r, "singular_col", 2);
+    if (kmin > 0) mpirun_assert_result(&r, "nonfinite", 2);
     if (m == n && n > 0) {
         mpirun_assert_result(&r, "solve", 2);
         mpirun_assert_result(&r, "solve_trans", 2);

@@ -1,6 +1,7 @@
 /* Tile QR, ormqr/orgqr and least squares at 1-4 ranks over several grids, shapes (square,
  * tall-skinny, wide, sizes not divisible by the tile size, tiny tiles) and both reduction
- * trees (tests/linalg/linalg_qr.c computes the LAPACK-style residuals). */
+ * trees (tests/linalg/linalg_qr.c computes the LAPACK-style residuals and checks that NaN and
+ * Inf give DAGR_ERR_NONFINITE naming the routine). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@ static void qr(int nranks, const char *args) {
     mpirun_assert_result(&r, "qr", 2);
     mpirun_assert_result(&r, "qr_view", 1);
     mpirun_assert_result(&r, "ormqr", 2);
+    mpirun_assert_result(&r, "qr_nonfinite", 2);
     /* gels runs when M >= N */
     int m = 0, n = 0;
     sscanf(args, "%*d %*d %d %d", &m, &n);

@@ -66,6 +66,18 @@ int sc_expect_status_at(const char *file, int line, const char *what, dagr_statu
     return 0;
 }
 
+int sc_expect_wait_at(const char *file, int line, dagr_ctx_t *ctx, dagr_status_t want,
+                      const char *has, const char *what) {
+    dagr_status_t got = dagr_wait_all(ctx);
+    const char *msg = dagr_last_error();
+    if (got == want && (!has || strstr(msg, has))) return 1;
+    sc_fail_at(file, line,
+               "%s: the wait returned %d (%s), expected %d (%s)%s%s%s; last error: \"%s\"", what,
+               (int)got, dagr_status_str(got), (int)want, dagr_status_str(want),
+               has ? " with \"" : "", has ? has : "", has ? "\" in the message" : "", msg);
+    return 0;
+}
+
 void sc_try_at(const char *file, int line, const char *what, dagr_status_t st) {
     if (st == DAGR_OK) return;
     sc_fail_at(file, line, "%s returned %d (%s); last error: \"%s\"; giving up", what, (int)st,

@@ -40,6 +40,14 @@ void sc_result(const char *name, int ok, const char *fmt, ...)
 int sc_expect_status_at(const char *file, int line, const char *what, dagr_status_t got,
                         dagr_status_t want);
 
+/* Waits (dagr_wait_all) and checks that the wait returned `want` and, when `has` is not NULL,
+ * that dagr_last_error() contains `has`; `what` names the case in the failure line. Evaluates
+ * to 1 when both hold. */
+#define SC_EXPECT_WAIT(ctx, want, has, what)                                                       \
+    sc_expect_wait_at(__FILE__, __LINE__, (ctx), (want), (has), (what))
+int sc_expect_wait_at(const char *file, int line, dagr_ctx_t *ctx, dagr_status_t want,
+                      const char *has, const char *what);
+
 /* Checks that a dagr call returned DAGR_OK; aborts the scenario (exit 2) otherwise, because
  * nothing after it would mean anything. */
 #define SC_TRY(call) sc_try_at(__FILE__, __LINE__, #call, (call))
