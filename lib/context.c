@@ -206,6 +206,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     }
     ctx->comm = ctx->user_comm = MPI_COMM_NULL;
     atomic_init(&ctx->nodes.returned, NULL);
+    atomic_init(&ctx->nodes.pooled, 0);
     ctx->own_mpi = own;
     ctx->cfg = conf;
     divergence_init(&ctx->div);

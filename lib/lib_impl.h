@@ -120,11 +120,13 @@ struct node {
  * its private list runs dry, so neither side can see the ABA problem. A task costs a few
  * hundred nanoseconds, and malloc/free of its ~0.8 KB record, across threads, was a large
  * share of it (the heap lock, and page faults each time glibc gave the memory back). The pool
- * holds at most as many nodes as were ever alive at once: the tasks in flight (max_pending
- * bounds them) and the last writer and readers each handle remembers. */
+ * keeps at most NODE_POOL_MAX records (about 6.5 MB); beyond that dead nodes are freed, so a
+ * burst of tasks in flight does not leave its peak memory behind. */
+#define NODE_POOL_MAX 8192
 typedef struct node_pool {
     _Atomic(node_t *) returned;
-    node_t *spare; /* the inserting thread's */
+    atomic_long pooled; /* records in `returned` and `spare` (approximately, while in use) */
+    node_t *spare;      /* the inserting thread's */
 } node_pool_t;
 
 /* Frees every pooled node (at finalize, once no thread runs). */

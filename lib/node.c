@@ -16,6 +16,7 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     node_t *n = p->spare;
     if (n) {
         p->spare = n->next_free; /* its lock is still initialised */
+        atomic_fetch_sub_explicit(&p->pooled, 1, memory_order_relaxed);
     } else {
         n = malloc(sizeof *n);
         if (!n) return NULL;
@@ -50,6 +51,12 @@ void node_unref(struct dagr_ctx *ctx, node_t *n) {
     if (n->succ != n->succ_inline) free(n->succ);
     if (n->args != n->args_inline) free(n->args);
     node_pool_t *p = &ctx->nodes;
+    if (atomic_load_explicit(&p->pooled, memory_order_relaxed) >= NODE_POOL_MAX) {
+        pthread_mutex_destroy(&n->lock);
+        free(n);
+        return;
+    }
+    atomic_fetch_add_explicit(&p->pooled, 1, memory_order_relaxed);
     node_t *head = atomic_load_explicit(&p->returned, memory_order_relaxed);
     do
         n->next_free = head;
