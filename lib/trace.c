@@ -834,12 +834,14 @@ typedef struct evwalk {
     bool gap_done;    /* the gap before event j (or after the last) has been looked at */
 } evwalk_t;
 
+static evwalk_t evwalk_start(const trace_t *tr) {
+    return (evwalk_t){.last_end = tr->t_start};
+}
+
 static bool evwalk_next(trace_t *tr, evwalk_t *w, tev_t *out) {
     while (w->buf < tr->nbufs) {
         tbuf_t *b = &tr->bufs[w->buf];
-        bool worker = w->buf < tr->nthreads;
-        if (w->j == 0 && !w->gap_done) w->last_end = tr->t_start;
-        if (worker && !w->gap_done) {
+        if (w->buf < tr->nthreads && !w->gap_done) {
             w->gap_done = true;
             bool end = w->j == b->n;
             int64_t next = end ? tr->t_end : b->chunks[w->j / CHUNK][w->j % CHUNK].t0;
@@ -861,9 +863,7 @@ static bool evwalk_next(trace_t *tr, evwalk_t *w, tev_t *out) {
             *out = wire(tr, e, w->buf);
             return true;
         }
-        w->buf++;
-        w->j = 0;
-        w->gap_done = false;
+        *w = (evwalk_t){.buf = w->buf + 1, .last_end = tr->t_start};
     }
     return false;
 }
@@ -875,13 +875,13 @@ static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
     if (ctx->rank != 0) {
         /* Rank 0 is told the count first, then gets ceil(count / CHUNK) messages. */
         uint64_t total = 0;
-        evwalk_t w = {0};
+        evwalk_t w = evwalk_start(tr);
         tev_t e;
         while (out && evwalk_next(tr, &w, &e))
             total++;
         MPI_Send(&total, 1, MPI_UINT64_T, 0, TAG_EVENTS, ctx->comm);
         size_t k = 0;
-        w = (evwalk_t){0};
+        w = evwalk_start(tr);
         while (out && evwalk_next(tr, &w, &out[k])) {
             if (++k == CHUNK) {
                 MPI_Send(out, (int)(k * sizeof *out), MPI_BYTE, 0, TAG_EVENTS, ctx->comm);
@@ -897,7 +897,7 @@ static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
           f);
     for (int r = 0; r < ctx->size; r++)
         write_meta(f, r, (int)nthreads_of[r]);
-    evwalk_t w = {0};
+    evwalk_t w = evwalk_start(tr);
     tev_t e;
     while (evwalk_next(tr, &w, &e))
         write_event(f, tr, 0, &e);

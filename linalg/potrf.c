@@ -9,13 +9,12 @@
  * with DAGR_ERR_NOT_SPD and the global column; the runtime poisons what depends on it and
  * every rank sees the error at the next wait.
  *
- * The factor's triangle is checked for NaN and Inf last (la_check_finite), like every
- * routine's result, but only after the last diagonal tile. A non-finite entry in row i of the
- * factor reaches its diagonal entry (L(i, i)^2 = A(i, i) - sum L(i, k)^2 turns NaN or -Inf),
- * so a NaN or an Inf in the triangle of A, or an overflow, always makes some potrf tile task
- * fail with DAGR_ERR_NOT_SPD, and the last diagonal tile depends on every one of them: the
- * checks reading it are then poisoned, and the wait reports the column, as LAPACK's info
- * would, never (depending on timing) a check's NaN found in a tile finished earlier. */
+ * The factor needs no separate NaN/Inf pass (la_check_finite) as other routines' results do:
+ * a non-finite entry in row i of the factor reaches its diagonal entry (L(i, i)^2 = A(i, i) -
+ * sum L(i, k)^2 turns NaN or -Inf), so a NaN or an Inf in the triangle of A, or an overflow,
+ * always makes a potrf tile task fail with DAGR_ERR_NOT_SPD and the column, as LAPACK's info
+ * would. posv checks X: every tile of X depends on the last diagonal tile (the backward solve
+ * starts from it), so after a failed factorization those checks are poisoned, not run. */
 #include "linalg_impl.h"
 
 static dagr_status_t check_potrf(dagr_uplo_t uplo, const dagr_darray_t *A) {
@@ -75,18 +74,11 @@ static dagr_status_t potrf_insert(dagr_uplo_t uplo, dagr_darray_t *A, int lookah
     return DAGR_OK;
 }
 
-/* Checks the uplo triangle of the factor, after the last diagonal tile (see the top). */
-static dagr_status_t check_factor(dagr_uplo_t uplo, const dagr_darray_t *A, const char *routine) {
-    if (A->nt == 0) return DAGR_OK;
-    return la_check_finite(A, uplo, da_handle(A, A->nt - 1, A->nt - 1), routine);
-}
-
 dagr_status_t dagr_potrf_ex(dagr_uplo_t uplo, dagr_darray_t *A, const dagr_linalg_opts_t *opts) {
     la_blas_single_thread();
     dagr_linalg_opts_t o = la_opts(opts);
     DAGR_TRY(check_potrf(uplo, A));
-    DAGR_TRY(potrf_insert(uplo, A, o.lookahead));
-    return check_factor(uplo, A, "potrf");
+    return potrf_insert(uplo, A, o.lookahead);
 }
 
 dagr_status_t dagr_potrf(dagr_uplo_t uplo, dagr_darray_t *A) {
@@ -135,9 +127,6 @@ dagr_status_t dagr_posv_ex(dagr_uplo_t uplo, dagr_darray_t *A, dagr_darray_t *B,
     DAGR_TRY(check_potrs(uplo, A, B));
     DAGR_TRY(potrf_insert(uplo, A, o.lookahead));
     DAGR_TRY(potrs_insert(uplo, A, B, o.lookahead));
-    /* Every tile of X depends on the last diagonal tile too (the backward solve starts from
-     * it), so a failed factorization poisons B's checks as well. */
-    DAGR_TRY(check_factor(uplo, A, "posv"));
     return la_check_finite(B, LA_FULL, NULL, "posv");
 }
 

@@ -9,8 +9,9 @@
  * one has tiles whose k-side matches, and the factorizations need square tiles (mb == nb).
  * Distributions may differ between operands (tiles move as needed).
  *
- * NaN and Inf: every routine checks its result (the output operand: C, B, A for the
- * factorizations, Q for orgqr; only the uplo triangle for syrk and potrf) after computing it.
+ * NaN and Inf: every routine checks its result (the output operand: C, B, A for getrf and
+ * geqrf, Q for orgqr; only the uplo triangle for syrk) after computing it; dagr_potrf needs no
+ * pass of its own, see below.
  * A NaN or an Inf there (from a NaN or an Inf in the input, or from an overflow) gives
  * DAGR_ERR_NONFINITE at the next wait on every rank, with dagr_last_error() naming the routine
  * and the first non-finite entry found ("gemm: the result has a NaN at global row 5, column 3
@@ -18,13 +19,13 @@
  * corner). Values a routine does not read (the other triangle of a symmetric or triangular
  * operand, a unit diagonal, C when beta = 0) are not looked at. Where a numerical failure
  * explains the non-finite values, that failure is reported instead: dagr_potrf and dagr_posv
- * report DAGR_ERR_NOT_SPD for any NaN or Inf in the uplo triangle of A (it reaches the
- * factor's diagonal), and an LU solve (dagr_gesv, or dagr_getrs in the graph of its
- * dagr_getrf) reports DAGR_ERR_SINGULAR rather than the Inf of a division by the zero pivot.
- * With DAGR_ERR_NONFINITE the output holds
- * all that was computed, NaN and Inf included. The check costs one read of the output by
- * low-priority tasks (O(n^2) against the routine's O(n^3) work). What the result does not
- * show is not reported: an Inf that is only divided by (x / Inf = 0) leaves a finite result.
+ * report DAGR_ERR_NOT_SPD for any NaN or Inf in the uplo triangle of A (it always reaches the
+ * factor's diagonal, which the factorization tests), and an LU solve (dagr_gesv, or dagr_getrs in
+ * the graph of its dagr_getrf) reports DAGR_ERR_SINGULAR rather than the Inf of a division by the
+ * zero pivot. With DAGR_ERR_NONFINITE the output holds all that was computed, NaN and Inf included.
+ * The check costs one read of the output by low-priority tasks (O(n^2) against the routine's O(n^3)
+ * work). What the result does not show is not reported: an Inf that is only divided by (x / Inf =
+ * 0) leaves a finite result.
  *
  * Each routine has an _ex form taking options; the plain form passes NULL (the defaults). */
 #ifndef DAGR_LINALG_H
