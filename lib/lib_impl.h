@@ -93,6 +93,11 @@ struct node {
     const char *name;
     int nacc;  /* unique handles (incl. the queue's) */
     int nuser; /* accesses as the user gave them */
+    /* What the trace records of the task (trace.c, set only while ctx->trace is on), on the
+     * cache line run_task reads anyway: a line of their own cost the worker a miss per task. */
+    uint32_t tr_node;   /* the node's record in the rank's graph, or TRACE_NONE */
+    uint32_t tr_kernel; /* interned kernel name */
+    double flops;       /* declared by the task (dagr_task_opts_t.flops) */
     node_access_t acc[DAGR_MAX_ACCESS + 1];
     uint8_t map[DAGR_MAX_ACCESS]; /* user access i -> acc[map[i]] */
     void *args;
@@ -106,11 +111,8 @@ struct node {
     bool dyn_attached; /* RECV: buf (or staging) attached to the dynamic window */
     bool staging_heap; /* RECV: staging is a malloc'ed block, not an arena block */
 
-    /* Tracing (trace.c), set only while ctx->trace is on. */
-    uint32_t tr_node;   /* the node's record in the rank's graph, or TRACE_NONE */
-    uint32_t tr_kernel; /* interned kernel name */
-    double flops;       /* declared by the task (dagr_task_opts_t.flops) */
-    int64_t tr_t0;      /* RECV: when the engine asked for the data */
+    /* RECV: when the engine asked for the data (trace.c, only while ctx->trace is on). */
+    int64_t tr_t0;
 
     node_t *next_free; /* in the context's node pool, once the node is dead */
 };

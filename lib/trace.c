@@ -50,10 +50,17 @@ typedef struct tev {
     uint32_t node;   /* the node's graph record, or TRACE_NONE; on the wire: TASK flops (float) */
     uint16_t kernel; /* TASK: kernel id; IO: trace_io_kind_t */
     uint8_t type;
-    uint8_t pad;
-    uint16_t tid; /* filled in when the events are sent to rank 0 */
-    uint16_t pad2;
+    uint8_t flags; /* TASK: EVF_RETRY */
+    union {
+        float flops; /* while recording: TASK flops */
+        struct {
+            uint16_t tid; /* on the wire: the thread */
+            uint16_t pad;
+        };
+    };
 } tev_t;
+
+enum { EVF_RETRY = 1 }; /* the body asked to run again: time spent, but not a task run */
 
 /* One thread's buffer, alone on its cache lines (the workers write theirs on every task).
  * Events go to cur until it reaches end, the end of the current chunk (or of the capacity). */
@@ -214,6 +221,18 @@ static trace_gnode_t *gnode(trace_t *tr, uint32_t i) {
     return &tr->gchunks[i / CHUNK][i % CHUNK];
 }
 
+/* Adds a task (ticks in its body) to b's counters. */
+static void count_task(tbuf_t *b, uint32_t kernel, int64_t ticks, bool done, double flops) {
+    trace_kstat_t *k = &b->ks[kernel < MAX_KERNELS ? kernel : MAX_KERNELS - 1];
+    b->busy += ticks;
+    k->ns += ticks;
+    if (done) {
+        k->count++;
+        k->flops += flops;
+        b->tasks++;
+    }
+}
+
 uint32_t trace_kernel(dagr_ctx_t *ctx, const char *name, uint64_t name_hash) {
     trace_t *tr = ctx->trace;
     if (name == tr->last_name && name_hash == tr->last_hash) return tr->last_id;
@@ -284,33 +303,30 @@ void trace_edge(dagr_ctx_t *ctx, const node_t *pred, const node_t *succ) {
 }
 
 /* Every task pays for this, so it does as little as it can: one clock read (the caller took
- * the other), one event written in place, a few counters. The worker touches only its own
- * buffer and counters, never memory the main thread writes: the graph record learns the
- * duration from the event at finalize, and idle periods are the gaps between a worker's
- * consecutive tasks, found at finalize too (evwalk_next). */
+ * the other) and one event written in place. The worker touches only its own buffer, never
+ * memory the main thread writes: the graph record learns the duration from the event at
+ * finalize, idle periods are the gaps between a worker's consecutive tasks (evwalk_next), and
+ * the summary's counters are summed from the events (settle). Only an event the full buffer
+ * drops goes to the counters here, so that the summary stays exact. */
 void trace_task(dagr_ctx_t *ctx, const node_t *n, int worker, int64_t t0, bool done) {
     trace_t *tr = ctx->trace;
     int64_t d = trace_ticks() - t0;
     tbuf_t *b = &tr->bufs[worker];
     tev_t *e = tbuf_slot(tr, b);
-    if (e) {
+    if (__builtin_expect(e != NULL, 1)) {
         *e = (tev_t){.t0 = t0,
                      .dur = d,
                      .b = n->seq,
                      .a = n->priority,
                      .node = n->tr_node,
                      .kernel = (uint16_t)n->tr_kernel,
-                     .type = EV_TASK};
+                     .type = EV_TASK,
+                     .flags = done ? 0 : EVF_RETRY,
+                     .flops = (float)n->flops};
         tbuf_push(b);
+        return;
     }
-    b->busy += d;
-    trace_kstat_t *k = &b->ks[n->tr_kernel < MAX_KERNELS ? n->tr_kernel : MAX_KERNELS - 1];
-    k->ns += d;
-    if (done) {
-        k->count++;
-        k->flops += n->flops;
-        b->tasks++;
-    }
+    count_task(b, n->tr_kernel, d, done, n->flops);
 }
 
 void trace_send(dagr_ctx_t *ctx, const node_t *s, int64_t t0, uint64_t bytes) {
@@ -548,8 +564,9 @@ static int64_t aligned(const trace_t *tr, int64_t t) {
     return ns + off - tr->origin;
 }
 
-/* Local, at finalize: durations from the events into the graph records, and the counters
- * from ticks to nanoseconds. */
+/* Local, at finalize: the task events into the graph records' durations and the counters
+ * (which until now hold only the dropped ones), then the counters from ticks to
+ * nanoseconds. */
 static void settle(trace_t *tr) {
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
@@ -557,6 +574,8 @@ static void settle(trace_t *tr) {
             const tev_t *e = &b->chunks[j / CHUNK][j % CHUNK];
             if (e->node != TRACE_NONE && e->node < tr->ng)
                 gnode(tr, e->node)->dur += tick_ns(tr, e->dur);
+            if (e->type == EV_TASK && b->ks)
+                count_task(b, e->kernel, e->dur, !(e->flags & EVF_RETRY), e->flops);
         }
         b->busy = tick_ns(tr, b->busy);
         for (int k = 0; b->ks && k < MAX_KERNELS; k++)
@@ -567,15 +586,14 @@ static void settle(trace_t *tr) {
 /* An event as it travels to rank 0: aligned nanoseconds, its thread, a task's flops. */
 static tev_t wire(trace_t *tr, const tev_t *src, int tid) {
     tev_t e = *src;
-    e.tid = (uint16_t)tid;
     /* The end through aligned() too, so that an event ending where the next begins (a task
      * and the idle period after it) still does so exactly after the offset's drift. */
     e.t0 = aligned(tr, src->t0);
     e.dur = aligned(tr, src->t0 + src->dur) - e.t0;
-    float flops = 0;
-    if (e.type == EV_TASK && e.node != TRACE_NONE && e.node < tr->ng)
-        flops = (float)gnode(tr, e.node)->flops;
+    float flops = e.type == EV_TASK ? src->flops : 0.0f;
     memcpy(&e.node, &flops, sizeof flops);
+    e.tid = (uint16_t)tid;
+    e.pad = 0;
     return e;
 }
 
