@@ -1,7 +1,9 @@
 /* task_overhead: how many empty tasks per second one rank inserts, schedules and runs.
  *
  * Every task body only bumps its worker's private counter (so that the benchmark can check
- * that each rank ran exactly the tasks it should) and returns DAGR_TASK_DONE. Three shapes,
+ * that each rank ran exactly the tasks it should) and returns DAGR_TASK_DONE; with
+ * --task-ns NS it first spins for NS nanoseconds, to see the runtime's (or the trace's)
+ * cost against tasks of a given grain. Three shapes,
  * each spread evenly over the ranks so that every task runs where its data lives (no
  * communication):
  *
@@ -20,7 +22,7 @@
  *
  *   mpiexec.mpich -n 2 build/benchmarks/task_overhead [--n N] [--repeat R] [--pool P]
  *       [--fan K] [--bytes B] [--threads T] [--max-pending M] [--case independent|chain|fanout]
- *       [--trace PATH [--rounds K] [--trace-events E]]
+ *       [--task-ns NS] [--trace PATH [--rounds K] [--trace-events E]]
  *
  * With --trace, the whole set of cases runs K times with tracing off and K times with it on
  * (dagr_config_t.trace_path = PATH), alternating, each phase in its own dagr_init/finalize
@@ -47,6 +49,7 @@ typedef struct bench_opts {
     int threads;
     size_t max_pending;
     const char *only;
+    long task_ns;        /* --task-ns: each body spins this long */
     const char *trace;   /* --trace PATH: also run with tracing on, alternating */
     int rounds;          /* off/on pairs with --trace */
     size_t trace_events; /* dagr_config_t.trace_events in the traced phases */
@@ -61,8 +64,20 @@ typedef struct worker_count {
 
 static worker_count_t *counts;
 static int ncounts;
+static long task_ns;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static dagr_task_result_t empty_task(const dagr_task_view_t *t) {
+    if (task_ns > 0) {
+        int64_t end = now_ns() + task_ns;
+        while (now_ns() < end) {
+        }
+    }
     if (t->worker >= 0 && t->worker < ncounts) counts[t->worker].n++;
     return DAGR_TASK_DONE;
 }
@@ -202,6 +217,8 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
             o->max_pending = (size_t)atoll(v);
         else if (!strcmp(argv[i], "--case"))
             o->only = v;
+        else if (!strcmp(argv[i], "--task-ns"))
+            o->task_ns = atol(v);
         else if (!strcmp(argv[i], "--trace"))
             o->trace = v;
         else if (!strcmp(argv[i], "--rounds"))
@@ -212,7 +229,8 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
             return -1;
         i++;
     }
-    return o->n < 1 || o->repeat < 1 || o->pool < 1 || o->fan < 0 || o->threads < 0 || o->rounds < 1
+    return o->n < 1 || o->repeat < 1 || o->pool < 1 || o->fan < 0 || o->threads < 0 ||
+                   o->rounds < 1 || o->task_ns < 0
                ? -1
                : 0;
 }
@@ -295,6 +313,7 @@ static int run_phase(int *argc, char ***argv, const bench_opts_t *o, const char 
             if (c == CASE_FANOUT) printf(",\"fan\":%d", o->fan);
             if (o->trace) printf(",\"trace\":\"%s\"", trace ? "on" : "off");
             printf(",\"minor_faults_per_run\":%ld", faults);
+            if (o->task_ns) printf(",\"task_ns\":%ld", o->task_ns);
             printf(",\"bytes\":%zu,\"check\":\"%s\"}\n", o->bytes,
                    all_counts_ok ? "ok" : "wrong local task count");
             fflush(stdout);
@@ -322,10 +341,11 @@ int main(int argc, char **argv) {
         fprintf(stderr,
                 "usage: %s [--n TASKS] [--repeat R] [--pool P] [--fan K] [--bytes B] "
                 "[--threads T] [--max-pending M] [--case independent|chain|fanout]\n"
-                "       [--trace PATH [--rounds K] [--trace-events E]]\n",
+                "       [--task-ns NS] [--trace PATH [--rounds K] [--trace-events E]]\n",
                 argv[0]);
         return 2;
     }
+    task_ns = o.task_ns;
     if (!o.trace) {
         double best[NCASES], fin;
         int failures = run_phase(&argc, &argv, &o, NULL, best, &fin);
@@ -334,7 +354,9 @@ int main(int argc, char **argv) {
     }
 
     /* Tracing on and off in one run: MPI outlives the contexts, and the phases alternate
-     * (off, on, off, on, ...) so that both see the same machine. */
+     * so that both see the same machine: off then on in even rounds, on then off in odd ones,
+     * so that neither always runs right after the other (after the traced phase's finalize
+     * has written its file, for instance). */
     int provided = 0, failures = 0, me = 0;
     if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) return 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
@@ -346,7 +368,8 @@ int main(int argc, char **argv) {
             best[m][c] = -1.0;
     for (int round = 0; round < o.rounds && ratio; round++) {
         double b[2][NCASES];
-        for (int m = 0; m < 2; m++) {
+        for (int k = 0; k < 2; k++) {
+            int m = k ^ (round & 1);
             double fin = 0;
             failures += run_phase(&argc, &argv, &o, m ? o.trace : NULL, b[m], &fin);
             if (fin > fin_max[m]) fin_max[m] = fin;

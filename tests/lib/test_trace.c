@@ -180,15 +180,27 @@ Test(lib_trace, dot_limit, .timeout = 300) {
     sh(cmd, NULL, 0);
 }
 
-/* A full buffer stops recording, says so, and the file stays valid. */
+/* A full buffer stops recording, says so, and the file stays valid; the summary still counts
+ * every task (those recorded are summed from their events at finalize, the dropped ones on
+ * the spot), with the time of the 50 us bodies and their flops. */
 Test(lib_trace, event_cap, .timeout = 300) {
     char dir[64], env[256], cmd[512], out[8192] = "";
     tmpdir(dir, sizeof dir);
-    snprintf(env, sizeof env, "DAGR_THREADS=1 DAGR_TRACE=%s/t.json DAGR_TRACE_EVENTS=30", dir);
+    snprintf(env, sizeof env,
+             "DAGR_THREADS=1 DAGR_TRACE=%s/t.json DAGR_TRACE_EVENTS=30 DAGR_SUMMARY=1", dir);
     mpirun_t r;
-    mpirun(&r, 2, env, 120, "traced", "40 0");
+    mpirun(&r, 2, env, 120, "traced", "40");
     mpirun_assert_clean(&r);
     cr_assert_not_null(strstr(r.output, "the trace is full"), "no warning\n%s", mpirun_tail(&r));
+    cr_assert_not_null(strstr(r.output, "tasks run 160 of 160 inserted"), "summary\n%s",
+                       mpirun_tail(&r));
+    const char *a = strstr(r.output, "\nalpha ");
+    long na = 0;
+    double secs = 0, mean = 0, gflops = 0;
+    cr_assert(a && sscanf(a + 1, "alpha %ld %lf %lf %lf", &na, &secs, &mean, &gflops) == 4,
+              "no alpha line with GFLOP/s\n%s", mpirun_tail(&r));
+    cr_assert_eq(na, 80, "alpha count %ld", na);
+    cr_assert(mean >= 40.0 && gflops > 0, "alpha mean %g us, %g GFLOP/s", mean, gflops);
     snprintf(cmd, sizeof cmd,
              "python3 -c \"import json,sys; d=json.load(open('%s/t.json')); "
              "o=d['otherData']; sys.exit(0 if all(x>0 for x in o['dropped_events']) and "
