@@ -206,6 +206,10 @@ static inline tev_t *tbuf_slot(trace_t *tr, tbuf_t *b) {
 }
 
 static inline void tbuf_push(tbuf_t *b) {
+    /* Asks for the line of an event four ahead: a store still waiting for its line holds up
+     * the worker's next atomic operation (which drains the store buffer); about 1.5 % of a
+     * worker's samples on empty tasks. Past the chunk's end it is a harmless hint. */
+    __builtin_prefetch(b->cur + 4, 1);
     b->cur++;
     b->n++;
 }
