@@ -132,7 +132,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     }
     void *buf[DAGR_MAX_ACCESS];
     size_t bytes[DAGR_MAX_ACCESS], ld[DAGR_MAX_ACCESS];
-    fail_note_t note; /* not zeroed whole: a kilobyte of memset per task, for an empty msg */
+    fail_note_t note; /* not zeroed whole: 512 bytes of memset per task, for an empty msg */
     note.status = DAGR_OK;
     note.msg[0] = 0;
 

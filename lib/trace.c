@@ -568,9 +568,9 @@ static int64_t aligned(const trace_t *tr, int64_t t) {
     return ns + off - tr->origin;
 }
 
-/* Local, at finalize: the task events into the graph records' durations and the counters
- * (which until now hold only the dropped ones), then the counters from ticks to
- * nanoseconds. */
+/* Local, at finalize: every event's duration into its graph record, the task events into
+ * the counters (which until now hold only the dropped ones), then the counters from ticks
+ * to nanoseconds. */
 static void settle(trace_t *tr) {
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
