@@ -95,6 +95,10 @@ tile_arg_t da_tile_arg(const dagr_darray_t *A, int64_t ti, int64_t tj);
 /* The dagr_tile_t of buffer k of a task, described by ta. */
 dagr_tile_t da_tile_view(const dagr_task_view_t *t, int k, const tile_arg_t *ta);
 
+/* Collective: every rank returns the status and message of the lowest failing rank (for
+ * checks only some ranks can make, such as pointers to local memory). */
+dagr_status_t da_agree(dagr_ctx_t *ctx, dagr_status_t mine);
+
 /* Argument checks shared by the operations (messages name `what`). */
 dagr_status_t da_check(const dagr_darray_t *A, const char *what);
 dagr_status_t da_check_same_shape(const dagr_darray_t *A, const dagr_darray_t *B, const char *a,

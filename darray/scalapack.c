@@ -136,13 +136,6 @@ static dagr_status_t copy_tiles(dagr_darray_t *A, const local_layout_t *L, bool 
     return DAGR_OK;
 }
 
-/* Makes every rank return the status (and message) of the lowest failing rank. */
-static dagr_status_t agree(dagr_ctx_t *ctx, dagr_status_t mine) {
-    char msg[DAGR_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", mine == DAGR_OK ? "" : dagr_last_error());
-    return ctx_agree(ctx->comm, mine, msg);
-}
-
 /* ------------------------------------------------------------------------------------------
  * Wrapping
  * ---------------------------------------------------------------------------------------- */
@@ -229,7 +222,7 @@ dagr_status_t dagr_darray_from_scalapack(dagr_ctx_t *ctx, dagr_dtype_t dtype, co
         s = DAGR_ERR(DAGR_ERR_ARG, "out is NULL on rank %d", me);
     else if (!dagr_dtype_size(dtype))
         s = DAGR_ERR(DAGR_ERR_ARG, "dtype %d is not a dagr_dtype_t", (int)dtype);
-    DAGR_TRY(agree(ctx, s));
+    DAGR_TRY(da_agree(ctx, s));
 
     int mine[I_COUNT];
     int nprow, npcol, myrow, mycol;
@@ -245,7 +238,7 @@ dagr_status_t dagr_darray_from_scalapack(dagr_ctx_t *ctx, dagr_dtype_t dtype, co
     int *info = malloc((size_t)size * I_COUNT * sizeof *info);
     int *pmap = malloc((size_t)size * sizeof *pmap);
     s = info && pmap ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %d grid entries", size);
-    s = agree(ctx, s);
+    s = da_agree(ctx, s);
     if (s == DAGR_OK) {
         int e = MPI_Allgather(mine, I_COUNT, MPI_INT, info, I_COUNT, MPI_INT, ctx->comm);
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Allgather");
@@ -347,7 +340,7 @@ static dagr_status_t grid_get(const dagr_darray_t *B, blacs_grid_t **out) {
     blacs_grid_t *g = calloc(1, sizeof *g);
     dagr_status_t s =
         umap && g ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a %dx%d BLACS grid", p, q);
-    s = agree(ctx, s);
+    s = da_agree(ctx, s);
     if (s != DAGR_OK) goto fail;
     for (int r = 0; r < p; r++)
         for (int c = 0; c < q; c++)
@@ -424,7 +417,7 @@ static dagr_status_t lease_block_cyclic(dagr_darray_t *B, lease_t *l, int desc[9
     dagr_status_t s =
         l->local ? DAGR_OK
                  : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a %dx%d local array", lld, lcols);
-    DAGR_TRY(agree(ctx, s));
+    DAGR_TRY(da_agree(ctx, s));
     l->L = (local_layout_t){
         .base = l->local, .lld = lld, .mb = B->mb, .nb = B->nb, .p = p, .q = q, .es = B->es};
     DAGR_TRY(copy_tiles(B, &l->L, true));
@@ -446,7 +439,7 @@ dagr_status_t dagr_darray_scalapack_acquire(dagr_darray_t *A, int desc[9], void 
         s = DAGR_ERR(DAGR_ERR_ARG, "desc is NULL on rank %d", dagr_rank(ctx));
     else if (!local)
         s = DAGR_ERR(DAGR_ERR_ARG, "local is NULL on rank %d", dagr_rank(ctx));
-    DAGR_TRY(agree(ctx, s));
+    DAGR_TRY(da_agree(ctx, s));
     /* ScaLAPACK indexes with int: every extent must fit. */
     DAGR_CHECK(A->m <= INT_MAX && A->n <= INT_MAX && A->mb <= INT_MAX && A->nb <= INT_MAX,
                DAGR_ERR_ARG,
@@ -461,7 +454,7 @@ dagr_status_t dagr_darray_scalapack_acquire(dagr_darray_t *A, int desc[9], void 
     }
     lease_t *l = calloc(1, sizeof *l);
     s = l ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a ScaLAPACK lease");
-    DAGR_TRY(agree(ctx, s));
+    DAGR_TRY(da_agree(ctx, s));
     l->A = A;
     dagr_darray_t *B = A;
     if (!block_cyclic(A)) {
@@ -494,7 +487,7 @@ dagr_status_t dagr_darray_scalapack_release(dagr_darray_t *A, int desc[9], void 
         s = DAGR_ERR(DAGR_ERR_ARG, "desc is NULL on rank %d", me);
     else if (!local)
         s = DAGR_ERR(DAGR_ERR_ARG, "local is NULL on rank %d", me);
-    DAGR_TRY(agree(ctx, s));
+    DAGR_TRY(da_agree(ctx, s));
     if (A->wrapped) {
         /* The local array is A's memory: whatever ScaLAPACK wrote is A's contents already.
          * New versions of the local tiles retire the copies other ranks may have cached. */
@@ -519,7 +512,7 @@ dagr_status_t dagr_darray_scalapack_release(dagr_darray_t *A, int desc[9], void 
                      "local %p on rank %d was not given by dagr_darray_scalapack_acquire of "
                      "this array (or was released already)",
                      *local, me);
-    s = agree(ctx, s);
+    s = da_agree(ctx, s);
     if (s != DAGR_OK) {
         if (l) { /* found here but not elsewhere: keep it for a correct release */
             pthread_mutex_lock(&registry_lock);

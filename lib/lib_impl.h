@@ -310,10 +310,11 @@ dagr_status_t divergence_check(struct dagr_ctx *ctx);
 typedef struct trace trace_t;
 typedef struct progress progress_t;
 
-/* I/O kinds for trace_io_end (io/ reports checkpoint and spill traffic through these). */
+/* I/O kinds for trace_io_end: HDF5 files (io/: dagr_darray_save and load) and the tile
+ * store's spill to disk. */
 typedef enum trace_io_kind {
-    TRACE_IO_CHECKPOINT_WRITE,
-    TRACE_IO_CHECKPOINT_READ,
+    TRACE_IO_HDF5_WRITE,
+    TRACE_IO_HDF5_READ,
     TRACE_IO_SPILL_WRITE,
     TRACE_IO_SPILL_READ,
 } trace_io_kind_t;
@@ -355,7 +356,7 @@ void trace_send(struct dagr_ctx *ctx, const node_t *s, int64_t t0, uint64_t byte
 void trace_recv(struct dagr_ctx *ctx, const node_t *r, uint64_t bytes);
 /* Main thread: a wait (dagr_wait_all, or dagr_spawn held back by the backlog) from t0. */
 void trace_wait(struct dagr_ctx *ctx, int64_t t0, bool backlog);
-/* Any thread: brackets a checkpoint or spill read or write. trace_io_begin returns the start
+/* Any thread: brackets an HDF5 or spill read or write. trace_io_begin returns the start
  * time (0 when tracing is off); trace_io_end records the event with the bytes moved and the
  * worker doing it (-1 when it is not a worker). Locks: I/O is slow next to a mutex. */
 int64_t trace_io_begin(struct dagr_ctx *ctx);

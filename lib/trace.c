@@ -769,10 +769,10 @@ static void json_us(FILE *f, int64_t ns) {
 
 static const char *io_name(uint32_t kind) {
     switch (kind) {
-    case TRACE_IO_CHECKPOINT_WRITE:
-        return "checkpoint write";
-    case TRACE_IO_CHECKPOINT_READ:
-        return "checkpoint read";
+    case TRACE_IO_HDF5_WRITE:
+        return "hdf5 write";
+    case TRACE_IO_HDF5_READ:
+        return "hdf5 read";
     case TRACE_IO_SPILL_WRITE:
         return "spill write";
     case TRACE_IO_SPILL_READ:

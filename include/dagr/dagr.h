@@ -7,6 +7,7 @@
 #include <dagr/task.h>
 #include <dagr/darray.h>
 #include <dagr/linalg.h>
+#include <dagr/io.h>
 
 #define DAGR_VERSION_MAJOR 0
 #define DAGR_VERSION_MINOR 1

@@ -2,6 +2,7 @@
 """Checks a dagr trace file (tests/lib/test_trace.c runs this).
 
     check_trace.py TRACE.json --tasks N0,N1,... [--allow-dropped] [--aligned-within MS]
+                   [--io "NAME=COUNT:BYTES" ...]
 
 Parses the file with json.load, then checks: the Chrome Trace Event shape (traceEvents,
 displayTimeUnit, otherData; every "X" event has pid, tid, ts >= its rank's start, dur >= 0);
@@ -9,7 +10,9 @@ process and thread names for every rank; the number of task events of each rank 
 --tasks; that the events of each worker thread (tasks and idle periods) do not overlap;
 transfer events carry peer and bytes; with --aligned-within, that every rank's first and last
 task start within MS milliseconds of rank 0's (the ranks of the traced scenario work in step,
-so a clock left unaligned shows as a shift). Exits 0 when all hold, else prints what failed and
+so a clock left unaligned shows as a shift); with --io, that the I/O events called NAME ("hdf5
+write") number COUNT and move BYTES in all, each carrying bytes and the worker that did it, and
+each lying within a task event of that worker. Exits 0 when all hold, else prints what failed and
 exits 1."""
 import argparse
 import json
@@ -22,6 +25,7 @@ def main():
     ap.add_argument("--tasks", required=True, help="expected task events per rank, comma-separated")
     ap.add_argument("--allow-dropped", action="store_true")
     ap.add_argument("--aligned-within", type=float, metavar="MS")
+    ap.add_argument("--io", action="append", default=[], metavar="NAME=COUNT:BYTES")
     a = ap.parse_args()
     want = [int(x) for x in a.tasks.split(",")]
     errors = []
@@ -70,6 +74,28 @@ def main():
                     errors.append(f"transfer without peer/bytes: {e}")
             if pid < len(threads) and tid < threads[pid]:
                 lanes.setdefault((pid, tid), []).append((float(e["ts"]), float(e["dur"]), e["name"]))
+    tasks_of = {}  # (pid, tid) -> [(start, end)] of task events
+    for e in events:
+        if e.get("ph") == "X" and e.get("cat") == "task":
+            tasks_of.setdefault((e["pid"], e["tid"]), []).append(
+                (float(e["ts"]), float(e["ts"]) + float(e["dur"])))
+    for spec in a.io:
+        name, counts = spec.split("=")
+        want_n, want_bytes = (int(x) for x in counts.split(":"))
+        ios = [e for e in events if e.get("ph") == "X" and e.get("cat") == "io"
+               and e.get("name") == name]
+        got_bytes = sum(e.get("args", {}).get("bytes", 0) for e in ios)
+        if len(ios) != want_n or got_bytes != want_bytes:
+            errors.append(f"{len(ios)} '{name}' events moving {got_bytes} bytes, expected "
+                          f"{want_n} moving {want_bytes}")
+        for e in ios:
+            worker = e.get("args", {}).get("worker")
+            t0, t1 = float(e["ts"]), float(e["ts"]) + float(e["dur"])
+            inside = any(s0 - 1e-3 <= t0 and t1 <= s1 + 1e-3
+                         for s0, s1 in tasks_of.get((e["pid"], worker), []))
+            if not inside:
+                errors.append(f"'{name}' event not within a task of worker {worker}: {e}")
+                break
     if per_rank != want:
         errors.append(f"task events per rank {per_rank}, expected {want}")
     overlaps = 0

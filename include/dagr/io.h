@@ -1,0 +1,57 @@
+/* dagr — DArrays in HDF5 files (parallel HDF5 over MPI-IO).
+ *
+ * Files are ordinary HDF5: an m x n DArray is a 2-D dataset of m rows and n columns, in the
+ * usual C (row-major) order of HDF5, chunked by tile, that h5py, h5dump or any HDF5 program
+ * reads as a plain matrix (A[i, j] is element (i, j)). float, double and int64 arrays are
+ * stored as little-endian IEEE 32- and 64-bit floats and 64-bit signed integers.
+ *
+ * Both calls are collective: every rank passes the same path and dataset name (checked: a
+ * mismatch is DAGR_ERR_ARG on every rank). The path must name the same file on every rank (a
+ * shared file system across nodes). Each tile is written or read by a task on the rank owning
+ * it, so tiles move in parallel with each other and with other work; the call then waits for
+ * every task inserted so far (as dagr_wait_all) and closes the file, so the file is complete
+ * and closed when it returns. An error found while writing or reading a tile is returned on
+ * every rank; an error of an earlier task is returned as dagr_wait_all would. */
+#ifndef DAGR_IO_H
+#define DAGR_IO_H
+
+#include <stdint.h>
+
+#include <dagr/darray.h>
+#include <dagr/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Writes A (its latest contents: the tasks already inserted that write A come first) as the
+ * dataset `dataset` of the HDF5 file `path`. The file is created if it does not exist and
+ * opened for update if it does (other datasets in it are kept); `dataset` may name groups
+ * ("run1/A"), which are created as needed. A dataset of that name already there is overwritten
+ * in place when it has A's shape and element type, and refused otherwise. A may be a view.
+ * Errors: DAGR_ERR_ARG (A, path or dataset NULL or empty, names that differ between ranks, an
+ * existing dataset of another shape or type), DAGR_ERR_FORMAT (path exists but is not an HDF5
+ * file: it is left untouched), DAGR_ERR_IO (the file cannot be created, opened or written,
+ * with HDF5's reason), and those of dagr_wait_all. */
+DAGR_API dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path,
+                                        const char *dataset);
+
+/* Creates *out from the dataset `dataset` of the HDF5 file `path`, with mb x nb tiles on grid
+ * (as dagr_darray_create). A 2-D dataset of m rows and n columns gives an m x n array; a 1-D
+ * dataset of m elements gives an m x 1 array. The element type follows the file: 32-bit floats
+ * load as DAGR_FLOAT, other floats as DAGR_DOUBLE, integers (signed of any size, unsigned of
+ * up to 32 bits) as DAGR_INT64. mb = 0 or nb = 0 takes that tile side from the dataset's
+ * chunks (512 for a dataset that is not chunked), so an array saved by dagr loads with its
+ * own tiles. Errors: DAGR_ERR_ARG (ctx, path, dataset or out NULL, empty or differing names,
+ * mb or nb < 0, a bad grid as in dagr_darray_create), DAGR_ERR_IO (the file cannot be opened
+ * or read, with HDF5's reason), DAGR_ERR_FORMAT (no such dataset, or one of another rank or
+ * element type: strings, compounds, unsigned 64-bit integers), DAGR_ERR_NOMEM, and those of
+ * dagr_wait_all. On error *out is left NULL. */
+DAGR_API dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *dataset,
+                                        int64_t mb, int64_t nb, dagr_grid_t grid,
+                                        dagr_darray_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

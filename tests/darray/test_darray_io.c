@@ -1,0 +1,101 @@
+/* dagr_darray_save / dagr_darray_load at 1-4 ranks over several grids and shapes:
+ * tests/darray/darray_io.c (round trips of every dtype checked byte for byte with h5dump,
+ * other tiles and grids on load, views, overwrites, groups, datasets written by serial HDF5,
+ * every error), and a traced run whose trace must show one HDF5 write and one read per tile,
+ * each inside the task that did it. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "mpirun.h"
+
+#ifndef SOURCE_ROOT
+#error "SOURCE_ROOT must be defined by the build"
+#endif
+
+static void tmpdir(char *dir, size_t n) {
+    snprintf(dir, n, "/tmp/dagr-io-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
+}
+
+static void rmdir_all(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Runs "P Q M N MB NB" on nranks ranks in a fresh directory and expects it clean. */
+static void io(int nranks, const char *env, const char *shape) {
+    char dir[256], args[512];
+    tmpdir(dir, sizeof dir);
+    snprintf(args, sizeof args, "%s %s", shape, dir);
+    mpirun_t r;
+    mpirun(&r, nranks, env, 240, "darray_io", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "roundtrip", 1);
+    if (!strstr(args, " 0 ")) {
+        mpirun_assert_result(&r, "more", 1);
+        mpirun_assert_result(&r, "foreign", 1);
+        mpirun_assert_result(&r, "io_errors", 1);
+    }
+    mpirun_free(&r);
+    rmdir_all(dir);
+}
+
+/* Tiles that do not divide the array. */
+Test(darray_io, one_rank, .timeout = 300) {
+    io(1, "DAGR_THREADS=2", "1 1 37 53 8 5");
+}
+/* One tile larger than the whole array. */
+Test(darray_io, one_rank_single_tile, .timeout = 300) {
+    io(1, "DAGR_THREADS=2", "1 1 6 7 8 8");
+}
+Test(darray_io, two_ranks_1x2, .timeout = 300) {
+    io(2, "DAGR_THREADS=2", "1 2 37 53 8 5");
+}
+Test(darray_io, two_ranks_2x1_column, .timeout = 300) {
+    io(2, "DAGR_THREADS=1", "2 1 40 1 6 1");
+}
+Test(darray_io, two_ranks_empty, .timeout = 300) {
+    io(2, "DAGR_THREADS=1", "1 2 0 5 4 4");
+}
+Test(darray_io, three_ranks_1x3, .timeout = 300) {
+    io(3, "DAGR_THREADS=1", "1 3 29 31 4 7");
+}
+Test(darray_io, four_ranks_2x2, .timeout = 300) {
+    io(4, "DAGR_THREADS=1", "2 2 37 53 8 5");
+}
+
+/* A traced save and load on a 2 x 1 grid: 3 tasks per owned tile on each rank, and per tile
+ * one "hdf5 write" and one "hdf5 read" of its bytes, within the save or load task. */
+Test(darray_io, traced, .timeout = 300) {
+    const int P = 2, Q = 1;
+    const long M = 45, N = 30, MB = 8, NB = 7;
+    long mt = (M + MB - 1) / MB, nt = (N + NB - 1) / NB, owned[2] = {0, 0};
+    for (long ti = 0; ti < mt; ti++)
+        for (long tj = 0; tj < nt; tj++)
+            owned[(ti % P) * Q + tj % Q]++;
+    char dir[256], env[512], args[512], cmd[2048], out[8192] = "";
+    tmpdir(dir, sizeof dir);
+    snprintf(env, sizeof env, "DAGR_THREADS=2 DAGR_TRACE=%s/t.json", dir);
+    snprintf(args, sizeof args, "%d %d %ld %ld %ld %ld %s trace", P, Q, M, N, MB, NB, dir);
+    mpirun_t r;
+    mpirun(&r, 2, env, 120, "darray_io", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "traced_io", 1);
+    mpirun_free(&r);
+    long bytes = M * N * 8, tiles = mt * nt;
+    snprintf(cmd, sizeof cmd,
+             "python3 %s/tests/lib/check_trace.py %s/t.json --tasks %ld,%ld "
+             "--io 'hdf5 write=%ld:%ld' --io 'hdf5 read=%ld:%ld' 2>&1",
+             SOURCE_ROOT, dir, 3 * owned[0], 3 * owned[1], tiles, bytes, tiles, bytes);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t got = fread(out, 1, sizeof out - 1, p);
+    out[got] = 0;
+    int ws = pclose(p);
+    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "%s\n%s", cmd, out);
+    rmdir_all(dir);
+}
