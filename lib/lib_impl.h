@@ -317,7 +317,10 @@ typedef enum trace_io_kind {
     TRACE_IO_HDF5_READ,
     TRACE_IO_SPILL_WRITE,
     TRACE_IO_SPILL_READ,
+    TRACE_IO_KINDS
 } trace_io_kind_t;
+/* "hdf5 write", "hdf5 read", "spill write", "spill read": the event's name in the trace. */
+const char *trace_io_name(trace_io_kind_t kind);
 
 /* Collective: sets up ctx->trace from ctx->cfg (NULL if nothing is asked for), opens the
  * output files on rank 0 and aligns the ranks' clocks. Returns the same status everywhere. */
@@ -406,6 +409,8 @@ typedef struct trace_rankstat {
     uint64_t bytes_sent, bytes_received;
     uint64_t dropped;
     int64_t threads;
+    uint64_t io_bytes[TRACE_IO_KINDS]; /* file I/O recorded, by trace_io_kind_t */
+    int64_t io_ns[TRACE_IO_KINDS];
 } trace_rankstat_t;
 
 /* Rank 0: prints the summary table. cp_ns < 0: no critical path (graph not recorded). */

@@ -81,6 +81,15 @@ void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, u
         fprintf(f, "%-6d %8" PRId64 " %10" PRIu64 " %8.1f %8.1f %12.3f %12.3f\n", r, x->threads,
                 x->tasks, busy, 100.0 - busy, (double)x->bytes_sent * 1e-6,
                 (double)x->bytes_received * 1e-6);
+        bool io = false;
+        for (int k = 0; k < TRACE_IO_KINDS; k++) {
+            if (!x->io_bytes[k] && !x->io_ns[k]) continue;
+            fprintf(f, "%s%s %.3f MB in %.6f s",
+                    io ? ", " : "  file I/O: ", trace_io_name((trace_io_kind_t)k),
+                    (double)x->io_bytes[k] * 1e-6, (double)x->io_ns[k] * 1e-9);
+            io = true;
+        }
+        if (io) fputc('\n', f);
         if (x->dropped)
             fprintf(f, "  (rank %d dropped %" PRIu64 " trace events: DAGR_TRACE_EVENTS)\n", r,
                     x->dropped);

@@ -88,10 +88,12 @@ struct trace {
     size_t cap;
     atomic_bool warned;
     pthread_mutex_t io_lock;
-    int64_t t_start, t_end; /* ticks */
-    int64_t ns0, ns1;       /* CLOCK_MONOTONIC at t_start and t_end */
-    int64_t origin;         /* rank 0's ns0, in rank 0's clock */
-    int64_t off0, off1;     /* rank 0's clock minus ours, at start and at end */
+    int64_t t_start, t_end;            /* ticks */
+    int64_t ns0, ns1;                  /* CLOCK_MONOTONIC at t_start and t_end */
+    uint64_t io_bytes[TRACE_IO_KINDS]; /* file I/O events recorded (settle sums them) */
+    int64_t io_ns[TRACE_IO_KINDS];
+    int64_t origin;     /* rank 0's ns0, in rank 0's clock */
+    int64_t off0, off1; /* rank 0's clock minus ours, at start and at end */
     bool same_node_as_0;
     char *trace_path, *dot_path;
     FILE *trace_f, *dot_f; /* rank 0 */
@@ -580,6 +582,10 @@ static void settle(trace_t *tr) {
                 gnode(tr, e->node)->dur += tick_ns(tr, e->dur);
             if (e->type == EV_TASK && b->ks)
                 count_task(b, e->kernel, e->dur, !(e->flags & EVF_RETRY), e->flops);
+            if (e->type == EV_IO && e->kernel < TRACE_IO_KINDS) {
+                tr->io_bytes[e->kernel] += e->b;
+                tr->io_ns[e->kernel] += tick_ns(tr, e->dur);
+            }
         }
         b->busy = tick_ns(tr, b->busy);
         for (int k = 0; b->ks && k < MAX_KERNELS; k++)
@@ -767,7 +773,7 @@ static void json_us(FILE *f, int64_t ns) {
     fprintf(f, "%" PRId64 ".%03d", ns / 1000, (int)(ns % 1000));
 }
 
-static const char *io_name(uint32_t kind) {
+const char *trace_io_name(trace_io_kind_t kind) {
     switch (kind) {
     case TRACE_IO_HDF5_WRITE:
         return "hdf5 write";
@@ -795,7 +801,7 @@ static void write_event(FILE *f, const trace_t *tr, int pid, const tev_t *e) {
     if (e->type == EV_TASK)
         json_str(f, kname(tr, e->kernel));
     else
-        json_str(f, e->type == EV_IO ? io_name(e->kernel) : names[e->type]);
+        json_str(f, e->type == EV_IO ? trace_io_name(e->kernel) : names[e->type]);
     fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":",
             e->type == EV_IO ? "io" : cats[e->type], pid, e->tid);
     json_us(f, e->t0);
@@ -969,6 +975,8 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
                            .threads = tr->nthreads,
                            .bytes_sent = atomic_load(&ctx->bytes_sent),
                            .bytes_received = atomic_load(&ctx->bytes_received)};
+    memcpy(me.io_bytes, tr->io_bytes, sizeof me.io_bytes);
+    memcpy(me.io_ns, tr->io_ns, sizeof me.io_ns);
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
         me.tasks += b->tasks;

@@ -4,6 +4,7 @@
  * every error), and a traced run whose trace must show one HDF5 write and one read per tile,
  * each inside the task that did it. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,16 @@
 static void tmpdir(char *dir, size_t n) {
     snprintf(dir, n, "/tmp/dagr-io-test-XXXXXX");
     cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
+}
+
+/* Runs a shell command; returns its exit status, with its output in out. */
+static int run(const char *cmd, char *out, size_t n) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen(%s)", cmd);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = 0;
+    int ws = pclose(p);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
 }
 
 static void rmdir_all(const char *dir) {
@@ -68,34 +79,60 @@ Test(darray_io, four_ranks_2x2, .timeout = 300) {
     io(4, "DAGR_THREADS=1", "2 2 37 53 8 5");
 }
 
+/* Checks the "file I/O" lines of a summary table (dagr's or dagr-trace's): rank r wrote and
+ * read want[r] bytes through HDF5. */
+static void check_io_lines(const char *out, const long *want, int nranks, const char *who) {
+    const char *p = out;
+    for (int r = 0; r < nranks; r++) {
+        p = strstr(p, "  file I/O: hdf5 write ");
+        cr_assert_not_null(p, "%s: no file I/O line for rank %d\n%s", who, r, out);
+        double w = -1, tw = -1, rd = -1, tr = -1;
+        cr_assert_eq(sscanf(p, "  file I/O: hdf5 write %lf MB in %lf s, hdf5 read %lf MB in %lf s",
+                            &w, &tw, &rd, &tr),
+                     4, "%s: %.120s", who, p);
+        cr_assert(fabs(w - want[r] * 1e-6) < 6e-4 && fabs(rd - want[r] * 1e-6) < 6e-4,
+                  "%s: rank %d wrote %.3f and read %.3f MB, expected %.3f", who, r, w, rd,
+                  want[r] * 1e-6);
+        cr_assert(tw > 0 && tr > 0, "%s: rank %d I/O times %g %g", who, r, tw, tr);
+        p++;
+    }
+}
+
 /* A traced save and load on a 2 x 1 grid: 3 tasks per owned tile on each rank, and per tile
- * one "hdf5 write" and one "hdf5 read" of its bytes, within the save or load task. */
+ * one "hdf5 write" and one "hdf5 read" of its bytes, within the save or load task; the
+ * summary and dagr-trace report each rank's bytes. */
 Test(darray_io, traced, .timeout = 300) {
     const int P = 2, Q = 1;
-    const long M = 45, N = 30, MB = 8, NB = 7;
-    long mt = (M + MB - 1) / MB, nt = (N + NB - 1) / NB, owned[2] = {0, 0};
-    for (long ti = 0; ti < mt; ti++)
-        for (long tj = 0; tj < nt; tj++)
-            owned[(ti % P) * Q + tj % Q]++;
+    const long M = 450, N = 300, MB = 80, NB = 70;
+    long mt = (M + MB - 1) / MB, nt = (N + NB - 1) / NB, owned[2] = {0, 0}, bytes_of[2] = {0, 0};
+    for (long ti = 0; ti < mt; ti++) {
+        for (long tj = 0; tj < nt; tj++) {
+            int r = (int)((ti % P) * Q + tj % Q);
+            owned[r]++;
+            long rows = M - ti * MB < MB ? M - ti * MB : MB,
+                 cols = N - tj * NB < NB ? N - tj * NB : NB;
+            bytes_of[r] += rows * cols * 8;
+        }
+    }
     char dir[256], env[512], args[512], cmd[2048], out[8192] = "";
     tmpdir(dir, sizeof dir);
-    snprintf(env, sizeof env, "DAGR_THREADS=2 DAGR_TRACE=%s/t.json", dir);
+    snprintf(env, sizeof env, "DAGR_THREADS=2 DAGR_SUMMARY=1 DAGR_TRACE=%s/t.json", dir);
     snprintf(args, sizeof args, "%d %d %ld %ld %ld %ld %s trace", P, Q, M, N, MB, NB, dir);
     mpirun_t r;
     mpirun(&r, 2, env, 120, "darray_io", args);
     mpirun_assert_clean(&r);
     mpirun_assert_result(&r, "traced_io", 1);
+    check_io_lines(r.output, bytes_of, 2, "dagr summary");
     mpirun_free(&r);
     long bytes = M * N * 8, tiles = mt * nt;
     snprintf(cmd, sizeof cmd,
              "python3 %s/tests/lib/check_trace.py %s/t.json --tasks %ld,%ld "
              "--io 'hdf5 write=%ld:%ld' --io 'hdf5 read=%ld:%ld' 2>&1",
              SOURCE_ROOT, dir, 3 * owned[0], 3 * owned[1], tiles, bytes, tiles, bytes);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t got = fread(out, 1, sizeof out - 1, p);
-    out[got] = 0;
-    int ws = pclose(p);
-    cr_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "%s\n%s", cmd, out);
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
+    snprintf(cmd, sizeof cmd, "python3 %s/tools/dagr-trace %s/t.json 2>&1", SOURCE_ROOT, dir);
+    out[0] = 0;
+    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
+    check_io_lines(out, bytes_of, 2, "dagr-trace");
     rmdir_all(dir);
 }
