@@ -193,6 +193,16 @@ static int roundtrip(dagr_dtype_t t, uint64_t seed) {
 
 /* ---- views, overwriting, groups ---- */
 
+/* Sets every element of tile 0 (a double tile) to -7.5. */
+static dagr_task_result_t k_mark(const dagr_task_view_t *t) {
+    const int64_t *rc = t->args;
+    double *x = t->buf[0];
+    for (int64_t j = 0; j < rc[1]; j++)
+        for (int64_t i = 0; i < rc[0]; i++)
+            x[i + j * (int64_t)t->ld[0]] = -7.5;
+    return DAGR_TASK_DONE;
+}
+
 static int more(void) {
     char file[1024];
     path_of(file, sizeof file, "more.h5");
@@ -200,6 +210,21 @@ static int more(void) {
     SC_TRY(dagr_darray_create(ctx, DAGR_DOUBLE, M, N, MB, NB, dagr_grid_2d(P, Q), &A));
     SC_TRY(dagr_darray_random(A, 7));
     int ok = 1;
+
+    /* Tile (0, 0) last written on a rank that does not own it: the save must take that
+     * version (it travels to the owner, whose task writes the file). */
+    static const dagr_kernel_t mark_kernel = {.name = "mark", .cpu = k_mark};
+    int64_t rc[2] = {MB < M ? MB : M, NB < N ? NB : N};
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.rank = (dagr_darray_tile_rank(A, 0, 0) + 1) % nranks;
+    dagr_access_t acc = {dagr_darray_tile(A, 0, 0), DAGR_RW};
+    SC_TRY(dagr_spawn(ctx, &mark_kernel, rc, sizeof rc, 1, &acc, &o));
+    ok &= SC_EXPECT_STATUS(dagr_darray_save(A, file, "marked"), DAGR_OK);
+    void *a = gather_raw(A);
+    ok &= SC_CHECK(((double *)a)[0] == -7.5, "A(0, 0) = %g after the mark", ((double *)a)[0]);
+    ok &= h5dump_equals(file, "marked", a, DAGR_DOUBLE, M, N, 0, 0);
+    free(a);
 
     /* A view starting one tile in, one row and column short of the end. */
     int64_t vi = M > MB ? MB : 0, vj = N > NB ? NB : 0;
