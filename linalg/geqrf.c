@@ -313,8 +313,25 @@ dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darra
     return la_check_finite(Q, LA_FULL, NULL, "orgqr");
 }
 
-/* X = R^-1 B(0:n, :) by tile back substitution over the upper triangle of A's top n x n. */
-static dagr_status_t solve_r(const dagr_darray_t *A, dagr_darray_t *B) {
+/* The rank check: qr_rdiag on each diagonal tile of R in order (so that the first zero column
+ * is the one recorded), on the tile's owner, then gels_info. */
+static dagr_status_t check_rank(const dagr_darray_t *A, dagr_data_t *info) {
+    for (int64_t k = 0; k < A->nt; k++) {
+        rdiag_op_t op = {.dtype = A->dtype, .n = da_tile_cols(A, k), .j0 = k * A->nb};
+        dagr_task_opts_t o;
+        dagr_task_opts_init(&o);
+        o.rank = dagr_data_owner(da_handle(A, k, k));
+        dagr_access_t acc[2] = {{info, DAGR_RW}, {da_handle(A, k, k), DAGR_READ}};
+        DAGR_TRY(dagr_spawn(A->ctx, &la_qr_rdiag_kernel, &op, sizeof op, 2, acc, &o));
+    }
+    dagr_access_t acc = {info, DAGR_RW};
+    return dagr_spawn(A->ctx, &la_gels_info_kernel, NULL, 0, 1, &acc, NULL);
+}
+
+/* X = R^-1 B(0:n, :) by tile back substitution over the upper triangle of A's top n x n. The
+ * triangular solves read info too: they run after the rank check and not at all when it
+ * failed (no division by a zero diagonal entry). */
+static dagr_status_t solve_r(const dagr_darray_t *A, dagr_darray_t *B, dagr_data_t *info) {
     for (int64_t k = A->nt - 1; k >= 0; k--) {
         int64_t ck = da_tile_cols(A, k);
         for (int64_t jb = 0; jb < B->nt; jb++) {
@@ -327,9 +344,9 @@ static dagr_status_t solve_r(const dagr_darray_t *A, dagr_darray_t *B) {
                             .m = ck,
                             .n = cb,
                             .alpha = 1.0};
-            dagr_access_t acc[2] = {{da_handle(B, k, jb), DAGR_RW},
-                                    {da_handle(A, k, k), DAGR_READ}};
-            DAGR_TRY(la_spawn(&la_trsm_kernel, &op, 2, acc, 2, (double)ck * (double)ck * (double)cb,
+            dagr_access_t acc[3] = {
+                {da_handle(B, k, jb), DAGR_RW}, {da_handle(A, k, k), DAGR_READ}, {info, DAGR_READ}};
+            DAGR_TRY(la_spawn(&la_trsm_kernel, &op, 3, acc, 2, (double)ck * (double)ck * (double)cb,
                               A->ctx));
             for (int64_t i = 0; i < k; i++) {
                 tile_op_t g = {.dtype = A->dtype,
@@ -365,7 +382,13 @@ dagr_status_t dagr_gels_ex(dagr_darray_t *A, dagr_darray_t *B, const dagr_linalg
     dagr_qr_t *qr = NULL;
     DAGR_TRY(qr_factor(A, &qr, opts));
     dagr_status_t st = ormqr_apply(DAGR_LEFT, DAGR_TRANS, A, qr, B);
-    if (st == DAGR_OK) st = solve_r(A, B);
+    dagr_data_t *info = NULL;
+    if (st == DAGR_OK) st = dagr_data_create(A->ctx, sizeof(int64_t), 0, &info);
+    if (st == DAGR_OK) st = check_rank(A, info);
+    if (st == DAGR_OK) st = solve_r(A, B, info);
+    /* the tasks already inserted keep it alive */
+    dagr_status_t ds = dagr_data_destroy(&info);
+    if (st == DAGR_OK) st = ds;
     /* All of B: rows n.. hold Q^T B's remainder (the residual), as LAPACK's gels leaves it,
      * and a NaN or an Inf in A or B reaches X in rows 0 .. n - 1 anyway. */
     if (st == DAGR_OK) st = la_check_finite(B, LA_FULL, NULL, "gels");

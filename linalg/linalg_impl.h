@@ -141,6 +141,21 @@ typedef struct qr_op {
 
 extern const dagr_kernel_t la_geqrt_kernel, la_gemqrt_kernel, la_tpqrt_kernel, la_tpmqrt_kernel;
 
+/* The rank check of least squares (dagr_gels), as LAPACK's gels: an exactly zero diagonal
+ * entry of R means A does not have full rank. An int64 info handle holds the first such
+ * entry's global column (1-based), 0 if none.
+ *   qr_rdiag:  0 = info (RW), 1 = the diagonal tile R(k, k) (READ); when info is still 0,
+ *              looks for a zero among the first n diagonal entries and records j0 + d + 1.
+ *   gels_info: 0 = info (RW, left as it is: written so that the solve's tasks, which read it,
+ *              come after it and are poisoned when it fails); fails with DAGR_ERR_SINGULAR
+ *              naming the column when info is nonzero. */
+typedef struct rdiag_op {
+    int32_t dtype;
+    int64_t n, j0;
+} rdiag_op_t;
+
+extern const dagr_kernel_t la_qr_rdiag_kernel, la_gels_info_kernel;
+
 /* ---- LU with partial pivoting (kernels_lu.c) ----
  *
  * The kernels work on a stack of tiles: the tiles of one tile column from tile row k down,

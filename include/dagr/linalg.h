@@ -166,7 +166,9 @@ DAGR_API dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_
 /* Q = the first n columns of Q (Q is m x n, like A). */
 DAGR_API dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q);
 /* Least squares min ||A X - B|| for m >= n: X overwrites the first n rows of B; A is
- * overwritten by its QR factorization. */
+ * overwritten by its QR factorization. A that does not have full rank (R has an exactly zero
+ * diagonal entry, as LAPACK's gels tests): DAGR_ERR_SINGULAR at the next wait naming the first
+ * such column, and B keeps Q^T B (the solve does not run). */
 DAGR_API dagr_status_t dagr_gels(dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_gels_ex(dagr_darray_t *A, dagr_darray_t *B,
                                     const dagr_linalg_opts_t *opts);

@@ -199,7 +199,8 @@ static void check_gels(dagr_dtype_t t) {
 }
 
 /* The results of geqrf, ormqr, orgqr and gels are checked for NaN and Inf: each gives
- * DAGR_ERR_NONFINITE on every rank naming the routine when what it reads holds one. */
+ * DAGR_ERR_NONFINITE on every rank naming the routine when what it reads holds one; gels on a
+ * rank-deficient A gives DAGR_ERR_SINGULAR naming the first zero column of R. */
 static void check_nonfinite(dagr_dtype_t t) {
     int ok = 1;
     int64_t kmin = M < N ? M : N, ld = imax(M, 1);
@@ -259,6 +260,24 @@ static void check_nonfinite(dagr_dtype_t t) {
         SC_TRY(dagr_gels_ex(A, B, &opts));
         ok &= SC_EXPECT_WAIT(ctx, N > 0 ? DAGR_ERR_NONFINITE : DAGR_OK,
                              N > 0 ? "gels: the result has" : NULL, "gels, NaN in A");
+        /* Rank deficient: a zero column gives an exactly zero R(c, c), which gels reports as
+         * LAPACK's does (DAGR_ERR_SINGULAR naming the column) instead of dividing by it. With
+         * two zero columns the first is named. */
+        for (int64_t c = N > 1 ? N / 2 : 0; N > 0 && c >= 0; c = -1) {
+            SC_TRY(dagr_darray_random(A, 26));
+            free(a);
+            a = sc_gather(A);
+            for (int64_t i = 0; i < M; i++) {
+                a[i + c * ld] = 0.0;
+                a[i + (N - 1) * ld] = 0.0;
+            }
+            sc_scatter(A, a);
+            SC_TRY(dagr_darray_random(B, 27));
+            SC_TRY(dagr_gels_ex(A, B, &opts));
+            char want[96];
+            snprintf(want, sizeof want, "R(%lld,%lld) is zero", (long long)c + 1, (long long)c + 1);
+            ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_SINGULAR, want, "gels, zero columns");
+        }
         free(b);
         dagr_darray_destroy(&B);
     }
