@@ -187,7 +187,8 @@ static dagr_status_t move_block(const io_args_t *a, void *rm, bool write, int wo
         trace_io_end(a->ctx, t0, write ? TRACE_IO_HDF5_WRITE : TRACE_IO_HDF5_READ, bytes, worker);
     }
     if (e < 0)
-        s = h5_error(DAGR_ERR_IO, "cannot %s rows %lld-%lld, columns %lld-%lld of '%s' in '%s'",
+        s = h5_error(DAGR_ERR_IO,
+                     "cannot %s rows %lld-%lld, columns %lld-%lld (0-based) of '%s' in '%s'",
                      write ? "write" : "read", (long long)a->i0, (long long)(a->i0 + a->rows - 1),
                      (long long)a->j0, (long long)(a->j0 + a->cols - 1), a->dataset, a->path);
     if (mspace >= 0) H5Sclose(mspace);
