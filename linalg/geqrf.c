@@ -324,8 +324,9 @@ static dagr_status_t check_rank(const dagr_darray_t *A, dagr_data_t *info) {
         dagr_access_t acc[2] = {{info, DAGR_RW}, {da_handle(A, k, k), DAGR_READ}};
         DAGR_TRY(dagr_spawn(A->ctx, &la_qr_rdiag_kernel, &op, sizeof op, 2, acc, &o));
     }
+    info_op_t op = {.factor = 'R'};
     dagr_access_t acc = {info, DAGR_RW};
-    return dagr_spawn(A->ctx, &la_gels_info_kernel, NULL, 0, 1, &acc, NULL);
+    return dagr_spawn(A->ctx, &la_gels_info_kernel, &op, sizeof op, 1, &acc, NULL);
 }
 
 /* X = R^-1 B(0:n, :) by tile back substitution over the upper triangle of A's top n x n. The

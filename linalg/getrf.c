@@ -233,9 +233,9 @@ static dagr_status_t getrf_insert(dagr_darray_t *A, const dagr_pivots_t *p, int 
      * the solves do not read info. It writes info so that they come after it and are poisoned
      * when it fails: a zero pivot makes the solve divide by zero, and the wait then reports
      * the singular column rather than, depending on timing, the Inf it produced. */
-    lu_op_t none = {0};
+    info_op_t op = {.factor = 'U'};
     dagr_access_t acc = {p->info, DAGR_RW};
-    return dagr_spawn(A->ctx, &la_lu_info_kernel, &none, sizeof none, 1, &acc, NULL);
+    return dagr_spawn(A->ctx, &la_lu_info_kernel, &op, sizeof op, 1, &acc, NULL);
 }
 
 /* dagr_getrf_ex without the check of the result: gesv checks X only. */

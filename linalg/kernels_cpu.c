@@ -183,8 +183,28 @@ static dagr_task_result_t k_finite(const dagr_task_view_t *t) {
 const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm};
 const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk};
 const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm};
+static dagr_task_result_t k_info(const dagr_task_view_t *t) {
+    const info_op_t *o = t->args;
+    int64_t info = *(const int64_t *)t->buf[0];
+    if (info == 0) return DAGR_TASK_DONE;
+    if (o->factor == 'R')
+        dagr_task_fail(t, DAGR_ERR_SINGULAR,
+                       "gels: A does not have full rank: R(%lld,%lld) is zero (first zero "
+                       "diagonal entry at global column %lld, 1-based as LAPACK's info); no "
+                       "solution computed",
+                       (long long)info, (long long)info, (long long)info);
+    else
+        dagr_task_fail(t, DAGR_ERR_SINGULAR,
+                       "the matrix is exactly singular: U(%lld,%lld) is zero (first zero pivot "
+                       "at global column %lld, 1-based as LAPACK's info)",
+                       (long long)info, (long long)info, (long long)info);
+    return DAGR_TASK_ERROR;
+}
+
 const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm};
 const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm};
 const dagr_kernel_t la_potrf_kernel = {.name = "potrf", .cpu = k_potrf};
 const dagr_kernel_t la_scale_kernel = {.name = "scale", .cpu = k_scale};
 const dagr_kernel_t la_finite_kernel = {.name = "check_finite", .cpu = k_finite};
+const dagr_kernel_t la_lu_info_kernel = {.name = "lu_info", .cpu = k_info};
+const dagr_kernel_t la_gels_info_kernel = {.name = "gels_info", .cpu = k_info};

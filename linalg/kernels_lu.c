@@ -124,17 +124,6 @@ static dagr_task_result_t k_lu_copy(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
-static dagr_task_result_t k_lu_info(const dagr_task_view_t *t) {
-    int64_t info = *(const int64_t *)t->buf[0];
-    if (info == 0) return DAGR_TASK_DONE;
-    dagr_task_fail(t, DAGR_ERR_SINGULAR,
-                   "the matrix is exactly singular: U(%lld,%lld) is zero (first zero pivot at "
-                   "global column %lld, 1-based as LAPACK's info)",
-                   (long long)info, (long long)info, (long long)info);
-    return DAGR_TASK_ERROR;
-}
-
 const dagr_kernel_t la_lu_panel_kernel = {.name = "lu_panel", .cpu = k_lu_panel};
 const dagr_kernel_t la_lu_swap_kernel = {.name = "lu_swap", .cpu = k_lu_swap};
 const dagr_kernel_t la_lu_copy_kernel = {.name = "lu_copy", .cpu = k_lu_copy};
-const dagr_kernel_t la_lu_info_kernel = {.name = "lu_info", .cpu = k_lu_info};

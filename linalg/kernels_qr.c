@@ -127,18 +127,7 @@ static dagr_task_result_t k_qr_rdiag(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
-static dagr_task_result_t k_gels_info(const dagr_task_view_t *t) {
-    int64_t info = *(const int64_t *)t->buf[0];
-    if (info == 0) return DAGR_TASK_DONE;
-    dagr_task_fail(t, DAGR_ERR_SINGULAR,
-                   "gels: A does not have full rank: R(%lld,%lld) is zero (first zero diagonal "
-                   "entry at global column %lld, 1-based as LAPACK's info); no solution computed",
-                   (long long)info, (long long)info, (long long)info);
-    return DAGR_TASK_ERROR;
-}
-
 const dagr_kernel_t la_qr_rdiag_kernel = {.name = "qr_rdiag", .cpu = k_qr_rdiag};
-const dagr_kernel_t la_gels_info_kernel = {.name = "gels_info", .cpu = k_gels_info};
 const dagr_kernel_t la_geqrt_kernel = {.name = "geqrt", .cpu = k_geqrt};
 const dagr_kernel_t la_gemqrt_kernel = {.name = "gemqrt", .cpu = k_gemqrt};
 const dagr_kernel_t la_tpqrt_kernel = {.name = "tpqrt", .cpu = k_tpqrt};

@@ -92,6 +92,17 @@ typedef struct finite_op {
 
 extern const dagr_kernel_t la_finite_kernel;
 
+/* The report of an exact singularity, LAPACK's info > 0 (kernels_cpu.c):
+ *   lu_info, gels_info: 0 = an int64 info handle (RW, left as it is: written so that the tasks
+ *   reading it afterwards come after it and are poisoned when it fails); fails with
+ *   DAGR_ERR_SINGULAR naming the global column `info` (1-based) when it is nonzero, as a zero
+ *   pivot of U (factor 'U', getrf) or a zero diagonal entry of R (factor 'R', gels). */
+typedef struct info_op {
+    int32_t factor;
+} info_op_t;
+
+extern const dagr_kernel_t la_lu_info_kernel, la_gels_info_kernel;
+
 /* ---- blas3.c: pieces shared with the factorizations ---- */
 
 /* Spawn one tile kernel over tiles of the given arrays (no checks: the caller has checked
@@ -143,18 +154,15 @@ extern const dagr_kernel_t la_geqrt_kernel, la_gemqrt_kernel, la_tpqrt_kernel, l
 
 /* The rank check of least squares (dagr_gels), as LAPACK's gels: an exactly zero diagonal
  * entry of R means A does not have full rank. An int64 info handle holds the first such
- * entry's global column (1-based), 0 if none.
+ * entry's global column (1-based), 0 if none; gels_info (above) reports it.
  *   qr_rdiag:  0 = info (RW), 1 = the diagonal tile R(k, k) (READ); when info is still 0,
- *              looks for a zero among the first n diagonal entries and records j0 + d + 1.
- *   gels_info: 0 = info (RW, left as it is: written so that the solve's tasks, which read it,
- *              come after it and are poisoned when it fails); fails with DAGR_ERR_SINGULAR
- *              naming the column when info is nonzero. */
+ *              looks for a zero among the first n diagonal entries and records j0 + d + 1. */
 typedef struct rdiag_op {
     int32_t dtype;
     int64_t n, j0;
 } rdiag_op_t;
 
-extern const dagr_kernel_t la_qr_rdiag_kernel, la_gels_info_kernel;
+extern const dagr_kernel_t la_qr_rdiag_kernel;
 
 /* ---- LU with partial pivoting (kernels_lu.c) ----
  *
@@ -173,8 +181,7 @@ extern const dagr_kernel_t la_qr_rdiag_kernel, la_gels_info_kernel;
  *             READ, W RW) or back (gather clear: tiles RW or WRITE, W READ). A stack of more
  *             than LU_MAX_STACK tiles is gathered into W, worked on as a stack of one tile,
  *             and scattered back.
- *   lu_info:  0 = info (RW, left as it is: written so that the checks of the results come
- *             after it); fails with DAGR_ERR_SINGULAR naming the column when nonzero. */
+ * lu_info (above, factor 'U') reports info. */
 typedef struct lu_op {
     int32_t dtype;
     int32_t ntiles;
@@ -189,7 +196,6 @@ typedef struct lu_op {
 /* Most tiles of one stack: the accesses of a task are the tiles plus at most two handles. */
 #define LU_MAX_STACK (DAGR_MAX_ACCESS - 2)
 
-extern const dagr_kernel_t la_lu_panel_kernel, la_lu_swap_kernel, la_lu_copy_kernel,
-    la_lu_info_kernel;
+extern const dagr_kernel_t la_lu_panel_kernel, la_lu_swap_kernel, la_lu_copy_kernel;
 
 #endif

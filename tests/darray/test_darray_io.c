@@ -8,28 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "mpirun.h"
 
 #ifndef SOURCE_ROOT
 #error "SOURCE_ROOT must be defined by the build"
 #endif
-
-static void tmpdir(char *dir, size_t n) {
-    snprintf(dir, n, "/tmp/dagr-io-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
-}
-
-/* Runs a shell command; returns its exit status, with its output in out. */
-static int run(const char *cmd, char *out, size_t n) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen(%s)", cmd);
-    size_t got = fread(out, 1, n - 1, p);
-    out[got] = 0;
-    int ws = pclose(p);
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-}
 
 static void rmdir_all(const char *dir) {
     char cmd[600];
@@ -40,7 +24,7 @@ static void rmdir_all(const char *dir) {
 /* Runs "P Q M N MB NB" on nranks ranks in a fresh directory and expects it clean. */
 static void io(int nranks, const char *env, const char *shape) {
     char dir[256], args[512];
-    tmpdir(dir, sizeof dir);
+    mpirun_tmpdir(dir, sizeof dir, "io-test");
     snprintf(args, sizeof args, "%s %s", shape, dir);
     mpirun_t r;
     mpirun(&r, nranks, env, 240, "darray_io", args);
@@ -115,7 +99,7 @@ Test(darray_io, traced, .timeout = 300) {
         }
     }
     char dir[256], env[512], args[512], cmd[2048], out[8192] = "";
-    tmpdir(dir, sizeof dir);
+    mpirun_tmpdir(dir, sizeof dir, "io-test");
     snprintf(env, sizeof env, "DAGR_THREADS=2 DAGR_SUMMARY=1 DAGR_TRACE=%s/t.json", dir);
     snprintf(args, sizeof args, "%d %d %ld %ld %ld %ld %s trace", P, Q, M, N, MB, NB, dir);
     mpirun_t r;
@@ -129,10 +113,10 @@ Test(darray_io, traced, .timeout = 300) {
              "python3 %s/tests/lib/check_trace.py %s/t.json --tasks %ld,%ld "
              "--io 'hdf5 write=%ld:%ld' --io 'hdf5 read=%ld:%ld' 2>&1",
              SOURCE_ROOT, dir, 3 * owned[0], 3 * owned[1], tiles, bytes, tiles, bytes);
-    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
+    cr_assert_eq(mpirun_sh(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
     snprintf(cmd, sizeof cmd, "python3 %s/tools/dagr-trace %s/t.json 2>&1", SOURCE_ROOT, dir);
     out[0] = 0;
-    cr_assert_eq(run(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
+    cr_assert_eq(mpirun_sh(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
     check_io_lines(out, bytes_of, 2, "dagr-trace");
     rmdir_all(dir);
 }

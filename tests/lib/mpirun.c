@@ -142,3 +142,25 @@ void mpirun_assert_result(const mpirun_t *r, const char *name, int times) {
                      r->cmd, rank, prefix, n, times, mpirun_tail(r));
     }
 }
+
+void mpirun_tmpdir(char *dir, size_t n, const char *tag) {
+    snprintf(dir, n, "/tmp/dagr-%s-XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp(%s) failed", dir);
+}
+
+int mpirun_sh(const char *cmd, char *out, size_t n) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p, "popen(%s)", cmd);
+    size_t len = out ? strlen(out) : 0;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, p)) > 0) {
+        if (out && len + got < n) {
+            memcpy(out + len, buf, got);
+            len += got;
+            out[len] = 0;
+        }
+    }
+    int ws = pclose(p);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+}

@@ -41,6 +41,13 @@ int mpirun_value(const char *line, const char *key, long *v);
 /* The last part of the output (for assertion messages). */
 const char *mpirun_tail(const mpirun_t *r);
 
+/* A fresh directory /tmp/dagr-<tag>-XXXXXX for one test's files (asserts it was made). */
+void mpirun_tmpdir(char *dir, size_t n, const char *tag);
+
+/* Runs a shell command; returns its exit status and appends its output to out (NUL-terminated,
+ * at most n bytes in all; out may be NULL). */
+int mpirun_sh(const char *cmd, char *out, size_t n);
+
 /* Criterion assertions on a finished run, with the command and the tail of the output in
  * the failure message:
  *   mpirun_assert_exit(r, code)  the launch exited with `code`;

@@ -17,30 +17,6 @@
 #error "SOURCE_ROOT must be defined by the build"
 #endif
 
-/* A fresh directory for one test's files. */
-static void tmpdir(char *dir, size_t n) {
-    snprintf(dir, n, "/tmp/dagr-trace-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp failed");
-}
-
-/* Runs a shell command; returns its exit status and appends its output to out. */
-static int sh(const char *cmd, char *out, size_t n) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p, "popen(%s)", cmd);
-    size_t len = out ? strlen(out) : 0;
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, p)) > 0) {
-        if (out && len + got < n) {
-            memcpy(out + len, buf, got);
-            len += got;
-            out[len] = 0;
-        }
-    }
-    int ws = pclose(p);
-    return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-}
-
 static bool is_png(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
@@ -73,7 +49,7 @@ static char *slurp(const char *path) {
 /* The full check at `nranks` ranks with `threads` workers each and `steps` steps. */
 static void traced_run(int nranks, int threads, int steps) {
     char dir[64], env[512], cmd[1024], out[1 << 16] = "";
-    tmpdir(dir, sizeof dir);
+    mpirun_tmpdir(dir, sizeof dir, "trace-test");
     snprintf(env, sizeof env,
              "DAGR_THREADS=%d DAGR_TRACE=%s/t.json DAGR_DOT=%s/t.dot DAGR_SUMMARY=1 "
              "DAGR_PROGRESS=1",
@@ -92,7 +68,7 @@ static void traced_run(int nranks, int threads, int steps) {
         snprintf(tasks + strlen(tasks), sizeof tasks - strlen(tasks), "%s%ld", i ? "," : "", local);
     snprintf(cmd, sizeof cmd, "python3 %s/tests/lib/check_trace.py %s/t.json --tasks %s 2>&1",
              SOURCE_ROOT, dir, tasks);
-    int rc = sh(cmd, out, sizeof out);
+    int rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
 
     /* The summary: per kernel and in all, the counts are the tasks inserted. */
@@ -126,7 +102,7 @@ static void traced_run(int nranks, int threads, int steps) {
     free(dot);
     out[0] = 0;
     snprintf(cmd, sizeof cmd, "dot -Tpng %s/t.dot -o %s/graph.png 2>&1", dir, dir);
-    rc = sh(cmd, out, sizeof out);
+    rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
     snprintf(cmd, sizeof cmd, "%s/graph.png", dir);
     cr_assert(is_png(cmd), "dot wrote no PNG");
@@ -135,7 +111,7 @@ static void traced_run(int nranks, int threads, int steps) {
     out[0] = 0;
     snprintf(cmd, sizeof cmd, "python3 %s/tools/dagr-trace %s/t.json --png %s/gantt.png 2>&1",
              SOURCE_ROOT, dir, dir);
-    rc = sh(cmd, out, sizeof out);
+    rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
     snprintf(want, sizeof want, "tasks run %ld of %ld inserted", inserted, inserted);
     cr_assert_not_null(strstr(out, want), "tool output lacks '%s'\n%s", want, out);
@@ -146,7 +122,7 @@ static void traced_run(int nranks, int threads, int steps) {
 
     mpirun_free(&r);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    sh(cmd, NULL, 0);
+    mpirun_sh(cmd, NULL, 0);
 }
 
 Test(lib_trace, two_ranks, .timeout = 300) {
@@ -162,7 +138,7 @@ Test(lib_trace, three_ranks, .timeout = 300) {
 /* A graph above the DOT limit is summarised, with a note, instead of drawn whole. */
 Test(lib_trace, dot_limit, .timeout = 300) {
     char dir[64], env[256], path[128];
-    tmpdir(dir, sizeof dir);
+    mpirun_tmpdir(dir, sizeof dir, "trace-test");
     snprintf(env, sizeof env, "DAGR_THREADS=1 DAGR_DOT=%s/big.dot", dir);
     mpirun_t r;
     mpirun(&r, 2, env, 120, "traced", "400 0"); /* 1600 tasks + transfers */
@@ -177,7 +153,7 @@ Test(lib_trace, dot_limit, .timeout = 300) {
     mpirun_free(&r);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    sh(cmd, NULL, 0);
+    mpirun_sh(cmd, NULL, 0);
 }
 
 /* A full buffer stops recording, says so, and the file stays valid; the summary still counts
@@ -185,7 +161,7 @@ Test(lib_trace, dot_limit, .timeout = 300) {
  * the spot), with the time of the 50 us bodies and their flops. */
 Test(lib_trace, event_cap, .timeout = 300) {
     char dir[64], env[256], cmd[512], out[8192] = "";
-    tmpdir(dir, sizeof dir);
+    mpirun_tmpdir(dir, sizeof dir, "trace-test");
     snprintf(env, sizeof env,
              "DAGR_THREADS=1 DAGR_TRACE=%s/t.json DAGR_TRACE_EVENTS=30 DAGR_SUMMARY=1", dir);
     mpirun_t r;
@@ -206,11 +182,11 @@ Test(lib_trace, event_cap, .timeout = 300) {
              "o=d['otherData']; sys.exit(0 if all(x>0 for x in o['dropped_events']) and "
              "sum(e.get('cat')=='task' for e in d['traceEvents'])<=2*30 else 1)\" 2>&1",
              dir);
-    int rc = sh(cmd, out, sizeof out);
+    int rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
     mpirun_free(&r);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    sh(cmd, NULL, 0);
+    mpirun_sh(cmd, NULL, 0);
 }
 
 /* Separate clocks (the multi-node path): ranks 1 and 2 read their clock 5 s late and count
@@ -218,7 +194,7 @@ Test(lib_trace, event_cap, .timeout = 300) {
  * the ranks work in step, so their first and last tasks must line up with rank 0's. */
 Test(lib_trace, clocks_aligned_across_nodes, .timeout = 300) {
     char dir[64], env[256], cmd[1024], out[1 << 14] = "";
-    tmpdir(dir, sizeof dir);
+    mpirun_tmpdir(dir, sizeof dir, "trace-test");
     snprintf(env, sizeof env, "DAGR_TRACE=%s/t.json DAGR_TRACE_TEST_SKEW_NS=5000000000", dir);
     mpirun_t r;
     mpirun(&r, 3, env, 120, "traced", "100 200");
@@ -228,10 +204,10 @@ Test(lib_trace, clocks_aligned_across_nodes, .timeout = 300) {
              "python3 %s/tests/lib/check_trace.py %s/t.json --tasks 200,200,200 "
              "--aligned-within 100 2>&1",
              SOURCE_ROOT, dir);
-    int rc = sh(cmd, out, sizeof out);
+    int rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    sh(cmd, NULL, 0);
+    mpirun_sh(cmd, NULL, 0);
 }
 
 /* DAGR_PROGRESS=tty: under mpiexec rank 0's stderr is a pipe, so the in-place line is asked
