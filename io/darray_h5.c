@@ -11,62 +11,11 @@
  * Their fill value is never written (every element is written by a task), which would
  * otherwise double the bytes written.
  *
- * HDF5 as Debian builds it is not thread-safe: every HDF5 call, from any thread, is made
- * between h5_enter and h5_leave, which hold h5_lock and silence HDF5's own printing of errors
- * (we report them as statuses). */
-#include "darray_impl.h"
+ * Every HDF5 call is made between h5_enter and h5_leave (io_impl.h). */
+#include "io_impl.h"
 
-#include <errno.h>
-#include <hdf5.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* ------------------------------------------------------------------------------------------
- * HDF5 under one lock, and its errors as dagr statuses
- * ---------------------------------------------------------------------------------------- */
-
-static pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
-static H5E_auto2_t h5_saved_fn;
-static void *h5_saved_data;
-
-static void h5_enter(void) {
-    pthread_mutex_lock(&h5_lock);
-    H5Eget_auto2(H5E_DEFAULT, &h5_saved_fn, &h5_saved_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void h5_leave(void) {
-    H5Eset_auto2(H5E_DEFAULT, h5_saved_fn, h5_saved_data);
-    pthread_mutex_unlock(&h5_lock);
-}
-
-/* Keeps the description of the innermost error, where HDF5 detected it ("unable to open file:
- * name = 'x.h5', errno = 2, error message = 'No such file or directory', ..."): the outer ones
- * only say which API call failed. */
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *out) {
-    if (n == 0 && e->desc) snprintf(out, 256, "%s", e->desc);
-    return 0;
-}
-
-/* Between h5_enter and h5_leave: records "<what>: <HDF5's reason>" as the error and clears
- * HDF5's error stack. */
-static dagr_status_t h5_error(dagr_status_t code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static dagr_status_t h5_error(dagr_status_t code, const char *fmt, ...) {
-    char what[DAGR_ERRMSG_MAX], why[256] = "";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, why);
-    H5Eclear2(H5E_DEFAULT);
-    for (char *c = why; *c; c++) /* MPI-IO's reasons come on several lines */
-        if (*c == '\n') *c = ' ';
-    if (!why[0]) return DAGR_ERR(code, "%s", what);
-    return DAGR_ERR(code, "%s: %s", what, why);
-}
 
 /* ------------------------------------------------------------------------------------------
  * Element types and shapes
@@ -261,63 +210,6 @@ static dagr_status_t insert_tiles(const dagr_darray_t *A, hid_t dset, int frank,
  * Files and datasets (collective, main thread)
  * ---------------------------------------------------------------------------------------- */
 
-/* Path and dataset name must be the same on every rank: opening different files collectively
- * would hang. Checked by comparing hashes (the maximum of h and of ~h give min and max). */
-static dagr_status_t check_names(dagr_ctx_t *ctx, const char *path, const char *dataset) {
-    dagr_status_t s = DAGR_OK;
-    if (!path || !*path)
-        s = DAGR_ERR(DAGR_ERR_ARG, "path is %s", path ? "empty" : "NULL");
-    else if (!dataset || !*dataset)
-        s = DAGR_ERR(DAGR_ERR_ARG, "dataset is %s", dataset ? "empty" : "NULL");
-    DAGR_TRY(da_agree(ctx, s));
-    uint64_t h = divergence_hash_str(path) * 31 + divergence_hash_str(dataset);
-    uint64_t mm[2] = {h, ~h};
-    DAGR_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_UINT64_T, MPI_MAX, ctx->comm));
-    DAGR_CHECK(mm[0] == h && ~mm[1] == h, DAGR_ERR_ARG,
-               "path '%s' or dataset '%s' differs between ranks (every rank must pass the same)",
-               path, dataset);
-    return DAGR_OK;
-}
-
-/* Opens path on every rank through MPI-IO: for reading, for update (update = 1) or as a new
- * file (update = 2). Returns the same status everywhere. A failure on some ranks only (which
- * MPI-IO does not produce for a collective open in practice) would leave the others' file open. */
-static dagr_status_t open_file(dagr_ctx_t *ctx, const char *path, int mode, hid_t *file) {
-    dagr_status_t s = DAGR_OK;
-    h5_enter();
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_mpio(fapl, ctx->comm, MPI_INFO_NULL) < 0) {
-        s = h5_error(DAGR_ERR_IO, "cannot set up MPI-IO access to '%s'", path);
-    } else {
-        if (mode == 2)
-            *file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-        else
-            *file = H5Fopen(path, mode ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
-        if (*file < 0)
-            s = h5_error(DAGR_ERR_IO, "cannot %s '%s'",
-                         mode == 2 ? "create"
-                         : mode    ? "open for update"
-                                   : "open",
-                         path);
-    }
-    if (fapl >= 0) H5Pclose(fapl);
-    h5_leave();
-    return da_agree(ctx, s);
-}
-
-/* Collective: closes what is open; returns DAGR_ERR_IO (agreed) if the close failed, which
- * for a file being written means its last data may not have reached the disk. */
-static dagr_status_t close_all(dagr_ctx_t *ctx, hid_t dset, hid_t file, const char *path) {
-    dagr_status_t s = DAGR_OK;
-    h5_enter();
-    if (dset >= 0 && H5Dclose(dset) < 0)
-        s = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", path);
-    if (file >= 0 && H5Fclose(file) < 0 && s == DAGR_OK)
-        s = h5_error(DAGR_ERR_IO, "cannot close '%s'", path);
-    h5_leave();
-    return da_agree(ctx, s);
-}
-
 /* What h5_exists finds. */
 enum { H5X_ERROR = -1, H5X_ABSENT = 0, H5X_THERE = 1, H5X_NOT_GROUP = 2 };
 
@@ -370,34 +262,6 @@ static dagr_status_t find_dataset(hid_t file, const char *path, const char *name
     *there = r == H5X_THERE;
     free(where);
     return s;
-}
-
-/* Rank 0 looks at path: *exists = 0 (no such file), or 1 (an HDF5 file); anything else there
- * is refused, so that save never overwrites a file that is not HDF5. Collective. */
-static dagr_status_t probe_file(dagr_ctx_t *ctx, const char *path, int *exists) {
-    dagr_status_t s = DAGR_OK;
-    *exists = 0;
-    if (dagr_rank(ctx) == 0) {
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            if (errno != ENOENT) s = DAGR_ERR(DAGR_ERR_IO, "cannot look at '%s': %m", path);
-        } else {
-            h5_enter();
-            htri_t is = H5Fis_hdf5(path);
-            if (is == 0)
-                s = DAGR_ERR(DAGR_ERR_FORMAT,
-                             "'%s' exists and is not an HDF5 file (dagr_darray_save leaves it "
-                             "as it is)",
-                             path);
-            else if (is < 0)
-                s = h5_error(DAGR_ERR_IO, "cannot read '%s'", path);
-            *exists = is > 0;
-            h5_leave();
-        }
-    }
-    DAGR_TRY(da_agree(ctx, s));
-    DAGR_TRY_MPI(MPI_Bcast(exists, 1, MPI_INT, 0, ctx->comm));
-    return DAGR_OK;
 }
 
 /* Opens the existing dataset for A, checking that it has A's shape and element type. */
@@ -457,11 +321,11 @@ static dagr_status_t create_for_save(const dagr_darray_t *A, hid_t file, const c
 dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path, const char *dataset) {
     DAGR_TRY(da_check(A, "A"));
     dagr_ctx_t *ctx = A->ctx;
-    DAGR_TRY(check_names(ctx, path, dataset));
+    DAGR_TRY(io_check_names(ctx, path, dataset, true));
     int exists;
-    DAGR_TRY(probe_file(ctx, path, &exists));
+    DAGR_TRY(io_probe_file(ctx, path, "dagr_darray_save", &exists));
     hid_t file = -1, dset = -1;
-    DAGR_TRY(open_file(ctx, path, exists ? 1 : 2, &file));
+    DAGR_TRY(io_open_file(ctx, path, exists ? IO_UPDATE : IO_CREATE, &file));
 
     dagr_status_t s = DAGR_OK;
     h5_enter();
@@ -480,7 +344,7 @@ dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path, const c
         dagr_status_t w = dagr_wait_all(ctx);
         if (s == DAGR_OK) s = w;
     }
-    dagr_status_t c = close_all(ctx, dset, file, path);
+    dagr_status_t c = io_close(ctx, dset, file, path);
     return s != DAGR_OK ? s : c;
 }
 
@@ -527,9 +391,9 @@ dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *da
     DAGR_CHECK(mb >= 0 && nb >= 0, DAGR_ERR_ARG,
                "tile size %lldx%lld: mb and nb must be >= 0 (0 = the dataset's chunks)",
                (long long)mb, (long long)nb);
-    DAGR_TRY(check_names(ctx, path, dataset));
+    DAGR_TRY(io_check_names(ctx, path, dataset, true));
     hid_t file = -1, dset = -1;
-    DAGR_TRY(open_file(ctx, path, 0, &file));
+    DAGR_TRY(io_open_file(ctx, path, IO_READ, &file));
 
     dset_info_t info = {0};
     h5_enter();
@@ -549,7 +413,7 @@ dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *da
         dagr_status_t w = dagr_wait_all(ctx);
         if (s == DAGR_OK) s = w;
     }
-    dagr_status_t c = close_all(ctx, dset, file, path);
+    dagr_status_t c = io_close(ctx, dset, file, path);
     if (s == DAGR_OK) s = c;
     if (s != DAGR_OK) {
         dagr_darray_destroy(&A);

@@ -310,16 +310,19 @@ dagr_status_t divergence_check(struct dagr_ctx *ctx);
 typedef struct trace trace_t;
 typedef struct progress progress_t;
 
-/* I/O kinds for trace_io_end: HDF5 files (io/: dagr_darray_save and load) and the tile
- * store's spill to disk. */
+/* I/O kinds for trace_io_end: HDF5 files (io/: dagr_darray_save and load), checkpoints
+ * (io/checkpoint.c: dagr_checkpoint and dagr_resume) and the tile store's spill to disk. */
 typedef enum trace_io_kind {
     TRACE_IO_HDF5_WRITE,
     TRACE_IO_HDF5_READ,
+    TRACE_IO_CKPT_WRITE,
+    TRACE_IO_CKPT_READ,
     TRACE_IO_SPILL_WRITE,
     TRACE_IO_SPILL_READ,
     TRACE_IO_KINDS
 } trace_io_kind_t;
-/* "hdf5 write", "hdf5 read", "spill write", "spill read": the event's name in the trace. */
+/* "hdf5 write", "hdf5 read", "checkpoint write", "checkpoint read", "spill write", "spill
+ * read": the event's name in the trace. */
 const char *trace_io_name(trace_io_kind_t kind);
 
 /* Collective: sets up ctx->trace from ctx->cfg (NULL if nothing is asked for), opens the

@@ -779,6 +779,10 @@ const char *trace_io_name(trace_io_kind_t kind) {
         return "hdf5 write";
     case TRACE_IO_HDF5_READ:
         return "hdf5 read";
+    case TRACE_IO_CKPT_WRITE:
+        return "checkpoint write";
+    case TRACE_IO_CKPT_READ:
+        return "checkpoint read";
     case TRACE_IO_SPILL_WRITE:
         return "spill write";
     case TRACE_IO_SPILL_READ:

@@ -1,4 +1,4 @@
-/* dagr — DArrays in HDF5 files (parallel HDF5 over MPI-IO).
+/* dagr — DArrays in HDF5 files, checkpoint and resume (parallel HDF5 over MPI-IO).
  *
  * Files are ordinary HDF5: an m x n DArray is a 2-D dataset of m rows and n columns, in the
  * usual C (row-major) order of HDF5, chunked by tile, that h5py, h5dump or any HDF5 program
@@ -50,6 +50,50 @@ DAGR_API dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path
 DAGR_API dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *dataset,
                                         int64_t mb, int64_t nb, dagr_grid_t grid,
                                         dagr_darray_t **out);
+
+/* ------------------------------------------------------------------------------------------
+ * Checkpoint and resume
+ *
+ * A checkpoint is the latest contents of every live data handle of the context: the tiles of
+ * every DArray, the plain and attached handles (not queues), in the order they were created.
+ * The way to use it, in a program that every rank runs from the start after a crash or a
+ * requeue:
+ *
+ *     create the DArrays and handles, and fill them with the initial state;
+ *     dagr_resume(ctx, "run.ckpt");   <- no file: nothing happens; else the state is restored
+ *     read the step counter (kept in a handle, e.g. a 1x1 int64 DArray) from the state;
+ *     for (; step < nsteps; step++) { ...; if (step % 100 == 0) dagr_checkpoint(...); }
+ *
+ * Handles are matched by creation order and shape, not by rank: a run may resume on another
+ * number of ranks or another grid, as long as it has created the same data, in the same
+ * order, when it calls dagr_resume as when it called dagr_checkpoint.
+ *
+ * The file is HDF5 (attributes dagr_checkpoint = 1, ranks, tasks, handles; dataset /handles:
+ * rows, columns, element size and a 64-bit checksum per handle; dataset /data: the contents,
+ * packed column-major, one handle after the other). It is written as "<path>.tmp", flushed to
+ * disk by every rank, and only then renamed to path: a crash or an error while writing leaves
+ * the previous checkpoint as it was. Both calls are collective, take the same path on every
+ * rank (a file on a shared file system), and wait for every task inserted before them; each
+ * handle moves in a task on its owner, so the handles are written and read in parallel.
+ * ---------------------------------------------------------------------------------------- */
+
+/* Writes a checkpoint of every live handle to path (replacing an earlier checkpoint there
+ * once the new one is complete). Errors: DAGR_ERR_ARG (ctx or path NULL, path empty or
+ * different between ranks), DAGR_ERR_FORMAT (path exists and is not a dagr checkpoint: it is
+ * left as it is), DAGR_ERR_IO (the file cannot be written, flushed or renamed, with the
+ * reason), DAGR_ERR_NOMEM, and those of dagr_wait_all (a task that failed before the
+ * checkpoint is reported, and nothing is written). On any error the file at path is as it
+ * was. */
+DAGR_API dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path);
+
+/* Restores every live handle from the checkpoint at path. No file at path is a fresh start:
+ * DAGR_OK, and nothing changes. Errors: DAGR_ERR_ARG (as dagr_checkpoint), DAGR_ERR_FORMAT
+ * (path is not a dagr checkpoint, is of another format, does not hold the live handles
+ * (another count, or a handle of another shape, named in the message: nothing is restored),
+ * or is damaged: a checksum or size that does not match, after which the handles restored so
+ * far keep their new contents and the others their old), DAGR_ERR_IO, DAGR_ERR_NOMEM, and
+ * those of dagr_wait_all. */
+DAGR_API dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path);
 
 #ifdef __cplusplus
 }

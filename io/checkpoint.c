@@ -1,0 +1,588 @@
+/* Checkpoint and resume: dagr_checkpoint and dagr_resume (see include/dagr/io.h).
+ *
+ * A checkpoint holds the latest contents of every live data handle of the context (the tiles
+ * of every DArray, plain and attached handles; not queues), in creation order. Restoring
+ * matches handles by that order and by shape, not by owner, so a run may resume on another
+ * number of ranks or another grid as long as it creates the same data in the same order.
+ *
+ * The file (format 1) is ordinary HDF5:
+ *   /            attributes dagr_checkpoint (the format, 1), ranks (that wrote it), tasks
+ *                (inserted before it), handles (how many)
+ *   /handles     handles x 4 uint64: rows, cols, element size, checksum of the contents
+ *   /data        uint8: every handle's contents, column-major and packed, one after the other
+ * It is written as "<path>.tmp" and renamed to path only once complete and flushed (every
+ * rank's MPI_File_sync, then fsync and rename on rank 0, then fsync of the directory): a crash
+ * or a failure while writing leaves the previous checkpoint as it was. Each handle is one task
+ * on its owner, which computes the checksum and writes its extent of /data with an independent
+ * H5Dwrite; rank 0 writes the table once the checksums are in. On resume each handle is one
+ * task on its (new) owner that reads its extent into the handle and checks the checksum. */
+#include "io_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CKPT_FORMAT 1
+#define TABLE_COLS 4 /* rows, cols, elsize, checksum */
+
+/* ------------------------------------------------------------------------------------------
+ * Checksums
+ * ---------------------------------------------------------------------------------------- */
+
+/* A 64-bit hash of n bytes, four independent lanes of 8-byte words so that it runs at memory
+ * speed; not cryptographic, meant to catch torn and corrupted files. */
+static uint64_t checksum(const void *p, size_t n) {
+    const unsigned char *b = p;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t h[4] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
+                     0x082efa98ec4e6c89ull};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int l = 0; l < 4; l++) {
+            uint64_t w;
+            memcpy(&w, b + i + 8 * l, 8);
+            h[l] = (h[l] ^ w) * k;
+            h[l] ^= h[l] >> 29;
+        }
+    }
+    uint64_t tail[4] = {0, 0, 0, 0};
+    memcpy(tail, b + i, n - i);
+    uint64_t x = n;
+    for (int l = 0; l < 4; l++) {
+        h[l] = ((h[l] ^ tail[l]) * k) ^ (h[l] >> 29);
+        x = ((x ^ h[l]) * k) ^ (x >> 31);
+    }
+    return x ^ (x >> 29);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The live handles, in creation order
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct layout {
+    dagr_data_t **h; /* live handles (queues left out), by creation number */
+    int64_t n;
+    uint64_t *table; /* n x TABLE_COLS */
+    uint64_t *off;   /* extent of handle k in /data: [off[k], off[k] + bytes) */
+    uint64_t total;
+} layout_t;
+
+static int by_id(const void *a, const void *b) {
+    uint64_t x = (*(dagr_data_t *const *)a)->id, y = (*(dagr_data_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static void layout_free(layout_t *L) {
+    free(L->h);
+    free(L->table);
+    free(L->off);
+    memset(L, 0, sizeof *L);
+}
+
+/* Local (every rank finds the same). Checksums are left 0. */
+static dagr_status_t layout_collect(dagr_ctx_t *ctx, layout_t *L) {
+    memset(L, 0, sizeof *L);
+    for (dagr_data_t *h = ctx->live; h; h = h->next)
+        L->n += !h->is_queue;
+    size_t n = (size_t)L->n ? (size_t)L->n : 1;
+    L->h = malloc(n * sizeof *L->h);
+    L->table = calloc(n * TABLE_COLS, sizeof *L->table);
+    L->off = malloc(n * sizeof *L->off);
+    if (!L->h || !L->table || !L->off) {
+        layout_free(L);
+        return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the table of %lld data handles",
+                        (long long)n);
+    }
+    int64_t k = 0;
+    for (dagr_data_t *h = ctx->live; h; h = h->next)
+        if (!h->is_queue) L->h[k++] = h;
+    qsort(L->h, (size_t)L->n, sizeof *L->h, by_id);
+    for (k = 0; k < L->n; k++) {
+        const dagr_data_t *h = L->h[k];
+        uint64_t *row = L->table + k * TABLE_COLS;
+        row[0] = h->bytes ? h->rows : 0;
+        row[1] = h->bytes ? h->cols : 0;
+        row[2] = h->bytes ? h->elsize : 0;
+        L->off[k] = L->total;
+        L->total += h->bytes;
+    }
+    return DAGR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The tasks: one handle's extent of /data
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct ckpt_args {
+    dagr_ctx_t *ctx;
+    hid_t data;   /* the /data dataset */
+    uint64_t off; /* extent in /data */
+    uint64_t rows, cols, elsize;
+    uint64_t *sum;    /* write: where this rank keeps the checksum (a slot of its own) */
+    uint64_t want;    /* read: the checksum the table holds */
+    int64_t k;        /* the handle's place in creation order (for messages) */
+    const char *path; /* the call waits, so it outlives the task */
+} ckpt_args_t;
+
+/* Writes or reads bytes [off, off + n) of /data from / into buf. Any thread. */
+static dagr_status_t move_extent(const ckpt_args_t *a, void *buf, size_t n, bool write,
+                                 int worker) {
+    hsize_t start = a->off, count = n;
+    dagr_status_t s = DAGR_OK;
+    h5_enter();
+    hid_t fspace = H5Dget_space(a->data);
+    hid_t mspace = H5Screate_simple(1, &count, NULL);
+    herr_t e = fspace >= 0 && mspace >= 0 ? 0 : -1;
+    if (e >= 0) e = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    if (e >= 0) {
+        int64_t t0 = trace_io_begin(a->ctx);
+        if (write)
+            e = H5Dwrite(a->data, H5T_NATIVE_UCHAR, mspace, fspace, H5P_DEFAULT, buf);
+        else
+            e = H5Dread(a->data, H5T_NATIVE_UCHAR, mspace, fspace, H5P_DEFAULT, buf);
+        trace_io_end(a->ctx, t0, write ? TRACE_IO_CKPT_WRITE : TRACE_IO_CKPT_READ, n, worker);
+    }
+    if (e < 0)
+        s = h5_error(DAGR_ERR_IO, "cannot %s data handle %lld (%zu bytes) %s checkpoint '%s'",
+                     write ? "write" : "read", (long long)a->k, n, write ? "to" : "from", a->path);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    h5_leave();
+    return s;
+}
+
+/* Copies between the packed column-major block p and buf with leading dimension ld. */
+static void repack(const ckpt_args_t *a, void *p, void *buf, size_t ld, bool pack) {
+    size_t col = a->rows * a->elsize, stride = ld * a->elsize;
+    for (size_t j = 0; j < a->cols; j++) {
+        if (pack)
+            memcpy((char *)p + j * col, (char *)buf + j * stride, col);
+        else
+            memcpy((char *)buf + j * stride, (char *)p + j * col, col);
+    }
+}
+
+/* buf 0: the handle (read for a checkpoint, written on resume). */
+static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
+    const ckpt_args_t *a = t->args;
+    size_t n = t->bytes[0];
+    bool strided = t->ld[0] != a->rows;
+    void *p = strided ? malloc(n) : t->buf[0];
+    if (!p) {
+        dagr_task_fail(t, DAGR_ERR_NOMEM, "cannot allocate %zu bytes to pack data handle %lld", n,
+                       (long long)a->k);
+        return DAGR_TASK_ERROR;
+    }
+    if (write && strided) repack(a, p, t->buf[0], t->ld[0], true);
+    if (write) *a->sum = checksum(p, n);
+    dagr_status_t s = move_extent(a, p, n, write, t->worker);
+    if (s == DAGR_OK && !write) {
+        if (checksum(p, n) != a->want)
+            s = DAGR_ERR(DAGR_ERR_FORMAT,
+                         "checkpoint '%s' is damaged: the contents of data handle %lld do not "
+                         "match their checksum",
+                         a->path, (long long)a->k);
+        else if (strided)
+            repack(a, p, t->buf[0], t->ld[0], false);
+    }
+    if (strided) free(p);
+    if (s != DAGR_OK) {
+        dagr_task_fail(t, s, "%s", dagr_last_error());
+        return DAGR_TASK_ERROR;
+    }
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_write(const dagr_task_view_t *t) {
+    return extent_io(t, true);
+}
+static dagr_task_result_t k_read(const dagr_task_view_t *t) {
+    return extent_io(t, false);
+}
+
+static const dagr_kernel_t write_kernel = {.name = "checkpoint_write", .cpu = k_write};
+static const dagr_kernel_t read_kernel = {.name = "checkpoint_read", .cpu = k_read};
+
+/* One task per handle with contents, on its owner. sums: this rank's checksums (write). */
+static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data, bool write,
+                                    uint64_t *sums, const char *path) {
+    for (int64_t k = 0; k < L->n; k++) {
+        dagr_data_t *h = L->h[k];
+        if (!h->bytes) continue;
+        const uint64_t *row = L->table + k * TABLE_COLS;
+        ckpt_args_t a = {.ctx = ctx,
+                         .data = data,
+                         .off = L->off[k],
+                         .rows = row[0],
+                         .cols = row[1],
+                         .elsize = row[2],
+                         .sum = sums ? sums + k : NULL,
+                         .want = row[3],
+                         .k = k,
+                         .path = path};
+        dagr_task_opts_t o;
+        dagr_task_opts_init(&o);
+        o.rank = h->owner;
+        dagr_access_t acc = {h, write ? DAGR_READ : DAGR_WRITE};
+        DAGR_TRY(dagr_spawn(ctx, write ? &write_kernel : &read_kernel, &a, sizeof a, 1, &acc, &o));
+    }
+    return DAGR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The file
+ * ---------------------------------------------------------------------------------------- */
+
+static const char *const ATTRS[] = {"dagr_checkpoint", "ranks", "tasks", "handles"};
+enum { A_FORMAT, A_RANKS, A_TASKS, A_HANDLES, NATTRS };
+
+/* Collective, under h5_enter: the attributes (every rank writes the same values, as parallel
+ * HDF5 requires) and the two datasets. */
+static dagr_status_t create_layout(dagr_ctx_t *ctx, const layout_t *L, hid_t file, const char *tmp,
+                                   hid_t *table, hid_t *data) {
+    int64_t v[NATTRS] = {CKPT_FORMAT, ctx->size, (int64_t)ctx->div.count, L->n};
+    hid_t scalar = H5Screate(H5S_SCALAR);
+    herr_t e = scalar >= 0 ? 0 : -1;
+    for (int i = 0; i < NATTRS && e >= 0; i++) {
+        hid_t at = H5Acreate2(file, ATTRS[i], H5T_STD_I64LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
+        e = at >= 0 ? H5Awrite(at, H5T_NATIVE_INT64, &v[i]) : -1;
+        if (at >= 0) H5Aclose(at);
+    }
+    if (scalar >= 0) H5Sclose(scalar);
+    hsize_t tdims[2] = {(hsize_t)L->n, TABLE_COLS}, ddims = L->total;
+    hid_t tspace = H5Screate_simple(2, tdims, NULL), dspace = H5Screate_simple(1, &ddims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (e >= 0 && (tspace < 0 || dspace < 0 || dcpl < 0)) e = -1;
+    /* Every byte of /data is written by a task: writing the fill value first would double
+     * the bytes written. */
+    if (e >= 0) e = H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    if (e >= 0)
+        *table = H5Dcreate2(file, "handles", H5T_STD_U64LE, tspace, H5P_DEFAULT, H5P_DEFAULT,
+                            H5P_DEFAULT);
+    if (e >= 0 && *table >= 0)
+        *data = H5Dcreate2(file, "data", H5T_STD_U8LE, dspace, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (e >= 0 && (*table < 0 || *data < 0)) e = -1;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (tspace >= 0) H5Sclose(tspace);
+    if (dspace >= 0) H5Sclose(dspace);
+    return e >= 0 ? DAGR_OK : h5_error(DAGR_ERR_IO, "cannot lay out checkpoint '%s'", tmp);
+}
+
+/* Rank 0, under h5_enter: the table, with the checksums of every rank. */
+static dagr_status_t write_table(hid_t table, const layout_t *L, const char *tmp) {
+    if (L->n == 0) return DAGR_OK;
+    if (H5Dwrite(table, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, L->table) < 0)
+        return h5_error(DAGR_ERR_IO, "cannot write the table of checkpoint '%s'", tmp);
+    return DAGR_OK;
+}
+
+/* Rank 0: makes the complete "<path>.tmp" the checkpoint: fsync, rename, fsync of the
+ * directory (so that the rename itself survives a crash). */
+static dagr_status_t commit(const char *tmp, const char *path) {
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        dagr_status_t s = DAGR_ERR(DAGR_ERR_IO, "cannot flush '%s' to disk: %m", tmp);
+        if (fd >= 0) close(fd);
+        return s;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return DAGR_ERR(DAGR_ERR_IO, "cannot rename '%s' to '%s': %m", tmp, path);
+    char *copy = strdup(path);
+    DAGR_CHECK(copy, DAGR_ERR_NOMEM, "cannot allocate a path");
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    dagr_status_t s = DAGR_OK;
+    if (dfd < 0 || fsync(dfd) != 0)
+        s = DAGR_ERR(DAGR_ERR_IO, "'%s' is written, but its directory cannot be flushed: %m", path);
+    if (dfd >= 0) close(dfd);
+    free(copy);
+    return s;
+}
+
+/* Rank 0, under h5_enter: reads the attributes; DAGR_ERR_FORMAT when one is missing (not a
+ * dagr checkpoint) or the format is not ours. */
+static dagr_status_t read_attrs(hid_t file, const char *path, int64_t v[NATTRS]) {
+    for (int i = 0; i < NATTRS; i++) {
+        htri_t there = H5Aexists(file, ATTRS[i]);
+        if (there < 0) return h5_error(DAGR_ERR_IO, "cannot read '%s'", path);
+        if (there == 0)
+            return DAGR_ERR(DAGR_ERR_FORMAT,
+                            "'%s' is an HDF5 file but not a dagr checkpoint (it has no "
+                            "attribute '%s')",
+                            path, ATTRS[i]);
+        hid_t at = H5Aopen(file, ATTRS[i], H5P_DEFAULT);
+        herr_t e = at >= 0 ? H5Aread(at, H5T_NATIVE_INT64, &v[i]) : -1;
+        if (at >= 0) H5Aclose(at);
+        if (e < 0)
+            return h5_error(DAGR_ERR_FORMAT, "cannot read attribute '%s' of '%s'", ATTRS[i], path);
+    }
+    if (v[A_FORMAT] != CKPT_FORMAT)
+        return DAGR_ERR(DAGR_ERR_FORMAT,
+                        "'%s' is a dagr checkpoint of format %lld; this dagr reads format %d", path,
+                        (long long)v[A_FORMAT], CKPT_FORMAT);
+    if (v[A_HANDLES] < 0)
+        return DAGR_ERR(DAGR_ERR_FORMAT, "checkpoint '%s' is damaged: it claims %lld handles", path,
+                        (long long)v[A_HANDLES]);
+    return DAGR_OK;
+}
+
+/* Rank 0: whether path is a dagr checkpoint that a new one may replace. */
+static dagr_status_t check_replaceable(const char *path) {
+    h5_enter();
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    dagr_status_t s;
+    if (file < 0) {
+        s = h5_error(DAGR_ERR_IO, "cannot open '%s'", path);
+    } else {
+        s = H5Aexists(file, ATTRS[A_FORMAT]) > 0
+                ? DAGR_OK
+                : DAGR_ERR(DAGR_ERR_FORMAT,
+                           "'%s' exists and is an HDF5 file but not a dagr checkpoint "
+                           "(dagr_checkpoint leaves it as it is)",
+                           path);
+        H5Fclose(file);
+    }
+    h5_leave();
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Checkpoint
+ * ---------------------------------------------------------------------------------------- */
+
+/* Collective, after the file is laid out: the tasks, the checksums to rank 0, the table. */
+static dagr_status_t fill(dagr_ctx_t *ctx, layout_t *L, hid_t file, hid_t table, hid_t data,
+                          const char *tmp) {
+    size_t n = (size_t)L->n ? (size_t)L->n : 1;
+    uint64_t *sums = calloc(n, sizeof *sums);
+    dagr_status_t s = da_agree(
+        ctx, sums ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n));
+    if (s != DAGR_OK) return s;
+    s = insert_extents(ctx, L, data, true, sums, tmp);
+    /* Wait even if an insertion failed: no task may still use the file at the close. */
+    dagr_status_t w = dagr_wait_all(ctx);
+    if (s == DAGR_OK) s = w;
+    if (s == DAGR_OK && L->n) {
+        /* Each checksum was set by the handle's owner only: the others' slots are 0. */
+        int e = MPI_Reduce(ctx->rank ? sums : MPI_IN_PLACE, sums, (int)L->n, MPI_UINT64_T, MPI_BOR,
+                           0, ctx->comm);
+        if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Reduce");
+        for (int64_t k = 0; k < L->n; k++)
+            L->table[k * TABLE_COLS + 3] = sums[k];
+        if (s == DAGR_OK && ctx->rank == 0) {
+            h5_enter();
+            s = write_table(table, L, tmp);
+            h5_leave();
+        }
+        s = da_agree(ctx, s);
+    }
+    free(sums);
+    if (s != DAGR_OK) return s;
+    /* Collective: every rank's MPI_File_sync, so that the data are on disk before the rename. */
+    h5_enter();
+    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
+        s = h5_error(DAGR_ERR_IO, "cannot flush checkpoint '%s'", tmp);
+    h5_leave();
+    return da_agree(ctx, s);
+}
+
+dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+    DAGR_TRY(io_check_names(ctx, path, NULL, false));
+    int exists;
+    DAGR_TRY(io_probe_file(ctx, path, "dagr_checkpoint", &exists));
+    if (exists) DAGR_TRY(da_agree(ctx, ctx->rank == 0 ? check_replaceable(path) : DAGR_OK));
+
+    size_t len = strlen(path) + 5;
+    char *tmp = malloc(len);
+    DAGR_TRY(da_agree(ctx, tmp ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a path")));
+    snprintf(tmp, len, "%s.tmp", path);
+    layout_t L;
+    dagr_status_t s = da_agree(ctx, layout_collect(ctx, &L));
+    if (s != DAGR_OK) {
+        free(tmp);
+        return s;
+    }
+
+    hid_t file = -1, table = -1, data = -1;
+    s = io_open_file(ctx, tmp, IO_CREATE, &file);
+    if (s == DAGR_OK) {
+        h5_enter();
+        s = create_layout(ctx, &L, file, tmp, &table, &data);
+        h5_leave();
+        s = da_agree(ctx, s);
+    }
+    if (s == DAGR_OK) s = fill(ctx, &L, file, table, data, tmp);
+    dagr_status_t c = io_close(ctx, table, -1, tmp);
+    if (s == DAGR_OK) s = c;
+    c = io_close(ctx, data, file, tmp);
+    if (s == DAGR_OK) s = c;
+
+    if (s == DAGR_OK) {
+        s = da_agree(ctx, ctx->rank == 0 ? commit(tmp, path) : DAGR_OK);
+    } else {
+        /* Keep the status and message of the failure; the previous checkpoint is untouched. */
+        if (ctx->rank == 0) unlink(tmp);
+    }
+    layout_free(&L);
+    free(tmp);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Resume
+ * ---------------------------------------------------------------------------------------- */
+
+/* Collective: rank 0 reads the attributes, the table and the size of /data, and broadcasts
+ * them; *table is malloc'ed on every rank. */
+static dagr_status_t read_header(dagr_ctx_t *ctx, hid_t file, const char *path, int64_t v[NATTRS],
+                                 uint64_t **table, uint64_t *data_bytes) {
+    dagr_status_t s = DAGR_OK;
+    *table = NULL;
+    uint64_t dbytes = 0;
+    if (ctx->rank == 0) {
+        h5_enter();
+        s = read_attrs(file, path, v);
+        if (s == DAGR_OK) {
+            *table = malloc(((size_t)v[A_HANDLES] + 1) * TABLE_COLS * sizeof **table);
+            if (!*table) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the table of '%s'", path);
+        }
+        hid_t t = -1, d = -1;
+        if (s == DAGR_OK) {
+            t = H5Dopen2(file, "handles", H5P_DEFAULT);
+            d = H5Dopen2(file, "data", H5P_DEFAULT);
+            if (t < 0 || d < 0)
+                s = h5_error(DAGR_ERR_FORMAT, "checkpoint '%s' is damaged: %s is missing", path,
+                             t < 0 ? "/handles" : "/data");
+        }
+        if (s == DAGR_OK) {
+            hid_t ts = H5Dget_space(t), ds = H5Dget_space(d);
+            hsize_t tdims[2] = {0, 0}, ddims = 0;
+            int tr = ts >= 0 ? H5Sget_simple_extent_ndims(ts) : -1;
+            if (tr == 2) H5Sget_simple_extent_dims(ts, tdims, NULL);
+            if (ds >= 0 && H5Sget_simple_extent_ndims(ds) == 1)
+                H5Sget_simple_extent_dims(ds, &ddims, NULL);
+            dbytes = ddims;
+            if (tr != 2 || tdims[0] != (hsize_t)v[A_HANDLES] || tdims[1] != TABLE_COLS)
+                s = DAGR_ERR(DAGR_ERR_FORMAT,
+                             "checkpoint '%s' is damaged: its table is not %lld x %d", path,
+                             (long long)v[A_HANDLES], TABLE_COLS);
+            else if (v[A_HANDLES] &&
+                     H5Dread(t, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, *table) < 0)
+                s = h5_error(DAGR_ERR_FORMAT, "cannot read the table of checkpoint '%s'", path);
+            if (ts >= 0) H5Sclose(ts);
+            if (ds >= 0) H5Sclose(ds);
+        }
+        if (t >= 0) H5Dclose(t);
+        if (d >= 0) H5Dclose(d);
+        h5_leave();
+    }
+    s = da_agree(ctx, s);
+    if (s != DAGR_OK) {
+        free(*table);
+        *table = NULL;
+        return s;
+    }
+    int64_t head[NATTRS + 1];
+    memcpy(head, v, NATTRS * sizeof *v);
+    head[NATTRS] = (int64_t)dbytes;
+    DAGR_TRY_MPI(MPI_Bcast(head, NATTRS + 1, MPI_INT64_T, 0, ctx->comm));
+    memcpy(v, head, NATTRS * sizeof *v);
+    *data_bytes = (uint64_t)head[NATTRS];
+    if (ctx->rank != 0) {
+        *table = malloc(((size_t)v[A_HANDLES] + 1) * TABLE_COLS * sizeof **table);
+        s = da_agree(ctx, *table ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a table"));
+    } else {
+        s = da_agree(ctx, DAGR_OK);
+    }
+    if (s == DAGR_OK && v[A_HANDLES]) {
+        int e = MPI_Bcast(*table, (int)(v[A_HANDLES] * TABLE_COLS), MPI_UINT64_T, 0, ctx->comm);
+        if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Bcast");
+    }
+    if (s != DAGR_OK) {
+        free(*table);
+        *table = NULL;
+    }
+    return s;
+}
+
+/* Local: the live handles must be the file's, in the same order with the same shapes. */
+static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, uint64_t dbytes,
+                           const char *path) {
+    if (L->n != n)
+        return DAGR_ERR(DAGR_ERR_FORMAT,
+                        "checkpoint '%s' holds %lld data handles but %lld are live here: resume "
+                        "when the program has created the same DArrays and handles, in the same "
+                        "order, as when it wrote the checkpoint",
+                        path, (long long)n, (long long)L->n);
+    uint64_t total = 0;
+    for (int64_t k = 0; k < n; k++) {
+        const uint64_t *f = table + k * TABLE_COLS, *h = L->table + k * TABLE_COLS;
+        if (f[0] != h[0] || f[1] != h[1] || f[2] != h[2])
+            return DAGR_ERR(DAGR_ERR_FORMAT,
+                            "data handle %lld (in creation order) is %llu x %llu of %llu-byte "
+                            "elements in checkpoint '%s' but %llu x %llu of %llu-byte elements "
+                            "here",
+                            (long long)k, (unsigned long long)f[0], (unsigned long long)f[1],
+                            (unsigned long long)f[2], path, (unsigned long long)h[0],
+                            (unsigned long long)h[1], (unsigned long long)h[2]);
+        total += f[0] * f[1] * f[2];
+    }
+    if (total != dbytes)
+        return DAGR_ERR(DAGR_ERR_FORMAT,
+                        "checkpoint '%s' is damaged: its data hold %llu bytes, its table says "
+                        "%llu",
+                        path, (unsigned long long)dbytes, (unsigned long long)total);
+    return DAGR_OK;
+}
+
+dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+    DAGR_TRY(io_check_names(ctx, path, NULL, false));
+    int exists;
+    DAGR_TRY(io_probe_file(ctx, path, "dagr_resume", &exists));
+    if (!exists) return DAGR_OK; /* a fresh start */
+
+    /* Finish what was inserted before: it must not overwrite what is restored. */
+    DAGR_TRY(dagr_wait_all(ctx));
+    hid_t file = -1, data = -1;
+    DAGR_TRY(da_agree(ctx, ctx->rank == 0 && access(path, R_OK) != 0
+                               ? DAGR_ERR(DAGR_ERR_IO, "cannot read '%s': %m", path)
+                               : DAGR_OK));
+    if (io_open_file(ctx, path, IO_READ, &file) != DAGR_OK) {
+        /* A readable HDF5 file that HDF5 cannot open: cut short, or its metadata damaged. */
+        char why[DAGR_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", dagr_last_error());
+        return DAGR_ERR(DAGR_ERR_FORMAT, "checkpoint '%s' is damaged or cut short (%s)", path, why);
+    }
+    int64_t v[NATTRS] = {0};
+    uint64_t *table = NULL, dbytes = 0;
+    layout_t L = {0};
+    dagr_status_t s = read_header(ctx, file, path, v, &table, &dbytes);
+    if (s == DAGR_OK) s = da_agree(ctx, layout_collect(ctx, &L));
+    if (s == DAGR_OK) s = da_agree(ctx, match(&L, table, v[A_HANDLES], dbytes, path));
+    if (s == DAGR_OK) {
+        memcpy(L.table, table, (size_t)L.n * TABLE_COLS * sizeof *table);
+        h5_enter();
+        data = H5Dopen2(file, "data", H5P_DEFAULT);
+        s = data >= 0 ? DAGR_OK : h5_error(DAGR_ERR_FORMAT, "cannot open /data of '%s'", path);
+        h5_leave();
+        s = da_agree(ctx, s);
+    }
+    if (s == DAGR_OK) {
+        s = insert_extents(ctx, &L, data, false, NULL, path);
+        dagr_status_t w = dagr_wait_all(ctx);
+        if (s == DAGR_OK) s = w;
+    }
+    dagr_status_t c = io_close(ctx, data, file, path);
+    if (s == DAGR_OK) s = c;
+    free(table);
+    layout_free(&L);
+    return s;
+}

@@ -1,0 +1,121 @@
+/* dagr_checkpoint / dagr_resume at 1-4 ranks (tests/darray/darray_checkpoint.c): a simulation
+ * that crashes after a checkpoint, with a torn .tmp left behind, and is started again (on the
+ * same grid or another number of ranks) must end with exactly the state of a run that went
+ * straight through, having resumed at the last checkpoint; and every error with its status. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpirun.h"
+
+static void rmdir_all(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+#define N "37"
+#define NB "8"
+#define STEPS 12
+#define EVERY 5
+
+/* Runs the simulation in dir on nranks ranks, grid "P Q"; returns the final hash (0 when the
+ * run crashed as asked) and checks the step it resumed at. */
+static unsigned long long sim(const char *dir, int nranks, const char *grid, int crash_at,
+                              long resumed_at) {
+    char args[512];
+    snprintf(args, sizeof args, "run %s %s %s %s %d %d %d", grid, N, NB, dir, STEPS, EVERY,
+             crash_at);
+    mpirun_t r;
+    mpirun(&r, nranks, "DAGR_THREADS=2", 240, "darray_checkpoint", args);
+    for (int k = 0; k < nranks; k++) {
+        const char *line = mpirun_line(&r, k, "RESUMED", 0);
+        long step = -1;
+        cr_assert(line && mpirun_value(line, "step", &step) && step == resumed_at,
+                  "rank %d resumed at %ld, expected %ld\n%s", k, step, resumed_at, mpirun_tail(&r));
+    }
+    unsigned long long h = 0;
+    if (crash_at) {
+        mpirun_assert_exit(&r, 42);
+        cr_assert_eq(mpirun_count(&r, 0, "RESULT final"), 0, "%s", mpirun_tail(&r));
+    } else {
+        mpirun_assert_clean(&r);
+        mpirun_assert_result(&r, "final", 1);
+        for (int k = nranks - 1; k >= 0; k--) {
+            const char *line = mpirun_line(&r, k, "RESULT final", 0);
+            const char *p = strstr(line, "hash=");
+            unsigned long long hk = 0;
+            cr_assert(p && sscanf(p, "hash=%llx", &hk) == 1, "%s", line);
+            cr_assert(k == nranks - 1 || hk == h, "rank %d's hash %016llx differs from rank %d's",
+                      k, hk, k + 1);
+            h = hk;
+        }
+    }
+    mpirun_free(&r);
+    return h;
+}
+
+/* Straight through on (nranks, grid); crashed after step crash_at on (n1, g1) and started
+ * again on (n2, g2): the same final state, resumed at the last checkpoint before the crash. */
+static void crash_and_resume(int nranks, const char *grid, int crash_at, int n1, const char *g1,
+                             int n2, const char *g2) {
+    char a[256], b[256], ckpt[300], tmp[320];
+    mpirun_tmpdir(a, sizeof a, "ckpt-straight");
+    mpirun_tmpdir(b, sizeof b, "ckpt-crash");
+    unsigned long long want = sim(a, nranks, grid, 0, 0);
+    sim(b, n1, g1, crash_at, 0);
+    snprintf(tmp, sizeof tmp, "%s/run.ckpt.tmp", b);
+    FILE *f = fopen(tmp, "r");
+    cr_assert_not_null(f, "the crash did not leave its torn %s", tmp);
+    fclose(f);
+    unsigned long long got = sim(b, n2, g2, 0, crash_at / EVERY * EVERY);
+    cr_assert_eq(got, want, "resumed run ends with hash %016llx, straight run %016llx", got, want);
+    snprintf(ckpt, sizeof ckpt, "%s/run.ckpt", b);
+    f = fopen(ckpt, "r");
+    cr_assert_not_null(f, "no %s after the run", ckpt);
+    fclose(f);
+    /* A later checkpoint replaces the torn .tmp (resume itself leaves it alone). */
+    f = fopen(tmp, "r");
+    if (crash_at / EVERY * EVERY + EVERY <= STEPS)
+        cr_assert_null(f, "%s is still there after a later checkpoint", tmp);
+    else
+        cr_assert_not_null(f, "%s went away without a later checkpoint", tmp);
+    if (f) fclose(f);
+    rmdir_all(a);
+    rmdir_all(b);
+}
+
+Test(darray_checkpoint, one_rank, .timeout = 300) {
+    crash_and_resume(1, "1 1", 7, 1, "1 1", 1, "1 1");
+}
+Test(darray_checkpoint, two_ranks_same_grid, .timeout = 300) {
+    crash_and_resume(2, "1 2", 8, 2, "1 2", 2, "1 2");
+}
+/* Written by 2 ranks on 2 x 1, resumed by 3 ranks on 1 x 3. */
+Test(darray_checkpoint, two_to_three_ranks, .timeout = 300) {
+    crash_and_resume(2, "2 1", 11, 2, "2 1", 3, "1 3");
+}
+/* Written by 4 ranks on 2 x 2, resumed by 1 rank. */
+Test(darray_checkpoint, four_to_one_rank, .timeout = 300) {
+    crash_and_resume(4, "2 2", 6, 4, "2 2", 1, "1 1");
+}
+
+static void errors(int nranks, const char *grid, const char *shape) {
+    char dir[256], args[512];
+    mpirun_tmpdir(dir, sizeof dir, "ckpt-errors");
+    snprintf(args, sizeof args, "errors %s %s %s", grid, shape, dir);
+    mpirun_t r;
+    mpirun(&r, nranks, "DAGR_THREADS=2", 240, "darray_checkpoint", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "ckpt_errors", 1);
+    mpirun_free(&r);
+    rmdir_all(dir);
+}
+
+Test(darray_checkpoint, errors_one_rank, .timeout = 300) {
+    errors(1, "1 1", "29 6");
+}
+Test(darray_checkpoint, errors_three_ranks, .timeout = 300) {
+    errors(3, "3 1", "29 6");
+}
