@@ -1,4 +1,5 @@
-/* io_bench: dagr_darray_save and dagr_darray_load against two references, in one run.
+/* io_bench: dagr_darray_save and dagr_darray_load against two references, and dagr_checkpoint
+ * and dagr_resume against save, load and POSIX, in one run.
  *
  * An n x n double array in tile x tile tiles (default 8192 x 8192 = 512 MiB, 512 x 512 tiles)
  * on the squarest grid. Each timed round of dagr is interleaved with a round of each
@@ -24,7 +25,16 @@
  * the figure is the slowest rank's, best (and median) of --repeat rounds after one untimed
  * warm-up round. GB/s = 1e9 bytes / s. vs_serial and vs_posix = dagr GB/s / reference GB/s.
  *
- * Check: after the load rounds, the loaded array minus the saved one has a max-norm of 0.
+ *   checkpoint  dagr_checkpoint with the array as the only live data (the same bytes), which
+ *           syncs the file to disk before renaming it; against dagr_darray_save of the array
+ *           (not synced) and POSIX with an fsync per rank's file. Before the checkpoint and
+ *           before the POSIX write, outside the timing, every rank calls sync(), so that
+ *           neither competes with the write-back of the files of earlier cases.
+ *   resume  dagr_resume of that checkpoint (reads and checks every tile's checksum), after the
+ *           array was scaled; against dagr_darray_load and a POSIX read.
+ *
+ * Check: after the load rounds, the loaded array minus the saved one has a max-norm of 0, and
+ * after the resume rounds, the resumed array minus one loaded from the same state too.
  *
  * Prints one JSON object per case on rank 0.
  *
@@ -47,7 +57,7 @@ static int me, nranks;
 static int64_t n = 8192, tile = 512;
 static int repeat = 3, threads = 0;
 static const char *dir = "/tmp";
-static char h5path[1024], serialpath[1024], rawpath[1024];
+static char h5path[1024], serialpath[1024], rawpath[1024], ckptpath[1024];
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -89,6 +99,18 @@ static double dagr_load(dagr_darray_t **B) {
     return slowest(t0);
 }
 
+static double dagr_ckpt(void) {
+    double t0 = start();
+    die(dagr_checkpoint(ctx, ckptpath), "dagr_checkpoint");
+    return slowest(t0);
+}
+
+static double dagr_resume_time(void) {
+    double t0 = start();
+    die(dagr_resume(ctx, ckptpath), "dagr_resume");
+    return slowest(t0);
+}
+
 /* ---- serial HDF5 on rank 0 ---- */
 
 static double serial_save(const dagr_darray_t *A, double *buf) {
@@ -126,7 +148,7 @@ static double serial_load(dagr_darray_t *C, double *buf) {
 
 /* ---- plain POSIX files, one per rank ---- */
 
-static double posix_io(char *share, size_t bytes, int write_it) {
+static double posix_io(char *share, size_t bytes, int write_it, int sync_it) {
     if (write_it) remove(rawpath);
     double t0 = start();
     int fd = write_it ? open(rawpath, O_WRONLY | O_CREAT | O_TRUNC, 0644) : open(rawpath, O_RDONLY);
@@ -138,6 +160,7 @@ static double posix_io(char *share, size_t bytes, int write_it) {
         done += (size_t)k;
     }
     if (fd < 0 || done != bytes) die(DAGR_ERR_IO, write_it ? "posix write" : "posix read");
+    if (sync_it && fsync(fd) != 0) die(DAGR_ERR_IO, "posix fsync");
     close(fd);
     return slowest(t0);
 }
@@ -162,6 +185,38 @@ static void report(const char *name, stats_t d, stats_t s, stats_t p, const char
            "\"posix_GBps\":%.3f,\"vs_serial\":%.3f,\"vs_posix\":%.3f,\"check\":\"%s\"}\n",
            name, nranks, dagr_threads(ctx), repeat, (long long)n, (long long)tile, bytes, d.best,
            d.median, gb / d.best, s.best, gb / s.best, p.best, gb / p.best, s.best / d.best,
+           p.best / d.best, check);
+    fflush(stdout);
+}
+
+/* Rounds x 6 times (row-major) into 6 columns of at most 64 rounds; returns the rounds kept. */
+static int columns(const double *t, double col[6][64], int rounds) {
+    int k = rounds < 64 ? rounds : 64;
+    for (int c = 0; c < 6; c++)
+        for (int r = 0; r < k; r++)
+            col[c][r] = t[r * 6 + c];
+    return k;
+}
+
+/* The check: the max-norm of B - A (B is overwritten), 0 when they are equal. */
+static double max_diff(const dagr_darray_t *A, dagr_darray_t *B) {
+    double diff = -1;
+    die(dagr_darray_axpby(-1.0, A, 1.0, B), "axpby");
+    die(dagr_darray_norm(B, DAGR_NORM_MAX, &diff), "norm");
+    return diff;
+}
+
+/* The checkpoint cases: dagr against a reference named ref, and POSIX. */
+static void report_ckpt(const char *name, stats_t d, const char *ref, stats_t r, const char *pname,
+                        stats_t p, const char *check) {
+    if (me != 0) return;
+    double gb = 8.0 * (double)n * (double)n * 1e-9;
+    printf("{\"bench\":\"io\",\"case\":\"%s\",\"ranks\":%d,\"threads\":%d,\"repeat\":%d,"
+           "\"n\":%lld,\"tile\":%lld,\"bytes\":%.0f,\"dagr_s\":%.6f,\"dagr_median_s\":%.6f,"
+           "\"dagr_GBps\":%.3f,\"%s_GBps\":%.3f,\"%s_GBps\":%.3f,\"vs_%s\":%.3f,"
+           "\"vs_%s\":%.3f,\"check\":\"%s\"}\n",
+           name, nranks, dagr_threads(ctx), repeat, (long long)n, (long long)tile, gb * 1e9, d.best,
+           d.median, gb / d.best, ref, gb / r.best, pname, gb / p.best, ref, r.best / d.best, pname,
            p.best / d.best, check);
     fflush(stdout);
 }
@@ -205,6 +260,7 @@ int main(int argc, char **argv) {
     snprintf(h5path, sizeof h5path, "%s/io_bench_dagr.h5", dir);
     snprintf(serialpath, sizeof serialpath, "%s/io_bench_serial.h5", dir);
     snprintf(rawpath, sizeof rawpath, "%s/io_bench_posix.%d", dir, me);
+    snprintf(ckptpath, sizeof ckptpath, "%s/io_bench.ckpt", dir);
 
     dagr_darray_t *A = NULL, *B = NULL, *C = NULL;
     die(dagr_darray_create(ctx, DAGR_DOUBLE, n, n, tile, tile, dagr_grid_2d(0, 0), &A), "create");
@@ -220,29 +276,50 @@ int main(int argc, char **argv) {
 
     double *ts = calloc((size_t)repeat * 6, sizeof *ts);
     for (int r = -1; r < repeat; r++) { /* round -1: warm-up */
-        double d = dagr_save(A), s = serial_save(A, buf), p = posix_io(raw, share, 1);
-        double dl = dagr_load(&B), sl = serial_load(C, buf), pl = posix_io(raw, share, 0);
+        double d = dagr_save(A), s = serial_save(A, buf), p = posix_io(raw, share, 1, 0);
+        double dl = dagr_load(&B), sl = serial_load(C, buf), pl = posix_io(raw, share, 0, 0);
         if (r < 0) continue;
         double *row = &ts[r * 6];
         row[0] = d, row[1] = s, row[2] = p, row[3] = dl, row[4] = sl, row[5] = pl;
     }
     double col[6][64];
-    int k = repeat < 64 ? repeat : 64;
-    for (int c = 0; c < 6; c++)
-        for (int r = 0; r < k; r++)
-            col[c][r] = ts[r * 6 + c];
-
-    /* The check: B - A has a max-norm of 0. */
-    double diff = -1;
-    die(dagr_darray_axpby(-1.0, A, 1.0, B), "axpby");
-    die(dagr_darray_norm(B, DAGR_NORM_MAX, &diff), "norm");
+    int k = columns(ts, col, repeat);
+    double diff = max_diff(A, B);
     const char *check = diff == 0 ? "ok" : "loaded array differs from the saved one";
     report("save", stats_of(col[0], k), stats_of(col[1], k), stats_of(col[2], k), check);
     report("load", stats_of(col[3], k), stats_of(col[4], k), stats_of(col[5], k), check);
 
+    /* Checkpoint and resume of A alone (B and C go), against dagr_darray_save and load of
+     * the same array, and against POSIX with fsync (a checkpoint is synced to disk). */
+    dagr_darray_destroy(&B);
+    dagr_darray_destroy(&C);
+    double *tc = calloc((size_t)repeat * 6, sizeof *tc);
+    for (int r = -1; r < repeat; r++) {
+        dagr_darray_destroy(&B); /* A is the only live array at the checkpoint */
+        sync(); /* the disk idle before each synced case: no write-back of earlier rounds */
+        double c = dagr_ckpt(), s = dagr_save(A);
+        sync();
+        double p = posix_io(raw, share, 1, 1);
+        die(dagr_darray_scale(A, 2.0), "scale"); /* resume must undo it */
+        double rs = dagr_resume_time(), pl = posix_io(raw, share, 0, 0), l = dagr_load(&B);
+        if (r < 0) continue;
+        double *row = &tc[r * 6];
+        row[0] = c, row[1] = s, row[2] = p, row[3] = rs, row[4] = l, row[5] = pl;
+    }
+    columns(tc, col, repeat);
+    double diff2 = max_diff(A, B);
+    const char *check2 = diff2 == 0 ? "ok" : "resumed array differs from the checkpointed one";
+    report_ckpt("checkpoint", stats_of(col[0], k), "save", stats_of(col[1], k), "posix_fsync",
+                stats_of(col[2], k), check2);
+    report_ckpt("resume", stats_of(col[3], k), "load", stats_of(col[4], k), "posix",
+                stats_of(col[5], k), check2);
+    free(tc);
+    diff = diff != 0 ? diff : diff2;
+
     if (me == 0) {
         remove(h5path);
         remove(serialpath);
+        remove(ckptpath);
     }
     remove(rawpath);
     free(ts);

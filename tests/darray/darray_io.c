@@ -24,8 +24,9 @@
  * Usage: darray_io P Q M N MB NB DIR trace
  *
  * For a traced run (DAGR_TRACE): only random values, a save and a load with the same tiles and
- * grid, so that each rank runs 3 tasks per tile it owns, and the trace holds one "hdf5 write"
- * and one "hdf5 read" per tile. Prints RESULT traced_io ok. */
+ * grid, then a checkpoint and a resume (of A and the loaded array), so that each rank runs 7
+ * tasks per tile it owns, and the trace holds one "hdf5 write" and one "hdf5 read" per tile,
+ * and two "checkpoint write" and two "checkpoint read". Prints RESULT traced_io ok. */
 #include "scenario.h"
 
 #include <hdf5.h>
@@ -508,6 +509,9 @@ int main(int argc, char **argv) {
         int ok = SC_EXPECT_STATUS(dagr_darray_save(A, file, "A"), DAGR_OK);
         ok &= SC_EXPECT_STATUS(dagr_darray_load(ctx, file, "A", MB, NB, dagr_grid_2d(P, Q), &B),
                                DAGR_OK);
+        path_of(file, sizeof file, "traced.ckpt");
+        ok &= SC_EXPECT_STATUS(dagr_checkpoint(ctx, file), DAGR_OK);
+        ok &= SC_EXPECT_STATUS(dagr_resume(ctx, file), DAGR_OK);
         sc_result("traced_io", ok, " ");
         dagr_darray_destroy(&A);
         dagr_darray_destroy(&B);

@@ -64,27 +64,34 @@ Test(darray_io, four_ranks_2x2, .timeout = 300) {
 }
 
 /* Checks the "file I/O" lines of a summary table (dagr's or dagr-trace's): rank r wrote and
- * read want[r] bytes through HDF5. */
+ * read want[r] bytes through HDF5 (save and load), and twice that in checkpoints. */
 static void check_io_lines(const char *out, const long *want, int nranks, const char *who) {
     const char *p = out;
     for (int r = 0; r < nranks; r++) {
         p = strstr(p, "  file I/O: hdf5 write ");
         cr_assert_not_null(p, "%s: no file I/O line for rank %d\n%s", who, r, out);
-        double w = -1, tw = -1, rd = -1, tr = -1;
-        cr_assert_eq(sscanf(p, "  file I/O: hdf5 write %lf MB in %lf s, hdf5 read %lf MB in %lf s",
-                            &w, &tw, &rd, &tr),
-                     4, "%s: %.120s", who, p);
+        double w = -1, tw = -1, rd = -1, tr = -1, cw = -1, tcw = -1, cr = -1, tcr = -1;
+        cr_assert_eq(sscanf(p,
+                            "  file I/O: hdf5 write %lf MB in %lf s, hdf5 read %lf MB in %lf s, "
+                            "checkpoint write %lf MB in %lf s, checkpoint read %lf MB in %lf s",
+                            &w, &tw, &rd, &tr, &cw, &tcw, &cr, &tcr),
+                     8, "%s: %.200s", who, p);
         cr_assert(fabs(w - want[r] * 1e-6) < 6e-4 && fabs(rd - want[r] * 1e-6) < 6e-4,
                   "%s: rank %d wrote %.3f and read %.3f MB, expected %.3f", who, r, w, rd,
                   want[r] * 1e-6);
-        cr_assert(tw > 0 && tr > 0, "%s: rank %d I/O times %g %g", who, r, tw, tr);
+        cr_assert(fabs(cw - 2 * want[r] * 1e-6) < 6e-4 && fabs(cr - 2 * want[r] * 1e-6) < 6e-4,
+                  "%s: rank %d checkpointed %.3f and resumed %.3f MB, expected %.3f", who, r, cw,
+                  cr, 2 * want[r] * 1e-6);
+        cr_assert(tw > 0 && tr > 0 && tcw > 0 && tcr > 0, "%s: rank %d I/O times %g %g %g %g",
+                  who, r, tw, tr, tcw, tcr);
         p++;
     }
 }
 
-/* A traced save and load on a 2 x 1 grid: 3 tasks per owned tile on each rank, and per tile
- * one "hdf5 write" and one "hdf5 read" of its bytes, within the save or load task; the
- * summary and dagr-trace report each rank's bytes. */
+/* A traced save and load, then a checkpoint and a resume of the two arrays, on a 2 x 1 grid:
+ * 7 tasks per owned tile on each rank; per tile one "hdf5 write" and one "hdf5 read" of its
+ * bytes, within the save or load task, and per tile of each array one "checkpoint write" and
+ * one "checkpoint read"; the summary and dagr-trace report each rank's bytes. */
 Test(darray_io, traced, .timeout = 300) {
     const int P = 2, Q = 1;
     const long M = 450, N = 300, MB = 80, NB = 70;
@@ -111,8 +118,10 @@ Test(darray_io, traced, .timeout = 300) {
     long bytes = M * N * 8, tiles = mt * nt;
     snprintf(cmd, sizeof cmd,
              "python3 %s/tests/lib/check_trace.py %s/t.json --tasks %ld,%ld "
-             "--io 'hdf5 write=%ld:%ld' --io 'hdf5 read=%ld:%ld' 2>&1",
-             SOURCE_ROOT, dir, 3 * owned[0], 3 * owned[1], tiles, bytes, tiles, bytes);
+             "--io 'hdf5 write=%ld:%ld' --io 'hdf5 read=%ld:%ld' "
+             "--io 'checkpoint write=%ld:%ld' --io 'checkpoint read=%ld:%ld' 2>&1",
+             SOURCE_ROOT, dir, 7 * owned[0], 7 * owned[1], tiles, bytes, tiles, bytes, 2 * tiles,
+             2 * bytes, 2 * tiles, 2 * bytes);
     cr_assert_eq(mpirun_sh(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
     snprintf(cmd, sizeof cmd, "python3 %s/tools/dagr-trace %s/t.json 2>&1", SOURCE_ROOT, dir);
     out[0] = 0;
