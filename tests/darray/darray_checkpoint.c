@@ -16,12 +16,13 @@
  *
  * Usage: darray_checkpoint errors P Q N NB DIR
  *
- * Every error with its exact status, and that nothing is lost or changed by one: bad
- * arguments, files that are not checkpoints (left as they were), a checkpoint that does not
- * hold the live data (another count, another shape: nothing restored), damaged ones (a byte
- * flipped in the data, the file cut short, another format), a task failing before a
- * checkpoint (the previous checkpoint stays and still restores), a stale torn .tmp; and that
- * resume restores the checkpointed contents exactly. Prints RESULT ckpt_errors ok. */
+ * Every error with its exact status, and that nothing is lost or changed by one: an empty
+ * checkpoint (no live data) resumed into a program that has arrays, bad arguments, files that are
+ * not checkpoints (left as they were), a checkpoint that does not hold the live data (another
+ * count, another shape: nothing restored), damaged ones (a byte flipped in the data, the file cut
+ * short, another format), a task failing before a checkpoint (the previous checkpoint stays and
+ * still restores), a stale torn .tmp; and that resume restores the checkpointed contents exactly.
+ * Prints RESULT ckpt_errors ok. */
 #include "scenario.h"
 
 #include <hdf5.h>
@@ -134,6 +135,7 @@ static int run(int64_t steps, int64_t every, int64_t crash_at) {
             }
             SC_TRY(dagr_wait_all(ctx));
             sc_say("CRASH after step %lld", (long long)(step + 1));
+            MPI_Barrier(dagr_comm(ctx)); /* every rank has said so before any is gone */
             _exit(42);
         }
     }
@@ -224,6 +226,12 @@ static dagr_task_result_t k_fail(const dagr_task_view_t *t) {
 static const dagr_kernel_t fail_kernel = {.name = "fail", .cpu = k_fail};
 
 static int errors(void) {
+    /* No live data at all: an empty checkpoint, which no longer fits once arrays exist. */
+    char empty[1024];
+    path_of(empty, sizeof empty, "empty.ckpt");
+    int ok = SC_EXPECT_STATUS(dagr_checkpoint(ctx, empty), DAGR_OK);
+    ok &= SC_EXPECT_STATUS(dagr_resume(ctx, empty), DAGR_OK);
+
     dagr_grid_t g = dagr_grid_2d(P, Q);
     dagr_darray_t *U = NULL, *S = NULL, *X = NULL;
     SC_TRY(dagr_darray_create(ctx, DAGR_DOUBLE, N, N, NB, NB, g, &U));
@@ -238,8 +246,10 @@ static int errors(void) {
     path_of(arr, sizeof arr, "array.h5");
     path_of(bad, sizeof bad, "bad.ckpt");
 
+    ok &= EXPECT(dagr_resume(ctx, empty), DAGR_ERR_FORMAT, "holds 0 data handles but");
+
     /* Arguments. */
-    int ok = EXPECT(dagr_checkpoint(NULL, good), DAGR_ERR_ARG, "ctx is NULL");
+    ok &= EXPECT(dagr_checkpoint(NULL, good), DAGR_ERR_ARG, "ctx is NULL");
     ok &= EXPECT(dagr_resume(NULL, good), DAGR_ERR_ARG, "ctx is NULL");
     ok &= EXPECT(dagr_checkpoint(ctx, NULL), DAGR_ERR_ARG, "path is NULL");
     ok &= EXPECT(dagr_resume(ctx, ""), DAGR_ERR_ARG, "path is empty");

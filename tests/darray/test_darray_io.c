@@ -82,8 +82,8 @@ static void check_io_lines(const char *out, const long *want, int nranks, const 
         cr_assert(fabs(cw - 2 * want[r] * 1e-6) < 6e-4 && fabs(cr - 2 * want[r] * 1e-6) < 6e-4,
                   "%s: rank %d checkpointed %.3f and resumed %.3f MB, expected %.3f", who, r, cw,
                   cr, 2 * want[r] * 1e-6);
-        cr_assert(tw > 0 && tr > 0 && tcw > 0 && tcr > 0, "%s: rank %d I/O times %g %g %g %g",
-                  who, r, tw, tr, tcw, tcr);
+        cr_assert(tw > 0 && tr > 0 && tcw > 0 && tcr > 0, "%s: rank %d I/O times %g %g %g %g", who,
+                  r, tw, tr, tcw, tcr);
         p++;
     }
 }
