@@ -9,12 +9,6 @@
 
 #include "mpirun.h"
 
-static void rmdir_all(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
 #define N "37"
 #define NB "8"
 #define STEPS 12
@@ -87,8 +81,8 @@ static void crash_and_resume(int nranks, const char *grid, int crash_at, int n1,
     else
         cr_assert_not_null(f, "%s went away without a later checkpoint", tmp);
     if (f) fclose(f);
-    rmdir_all(a);
-    rmdir_all(b);
+    mpirun_rmdir(a);
+    mpirun_rmdir(b);
 }
 
 Test(darray_checkpoint, one_rank, .timeout = 300) {
@@ -115,7 +109,7 @@ static void errors(int nranks, const char *grid, const char *shape) {
     mpirun_assert_clean(&r);
     mpirun_assert_result(&r, "ckpt_errors", 1);
     mpirun_free(&r);
-    rmdir_all(dir);
+    mpirun_rmdir(dir);
 }
 
 Test(darray_checkpoint, errors_one_rank, .timeout = 300) {

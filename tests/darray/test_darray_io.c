@@ -15,12 +15,6 @@
 #error "SOURCE_ROOT must be defined by the build"
 #endif
 
-static void rmdir_all(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-}
-
 /* Runs "P Q M N MB NB" on nranks ranks in a fresh directory and expects it clean. */
 static void io(int nranks, const char *env, const char *shape) {
     char dir[256], args[512];
@@ -36,7 +30,7 @@ static void io(int nranks, const char *env, const char *shape) {
         mpirun_assert_result(&r, "io_errors", 1);
     }
     mpirun_free(&r);
-    rmdir_all(dir);
+    mpirun_rmdir(dir);
 }
 
 /* Tiles that do not divide the array. */
@@ -127,5 +121,5 @@ Test(darray_io, traced, .timeout = 300) {
     out[0] = 0;
     cr_assert_eq(mpirun_sh(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
     check_io_lines(out, bytes_of, 2, "dagr-trace");
-    rmdir_all(dir);
+    mpirun_rmdir(dir);
 }

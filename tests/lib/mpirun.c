@@ -148,6 +148,12 @@ void mpirun_tmpdir(char *dir, size_t n, const char *tag) {
     cr_assert_not_null(mkdtemp(dir), "mkdtemp(%s) failed", dir);
 }
 
+void mpirun_rmdir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 int mpirun_sh(const char *cmd, char *out, size_t n) {
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p, "popen(%s)", cmd);

@@ -43,6 +43,8 @@ const char *mpirun_tail(const mpirun_t *r);
 
 /* A fresh directory /tmp/dagr-<tag>-XXXXXX for one test's files (asserts it was made). */
 void mpirun_tmpdir(char *dir, size_t n, const char *tag);
+/* Removes such a directory and everything in it (asserts it went). */
+void mpirun_rmdir(const char *dir);
 
 /* Runs a shell command; returns its exit status and appends its output to out (NUL-terminated,
  * at most n bytes in all; out may be NULL). */

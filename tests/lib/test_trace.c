@@ -121,8 +121,7 @@ static void traced_run(int nranks, int threads, int steps) {
     cr_assert(stat(cmd, &st) == 0 && st.st_size > 500, "the PNG is empty");
 
     mpirun_free(&r);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    mpirun_sh(cmd, NULL, 0);
+    mpirun_rmdir(dir);
 }
 
 Test(lib_trace, two_ranks, .timeout = 300) {
@@ -151,9 +150,7 @@ Test(lib_trace, dot_limit, .timeout = 300) {
     cr_assert_eq(nodes, 1000, "%ld nodes drawn", nodes);
     free(dot);
     mpirun_free(&r);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    mpirun_sh(cmd, NULL, 0);
+    mpirun_rmdir(dir);
 }
 
 /* A full buffer stops recording, says so, and the file stays valid; the summary still counts
@@ -185,8 +182,7 @@ Test(lib_trace, event_cap, .timeout = 300) {
     int rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
     mpirun_free(&r);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    mpirun_sh(cmd, NULL, 0);
+    mpirun_rmdir(dir);
 }
 
 /* Separate clocks (the multi-node path): ranks 1 and 2 read their clock 5 s late and count
@@ -206,8 +202,7 @@ Test(lib_trace, clocks_aligned_across_nodes, .timeout = 300) {
              SOURCE_ROOT, dir);
     int rc = mpirun_sh(cmd, out, sizeof out);
     cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    mpirun_sh(cmd, NULL, 0);
+    mpirun_rmdir(dir);
 }
 
 /* DAGR_PROGRESS=tty: under mpiexec rank 0's stderr is a pipe, so the in-place line is asked
