@@ -257,7 +257,17 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     int64_t t0 = c->ctx->trace ? trace_ticks() : 0;
     dagr_data_t *h = s->acc[0].h;
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
-    if (atomic_load(&s->poisoned)) {
+    /* Out of core the buffer may be on disk: read back (on this thread) and held until the
+     * bytes are out. */
+    bool pinned = false;
+    if (!atomic_load(&s->poisoned) && c->ctx->store) {
+        pinned = data_pin(h, PIN_READ) == DAGR_OK;
+        if (!pinned) {
+            ctx_record_failure(c->ctx, DAGR_ERR_IO, dagr_last_error());
+            s->failed = true;
+        }
+    }
+    if (atomic_load(&s->poisoned) || s->failed) {
         m.flags = FLAG_POISON;
     } else if (h->bytes && c->peer_base[s->peer] && !(want->flags & FLAG_DYN)) {
         /* Same node: copy straight into the consumer's arena; the DATA message's release
@@ -289,6 +299,7 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
             atomic_fetch_add_explicit(&c->ctx->bytes_sent, h->bytes, memory_order_relaxed);
         }
     }
+    if (pinned) data_unpin(h);
     post(c, s->peer, &m);
     if (c->ctx->trace) trace_send(c->ctx, s, t0, m.flags & FLAG_POISON ? 0 : h->bytes);
     node_complete(c->ctx, s);
@@ -313,6 +324,11 @@ static void send_ready(comm_t *c, node_t *s) {
     e->node = s;
 }
 
+static void recv_unpin(node_t *r) {
+    if (r->pinned) data_unpin(r->acc[0].h);
+    r->pinned = false;
+}
+
 static void recv_ready(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
@@ -320,14 +336,23 @@ static void recv_ready(comm_t *c, node_t *r) {
     if (ctx->trace) r->tr_t0 = trace_ticks();
     if (h->bytes) {
         pthread_mutex_lock(&h->lock);
-        if (!h->buf) {
+        if (!h->buf && !h->spilled) {
             h->buf = arena_alloc(&ctx->arena, h->bytes);
             h->buf_kind = h->buf ? BUF_ARENA : BUF_NONE;
         }
         pthread_mutex_unlock(&h->lock);
-        if (!h->buf && data_ensure_buf(h) != DAGR_OK) {
+        /* Out of core, a home or a heap copy is pinned until the data is in (the arrival
+         * overwrites it, so a spilled one is not read back). */
+        dagr_status_t st = DAGR_OK;
+        if (ctx->store && h->buf_kind != BUF_ARENA) {
+            st = data_pin(h, PIN_OVERWRITE);
+            r->pinned = st == DAGR_OK;
+        } else if (!h->buf) {
+            st = data_ensure_buf(h);
+        }
+        if (st != DAGR_OK) {
             r->failed = true;
-            ctx_record_failure(ctx, DAGR_ERR_NOMEM, dagr_last_error());
+            ctx_record_failure(ctx, st, dagr_last_error());
         }
         if (h->buf_kind == BUF_ARENA) {
             m.disp = (uint64_t)arena_disp(c, h->buf);
@@ -357,6 +382,7 @@ static void recv_ready(comm_t *c, node_t *r) {
     if (!e) {
         ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory tracking a transfer");
         r->failed = true;
+        recv_unpin(r);
         node_complete(ctx, r);
         return;
     }
@@ -406,6 +432,7 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
         arena_free(&c->ctx->arena, r->staging, h->bytes);
     r->staging = NULL;
     r->staging_heap = false;
+    recv_unpin(r);
     atomic_fetch_add_explicit(&c->ctx->bytes_received, h->bytes, memory_order_relaxed);
     if (c->ctx->trace) trace_recv(c->ctx, r, m->flags & FLAG_POISON ? 0 : h->bytes);
     node_complete(c->ctx, r);

@@ -24,6 +24,8 @@ void dagr_config_init(dagr_config_t *cfg) {
     cfg->summary = 0;
     cfg->progress = 0;
     cfg->trace_events = 0;
+    cfg->memory_limit = 0;
+    cfg->spill_dir = NULL;
 }
 
 /* Parses a non-negative integer with an optional K/M/G (binary) suffix. */
@@ -108,6 +110,14 @@ static dagr_status_t apply_env(dagr_config_t *cfg) {
                    v, MAX_TRACE_EVENTS);
         cfg->trace_events = n;
     }
+    if ((v = getenv("DAGR_MEMORY_LIMIT")) && *v) {
+        DAGR_CHECK(parse_size(v, &n), DAGR_ERR_ARG,
+                   "DAGR_MEMORY_LIMIT='%s' must be a size in bytes (suffix K, M or G allowed; 0 = "
+                   "no limit)",
+                   v);
+        cfg->memory_limit = n;
+    }
+    if ((v = getenv("DAGR_SPILL_DIR")) && *v) cfg->spill_dir = v;
     DAGR_CHECK(cfg->summary == 0 || cfg->summary == 1, DAGR_ERR_ARG, "summary %d must be 0 or 1",
                cfg->summary);
     DAGR_CHECK(
@@ -163,6 +173,7 @@ static void ctx_free(dagr_ctx_t *ctx) {
     trace_discard(ctx);
     node_pool_fini(&ctx->nodes);
     divergence_fini(&ctx->div);
+    store_stop(ctx); /* after the nodes: dropping them may free handles */
     if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
     if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
     pthread_mutex_destroy(&ctx->wait_lock);
@@ -236,6 +247,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if (ctx->cfg.threads == 0) ctx->cfg.threads = default_threads(ctx);
     if (ctx->cfg.max_pending == 0) ctx->cfg.max_pending = DEFAULT_MAX_PENDING;
 
+    if ((s = store_start(ctx)) != DAGR_OK) goto undo_ctx;
     if ((s = trace_start(ctx)) != DAGR_OK) goto undo_ctx;
     if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;

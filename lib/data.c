@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *alloc_zeroed(size_t bytes) {
+void *data_alloc_zeroed(size_t bytes, bool zero) {
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (p) memset(p, 0, rounded);
+    if (p && zero) memset(p, 0, rounded);
     return p;
 }
 
@@ -44,6 +44,7 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, shape_t sh, int owner,
     h->attached = attached;
     h->holder = owner;
     h->local_version = -1;
+    h->slot = -1;
     h->have = calloc(have_words(ctx), sizeof *h->have);
     if (!h->have) {
         free(h);
@@ -52,9 +53,11 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, shape_t sh, int owner,
     data_have_set(h, owner);
     atomic_init(&h->refs, 1);
     pthread_mutex_init(&h->lock, NULL);
+    /* Out of core, a home of ours starts as zeros not yet allocated (store.c). */
+    bool lazy = ctx->store && !attached && bytes;
     if (owner == ctx->rank) {
-        h->home = attached ? ptr : (bytes ? alloc_zeroed(bytes) : NULL);
-        if (bytes && !h->home) {
+        h->home = attached ? ptr : (bytes && !lazy ? data_alloc_zeroed(bytes, true) : NULL);
+        if (bytes && !lazy && !h->home) {
             pthread_mutex_destroy(&h->lock);
             free(h->have);
             free(h);
@@ -63,6 +66,7 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, shape_t sh, int owner,
         h->buf = h->home;
         h->buf_kind = BUF_HOME;
         h->local_version = 0;
+        h->spilled = lazy;
     }
     divergence_mix(&ctx->div, 0xda7a0000u ^ (uint64_t)attached);
     divergence_mix(&ctx->div, bytes);
@@ -162,7 +166,9 @@ void data_ref(dagr_data_t *h) {
     atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
 }
 
+/* Frees a copy (never the home), resident or spilled. */
 static void buf_free(dagr_data_t *h) {
+    if (h->ctx->store) store_forget_locked(h, true);
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, h->bytes);
     else if (h->buf_kind == BUF_HEAP)
@@ -173,6 +179,7 @@ static void buf_free(dagr_data_t *h) {
 
 void data_unref(dagr_data_t *h) {
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
+    if (h->ctx->store) store_forget_locked(h, true);
     if (h->buf_kind != BUF_HOME) buf_free(h);
     if (h->home && !h->attached) free(h->home);
     free(h->have);
@@ -181,6 +188,7 @@ void data_unref(dagr_data_t *h) {
     free(h);
 }
 
+/* Without a memory limit only; with one, data_pin does this. */
 dagr_status_t data_ensure_buf(dagr_data_t *h) {
     if (h->bytes == 0) return DAGR_OK;
     pthread_mutex_lock(&h->lock);
@@ -190,7 +198,7 @@ dagr_status_t data_ensure_buf(dagr_data_t *h) {
             h->buf_kind = BUF_HOME;
         } else {
             /* Copies made by a write live on the heap: the arena is kept for landing data. */
-            h->buf = alloc_zeroed(h->bytes);
+            h->buf = data_alloc_zeroed(h->bytes, true);
             h->buf_kind = h->buf ? BUF_HEAP : BUF_NONE;
         }
     }
@@ -210,7 +218,7 @@ void data_pending_add(dagr_data_t *h) {
 /* A copy is stale when a newer version exists than the one it holds. Stale copies off the
  * owner are freed as soon as nobody local uses them: that keeps memory flat in long runs. */
 static void free_if_stale_locked(dagr_data_t *h) {
-    if (h->pending == 0 && h->buf && h->buf_kind != BUF_HOME &&
+    if (h->pending == 0 && (h->buf || h->spilled) && h->buf_kind != BUF_HOME &&
         h->local_version != (int64_t)h->version) {
         buf_free(h);
         h->local_version = -1;
@@ -239,7 +247,7 @@ void data_flush_copies(dagr_data_t *h) {
     if (h->owner == ctx->rank) return;
     pthread_mutex_lock(&h->lock);
     if (h->pending == 0) {
-        if (h->buf) buf_free(h);
+        if (h->buf || h->spilled) buf_free(h);
         h->local_version = -1;
     }
     pthread_mutex_unlock(&h->lock);

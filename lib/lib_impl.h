@@ -110,6 +110,7 @@ struct node {
     void *staging;     /* RECV: arena block the data lands in before the copy to buf */
     bool dyn_attached; /* RECV: buf (or staging) attached to the dynamic window */
     bool staging_heap; /* RECV: staging is a malloc'ed block, not an arena block */
+    bool pinned;       /* RECV: the handle's buffer is pinned until the data is in (store.c) */
 
     /* RECV: when the engine asked for the data (trace.c, only while ctx->trace is on). */
     int64_t tr_t0;
@@ -179,8 +180,20 @@ struct dagr_data {
     void *buf;
     uint8_t buf_kind;
     int pending; /* local nodes not finished that use buf */
+
+    /* Out of core (store.c; only with a memory limit, ctx->store). Guarded by lock. */
+    bool spilled;    /* buf (of buf_kind) is not in memory: it is in the spill file at slot,
+                        or all zeros when slot < 0 (a home never touched yet) */
+    bool disk_clean; /* the slot holds what buf holds: dropping buf needs no write */
+    int pins;        /* threads using buf right now (a task body, a transfer, a fetch) */
+    int64_t slot;    /* offset of the handle's slot in the spill file, -1 none */
+    /* Guarded by the store's lock: the LRU list of resident buffers that may be spilled. */
+    bool tracked;
+    struct dagr_data *lru_prev, *lru_next;
 };
 
+/* A 64-byte aligned buffer of `bytes`, zeroed when `zero`; free() releases it. */
+void *data_alloc_zeroed(size_t bytes, bool zero);
 /* True when the owner's home buffer is strided, so that copying it needs data_pack. */
 static inline bool data_strided(const struct dagr_data *h) {
     return h->home_ld != h->rows && h->bytes > 0;
@@ -208,6 +221,35 @@ void data_flush_copies(struct dagr_data *h);
 bool data_have_test(struct dagr_data *h, int rank);
 void data_have_set(struct dagr_data *h, int rank);
 void data_have_reset(struct dagr_data *h, int only_rank);
+
+/* ---------------------------------------------------------------------------------------
+ * Out-of-core tile store (store.c). With a memory limit (DAGR_MEMORY_LIMIT), the buffers
+ * dagr allocates itself (owners' homes, copies on the heap) count against it, and the
+ * least recently used ones that no thread is using are written to a spill file and read
+ * back on demand. Buffers the caller attached and receive-arena blocks never move. Without a
+ * limit ctx->store is NULL and none of this runs.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct store store_t;
+
+/* Collective: opens the spill file when cfg.memory_limit is set; same status everywhere. */
+dagr_status_t store_start(struct dagr_ctx *ctx);
+void store_stop(struct dagr_ctx *ctx);
+typedef enum pin_mode {
+    PIN_READ,     /* the contents are read */
+    PIN_WRITE,    /* read and written */
+    PIN_OVERWRITE /* every byte is overwritten: a spilled copy need not be read back */
+} pin_mode_t;
+/* Makes h's local buffer resident (reading it back, or allocating a zeroed one when the rank
+ * holds none) and keeps it in memory until data_unpin. Any thread, no lock held. Errors:
+ * DAGR_ERR_NOMEM, DAGR_ERR_IO (the spill file could not be read). */
+dagr_status_t data_pin(struct dagr_data *h, pin_mode_t mode);
+void data_unpin(struct dagr_data *h);
+/* h->lock held: h's resident buffer is about to be freed / the handle is dying: forgets it
+ * (and its slot in the spill file when `slot_too`). */
+void store_forget_locked(struct dagr_data *h, bool slot_too);
+/* The calling thread's worker index, -1 off the workers (for I/O trace events). */
+int sched_worker_index(void);
 
 /* ---------------------------------------------------------------------------------------
  * Graph insertion (graph.c)
@@ -465,6 +507,7 @@ struct dagr_ctx {
     atomic_ulong tasks_run;
     atomic_ulong bytes_sent, bytes_received;
 
+    store_t *store;       /* NULL unless a memory limit is set */
     trace_t *trace;       /* NULL unless tracing, DOT or summary is on */
     progress_t *progress; /* NULL unless the progress line is on */
 };

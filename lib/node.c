@@ -36,6 +36,7 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     n->staging = NULL;
     n->dyn_attached = false;
     n->staging_heap = false;
+    n->pinned = false;
     n->tr_node = TRACE_NONE;
     return n;
 }

@@ -136,11 +136,25 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     note.status = DAGR_OK;
     note.msg[0] = 0;
 
-    /* A rank writing a handle it holds no copy of gets a fresh buffer now. */
-    for (int j = 0; j < n->nacc; j++) {
-        if (n->acc[j].mode == DAGR_WRITE && data_ensure_buf(n->acc[j].h) != DAGR_OK) {
-            note.status = DAGR_ERR_NOMEM;
-            snprintf(note.msg, sizeof note.msg, "%s", dagr_last_error());
+    /* A rank writing a handle it holds no copy of gets a fresh buffer now. Out of core,
+     * every buffer is pinned (read back if it was spilled) for the body's duration. */
+    int pinned = 0;
+    if (ctx->store) {
+        for (; pinned < n->nacc && note.status == DAGR_OK; pinned++) {
+            dagr_data_t *h = n->acc[pinned].h;
+            dagr_status_t s = data_pin(h, n->acc[pinned].mode == DAGR_READ ? PIN_READ : PIN_WRITE);
+            if (s != DAGR_OK) {
+                note.status = s;
+                snprintf(note.msg, sizeof note.msg, "%s", dagr_last_error());
+                break;
+            }
+        }
+    } else {
+        for (int j = 0; j < n->nacc; j++) {
+            if (n->acc[j].mode == DAGR_WRITE && data_ensure_buf(n->acc[j].h) != DAGR_OK) {
+                note.status = DAGR_ERR_NOMEM;
+                snprintf(note.msg, sizeof note.msg, "%s", dagr_last_error());
+            }
         }
     }
     dagr_task_result_t r = DAGR_TASK_ERROR;
@@ -167,6 +181,8 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         r = n->fn(&view);
     }
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
+    for (int j = 0; j < pinned; j++)
+        data_unpin(n->acc[j].h);
     if (r == DAGR_TASK_RETRY) {
         n->retried = true;
         sched_push(ctx, n);
@@ -189,9 +205,16 @@ typedef struct worker_arg {
     int index;
 } worker_arg_t;
 
+static _Thread_local int tls_worker = -1;
+
+int sched_worker_index(void) {
+    return tls_worker;
+}
+
 static void *worker_main(void *p) {
     worker_arg_t arg = *(worker_arg_t *)p;
     free(p);
+    tls_worker = arg.index;
     node_t *n;
     while ((n = sched_pop(&arg.ctx->sched)))
         run_task(arg.ctx, n, arg.index);

@@ -92,6 +92,7 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
 
 static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, void *src, void *dst,
                                 int root);
+static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, void *dst, int root);
 
 dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     DAGR_CHECK(data, DAGR_ERR_ARG, "data is NULL");
@@ -101,6 +102,8 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     DAGR_TRY(dagr_wait_all(ctx));
 
     bool receiving = root == -1 || root == ctx->rank;
+    int owner = data->owner;
+    bool is_owner = ctx->rank == owner;
     dagr_status_t mine = DAGR_OK;
     char msg[DAGR_ERRMSG_MAX] = "";
     if (receiving && !dst && data->bytes) {
@@ -109,11 +112,31 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
                  "wait.c: dst is NULL on receiving rank %d while the data has %zu bytes", ctx->rank,
                  data->bytes);
     }
-    DAGR_TRY(ctx_agree(ctx->comm, mine, msg));
+    /* Out of core the owner's home may be on disk: read back and held for the copy. */
+    bool pinned = false;
+    if (mine == DAGR_OK && is_owner && ctx->store) {
+        mine = data_pin(data, PIN_READ);
+        pinned = mine == DAGR_OK;
+        if (!pinned) snprintf(msg, sizeof msg, "%s", dagr_last_error());
+    }
+    mine = ctx_agree(ctx->comm, mine, msg);
+    if (mine != DAGR_OK) {
+        if (pinned) data_unpin(data);
+        return mine;
+    }
+    dagr_status_t s = fetch_pinned(ctx, data, dst, root);
+    if (pinned) data_unpin(data);
+    return s;
+}
 
-    /* After the wait the owner's home buffer holds the latest version. */
+/* dagr_fetch once the owner's home is in memory. */
+static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, void *dst, int root) {
+    bool receiving = root == -1 || root == ctx->rank;
     int owner = data->owner;
     bool is_owner = ctx->rank == owner;
+    dagr_status_t mine;
+    char msg[DAGR_ERRMSG_MAX];
+    /* After the wait the owner's home buffer holds the latest version. */
     if (is_owner && receiving && data->bytes && dst != data->home) {
         if (data_strided(data))
             data_pack(data, dst);

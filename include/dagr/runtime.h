@@ -45,6 +45,15 @@ typedef struct dagr_config {
     int progress;           /* DAGR_PROGRESS_*: rank 0's progress line on stderr */
     size_t trace_events;    /* events kept per thread, and graph nodes per rank, while
                                tracing (memory bound: ~40 bytes an event); 0 = 1M */
+
+    /* Out of core (README, "Running out of core"). With a limit, the data dagr allocates on
+     * this rank (array tiles, dagr_data_create buffers, copies of other ranks' data) is kept
+     * under memory_limit bytes by writing the least recently used buffers that no task is
+     * using to a file in spill_dir, and reading them back when a task needs them. Buffers
+     * the caller attached are never moved. The limit is soft: the buffers of the tasks
+     * running at one time stay in memory even if they exceed it. */
+    size_t memory_limit;   /* bytes per rank; 0 = no limit, nothing is spilled */
+    const char *spill_dir; /* where the spill file goes; NULL = $TMPDIR, else /tmp */
 } dagr_config_t;
 
 /* Fills *cfg with the defaults. Local. */
@@ -70,6 +79,24 @@ DAGR_API dagr_status_t dagr_finalize(dagr_ctx_t **ctx);
 /* This rank and the number of ranks in the context's communicator. Local. */
 DAGR_API int dagr_rank(const dagr_ctx_t *ctx);
 DAGR_API int dagr_size(const dagr_ctx_t *ctx);
+
+/* This rank's data memory and spill file (dagr_memory_stats). Bytes. */
+typedef struct dagr_memory_stats {
+    size_t limit;            /* the memory limit; 0 = none */
+    size_t resident;         /* dagr-allocated data in memory now */
+    size_t peak;             /* the most there was at once since dagr_init */
+    uint64_t spill_writes;   /* buffers written to the spill file */
+    uint64_t spill_bytes;    /* bytes written to it */
+    uint64_t reads;          /* buffers read back */
+    uint64_t read_bytes;     /* bytes read back */
+    uint64_t over_limit;     /* times the buffers in use left no room under the limit */
+    uint64_t spill_failures; /* writes to the spill file that failed (the data stayed) */
+    double io_seconds;       /* time spent writing and reading the spill file */
+} dagr_memory_stats_t;
+
+/* Fills *out with this rank's figures. Counted only with a memory limit: without one, every
+ * field is 0. Local; call from the main thread. Errors: DAGR_ERR_ARG (ctx or out NULL). */
+DAGR_API dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out);
 
 /* Worker threads running tasks on this rank. Local. */
 DAGR_API int dagr_threads(const dagr_ctx_t *ctx);

@@ -116,6 +116,72 @@ Test(lib_config, env_trace_events_garbage) {
     refuse_env("DAGR_TRACE_EVENTS", "12q");
 }
 
+Test(lib_config, env_memory_limit_garbage) {
+    refuse_env("DAGR_MEMORY_LIMIT", "4Q");
+}
+Test(lib_config, env_memory_limit_negative) {
+    refuse_env("DAGR_MEMORY_LIMIT", "-1G");
+}
+Test(lib_config, env_memory_limit_zero_is_no_limit) {
+    setenv("DAGR_MEMORY_LIMIT", "0", 1);
+    setenv("DAGR_SPILL_DIR", "/nonexistent/dagr-spill", 1); /* not used without a limit */
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    dagr_memory_stats_t m;
+    memset(&m, 0x5a, sizeof m);
+    cr_expect_eq(dagr_memory_stats(ctx, &m), DAGR_OK);
+    cr_expect(m.limit == 0 && m.resident == 0 && m.peak == 0 && m.spill_writes == 0 &&
+                  m.reads == 0 && m.over_limit == 0,
+              "stats not all zero without a limit");
+    cr_expect_eq(dagr_memory_stats(NULL, &m), DAGR_ERR_ARG);
+    cr_expect_eq(dagr_memory_stats(ctx, NULL), DAGR_ERR_ARG);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+}
+
+/* A spill directory that cannot hold a file fails dagr_init with DAGR_ERR_IO naming it. */
+static void refuse_spill_dir(const char *dir) {
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.memory_limit = 1 << 20;
+    cfg.spill_dir = dir;
+    dagr_ctx_t *ctx = (dagr_ctx_t *)&ctx;
+    dagr_status_t st = dagr_init(NULL, NULL, &cfg, &ctx);
+    cr_expect_eq(st, DAGR_ERR_IO, "%s: dagr_init returned %s", dir, dagr_status_str(st));
+    cr_expect(strstr(dagr_last_error(), dir) && strstr(dagr_last_error(), "DAGR_SPILL_DIR"),
+              "message \"%s\" does not name the directory", dagr_last_error());
+    if (st == DAGR_OK) dagr_finalize(&ctx);
+}
+Test(lib_config, spill_dir_missing) {
+    refuse_spill_dir("/nonexistent/dagr-spill");
+}
+Test(lib_config, spill_dir_is_a_file) {
+    refuse_spill_dir("/etc/passwd");
+}
+
+/* The limit through the struct, the directory through the environment: init opens the
+ * spill file (and leaves nothing in the directory), dagr_memory_stats reports the limit. */
+Test(lib_config, memory_limit_through_config) {
+    char dir[] = "/tmp/dagr-config-spill-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    unsetenv("DAGR_MEMORY_LIMIT");
+    setenv("DAGR_SPILL_DIR", dir, 1);
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cr_expect_eq(cfg.memory_limit, 0);
+    cr_expect_null(cfg.spill_dir);
+    cfg.memory_limit = 3 << 20;
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_OK, "%s", dagr_last_error());
+    dagr_memory_stats_t m;
+    cr_expect_eq(dagr_memory_stats(ctx, &m), DAGR_OK);
+    cr_expect_eq(m.limit, (size_t)3 << 20);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", dir);
+    cr_expect_eq(system(cmd), 0, "the spill directory %s is not empty", dir);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+    cr_expect_eq(rmdir(dir), 0, "cannot remove %s", dir);
+}
+
 /* The summary and the trace set through the struct, on one rank: dagr_init copies the paths,
  * and the files exist after dagr_finalize. */
 Test(lib_config, trace_through_config) {

@@ -1,0 +1,395 @@
+/* The out-of-core tile store: with a memory limit, keeps the data dagr allocates on a rank
+ * under the limit by spilling least recently used buffers to a file and reading them back
+ * when a task, a transfer or a fetch needs them (data_pin).
+ *
+ * What counts: the owners' home buffers that dagr allocated and the copies of other ranks'
+ * data kept on the heap. What never moves: buffers the caller attached (the caller owns that
+ * memory) and receive-arena blocks (they are the RMA window itself, a fixed size). A buffer
+ * is spilled only while no thread has it pinned; pending tasks that will use it later do not
+ * keep it in memory, so a graph much larger than memory can be inserted ahead.
+ *
+ * The file. One per rank, created at dagr_init in the spill directory and unlinked at once
+ * (O_TMPFILE where the file system has it), so that a crashed run leaves nothing behind.
+ * Each handle gets a slot the first time it is spilled and keeps it until it dies; a buffer
+ * read back and not written since is dropped again without a write (disk_clean). Freed slots
+ * are reused first-fit, so the file stays as large as the most data spilled at one time
+ * (plus fragmentation), not as large as everything ever spilled.
+ *
+ * A home never touched yet is not even allocated: it is "spilled" as zeros (slot -1) and
+ * allocated zeroed by the first pin, so that creating an array larger than memory costs
+ * nothing until its tiles are used.
+ *
+ * Locks. h->lock guards a handle's buffer state; the store's lock guards the LRU list, the
+ * counters and the file, and is taken after h->lock, never before it. Making room walks the
+ * LRU holding the store's lock and only *tries* each candidate's lock, skipping one that is
+ * busy, so the two orders never wait on each other. All file I/O of a rank happens under the
+ * store's lock, one transfer at a time: the disk is the bottleneck then anyway.
+ *
+ * Soft limit. If every resident buffer is pinned, or a write to the file fails (disk full),
+ * the pin goes ahead over the limit: the run slows or uses more memory, it does not stop. The
+ * first time, rank by rank, a line on stderr says so; dagr_memory_stats counts it. A failed
+ * read is different: the data is gone, so the pin fails with DAGR_ERR_IO, and so does the
+ * task (or transfer) that needed it. */
+#include "lib_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SLOT_ALIGN 4096 /* slots start on pages: whole-page I/O */
+
+typedef struct free_slot {
+    int64_t off;
+    uint64_t bytes;
+} free_slot_t;
+
+struct store {
+    dagr_ctx_t *ctx;
+    pthread_mutex_t lock;
+    int fd;
+    char dir[512];
+    dagr_data_t *lru_head, *lru_tail; /* oldest first */
+    int64_t file_end;
+    free_slot_t *free;
+    size_t nfree, capfree;
+    dagr_memory_stats_t st;
+    bool warned_over, warned_write;
+    long fail_read_at; /* tests only: the read-back that fails as if the disk had (0: none) */
+    long reads_done;
+};
+
+static uint64_t slot_bytes(size_t bytes) {
+    return ((uint64_t)bytes + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Start and stop
+ * ---------------------------------------------------------------------------------------- */
+
+static int open_spill_file(const char *dir) {
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return -1;
+#endif
+    char path[600];
+    snprintf(path, sizeof path, "%s/dagr-spill-XXXXXX", dir);
+    int fd2 = mkstemp(path);
+    if (fd2 >= 0) unlink(path);
+    return fd2;
+}
+
+dagr_status_t store_start(dagr_ctx_t *ctx) {
+    ctx->store = NULL;
+    dagr_status_t s = DAGR_OK;
+    char msg[DAGR_ERRMSG_MAX] = "";
+    if (ctx->cfg.memory_limit > 0) {
+        store_t *st = calloc(1, sizeof *st);
+        const char *dir = ctx->cfg.spill_dir;
+        if (!dir || !*dir) dir = getenv("TMPDIR");
+        if (!dir || !*dir) dir = "/tmp";
+        if (!st) {
+            s = DAGR_ERR_NOMEM;
+            snprintf(msg, sizeof msg, "cannot allocate the tile store");
+        } else if (strlen(dir) >= sizeof st->dir) {
+            s = DAGR_ERR_ARG;
+            snprintf(msg, sizeof msg, "the spill directory's name is longer than %zu bytes",
+                     sizeof st->dir - 1);
+        } else if ((st->fd = open_spill_file(dir)) < 0) {
+            s = DAGR_ERR_IO;
+            snprintf(msg, sizeof msg,
+                     "rank %d cannot create a spill file in '%s' (DAGR_SPILL_DIR): %s", ctx->rank,
+                     dir, strerror(errno));
+        }
+        if (s == DAGR_OK) {
+            st->ctx = ctx;
+            snprintf(st->dir, sizeof st->dir, "%s", dir);
+            pthread_mutex_init(&st->lock, NULL);
+            st->st.limit = ctx->cfg.memory_limit;
+            const char *f = getenv("DAGR_SPILL_TEST_FAIL_READ");
+            st->fail_read_at = f ? atol(f) : 0;
+            ctx->store = st;
+        } else {
+            free(st);
+        }
+    }
+    s = ctx_agree(ctx->comm, s, msg);
+    if (s != DAGR_OK) store_stop(ctx);
+    return s;
+}
+
+/* After every handle is gone (or left behind for good after a divergence). */
+void store_stop(dagr_ctx_t *ctx) {
+    store_t *st = ctx->store;
+    if (!st) return;
+    close(st->fd); /* the file was unlinked at creation: its space goes with it */
+    pthread_mutex_destroy(&st->lock);
+    free(st->free);
+    free(st);
+    ctx->store = NULL;
+}
+
+dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out) {
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
+    memset(out, 0, sizeof *out);
+    store_t *st = ctx->store;
+    if (!st) return DAGR_OK;
+    pthread_mutex_lock(&st->lock);
+    *out = st->st;
+    pthread_mutex_unlock(&st->lock);
+    return DAGR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The LRU list and the file's slots (store lock held)
+ * ---------------------------------------------------------------------------------------- */
+
+static void lru_unlink(store_t *st, dagr_data_t *h) {
+    if (h->lru_prev)
+        h->lru_prev->lru_next = h->lru_next;
+    else
+        st->lru_head = h->lru_next;
+    if (h->lru_next)
+        h->lru_next->lru_prev = h->lru_prev;
+    else
+        st->lru_tail = h->lru_prev;
+    h->lru_prev = h->lru_next = NULL;
+}
+
+static void lru_append(store_t *st, dagr_data_t *h) {
+    h->lru_prev = st->lru_tail;
+    h->lru_next = NULL;
+    if (st->lru_tail)
+        st->lru_tail->lru_next = h;
+    else
+        st->lru_head = h;
+    st->lru_tail = h;
+}
+
+static void track(store_t *st, dagr_data_t *h) {
+    h->tracked = true;
+    lru_append(st, h);
+    st->st.resident += h->bytes;
+    if (st->st.resident > st->st.peak) st->st.peak = st->st.resident;
+}
+
+static void untrack(store_t *st, dagr_data_t *h) {
+    if (!h->tracked) return;
+    lru_unlink(st, h);
+    h->tracked = false;
+    st->st.resident -= h->bytes;
+}
+
+static int64_t slot_alloc(store_t *st, size_t bytes) {
+    uint64_t need = slot_bytes(bytes);
+    for (size_t i = 0; i < st->nfree; i++) {
+        if (st->free[i].bytes < need) continue;
+        int64_t off = st->free[i].off;
+        st->free[i].off += (int64_t)need;
+        st->free[i].bytes -= need;
+        if (st->free[i].bytes == 0) st->free[i] = st->free[--st->nfree];
+        return off;
+    }
+    int64_t off = st->file_end;
+    st->file_end += (int64_t)need;
+    return off;
+}
+
+/* A slot the list cannot hold is simply lost: the file grows, nothing breaks. */
+static void slot_release(store_t *st, int64_t off, size_t bytes) {
+    uint64_t n = slot_bytes(bytes);
+    if (off + (int64_t)n == st->file_end) {
+        st->file_end = off;
+        return;
+    }
+    if (st->nfree == st->capfree) {
+        size_t cap = st->capfree ? 2 * st->capfree : 64;
+        free_slot_t *f = realloc(st->free, cap * sizeof *f);
+        if (!f) return;
+        st->free = f;
+        st->capfree = cap;
+    }
+    st->free[st->nfree++] = (free_slot_t){off, n};
+}
+
+void store_forget_locked(dagr_data_t *h, bool slot_too) {
+    store_t *st = h->ctx->store;
+    if (!st) return;
+    pthread_mutex_lock(&st->lock);
+    untrack(st, h);
+    if (slot_too && h->slot >= 0) {
+        slot_release(st, h->slot, h->bytes);
+        h->slot = -1;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (slot_too) {
+        h->spilled = false;
+        h->disk_clean = false;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Spilling and reading back (store lock held)
+ * ---------------------------------------------------------------------------------------- */
+
+static bool file_io(int fd, void *p, size_t n, int64_t off, bool write) {
+    char *c = p;
+    while (n) {
+        ssize_t k = write ? pwrite(fd, c, n, (off_t)off) : pread(fd, c, n, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = write ? ENOSPC : EIO; /* a short file: cut behind our back */
+            return false;
+        }
+        c += k;
+        n -= (size_t)k;
+        off += k;
+    }
+    return true;
+}
+
+static void warn_once(store_t *st, bool *warned, const char *fmt, const char *detail) {
+    if (*warned) return;
+    *warned = true;
+    fprintf(stderr, "dagr: rank %d: ", st->ctx->rank);
+    fprintf(stderr, fmt, detail);
+    fputc('\n', stderr);
+}
+
+/* Writes v's buffer to its slot (unless the slot already holds it) and frees it. Both
+ * locks held (v's by trylock). False when the write failed: v stays as it was. */
+static bool spill_one(store_t *st, dagr_data_t *v) {
+    dagr_ctx_t *ctx = st->ctx;
+    if (!v->disk_clean || v->slot < 0) {
+        int64_t t0 = trace_io_begin(ctx);
+        if (v->slot < 0) v->slot = slot_alloc(st, v->bytes);
+        double w0 = dagr_now();
+        bool ok = file_io(st->fd, v->buf, v->bytes, v->slot, true);
+        st->st.io_seconds += dagr_now() - w0;
+        if (!ok) {
+            st->st.spill_failures++;
+            char why[600];
+            snprintf(why, sizeof why, "%s: %s", st->dir, strerror(errno));
+            warn_once(st, &st->warned_write,
+                      "cannot write to the spill file in %s; going over DAGR_MEMORY_LIMIT", why);
+            return false;
+        }
+        st->st.spill_writes++;
+        st->st.spill_bytes += v->bytes;
+        trace_io_end(ctx, t0, TRACE_IO_SPILL_WRITE, v->bytes, sched_worker_index());
+    }
+    untrack(st, v);
+    free(v->buf);
+    if (v->buf_kind == BUF_HOME) v->home = NULL;
+    v->buf = NULL;
+    v->spilled = true;
+    v->disk_clean = true;
+    return true;
+}
+
+/* Spills least recently used buffers until `need` more bytes fit under the limit, or nothing
+ * more can go. */
+static void make_room(store_t *st, size_t need) {
+    while (st->st.resident + need > st->st.limit) {
+        dagr_data_t *v = st->lru_head;
+        for (; v; v = v->lru_next) {
+            if (pthread_mutex_trylock(&v->lock) != 0) continue;
+            if (v->pins == 0 && v->buf) break;
+            pthread_mutex_unlock(&v->lock);
+        }
+        bool spilled = v && spill_one(st, v);
+        if (v) pthread_mutex_unlock(&v->lock);
+        if (!spilled) {
+            st->st.over_limit++;
+            char lim[64];
+            snprintf(lim, sizeof lim, "%zu", st->st.limit);
+            if (!v)
+                warn_once(st, &st->warned_over,
+                          "the data in use by running tasks exceeds DAGR_MEMORY_LIMIT=%s bytes; "
+                          "going over the limit",
+                          lim);
+            return;
+        }
+    }
+}
+
+/* h->lock held, h has no buffer: gives it one, read back from the file when it was spilled
+ * and its contents are wanted, zeroed otherwise. */
+static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode) {
+    dagr_ctx_t *ctx = st->ctx;
+    bool read = h->spilled && h->slot >= 0 && mode != PIN_OVERWRITE;
+    pthread_mutex_lock(&st->lock);
+    make_room(st, h->bytes);
+    void *p = data_alloc_zeroed(h->bytes, !read);
+    if (!p) {
+        pthread_mutex_unlock(&st->lock);
+        return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes for data #%llu", h->bytes,
+                        (unsigned long long)h->id);
+    }
+    if (read) {
+        int64_t t0 = trace_io_begin(ctx);
+        double r0 = dagr_now();
+        bool ok = ++st->reads_done != st->fail_read_at;
+        if (ok)
+            ok = file_io(st->fd, p, h->bytes, h->slot, false);
+        else
+            errno = EIO;
+        st->st.io_seconds += dagr_now() - r0;
+        if (!ok) {
+            int err = errno;
+            pthread_mutex_unlock(&st->lock);
+            free(p);
+            return DAGR_ERR(DAGR_ERR_IO,
+                            "cannot read data #%llu (%zu bytes) back from the spill file in "
+                            "%s: %s",
+                            (unsigned long long)h->id, h->bytes, st->dir, strerror(err));
+        }
+        st->st.reads++;
+        st->st.read_bytes += h->bytes;
+        trace_io_end(ctx, t0, TRACE_IO_SPILL_READ, h->bytes, sched_worker_index());
+    }
+    track(st, h);
+    pthread_mutex_unlock(&st->lock);
+    if (!h->spilled) h->buf_kind = BUF_HEAP; /* a first copy on a rank that held none */
+    if (h->buf_kind == BUF_HOME) h->home = p;
+    h->buf = p;
+    h->disk_clean = read;
+    h->spilled = false;
+    return DAGR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Pins
+ * ---------------------------------------------------------------------------------------- */
+
+dagr_status_t data_pin(dagr_data_t *h, pin_mode_t mode) {
+    store_t *st = h->ctx->store;
+    if (h->bytes == 0) return DAGR_OK;
+    dagr_status_t s = DAGR_OK;
+    pthread_mutex_lock(&h->lock);
+    if (!h->buf) s = make_resident(st, h, mode);
+    if (s == DAGR_OK) {
+        h->pins++;
+        if (mode != PIN_READ) h->disk_clean = false;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return s;
+}
+
+void data_unpin(dagr_data_t *h) {
+    store_t *st = h->ctx->store;
+    if (h->bytes == 0) return;
+    pthread_mutex_lock(&h->lock);
+    h->pins--;
+    pthread_mutex_unlock(&h->lock);
+    /* Just used: to the young end of the list. */
+    pthread_mutex_lock(&st->lock);
+    if (h->tracked) {
+        lru_unlink(st, h);
+        lru_append(st, h);
+    }
+    pthread_mutex_unlock(&st->lock);
+}

@@ -1,0 +1,103 @@
+/* Out of core (tests/linalg/linalg_spill.c): posv, gemm, a float copy and plain handles
+ * moving between ranks, under memory limits from far below one tile to above the data, at
+ * 1-4 ranks; every run must give the hash of the same work without a limit, and a failed
+ * read-back of the spill file must fail the run with DAGR_ERR_IO on every rank. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpirun.h"
+
+/* Runs the work once; checks every rank's result line and returns rank 0's hash. */
+static unsigned long long spill(int nranks, const char *env, const char *args, long *writes) {
+    mpirun_t r;
+    mpirun(&r, nranks, env, 240, "linalg_spill", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "spill", 1);
+    unsigned long long h = 0;
+    *writes = 0;
+    for (int k = nranks - 1; k >= 0; k--) {
+        const char *line = mpirun_line(&r, k, "RESULT spill", 0);
+        const char *p = strstr(line, "hash=");
+        unsigned long long hk = 0;
+        long w = 0;
+        cr_assert(p && sscanf(p, "hash=%llx", &hk) == 1 && mpirun_value(line, "writes", &w), "%s",
+                  line);
+        cr_assert(k == nranks - 1 || hk == h, "rank %d's hash %016llx differs from rank %d's", k,
+                  hk, k + 1);
+        h = hk;
+        *writes += w;
+    }
+    mpirun_free(&r);
+    return h;
+}
+
+/* The same work (args "P Q N NB") without a limit and with each limit: the same hash, and a
+ * limit below the data spills. */
+static void same_under_limits(int nranks, const char *grid, const char *const *limits, int n) {
+    char args[256], dir[256], env[512];
+    mpirun_tmpdir(dir, sizeof dir, "spill");
+    long writes;
+    snprintf(args, sizeof args, "%s 0 run", grid);
+    unsigned long long want = spill(nranks, "DAGR_THREADS=2", args, &writes);
+    cr_assert_eq(writes, 0, "spilled without a limit");
+    for (int k = 0; k < n; k++) {
+        snprintf(args, sizeof args, "%s %s run", grid, limits[k]);
+        snprintf(env, sizeof env, "DAGR_THREADS=2 DAGR_SPILL_DIR=%s", dir);
+        unsigned long long got = spill(nranks, env, args, &writes);
+        cr_assert_eq(got, want, "limit %s: hash %016llx, without a limit %016llx", limits[k], got,
+                     want);
+        cr_assert_gt(writes, 0, "limit %s: nothing was spilled", limits[k]);
+        char out[64] = "";
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "ls -A %s | wc -l", dir);
+        mpirun_sh(cmd, out, sizeof out);
+        cr_assert_eq(atoi(out), 0, "limit %s: the spill directory is not empty after the run",
+                     limits[k]);
+    }
+    mpirun_rmdir(dir);
+}
+
+/* args: P Q N NB; 1 byte is below every tile (every buffer goes out as soon as it is free);
+ * 40K holds a few 8x8.. tiles. */
+Test(linalg_spill, one_rank, .timeout = 600) {
+    const char *lim[] = {"1", "40K"};
+    same_under_limits(1, "1 1 45 8", lim, 2);
+}
+
+Test(linalg_spill, two_ranks, .timeout = 600) {
+    const char *lim[] = {"1", "24K"};
+    same_under_limits(2, "1 2 50 7", lim, 2);
+}
+
+Test(linalg_spill, three_ranks, .timeout = 600) {
+    const char *lim[] = {"16K"};
+    same_under_limits(3, "3 1 37 5", lim, 1);
+}
+
+Test(linalg_spill, four_ranks_limit_from_environment, .timeout = 600) {
+    char dir[256], env[512];
+    mpirun_tmpdir(dir, sizeof dir, "spill-env");
+    long w0, w1;
+    unsigned long long want = spill(4, "DAGR_THREADS=1", "2 2 33 6 0 run", &w0);
+    snprintf(env, sizeof env, "DAGR_THREADS=1 DAGR_MEMORY_LIMIT=8K DAGR_SPILL_DIR=%s", dir);
+    unsigned long long got = spill(4, env, "2 2 33 6 env run", &w1);
+    cr_assert_eq(got, want, "hash %016llx, without a limit %016llx", got, want);
+    cr_assert_gt(w1, 0, "nothing was spilled");
+    mpirun_rmdir(dir);
+}
+
+/* The 3rd read-back on each rank fails as a disk error would. */
+static void readfail(int nranks, const char *args) {
+    mpirun_t r;
+    mpirun(&r, nranks, "DAGR_THREADS=2 DAGR_SPILL_TEST_FAIL_READ=3", 240, "linalg_spill", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "readfail", 1);
+    mpirun_free(&r);
+}
+
+Test(linalg_spill, read_failure_is_an_io_error, .timeout = 300) {
+    readfail(1, "1 1 30 6 1 readfail");
+    readfail(2, "2 1 30 6 1 readfail");
+}
