@@ -88,6 +88,52 @@ Test(linalg_spill, four_ranks_limit_from_environment, .timeout = 600) {
     mpirun_rmdir(dir);
 }
 
+/* A traced run: one "spill write" / "spill read" event (cat io, on the rank's pid) per
+ * write and read dagr_memory_stats counted, with the same bytes, checked with Python's JSON
+ * parser; the summary's file I/O line reports them too. */
+Test(linalg_spill, trace_records_spill_io, .timeout = 300) {
+    char dir[256], env[600], cmd[1200], out[4096] = "";
+    mpirun_tmpdir(dir, sizeof dir, "spill-trace");
+    snprintf(env, sizeof env,
+             "DAGR_THREADS=2 DAGR_SPILL_DIR=%s DAGR_TRACE=%s/t.json DAGR_SUMMARY=1", dir, dir);
+    mpirun_t r;
+    mpirun(&r, 2, env, 240, "linalg_spill", "1 2 40 8 8K run");
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "spill", 1);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"import json,sys\n"
+             "d=json.load(open(sys.argv[1]))\n"
+             "ev=d['traceEvents'] if isinstance(d,dict) else d\n"
+             "for p in (0,1):\n"
+             "  w=[e for e in ev if e.get('pid')==p and e.get('cat')=='io' and e['name']=='spill "
+             "write']\n"
+             "  rd=[e for e in ev if e.get('pid')==p and e.get('cat')=='io' and e['name']=='spill "
+             "read']\n"
+             "  print('RANK',p,'writes=%%d reads=%%d wbytes=%%d rbytes=%%d' %% (len(w),len(rd),"
+             "sum(e['args']['bytes'] for e in w),sum(e['args']['bytes'] for e in rd)))\" %s/t.json",
+             dir);
+    cr_assert_eq(mpirun_sh(cmd, out, sizeof out), 0, "%s\n%s", cmd, out);
+    for (int k = 0; k < 2; k++) {
+        const char *line = mpirun_line(&r, k, "RESULT spill", 0);
+        char want[64];
+        snprintf(want, sizeof want, "RANK %d ", k);
+        const char *got = strstr(out, want);
+        cr_assert_not_null(got, "%s", out);
+        const char *keys[] = {"writes", "reads", "wbytes", "rbytes"};
+        for (int i = 0; i < 4; i++) {
+            long a = -1, b = -2;
+            cr_assert(mpirun_value(line, keys[i], &a) && mpirun_value(got, keys[i], &b), "%s\n%s",
+                      line, got);
+            cr_expect_eq(a, b, "rank %d: %s %ld counted, %ld in the trace", k, keys[i], a, b);
+            if (i < 2) cr_expect_gt(a, 0, "rank %d: no %s", k, keys[i]);
+        }
+    }
+    cr_expect(strstr(r.output, "file I/O: spill write ") && strstr(r.output, "spill read "),
+              "the summary has no spill I/O\n%s", mpirun_tail(&r));
+    mpirun_free(&r);
+    mpirun_rmdir(dir);
+}
+
 /* The 3rd read-back on each rank fails as a disk error would. */
 static void readfail(int nranks, const char *args) {
     mpirun_t r;
