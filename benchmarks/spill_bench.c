@@ -18,7 +18,8 @@
  * with pread, no fsync (the spill file is never synced either): what the file system gives.
  *
  * One JSON object per case on rank 0:
- *   {"case":"spill","op","n","nb","ranks","threads","fraction","limit_mb","seconds",
+ *   {"bench":"spill_bench","case":"spill","op","n","nb","ranks","threads","repeat",
+ *    "check" ("ok": the result has the same bits as in memory),"fraction","limit_mb","seconds",
  *    "gflops","vs_in_memory" (in-memory time / this time),"spilled_mb","read_mb",
  *    "io_seconds","io_gbs" ((spilled + read) / io_seconds),"peak_mb","over_limit"}
  * (the spill figures are rank 0's) and {"case":"posix","mb","write_gbs","read_gbs"}. */
@@ -82,7 +83,25 @@ static size_t share_bytes(dagr_ctx_t *ctx, dagr_darray_t *A) {
 typedef struct result {
     double seconds;
     dagr_memory_stats_t m;
+    uint64_t hash; /* of the result, on rank 0: every case must compute the same bits */
+    int threads;
 } result_t;
+
+static uint64_t hash_of(const dagr_darray_t *X) {
+    size_t n = (size_t)(O.n * O.n);
+    double *x = me == 0 ? malloc(n * sizeof *x) : NULL;
+    if (me == 0 && !x) die("malloc for the check", DAGR_ERR_NOMEM);
+    TRY(dagr_darray_gather(X, x, O.n, 0));
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t k = 0; me == 0 && k < n; k++) {
+        uint64_t w;
+        memcpy(&w, &x[k], sizeof w);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+    }
+    free(x);
+    return h;
+}
 
 /* One case: a fresh context with the limit, inputs, the timed op. */
 static result_t run_case(double fraction, size_t *data_bytes) {
@@ -118,8 +137,9 @@ static result_t run_case(double fraction, size_t *data_bytes) {
     TRY(dagr_wait_all(ctx));
     double t = MPI_Wtime() - t0, tmax = 0;
     MPI_Allreduce(&t, &tmax, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    result_t r = {tmax, {0}};
+    result_t r = {tmax, {0}, 0, dagr_threads(ctx)};
     TRY(dagr_memory_stats(ctx, &r.m));
+    r.hash = hash_of(C ? C : A);
     dagr_darray_destroy(&A);
     dagr_darray_destroy(&B);
     dagr_darray_destroy(&C);
@@ -211,22 +231,29 @@ int main(int argc, char **argv) {
         for (int c = 0; c < ncase; c++) {
             const dagr_memory_stats_t *m = &best[c].m;
             double io = (double)(m->spill_bytes + m->read_bytes);
-            printf("{\"case\":\"spill\",\"op\":\"%s\",\"n\":%lld,\"nb\":%lld,\"ranks\":%d,"
-                   "\"threads\":%d,\"fraction\":%.3f,\"limit_mb\":%.1f,\"seconds\":%.4f,"
+            printf("{\"bench\":\"spill_bench\",\"case\":\"spill\",\"op\":\"%s\",\"n\":%lld,"
+                   "\"nb\":%lld,\"ranks\":%d,\"threads\":%d,\"repeat\":%d,\"check\":\"%s\","
+                   "\"fraction\":%.3f,\"limit_mb\":%.1f,\"seconds\":%.4f,"
                    "\"gflops\":%.2f,\"vs_in_memory\":%.3f,\"spilled_mb\":%.1f,\"read_mb\":%.1f,"
                    "\"io_seconds\":%.3f,\"io_gbs\":%.2f,\"peak_mb\":%.1f,\"over_limit\":%llu}\n",
-                   O.op, (long long)O.n, (long long)O.nb, nranks, O.threads,
+                   O.op, (long long)O.n, (long long)O.nb, nranks, best[c].threads, O.repeat,
+                   best[c].hash == best[0].hash ? "ok" : "result differs from the in-memory run",
                    c ? O.frac[c - 1] : 0.0, (double)m->limit * 1e-6, best[c].seconds,
                    flops() / best[c].seconds * 1e-9, best[0].seconds / best[c].seconds,
                    (double)m->spill_bytes * 1e-6, (double)m->read_bytes * 1e-6, m->io_seconds,
                    m->io_seconds > 0 ? io / m->io_seconds * 1e-9 : 0.0, (double)m->peak * 1e-6,
                    (unsigned long long)m->over_limit);
         }
-        printf("{\"case\":\"posix\",\"mb\":%.1f,\"write_gbs\":%.2f,\"read_gbs\":%.2f}\n",
+        printf("{\"bench\":\"spill_bench\",\"case\":\"posix\",\"mb\":%.1f,\"write_gbs\":%.2f,"
+               "\"read_gbs\":%.2f}\n",
                (double)data * 1e-6, wg, rg);
     }
+    int bad = 0;
+    for (int c = 0; c < ncase; c++)
+        bad |= best[c].hash != best[0].hash;
+    MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Finalize();
-    return 0;
+    return bad;
 usage:
     if (me == 0)
         fprintf(stderr, "usage: spill_bench [--op potrf|gemm] [--n N] [--nb NB] [--threads T] "
