@@ -290,16 +290,25 @@ static bool spill_one(store_t *st, dagr_data_t *v) {
     return true;
 }
 
-/* Spills least recently used buffers until `need` more bytes fit under the limit, or nothing
- * more can go. */
+/* The oldest buffer nobody uses, locked; with `idle`, only one that no inserted task will
+ * use either (pending == 0). NULL if none. */
+static dagr_data_t *pick_victim(store_t *st, bool idle) {
+    for (dagr_data_t *v = st->lru_head; v; v = v->lru_next) {
+        if (pthread_mutex_trylock(&v->lock) != 0) continue;
+        if (v->pins == 0 && v->buf && (!idle || v->pending == 0)) return v;
+        pthread_mutex_unlock(&v->lock);
+    }
+    return NULL;
+}
+
+/* Spills buffers until `need` more bytes fit under the limit, or nothing more can go. First
+ * those no inserted task will touch (the graph says they are done with for now: in a
+ * factorisation, the finished panels), oldest first; then the least recently used of the
+ * rest. Plain LRU alone evicts exactly what a sweep over the data needs next. */
 static void make_room(store_t *st, size_t need) {
     while (st->st.resident + need > st->st.limit) {
-        dagr_data_t *v = st->lru_head;
-        for (; v; v = v->lru_next) {
-            if (pthread_mutex_trylock(&v->lock) != 0) continue;
-            if (v->pins == 0 && v->buf) break;
-            pthread_mutex_unlock(&v->lock);
-        }
+        dagr_data_t *v = pick_victim(st, true);
+        if (!v) v = pick_victim(st, false);
         bool spilled = v && spill_one(st, v);
         if (v) pthread_mutex_unlock(&v->lock);
         if (!spilled) {
