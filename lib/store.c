@@ -1,5 +1,5 @@
 /* The out-of-core tile store: with a memory limit, keeps the data dagr allocates on a rank
- * under the limit by spilling least recently used buffers to a file and reading them back
+ * under the limit by spilling buffers nobody is using to a file and reading them back
  * when a task, a transfer or a fetch needs them (data_pin).
  *
  * What counts: the owners' home buffers that dagr allocated and the copies of other ranks'
@@ -7,6 +7,9 @@
  * memory) and receive-arena blocks (they are the RMA window itself, a fixed size). A buffer
  * is spilled only while no thread has it pinned; pending tasks that will use it later do not
  * keep it in memory, so a graph much larger than memory can be inserted ahead.
+ *
+ * Which buffers go: first those no inserted task will touch (pending == 0), oldest first, then
+ * the least recently used of the rest (make_room).
  *
  * The file. One per rank, created at dagr_init in the spill directory and unlinked at once
  * (O_TMPFILE where the file system has it), so that a crashed run leaves nothing behind.
