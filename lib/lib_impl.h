@@ -224,9 +224,9 @@ void data_have_reset(struct dagr_data *h, int only_rank);
 
 /* ---------------------------------------------------------------------------------------
  * Out-of-core tile store (store.c). With a memory limit (DAGR_MEMORY_LIMIT), the buffers
- * dagr allocates itself (owners' homes, copies on the heap) count against it, and the
- * least recently used ones that no thread is using are written to a spill file and read
- * back on demand. Buffers the caller attached and receive-arena blocks never move. Without a
+ * dagr allocates itself (owners' homes, copies on the heap) count against it, and buffers
+ * no thread is using (those no inserted task needs first, then the least recently used) are
+ * written to a spill file and read back on demand. Buffers the caller attached and receive-arena blocks never move. Without a
  * limit ctx->store is NULL and none of this runs.
  * ------------------------------------------------------------------------------------- */
 

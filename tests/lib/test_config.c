@@ -24,6 +24,8 @@ Test(lib_config, config_init_defaults) {
     cr_expect_eq(cfg.summary, 0);
     cr_expect_eq(cfg.progress, 0);
     cr_expect_eq(cfg.trace_events, 0);
+    cr_expect_eq(cfg.memory_limit, 0);
+    cr_expect_null(cfg.spill_dir);
 }
 
 Test(lib_config, task_opts_init_defaults) {
