@@ -456,6 +456,7 @@ typedef struct trace_rankstat {
     int64_t threads;
     uint64_t io_bytes[TRACE_IO_KINDS]; /* file I/O recorded, by trace_io_kind_t */
     int64_t io_ns[TRACE_IO_KINDS];
+    uint64_t mem_limit, mem_peak, mem_over; /* the tile store's (0 without a memory limit) */
 } trace_rankstat_t;
 
 /* Rank 0: prints the summary table. cp_ns < 0: no critical path (graph not recorded). */

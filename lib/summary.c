@@ -90,6 +90,10 @@ void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, u
             io = true;
         }
         if (io) fputc('\n', f);
+        if (x->mem_limit)
+            fprintf(f, "  memory: peak %.3f MB of data under a %.3f MB limit%s\n",
+                    (double)x->mem_peak * 1e-6, (double)x->mem_limit * 1e-6,
+                    x->mem_over ? " (went over it: the data in use did not fit)" : "");
         if (x->dropped)
             fprintf(f, "  (rank %d dropped %" PRIu64 " trace events: DAGR_TRACE_EVENTS)\n", r,
                     x->dropped);

@@ -980,6 +980,11 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
                            .bytes_sent = atomic_load(&ctx->bytes_sent),
                            .bytes_received = atomic_load(&ctx->bytes_received)};
     memcpy(me.io_bytes, tr->io_bytes, sizeof me.io_bytes);
+    dagr_memory_stats_t mem;
+    dagr_memory_stats(ctx, &mem);
+    me.mem_limit = mem.limit;
+    me.mem_peak = mem.peak;
+    me.mem_over = mem.over_limit;
     memcpy(me.io_ns, tr->io_ns, sizeof me.io_ns);
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];

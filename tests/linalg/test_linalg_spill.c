@@ -130,6 +130,8 @@ Test(linalg_spill, trace_records_spill_io, .timeout = 300) {
     }
     cr_expect(strstr(r.output, "file I/O: spill write ") && strstr(r.output, "spill read "),
               "the summary has no spill I/O\n%s", mpirun_tail(&r));
+    cr_expect(strstr(r.output, "memory: peak ") && strstr(r.output, "under a 0.008 MB limit"),
+              "the summary has no memory line\n%s", mpirun_tail(&r));
     mpirun_free(&r);
     mpirun_rmdir(dir);
 }
