@@ -25,10 +25,14 @@ void mpirun(mpirun_t *r, int nranks, const char *env, int limit_s, const char *p
             const char *args) {
     memset(r, 0, sizeof *r);
     r->nranks = nranks;
-    /* timeout(1) sends TERM to mpiexec, which takes its ranks down; KILL 5 s later if not. */
+    /* timeout(1) sends TERM to mpiexec, which takes its ranks down; KILL 5 s later if not.
+     * The caller's settings do not leak into a scenario: it gets only `env`. (To run the
+     * whole suite out of core, add DAGR_MEMORY_LIMIT here by hand: the spill tests then
+     * fail, since their in-memory runs are not; every other test must pass.) */
     snprintf(r->cmd, sizeof r->cmd,
              "env -u DAGR_THREADS -u DAGR_COMM_ARENA -u DAGR_MAX_PENDING -u DAGR_VERBOSE "
-             "-u DAGR_COMM_SHM %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
+             "-u DAGR_COMM_SHM -u DAGR_MEMORY_LIMIT -u DAGR_SPILL_DIR -u DAGR_SPILL_TEST_FAIL_READ "
+             "%s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
              env ? env : "", limit_s, MPIEXEC, nranks, SCENARIO_DIR, prog, args ? args : "");
     double t0 = now();
     FILE *p = popen(r->cmd, "r");
