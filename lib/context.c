@@ -252,9 +252,13 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = progress_start(ctx)) != DAGR_OK) goto undo_sched;
-    if (ctx->cfg.verbose && ctx->rank == 0)
+    if (ctx->cfg.verbose && ctx->rank == 0) {
         fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n", ctx->size,
                 ctx->local_size, ctx->cfg.threads);
+        if (ctx->store)
+            fprintf(stderr, "dagr: memory limit %zu bytes of data per rank, spilling to %s\n",
+                    ctx->cfg.memory_limit, store_dir(ctx));
+    }
     *ctx_out = ctx;
     return DAGR_OK;
 

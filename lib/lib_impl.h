@@ -226,8 +226,8 @@ void data_have_reset(struct dagr_data *h, int only_rank);
  * Out-of-core tile store (store.c). With a memory limit (DAGR_MEMORY_LIMIT), the buffers
  * dagr allocates itself (owners' homes, copies on the heap) count against it, and buffers
  * no thread is using (those no inserted task needs first, then the least recently used) are
- * written to a spill file and read back on demand. Buffers the caller attached and receive-arena blocks never move. Without a
- * limit ctx->store is NULL and none of this runs.
+ * written to a spill file and read back on demand. Buffers the caller attached and receive-arena
+ * blocks never move. Without a limit ctx->store is NULL and none of this runs.
  * ------------------------------------------------------------------------------------- */
 
 typedef struct store store_t;
@@ -235,6 +235,8 @@ typedef struct store store_t;
 /* Collective: opens the spill file when cfg.memory_limit is set; same status everywhere. */
 dagr_status_t store_start(struct dagr_ctx *ctx);
 void store_stop(struct dagr_ctx *ctx);
+/* The spill directory ("" without a limit). */
+const char *store_dir(const struct dagr_ctx *ctx);
 typedef enum pin_mode {
     PIN_READ,     /* the contents are read */
     PIN_WRITE,    /* read and written */

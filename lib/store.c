@@ -59,8 +59,10 @@ struct store {
     size_t nfree, capfree;
     dagr_memory_stats_t st;
     bool warned_over, warned_write;
-    long fail_read_at; /* tests only: the read-back that fails as if the disk had (0: none) */
-    long reads_done;
+    /* Tests only (DAGR_SPILL_TEST_FAIL_READ / _WRITE=k): the k-th read-back / write fails as
+     * a disk error (EIO) / a full disk (ENOSPC) would; 0: none. */
+    long fail_read_at, fail_write_at;
+    long reads_done, writes_done;
 };
 
 static uint64_t slot_bytes(size_t bytes) {
@@ -113,6 +115,8 @@ dagr_status_t store_start(dagr_ctx_t *ctx) {
             st->st.limit = ctx->cfg.memory_limit;
             const char *f = getenv("DAGR_SPILL_TEST_FAIL_READ");
             st->fail_read_at = f ? atol(f) : 0;
+            f = getenv("DAGR_SPILL_TEST_FAIL_WRITE");
+            st->fail_write_at = f ? atol(f) : 0;
             ctx->store = st;
         } else {
             free(st);
@@ -132,6 +136,10 @@ void store_stop(dagr_ctx_t *ctx) {
     free(st->free);
     free(st);
     ctx->store = NULL;
+}
+
+const char *store_dir(const dagr_ctx_t *ctx) {
+    return ctx->store ? ctx->store->dir : "";
 }
 
 dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out) {
@@ -270,7 +278,11 @@ static bool spill_one(store_t *st, dagr_data_t *v) {
         int64_t t0 = trace_io_begin(ctx);
         if (v->slot < 0) v->slot = slot_alloc(st, v->bytes);
         double w0 = dagr_now();
-        bool ok = file_io(st->fd, v->buf, v->bytes, v->slot, true);
+        bool ok = ++st->writes_done != st->fail_write_at;
+        if (ok)
+            ok = file_io(st->fd, v->buf, v->bytes, v->slot, true);
+        else
+            errno = ENOSPC;
         st->st.io_seconds += dagr_now() - w0;
         if (!ok) {
             st->st.spill_failures++;

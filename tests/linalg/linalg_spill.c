@@ -14,9 +14,9 @@
  *     ranks and are spilled and read back there; fetched and compared exactly with a serial
  *     replay.
  * Prints RANK r RESULT spill ok|FAIL hash=<64-bit hash of every result> writes=... reads=...
- * wbytes=... rbytes=... peak=... limit=... over=... tile=... (dagr_memory_stats): a run with a
- * limit must print the hash of one without. With a limit smaller than the data, it also checks that
- * something was spilled and read back.
+ * wbytes=... rbytes=... peak=... limit=... over=... failures=... tile=... (dagr_memory_stats): a
+ * run with a limit must print the hash of one without. With a limit smaller than the data, it also
+ * checks that something was spilled and read back.
  *
  * readfail: run with DAGR_SPILL_TEST_FAIL_READ=k, which makes every rank's k-th read-back fail
  * as a disk error would. The work above must then end in DAGR_ERR_IO on every rank at the
@@ -261,11 +261,12 @@ int main(int argc, char **argv) {
                        m.resident);
         sc_result("spill", ok,
                   "hash=%016llx writes=%llu reads=%llu wbytes=%llu rbytes=%llu peak=%zu "
-                  "limit=%zu over=%llu tile=%zu worst=%.3g",
+                  "limit=%zu over=%llu failures=%llu tile=%zu worst=%.3g",
                   (unsigned long long)hash, (unsigned long long)m.spill_writes,
                   (unsigned long long)m.reads, (unsigned long long)m.spill_bytes,
                   (unsigned long long)m.read_bytes, m.peak, m.limit,
-                  (unsigned long long)m.over_limit, tile, worst);
+                  (unsigned long long)m.over_limit, (unsigned long long)m.spill_failures, tile,
+                  worst);
     }
     int code = sc_exit_code();
     dagr_finalize(&ctx);

@@ -136,6 +136,33 @@ Test(linalg_spill, trace_records_spill_io, .timeout = 300) {
     mpirun_rmdir(dir);
 }
 
+/* The 2nd write to the spill file fails as on a full disk: the buffer stays in memory, the
+ * rank says once that it goes over the limit, and the results are those of the run without
+ * a limit. */
+Test(linalg_spill, write_failure_goes_over_the_limit, .timeout = 300) {
+    long w;
+    unsigned long long want = spill(1, "DAGR_THREADS=2", "1 1 45 8 0 run", &w);
+    mpirun_t r;
+    mpirun(&r, 1, "DAGR_THREADS=2 DAGR_SPILL_TEST_FAIL_WRITE=2", 240, "linalg_spill",
+           "1 1 45 8 40K run");
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "spill", 1);
+    const char *line = mpirun_line(&r, 0, "RESULT spill", 0);
+    const char *p = strstr(line, "hash=");
+    unsigned long long got = 0;
+    long failures = -1, writes = -1;
+    cr_assert(p && sscanf(p, "hash=%llx", &got) == 1 && mpirun_value(line, "failures", &failures) &&
+                  mpirun_value(line, "writes", &writes),
+              "%s", line);
+    cr_expect_eq(got, want, "hash %016llx, without a limit %016llx", got, want);
+    cr_expect_eq(failures, 1, "%s", line);
+    cr_expect_gt(writes, 1, "nothing spilled after the failure: %s", line);
+    cr_expect(strstr(r.output, "dagr: rank 0: cannot write to the spill file in ") &&
+                  strstr(r.output, "No space left on device; going over DAGR_MEMORY_LIMIT"),
+              "no warning\n%s", mpirun_tail(&r));
+    mpirun_free(&r);
+}
+
 /* The 3rd read-back on each rank fails as a disk error would. */
 static void readfail(int nranks, const char *args) {
     mpirun_t r;
