@@ -168,7 +168,7 @@ void data_ref(dagr_data_t *h) {
 
 /* Frees a copy (never the home), resident or spilled. */
 static void buf_free(dagr_data_t *h) {
-    if (h->ctx->store) store_forget_locked(h, true);
+    if (h->ctx->store) store_forget_locked(h);
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, h->bytes);
     else if (h->buf_kind == BUF_HEAP)
@@ -179,7 +179,7 @@ static void buf_free(dagr_data_t *h) {
 
 void data_unref(dagr_data_t *h) {
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
-    if (h->ctx->store) store_forget_locked(h, true);
+    if (h->ctx->store) store_forget_locked(h);
     if (h->buf_kind != BUF_HOME) buf_free(h);
     if (h->home && !h->attached) free(h->home);
     free(h->have);

@@ -247,9 +247,9 @@ typedef enum pin_mode {
  * DAGR_ERR_NOMEM, DAGR_ERR_IO (the spill file could not be read). */
 dagr_status_t data_pin(struct dagr_data *h, pin_mode_t mode);
 void data_unpin(struct dagr_data *h);
-/* h->lock held: h's resident buffer is about to be freed / the handle is dying: forgets it
- * (and its slot in the spill file when `slot_too`). */
-void store_forget_locked(struct dagr_data *h, bool slot_too);
+/* h->lock held (or h is dying: no other reference): h's copy is about to be freed, or h
+ * itself: the store forgets its buffer and its slot in the spill file. */
+void store_forget_locked(struct dagr_data *h);
 /* The calling thread's worker index, -1 off the workers (for I/O trace events). */
 int sched_worker_index(void);
 

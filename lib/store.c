@@ -226,20 +226,18 @@ static void slot_release(store_t *st, int64_t off, size_t bytes) {
     st->free[st->nfree++] = (free_slot_t){off, n};
 }
 
-void store_forget_locked(dagr_data_t *h, bool slot_too) {
+void store_forget_locked(dagr_data_t *h) {
     store_t *st = h->ctx->store;
     if (!st) return;
     pthread_mutex_lock(&st->lock);
     untrack(st, h);
-    if (slot_too && h->slot >= 0) {
+    if (h->slot >= 0) {
         slot_release(st, h->slot, h->bytes);
         h->slot = -1;
     }
     pthread_mutex_unlock(&st->lock);
-    if (slot_too) {
-        h->spilled = false;
-        h->disk_clean = false;
-    }
+    h->spilled = false;
+    h->disk_clean = false;
 }
 
 /* ------------------------------------------------------------------------------------------
