@@ -261,9 +261,13 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
      * bytes are out. */
     bool pinned = false;
     if (!atomic_load(&s->poisoned) && c->ctx->store) {
-        pinned = data_pin(h, PIN_READ) == DAGR_OK;
+        dagr_status_t st = data_pin(h, PIN_READ);
+        pinned = st == DAGR_OK;
         if (!pinned) {
-            ctx_record_failure(c->ctx, DAGR_ERR_IO, dagr_last_error());
+            char msg[DAGR_ERRMSG_MAX + 96];
+            snprintf(msg, sizeof msg, "rank %d could not send data #%llu to rank %d: %s",
+                     c->ctx->rank, (unsigned long long)h->id, s->peer, dagr_last_error());
+            ctx_record_failure(c->ctx, st, msg);
             s->failed = true;
         }
     }
@@ -351,8 +355,11 @@ static void recv_ready(comm_t *c, node_t *r) {
             st = data_ensure_buf(h);
         }
         if (st != DAGR_OK) {
+            char msg[DAGR_ERRMSG_MAX + 96];
+            snprintf(msg, sizeof msg, "rank %d could not receive data #%llu from rank %d: %s",
+                     ctx->rank, (unsigned long long)h->id, r->peer, dagr_last_error());
             r->failed = true;
-            ctx_record_failure(ctx, st, dagr_last_error());
+            ctx_record_failure(ctx, st, msg);
         }
         if (h->buf_kind == BUF_ARENA) {
             m.disp = (uint64_t)arena_disp(c, h->buf);
