@@ -23,10 +23,12 @@
  * nothing until its tiles are used.
  *
  * Locks. h->lock guards a handle's buffer state; the store's lock guards the LRU list, the
- * counters and the file, and is taken after h->lock, never before it. Making room walks the
+ * counters and the slots, and is taken after h->lock, never before it. Making room walks the
  * LRU holding the store's lock and only *tries* each candidate's lock, skipping one that is
- * busy, so the two orders never wait on each other. All file I/O of a rank happens under the
- * store's lock, one transfer at a time: the disk is the bottleneck then anyway.
+ * busy, so the two orders never wait on each other. The file I/O itself runs without the
+ * store's lock, under the lock of the handle being written or read (which freezes it; a
+ * reference keeps a victim alive): threads pin, unpin and spill meanwhile, and several
+ * transfers can be in flight at once, which a disk with a queue needs.
  *
  * Soft limit. If every resident buffer is pinned, or a write to the file fails (disk full),
  * the pin goes ahead over the limit: the run slows or uses more memory, it does not stop. The
@@ -180,13 +182,6 @@ static void lru_append(store_t *st, dagr_data_t *h) {
     st->lru_tail = h;
 }
 
-static void track(store_t *st, dagr_data_t *h) {
-    h->tracked = true;
-    lru_append(st, h);
-    st->st.resident += h->bytes;
-    if (st->st.resident > st->st.peak) st->st.peak = st->st.resident;
-}
-
 static void untrack(store_t *st, dagr_data_t *h) {
     if (!h->tracked) return;
     lru_unlink(st, h);
@@ -268,63 +263,91 @@ static void warn_once(store_t *st, bool *warned, const char *fmt, const char *de
     fputc('\n', stderr);
 }
 
-/* Writes v's buffer to its slot (unless the slot already holds it) and frees it. Both
- * locks held (v's by trylock). False when the write failed: v stays as it was. */
-static bool spill_one(store_t *st, dagr_data_t *v) {
-    dagr_ctx_t *ctx = st->ctx;
-    if (!v->disk_clean || v->slot < 0) {
-        int64_t t0 = trace_io_begin(ctx);
-        if (v->slot < 0) v->slot = slot_alloc(st, v->bytes);
-        double w0 = dagr_now();
-        bool ok = ++st->writes_done != st->fail_write_at;
-        if (ok)
-            ok = file_io(st->fd, v->buf, v->bytes, v->slot, true);
-        else
-            errno = ENOSPC;
-        st->st.io_seconds += dagr_now() - w0;
-        if (!ok) {
-            st->st.spill_failures++;
-            char why[600];
-            snprintf(why, sizeof why, "%s: %s", st->dir, strerror(errno));
-            warn_once(st, &st->warned_write,
-                      "cannot write to the spill file in %s; going over DAGR_MEMORY_LIMIT", why);
-            return false;
-        }
-        st->st.spill_writes++;
-        st->st.spill_bytes += v->bytes;
-        trace_io_end(ctx, t0, TRACE_IO_SPILL_WRITE, v->bytes, sched_worker_index());
-    }
-    untrack(st, v);
-    free(v->buf);
-    if (v->buf_kind == BUF_HOME) v->home = NULL;
-    v->buf = NULL;
-    v->spilled = true;
-    v->disk_clean = true;
-    return true;
+/* A reference on h unless it is dying (its last reference already dropped: it is only
+ * waiting for the store's lock to forget it). */
+static bool ref_if_alive(dagr_data_t *h) {
+    int r = atomic_load(&h->refs);
+    while (r > 0)
+        if (atomic_compare_exchange_weak(&h->refs, &r, r + 1)) return true;
+    return false;
 }
 
-/* The oldest buffer nobody uses, locked; with `idle`, only one that no inserted task will
- * use either (pending == 0). NULL if none. */
+/* The oldest buffer nobody uses, locked and referenced; with `idle`, only one that no
+ * inserted task will use either (pending == 0). NULL if none. */
 static dagr_data_t *pick_victim(store_t *st, bool idle) {
     for (dagr_data_t *v = st->lru_head; v; v = v->lru_next) {
         if (pthread_mutex_trylock(&v->lock) != 0) continue;
-        if (v->pins == 0 && v->buf && (!idle || v->pending == 0)) return v;
+        if (v->pins == 0 && v->buf && (!idle || v->pending == 0) && ref_if_alive(v)) return v;
         pthread_mutex_unlock(&v->lock);
     }
     return NULL;
 }
 
-/* Spills buffers until `need` more bytes fit under the limit, or nothing more can go. First
- * those no inserted task will touch (the graph says they are done with for now: in a
- * factorisation, the finished panels), oldest first; then the least recently used of the
- * rest. Plain LRU alone evicts exactly what a sweep over the data needs next. */
+/* Store lock held, v locked and referenced by pick_victim: writes v's buffer to its slot
+ * (unless the slot already holds it) and frees it; false when the write failed, and v stays
+ * as it was. The store's lock is dropped during the write, so that other threads pin, unpin
+ * and spill meanwhile (several writes at once); v's own lock, kept, freezes v, and the
+ * reference keeps it alive. Returns with the store's lock held and v unlocked and released. */
+static bool spill_one(store_t *st, dagr_data_t *v) {
+    dagr_ctx_t *ctx = st->ctx;
+    lru_unlink(st, v); /* no other thread picks it; its bytes count until they are freed */
+    v->tracked = false;
+    bool write = !v->disk_clean || v->slot < 0, ok = true;
+    if (v->slot < 0) v->slot = slot_alloc(st, v->bytes);
+    bool inject = write && ++st->writes_done == st->fail_write_at;
+    pthread_mutex_unlock(&st->lock);
+    double secs = 0;
+    int err = 0;
+    if (write) {
+        int64_t t0 = trace_io_begin(ctx);
+        double w0 = dagr_now();
+        ok = !inject && file_io(st->fd, v->buf, v->bytes, v->slot, true);
+        err = inject ? ENOSPC : errno;
+        secs = dagr_now() - w0;
+        if (ok) trace_io_end(ctx, t0, TRACE_IO_SPILL_WRITE, v->bytes, sched_worker_index());
+    }
+    if (ok) {
+        free(v->buf);
+        if (v->buf_kind == BUF_HOME) v->home = NULL;
+        v->buf = NULL;
+        v->spilled = true;
+        v->disk_clean = true;
+    }
+    pthread_mutex_lock(&st->lock);
+    st->st.io_seconds += secs;
+    if (ok) {
+        st->st.resident -= v->bytes;
+        if (write) {
+            st->st.spill_writes++;
+            st->st.spill_bytes += v->bytes;
+        }
+    } else {
+        v->tracked = true;
+        lru_append(st, v);
+        st->st.spill_failures++;
+        char why[600];
+        snprintf(why, sizeof why, "%s: %s", st->dir, strerror(err));
+        warn_once(st, &st->warned_write,
+                  "cannot write to the spill file in %s; going over DAGR_MEMORY_LIMIT", why);
+    }
+    pthread_mutex_unlock(&v->lock);
+    /* The last reference forgets v through the store's lock: drop it without holding it. */
+    pthread_mutex_unlock(&st->lock);
+    data_unref(v);
+    pthread_mutex_lock(&st->lock);
+    return ok;
+}
+
+/* Store lock held (dropped and taken again while writing). Spills buffers until `need` more
+ * bytes fit under the limit, or nothing more can go. First those no inserted task will touch
+ * (the graph says they are done with for now: in a factorisation, the finished panels),
+ * oldest first; then the least recently used of the rest. Plain LRU alone evicts exactly
+ * what a sweep over the data needs next. */
 static void make_room(store_t *st, size_t need) {
     while (st->st.resident + need > st->st.limit) {
         dagr_data_t *v = pick_victim(st, true);
         if (!v) v = pick_victim(st, false);
-        bool spilled = v && spill_one(st, v);
-        if (v) pthread_mutex_unlock(&v->lock);
-        if (!spilled) {
+        if (!v || !spill_one(st, v)) {
             st->st.over_limit++;
             char lim[64];
             snprintf(lim, sizeof lim, "%zu", st->st.limit);
@@ -339,7 +362,8 @@ static void make_room(store_t *st, size_t need) {
 }
 
 /* h->lock held, h has no buffer: gives it one, read back from the file when it was spilled
- * and its contents are wanted, zeroed otherwise. */
+ * and its contents are wanted, zeroed otherwise. The bytes count from the allocation on;
+ * the read runs without the store's lock (h's lock freezes h). */
 static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode) {
     dagr_ctx_t *ctx = st->ctx;
     bool read = h->spilled && h->slot >= 0 && mode != PIN_OVERWRITE;
@@ -351,17 +375,21 @@ static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode)
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes for data #%llu", h->bytes,
                         (unsigned long long)h->id);
     }
+    st->st.resident += h->bytes;
+    if (st->st.resident > st->st.peak) st->st.peak = st->st.resident;
     if (read) {
+        bool inject = ++st->reads_done == st->fail_read_at;
+        pthread_mutex_unlock(&st->lock);
         int64_t t0 = trace_io_begin(ctx);
         double r0 = dagr_now();
-        bool ok = ++st->reads_done != st->fail_read_at;
-        if (ok)
-            ok = file_io(st->fd, p, h->bytes, h->slot, false);
-        else
-            errno = EIO;
-        st->st.io_seconds += dagr_now() - r0;
+        bool ok = !inject && file_io(st->fd, p, h->bytes, h->slot, false);
+        int err = inject ? EIO : errno;
+        double secs = dagr_now() - r0;
+        if (ok) trace_io_end(ctx, t0, TRACE_IO_SPILL_READ, h->bytes, sched_worker_index());
+        pthread_mutex_lock(&st->lock);
+        st->st.io_seconds += secs;
         if (!ok) {
-            int err = errno;
+            st->st.resident -= h->bytes;
             pthread_mutex_unlock(&st->lock);
             free(p);
             return DAGR_ERR(DAGR_ERR_IO,
@@ -371,9 +399,9 @@ static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode)
         }
         st->st.reads++;
         st->st.read_bytes += h->bytes;
-        trace_io_end(ctx, t0, TRACE_IO_SPILL_READ, h->bytes, sched_worker_index());
     }
-    track(st, h);
+    h->tracked = true;
+    lru_append(st, h);
     pthread_mutex_unlock(&st->lock);
     if (!h->spilled) h->buf_kind = BUF_HEAP; /* a first copy on a rank that held none */
     if (h->buf_kind == BUF_HOME) h->home = p;
