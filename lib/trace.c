@@ -1041,9 +1041,10 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
                 fprintf(f, "%.9f", (double)cp * 1e-9);
             else
                 fputs("null", f); /* the graph is recorded only for DAGR_DOT or DAGR_SUMMARY */
-            const char *keys[] = {"threads",    "tasks_run",      "busy_s",
-                                  "bytes_sent", "bytes_received", "dropped_events"};
-            for (int key = 0; key < 6; key++) {
+            const char *keys[] = {"threads",      "tasks_run",      "busy_s",
+                                  "bytes_sent",   "bytes_received", "dropped_events",
+                                  "memory_limit", "memory_peak",    "memory_over_limit"};
+            for (int key = 0; key < 9; key++) {
                 fprintf(f, ",\"%s\":[", keys[key]);
                 for (int r = 0; r < P; r++) {
                     const trace_rankstat_t *x = &rs[r];
@@ -1054,6 +1055,9 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
                     if (key == 3) fprintf(f, "%" PRIu64, x->bytes_sent);
                     if (key == 4) fprintf(f, "%" PRIu64, x->bytes_received);
                     if (key == 5) fprintf(f, "%" PRIu64, x->dropped);
+                    if (key == 6) fprintf(f, "%" PRIu64, x->mem_limit);
+                    if (key == 7) fprintf(f, "%" PRIu64, x->mem_peak);
+                    if (key == 8) fprintf(f, "%" PRIu64, x->mem_over);
                 }
                 fputc(']', f);
             }

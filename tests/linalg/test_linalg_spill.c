@@ -132,6 +132,17 @@ Test(linalg_spill, trace_records_spill_io, .timeout = 300) {
               "the summary has no spill I/O\n%s", mpirun_tail(&r));
     cr_expect(strstr(r.output, "memory: peak ") && strstr(r.output, "under a 0.008 MB limit"),
               "the summary has no memory line\n%s", mpirun_tail(&r));
+    /* dagr-trace prints the same per-rank lines from the file. */
+    char tool[8192] = "";
+    snprintf(cmd, sizeof cmd, "python3 %s/tools/dagr-trace %s/t.json 2>&1", SOURCE_ROOT, dir);
+    cr_assert_eq(mpirun_sh(cmd, tool, sizeof tool), 0, "%s\n%s", cmd, tool);
+    for (const char *l = strstr(r.output, "  memory: peak "); l;
+         l = strstr(l + 1, "  memory: peak ")) {
+        char line[256];
+        size_t n = strcspn(l, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)(n < 255 ? n : 255), l);
+        cr_expect(strstr(tool, line), "dagr-trace lacks \"%s\"\n%s", line, tool);
+    }
     mpirun_free(&r);
     mpirun_rmdir(dir);
 }
