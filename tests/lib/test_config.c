@@ -142,6 +142,8 @@ Test(lib_config, env_memory_limit_zero_is_no_limit) {
 
 /* A spill directory that cannot hold a file fails dagr_init with DAGR_ERR_IO naming it. */
 static void refuse_spill_dir(const char *dir) {
+    unsetenv("DAGR_MEMORY_LIMIT");
+    unsetenv("DAGR_SPILL_DIR");
     dagr_config_t cfg;
     dagr_config_init(&cfg);
     cfg.memory_limit = 1 << 20;
@@ -158,6 +160,22 @@ Test(lib_config, spill_dir_missing) {
 }
 Test(lib_config, spill_dir_is_a_file) {
     refuse_spill_dir("/etc/passwd");
+}
+Test(lib_config, spill_dir_name_too_long) {
+    char dir[700];
+    memset(dir, 'd', sizeof dir - 1);
+    dir[0] = '/';
+    dir[sizeof dir - 1] = 0;
+    unsetenv("DAGR_MEMORY_LIMIT");
+    unsetenv("DAGR_SPILL_DIR");
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.memory_limit = 1 << 20;
+    cfg.spill_dir = dir;
+    dagr_ctx_t *ctx = NULL;
+    cr_expect_eq(dagr_init(NULL, NULL, &cfg, &ctx), DAGR_ERR_ARG);
+    cr_expect(strstr(dagr_last_error(), "spill directory") != NULL, "message: %s",
+              dagr_last_error());
 }
 
 /* The limit through the struct, the directory through the environment: init opens the
