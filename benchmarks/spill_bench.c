@@ -67,8 +67,7 @@ static int narrays(void) {
 
 /* The rank's share of the arrays' bytes (every rank alike: the tiles are spread evenly
  * enough for a limit; the largest share is taken). */
-static size_t share_bytes(dagr_ctx_t *ctx, dagr_darray_t *A) {
-    (void)ctx;
+static size_t share_bytes(dagr_darray_t *A) {
     size_t mine = 0;
     int64_t nt = (O.n + O.nb - 1) / O.nb;
     for (int64_t j = 0; j < nt; j++)
@@ -117,7 +116,7 @@ static result_t run_case(double fraction, size_t *data_bytes) {
     dagr_darray_t *A = NULL, *B = NULL, *C = NULL;
     dagr_grid_t g = dagr_grid_2d(0, 0);
     TRY(dagr_darray_create(ctx, DAGR_DOUBLE, O.n, O.n, O.nb, O.nb, g, &A));
-    if (!*data_bytes) *data_bytes = share_bytes(ctx, A);
+    if (!*data_bytes) *data_bytes = share_bytes(A);
     TRY(dagr_darray_random(A, 1));
     if (!strcmp(O.op, "potrf")) {
         double dn = (double)O.n;
