@@ -39,6 +39,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 typedef struct bench_opts {
     long n;
@@ -65,6 +68,7 @@ typedef struct worker_count {
 static worker_count_t *counts;
 static int ncounts;
 static long task_ns;
+static long case_local[3]; /* run_phase: the smallest local task count over ranks, per case */
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -190,6 +194,29 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* What one read of a clock costs here, in ns (back to back, 2M reads): the trace takes two
+ * per task, so on empty tasks these reads alone set a floor under tracing's overhead. dagr
+ * reads the TSC where the kernel keeps time with it (x86), CLOCK_MONOTONIC elsewhere. */
+static double clock_read_ns(int tsc) {
+    const long reads = 2000000;
+    volatile uint64_t sink = 0;
+    int64_t t0 = now_ns();
+    for (long i = 0; i < reads; i++) {
+#if defined(__x86_64__)
+        if (tsc) {
+            sink += __rdtsc();
+            continue;
+        }
+#endif
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sink += (uint64_t)ts.tv_nsec;
+    }
+    (void)sink;
+    (void)tsc;
+    return (double)(now_ns() - t0) / (double)reads;
+}
+
 static int parse_opts(int argc, char **argv, bench_opts_t *o) {
     *o = (bench_opts_t){.n = 200000,
                         .repeat = 3,
@@ -300,6 +327,7 @@ static int run_phase(int *argc, char ***argv, const bench_opts_t *o, const char 
         long total = c == CASE_FANOUT ? o->n / (o->fan + 2) * (o->fan + 2) : o->n;
         long min_local = 0;
         MPI_Allreduce(&local, &min_local, 1, MPI_LONG, MPI_MIN, dagr_comm(ctx));
+        case_local[c] = min_local;
         if (!all_counts_ok) failures++;
         if (me == 0) {
             printf("{\"bench\":\"task_overhead\",\"case\":\"%s\",\"ranks\":%d,\"threads\":%d,"
@@ -379,6 +407,21 @@ int main(int argc, char **argv) {
         for (int c = 0; c < NCASES; c++)
             if (b[0][c] > 0 && b[1][c] > 0) ratio[c * o.rounds + nratio[c]++] = b[1][c] / b[0][c];
     }
+    /* The clock dagr's trace reads, chosen as dagr chooses it. */
+    int tsc = 0;
+#if defined(__x86_64__)
+    FILE *cs = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    char csname[32] = "";
+    if (cs) {
+        tsc = fgets(csname, sizeof csname, cs) && strncmp(csname, "tsc\n", 4) == 0;
+        fclose(cs);
+    }
+#endif
+    double clock_ns = me == 0 ? clock_read_ns(tsc) : 0.0;
+    if (me == 0)
+        printf("{\"bench\":\"task_overhead_clock\",\"clock\":\"%s\",\"ns_per_read\":%.1f}\n",
+               tsc ? "tsc" : "clock_gettime", clock_ns);
+
     /* Two estimates: the best times of each mode over all rounds, and the median over rounds
      * of each round's ratio (an off phase and the on phase right after it see about the same
      * machine, so the pairing cancels slow drifts of a shared machine). */
@@ -388,13 +431,15 @@ int main(int argc, char **argv) {
         qsort(rc, (size_t)nratio[c], sizeof *rc, cmp_double);
         double med =
             nratio[c] % 2 ? rc[nratio[c] / 2] : 0.5 * (rc[nratio[c] / 2 - 1] + rc[nratio[c] / 2]);
+        double task_off_ns = best[0][c] * 1e9 / (double)(case_local[c] > 0 ? case_local[c] : 1);
         printf("{\"bench\":\"task_overhead_trace\",\"case\":\"%s\",\"rounds\":%d,"
                "\"seconds_off\":%.6f,\"seconds_on\":%.6f,\"overhead_pct\":%.2f,"
                "\"overhead_pct_median_of_rounds\":%.2f,"
-               "\"finalize_s_off\":%.3f,\"finalize_s_on\":%.3f}\n",
+               "\"finalize_s_off\":%.3f,\"finalize_s_on\":%.3f,"
+               "\"ns_per_local_task_off\":%.0f,\"two_clock_reads_pct\":%.2f}\n",
                case_names[c], o.rounds, best[0][c], best[1][c],
-               100.0 * (best[1][c] / best[0][c] - 1.0), 100.0 * (med - 1.0), fin_max[0],
-               fin_max[1]);
+               100.0 * (best[1][c] / best[0][c] - 1.0), 100.0 * (med - 1.0), fin_max[0], fin_max[1],
+               task_off_ns, 100.0 * 2.0 * clock_ns / task_off_ns);
     }
     if (!ratio) failures++;
     free(ratio);

@@ -136,6 +136,8 @@ void node_complete(struct dagr_ctx *ctx, node_t *n) {
         if (bad) atomic_store(&succ[i]->poisoned, true);
         node_release_guard(ctx, succ[i]);
     }
-    ctx_node_finished(ctx);
+    /* Our references go first, so that a wait this completion ends finds the data of the
+     * handles destroyed meanwhile freed (and their spill slots back). */
     node_unref(ctx, n);
+    ctx_node_finished(ctx);
 }

@@ -137,12 +137,16 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     note.msg[0] = 0;
 
     /* A rank writing a handle it holds no copy of gets a fresh buffer now. Out of core,
-     * every buffer is pinned (read back if it was spilled) for the body's duration. */
+     * every buffer is pinned for the body's duration: read back if it was spilled, except for
+     * DAGR_WRITE, whose body does not read the old contents (it gets zeros). */
     int pinned = 0;
     if (ctx->store) {
         for (; pinned < n->nacc && note.status == DAGR_OK; pinned++) {
             dagr_data_t *h = n->acc[pinned].h;
-            dagr_status_t s = data_pin(h, n->acc[pinned].mode == DAGR_READ ? PIN_READ : PIN_WRITE);
+            dagr_mode_t m = n->acc[pinned].mode;
+            dagr_status_t s = data_pin(h, m == DAGR_READ    ? PIN_READ
+                                          : m == DAGR_WRITE ? PIN_OVERWRITE
+                                                            : PIN_WRITE);
             if (s != DAGR_OK) {
                 note.status = s;
                 snprintf(note.msg, sizeof note.msg, "%s", dagr_last_error());

@@ -15,8 +15,9 @@
  * (O_TMPFILE where the file system has it), so that a crashed run leaves nothing behind.
  * Each handle gets a slot the first time it is spilled and keeps it until it dies; a buffer
  * read back and not written since is dropped again without a write (disk_clean). Freed slots
- * are reused first-fit, so the file stays as large as the most data spilled at one time
- * (plus fragmentation), not as large as everything ever spilled.
+ * merge with their free neighbours and are reused first-fit, so the file stays about as
+ * large as the spilled data alive at one time, not as large as everything ever spilled; once
+ * at most half of it is in use, its end is cut off and the disk space given back.
  *
  * A home never touched yet is not even allocated: it is "spilled" as zeros (slot -1) and
  * allocated zeroed by the first pin, so that creating an array larger than memory costs
@@ -43,7 +44,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SLOT_ALIGN 4096 /* slots start on pages: whole-page I/O */
+#define SLOT_ALIGN 4096                /* slots start on pages: whole-page I/O */
+#define SHRINK_MIN ((uint64_t)1 << 20) /* shrink_file: never for less */
 
 typedef struct free_slot {
     int64_t off;
@@ -56,8 +58,8 @@ struct store {
     int fd;
     char dir[512];
     dagr_data_t *lru_head, *lru_tail; /* oldest first */
-    int64_t file_end;
-    free_slot_t *free;
+    int64_t file_end;  /* the end of the last slot in use: the file is that long or longer */
+    free_slot_t *free; /* free slots before file_end, sorted, none adjacent to another */
     size_t nfree, capfree;
     dagr_memory_stats_t st;
     bool warned_over, warned_write;
@@ -189,14 +191,19 @@ static void untrack(store_t *st, dagr_data_t *h) {
     st->st.resident -= h->bytes;
 }
 
+/* First fit in address order, so that the file's start fills up and its end frees up. */
 static int64_t slot_alloc(store_t *st, size_t bytes) {
     uint64_t need = slot_bytes(bytes);
     for (size_t i = 0; i < st->nfree; i++) {
-        if (st->free[i].bytes < need) continue;
-        int64_t off = st->free[i].off;
-        st->free[i].off += (int64_t)need;
-        st->free[i].bytes -= need;
-        if (st->free[i].bytes == 0) st->free[i] = st->free[--st->nfree];
+        free_slot_t *f = &st->free[i];
+        if (f->bytes < need) continue;
+        int64_t off = f->off;
+        f->off += (int64_t)need;
+        f->bytes -= need;
+        if (f->bytes == 0) {
+            st->nfree--;
+            memmove(f, f + 1, (st->nfree - i) * sizeof *f);
+        }
         return off;
     }
     int64_t off = st->file_end;
@@ -204,21 +211,58 @@ static int64_t slot_alloc(store_t *st, size_t bytes) {
     return off;
 }
 
-/* A slot the list cannot hold is simply lost: the file grows, nothing breaks. */
+/* Gives the file's disk space back once at most half of it is in use (and at least
+ * SHRINK_MIN would go): a run that spilled a lot once does not keep that much disk. */
+static void shrink_file(store_t *st) {
+    uint64_t used = (uint64_t)st->file_end, size = st->st.spill_file_bytes;
+    if (used >= size || size - used < SHRINK_MIN || used > size / 2) return;
+    if (ftruncate(st->fd, (off_t)used) == 0) st->st.spill_file_bytes = used;
+}
+
+/* Back to the free list, which stays sorted and merged: a freed slot joins the free ones
+ * next to it, so that slots of different sizes coming and going leave whole holes that
+ * larger buffers can use. Free space at the end of the file shortens it. A slot the list
+ * cannot hold (out of memory) is simply lost: the file grows, nothing breaks. */
 static void slot_release(store_t *st, int64_t off, size_t bytes) {
     uint64_t n = slot_bytes(bytes);
+    size_t lo = 0, hi = st->nfree; /* the first free slot after off */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (st->free[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    free_slot_t *prev = lo > 0 ? &st->free[lo - 1] : NULL;
+    free_slot_t *next = lo < st->nfree ? &st->free[lo] : NULL;
+    bool join_prev = prev && prev->off + (int64_t)prev->bytes == off;
+    bool join_next = next && off + (int64_t)n == next->off;
     if (off + (int64_t)n == st->file_end) {
-        st->file_end = off;
-        return;
+        /* The last slot: the file ends where the free space before it starts. */
+        st->file_end = join_prev ? prev->off : off;
+        if (join_prev) st->nfree--;
+    } else if (join_prev && join_next) {
+        prev->bytes += n + next->bytes;
+        st->nfree--;
+        memmove(next, next + 1, (st->nfree - lo) * sizeof *next);
+    } else if (join_prev) {
+        prev->bytes += n;
+    } else if (join_next) {
+        next->off = off;
+        next->bytes += n;
+    } else {
+        if (st->nfree == st->capfree) {
+            size_t cap = st->capfree ? 2 * st->capfree : 64;
+            free_slot_t *f = realloc(st->free, cap * sizeof *f);
+            if (!f) return;
+            st->free = f;
+            st->capfree = cap;
+        }
+        memmove(&st->free[lo + 1], &st->free[lo], (st->nfree - lo) * sizeof *st->free);
+        st->free[lo] = (free_slot_t){off, n};
+        st->nfree++;
     }
-    if (st->nfree == st->capfree) {
-        size_t cap = st->capfree ? 2 * st->capfree : 64;
-        free_slot_t *f = realloc(st->free, cap * sizeof *f);
-        if (!f) return;
-        st->free = f;
-        st->capfree = cap;
-    }
-    st->free[st->nfree++] = (free_slot_t){off, n};
+    shrink_file(st);
 }
 
 void store_forget_locked(dagr_data_t *h) {
@@ -320,6 +364,8 @@ static bool spill_one(store_t *st, dagr_data_t *v) {
         if (write) {
             st->st.spill_writes++;
             st->st.spill_bytes += v->bytes;
+            uint64_t end = (uint64_t)v->slot + v->bytes;
+            if (end > st->st.spill_file_bytes) st->st.spill_file_bytes = end;
         }
     } else {
         v->tracked = true;

@@ -82,16 +82,18 @@ DAGR_API int dagr_size(const dagr_ctx_t *ctx);
 
 /* This rank's data memory and spill file (dagr_memory_stats). Bytes. */
 typedef struct dagr_memory_stats {
-    size_t limit;            /* the memory limit; 0 = none */
-    size_t resident;         /* dagr-allocated data in memory now */
-    size_t peak;             /* the most there was at once since dagr_init */
-    uint64_t spill_writes;   /* buffers written to the spill file */
-    uint64_t spill_bytes;    /* bytes written to it */
-    uint64_t reads;          /* buffers read back */
-    uint64_t read_bytes;     /* bytes read back */
-    uint64_t over_limit;     /* times the buffers in use left no room under the limit */
-    uint64_t spill_failures; /* writes to the spill file that failed (the data stayed) */
-    double io_seconds;       /* time spent writing and reading the spill file */
+    size_t limit;              /* the memory limit; 0 = none */
+    size_t resident;           /* dagr-allocated data in memory now */
+    size_t peak;               /* the most there was at once since dagr_init */
+    uint64_t spill_writes;     /* buffers written to the spill file */
+    uint64_t spill_bytes;      /* bytes written to it */
+    uint64_t reads;            /* buffers read back */
+    uint64_t read_bytes;       /* bytes read back */
+    uint64_t over_limit;       /* times the buffers in use left no room under the limit */
+    uint64_t spill_failures;   /* writes to the spill file that failed (the data stayed) */
+    double io_seconds;         /* time spent writing and reading the spill file */
+    uint64_t spill_file_bytes; /* the spill file's size now (its freed space is reused, and
+                                  given back to the file system once half of it is free) */
 } dagr_memory_stats_t;
 
 /* Fills *out with this rank's figures. Counted only with a memory limit: without one, every

@@ -88,7 +88,9 @@ typedef enum dagr_task_result {
 /* Access modes. */
 typedef enum dagr_mode {
     DAGR_READ = 1,
-    DAGR_WRITE = 2, /* the previous contents are not read: no transfer is made for them */
+    DAGR_WRITE = 2, /* the previous contents are not read: no transfer is made for them, and
+                       out of core a spilled buffer is not read back (it comes as zeros); the
+                       body must write every byte it wants kept */
     DAGR_RW = 3,
 } dagr_mode_t;
 
