@@ -46,6 +46,8 @@
 #define PUT_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
 
 enum { MSG_WANT = 1, MSG_DATA = 2 };
+/* FLAG_POISON: in DATA, the version is bad (its producer failed): no bytes came; in WANT, the
+ * receive failed (it has nowhere to land them): send none. */
 enum { FLAG_DYN = 1, FLAG_POISON = 2 };
 
 typedef struct msg {
@@ -259,8 +261,8 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
     /* Out of core the buffer may be on disk: read back (on this thread) and held until the
      * bytes are out. */
-    bool pinned = false;
-    if (!atomic_load(&s->poisoned) && c->ctx->store) {
+    bool pinned = false, unwanted = want->flags & FLAG_POISON; /* the receive failed */
+    if (!atomic_load(&s->poisoned) && !unwanted && c->ctx->store) {
         dagr_status_t st = data_pin(h, PIN_READ);
         pinned = st == DAGR_OK;
         if (!pinned) {
@@ -271,7 +273,7 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
             s->failed = true;
         }
     }
-    if (atomic_load(&s->poisoned) || s->failed) {
+    if (atomic_load(&s->poisoned) || s->failed || unwanted) {
         m.flags = FLAG_POISON;
     } else if (h->bytes && c->peer_base[s->peer] && !(want->flags & FLAG_DYN)) {
         /* Same node: copy straight into the consumer's arena; the DATA message's release
@@ -333,6 +335,30 @@ static void recv_unpin(node_t *r) {
     r->pinned = false;
 }
 
+static void recv_failed(dagr_ctx_t *ctx, node_t *r, dagr_status_t st) {
+    char msg[DAGR_ERRMSG_MAX + 96];
+    snprintf(msg, sizeof msg, "rank %d could not receive data #%llu from rank %d: %s", ctx->rank,
+             (unsigned long long)r->acc[0].h->id, r->peer, dagr_last_error());
+    r->failed = true;
+    ctx_record_failure(ctx, st, msg);
+}
+
+/* Out of core, a home or a heap copy is pinned while the data lands in it (the arrival
+ * overwrites it, so a spilled one is not read back). */
+static bool recv_pin(dagr_ctx_t *ctx, node_t *r) {
+    dagr_status_t st = data_pin(r->acc[0].h, PIN_OVERWRITE);
+    r->pinned = st == DAGR_OK;
+    if (st != DAGR_OK) recv_failed(ctx, r, st);
+    return r->pinned;
+}
+
+/* Where the data may land, sent to the sender with the request: the handle's own arena
+ * block, else a staging block of the arena (copied on arrival), else the buffer itself
+ * through the dynamic window. Out of core, a home or heap copy that can be staged takes
+ * memory only when the data arrives (on_data): a receive waiting for a slow sender holds no
+ * room under the limit, and one that ends poisoned leaves the older contents in place. A
+ * receive with nowhere to land asks for no bytes (FLAG_POISON): its failure is recorded,
+ * and the sender's SEND still completes. */
 static void recv_ready(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
@@ -345,26 +371,16 @@ static void recv_ready(comm_t *c, node_t *r) {
             h->buf_kind = h->buf ? BUF_ARENA : BUF_NONE;
         }
         pthread_mutex_unlock(&h->lock);
-        /* Out of core, a home or a heap copy is pinned until the data is in (the arrival
-         * overwrites it, so a spilled one is not read back). */
-        dagr_status_t st = DAGR_OK;
-        if (ctx->store && h->buf_kind != BUF_ARENA) {
-            st = data_pin(h, PIN_OVERWRITE);
-            r->pinned = st == DAGR_OK;
-        } else if (!h->buf) {
-            st = data_ensure_buf(h);
-        }
+        bool stored = ctx->store && h->buf_kind != BUF_ARENA;
+        dagr_status_t st = stored || h->buf ? DAGR_OK : data_ensure_buf(h);
         if (st != DAGR_OK) {
-            char msg[DAGR_ERRMSG_MAX + 96];
-            snprintf(msg, sizeof msg, "rank %d could not receive data #%llu from rank %d: %s",
-                     ctx->rank, (unsigned long long)h->id, r->peer, dagr_last_error());
-            r->failed = true;
-            ctx_record_failure(ctx, st, msg);
-        }
-        if (h->buf_kind == BUF_ARENA) {
+            recv_failed(ctx, r, st);
+        } else if (h->buf_kind == BUF_ARENA) {
             m.disp = (uint64_t)arena_disp(c, h->buf);
         } else if ((r->staging = arena_alloc(&ctx->arena, h->bytes))) {
             m.disp = (uint64_t)arena_disp(c, r->staging);
+        } else if (stored && !recv_pin(ctx, r)) {
+            /* recorded */
         } else if (h->buf) {
             /* Arena full: let the data land through the dynamic window, in place, or in a
              * heap block when the buffer is strided (it is unpacked on arrival). */
@@ -383,6 +399,7 @@ static void recv_ready(comm_t *c, node_t *r) {
             m.disp = (uint64_t)addr;
             m.flags = FLAG_DYN;
         }
+        if (r->failed) m.flags = FLAG_POISON;
     }
     /* Even a failed receive asks for its data: the sender's SEND must complete too. */
     entry_t *e = entry_add(c, h->id, r->version, r->peer, 1);
@@ -422,8 +439,11 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
     node_t *r = (*pp)->node;
     entry_remove(c, pp);
     dagr_data_t *h = r->acc[0].h;
+    bool staged = r->staging && !r->staging_heap;
     if (m->flags & FLAG_POISON)
         atomic_store(&r->poisoned, true);
+    else if (staged && c->ctx->store && h->buf_kind != BUF_ARENA && !recv_pin(c->ctx, r))
+        ; /* out of core, no room for the data: the failure is recorded */
     else if (r->staging && buf_strided(h))
         data_unpack(h, r->staging);
     else if (r->staging && h->buf)
