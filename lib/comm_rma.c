@@ -380,7 +380,7 @@ static void recv_ready(comm_t *c, node_t *r) {
         } else if ((r->staging = arena_alloc(&ctx->arena, h->bytes))) {
             m.disp = (uint64_t)arena_disp(c, r->staging);
         } else if (stored && !recv_pin(ctx, r)) {
-            /* recorded */
+            /* The failure is recorded; nothing to attach. */
         } else if (h->buf) {
             /* Arena full: let the data land through the dynamic window, in place, or in a
              * heap block when the buffer is strided (it is unpacked on arrival). */
@@ -439,15 +439,16 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
     node_t *r = (*pp)->node;
     entry_remove(c, pp);
     dagr_data_t *h = r->acc[0].h;
-    bool staged = r->staging && !r->staging_heap;
-    if (m->flags & FLAG_POISON)
+    if (m->flags & FLAG_POISON) {
         atomic_store(&r->poisoned, true);
-    else if (staged && c->ctx->store && h->buf_kind != BUF_ARENA && !recv_pin(c->ctx, r))
-        ; /* out of core, no room for the data: the failure is recorded */
-    else if (r->staging && buf_strided(h))
+    } else if (c->ctx->store && r->staging && !r->pinned && !recv_pin(c->ctx, r)) {
+        /* Staged out of core: the buffer had to come into memory now, and could not (the
+         * failure is recorded). */
+    } else if (r->staging && buf_strided(h)) {
         data_unpack(h, r->staging);
-    else if (r->staging && h->buf)
+    } else if (r->staging && h->buf) {
         memcpy(h->buf, r->staging, h->bytes);
+    }
     if (r->dyn_attached) {
         MPI_Win_detach(c->dyn, r->staging_heap ? r->staging : h->buf);
         c->dyn_pending--;

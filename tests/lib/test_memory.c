@@ -64,7 +64,7 @@ static void spill_file_bounded(int nranks, const char *threads) {
                       mpirun_value(line, "writes", &writes),
                   "%s", mpirun_tail(&r));
         cr_expect_geq(writes, 10, "rank %d spilled only %ld buffers: the test tests nothing", rank,
-                     writes);
+                      writes);
         cr_expect_leq(file_max, cycle_max / 2 * 3 + 65536,
                       "rank %d: the spill file reached %ld bytes; one cycle's handles take %ld",
                       rank, file_max, cycle_max);
