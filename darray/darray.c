@@ -237,7 +237,7 @@ dagr_tile_t da_tile_view(const dagr_task_view_t *t, int k, const tile_arg_t *ta)
 dagr_status_t da_agree(dagr_ctx_t *ctx, dagr_status_t mine) {
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", mine == DAGR_OK ? "" : dagr_last_error());
-    return ctx_agree(ctx->comm, mine, msg);
+    return ctx_sync(ctx, mine, msg);
 }
 
 dagr_status_t da_check(const dagr_darray_t *A, const char *what) {

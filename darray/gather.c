@@ -43,7 +43,7 @@ static dagr_status_t check_buffer(const dagr_darray_t *A, const void *buf, int64
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "gather.c: %s is NULL on rank %d, which must %s it", name, me,
              strcmp(name, "src") ? "write" : "read");
-    return ctx_agree(A->ctx->comm, mine, msg);
+    return ctx_sync(A->ctx, mine, msg);
 }
 
 /* One strided handle per tile over buf on rank `rank`, and a task per tile copying between

@@ -252,6 +252,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = progress_start(ctx)) != DAGR_OK) goto undo_sched;
+    if ((s = divergence_start(ctx)) != DAGR_OK) goto undo_progress;
     if (ctx->cfg.verbose && ctx->rank == 0) {
         fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n", ctx->size,
                 ctx->local_size, ctx->cfg.threads);
@@ -262,6 +263,9 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     *ctx_out = ctx;
     return DAGR_OK;
 
+undo_progress:
+    divergence_stop(ctx);
+    progress_stop(ctx);
 undo_sched:
     sched_stop(ctx);
 undo_comm:
@@ -284,6 +288,7 @@ dagr_status_t dagr_finalize(dagr_ctx_t **pctx) {
      * than be freed under them. Otherwise every handle is idle now. */
     while (ctx->live)
         data_retire(ctx->live);
+    divergence_stop(ctx);
     progress_stop(ctx);
     sched_stop(ctx);
     comm_stop(ctx);

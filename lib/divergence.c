@@ -3,18 +3,34 @@
  * collective call the ranks compare (count, hash) with one allreduce; on a mismatch they
  * binary-search the logs with a few more allreduces to name the first task that differs.
  * The log is bounded: past LOG_CAP entries it keeps every other one (the stride doubles), so
- * memory stays flat in long runs and the answer becomes a short range instead of one task. */
+ * memory stays flat in long runs and the answer becomes a short range instead of one task.
+ *
+ * A rank that never reaches the collective. A rank that inserted tasks the others did not may
+ * block in dagr_spawn, waiting for room in its backlog (DAGR_MAX_PENDING) that never comes:
+ * its extra tasks wait for data no rank will send. Its peers, meanwhile, wait in the next
+ * collective call for it. So every collective call publishes, in a one-word window slot,
+ * which collective it is (the k-th since dagr_init) and how many tasks its rank had
+ * inserted then; a rank waiting for backlog room reads its peers' slots now and then. A peer
+ * inside the collective this rank has not reached yet, having inserted fewer tasks than this
+ * rank already has, proves that the graphs differ (every rank inserts the same number of
+ * tasks before the k-th collective), and this rank joins that collective's check at once:
+ * every rank gets DAGR_ERR_DIVERGED instead of a hang. The slot is one 64-bit word read and
+ * written with MPI_Fetch_and_op, so that it is never seen half-written. */
 #include "lib_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define LOG_CAP 65536
+/* The published word: the collective's number (mod 2^16) and the task count (mod 2^48). */
+#define SLOT_COUNT_BITS 48
+#define SLOT_COUNT_MASK ((UINT64_C(1) << SLOT_COUNT_BITS) - 1)
 
 void divergence_init(divergence_t *d) {
     memset(d, 0, sizeof *d);
     d->hash = 0x6a09e667f3bcc908ull;
     d->stride = 1;
+    d->win = MPI_WIN_NULL;
 }
 
 void divergence_fini(divergence_t *d) {
@@ -74,10 +90,11 @@ static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64
     return e;
 }
 
-dagr_status_t divergence_check(dagr_ctx_t *ctx) {
+dagr_status_t divergence_check(dagr_ctx_t *ctx, int bad, int *first_bad) {
     divergence_t *d = &ctx->div;
-    uint64_t mine[2] = {d->count, d->hash}, max[2], min[2];
-    DAGR_TRY_MPI(minmax(ctx->comm, mine, 2, max, min));
+    uint64_t mine[3] = {d->count, d->hash, (uint64_t)bad}, max[3], min[3];
+    DAGR_TRY_MPI(minmax(ctx->comm, mine, 3, max, min));
+    *first_bad = (int)min[2];
     if (max[0] == min[0] && max[1] == min[1]) {
         d->base = d->count;
         d->nlog = 0;
@@ -122,4 +139,53 @@ dagr_status_t divergence_check(dagr_ctx_t *ctx) {
              what);
     ctx->broken = true;
     return DAGR_ERR(DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Collective entry and the backlog's look at it
+ * ---------------------------------------------------------------------------------------- */
+
+dagr_status_t divergence_start(dagr_ctx_t *ctx) {
+    divergence_t *d = &ctx->div;
+    d->win = MPI_WIN_NULL;
+    uint64_t *slot = NULL;
+    DAGR_TRY_MPI(MPI_Win_allocate(sizeof(uint64_t), sizeof(uint64_t), MPI_INFO_NULL, ctx->comm,
+                                  &slot, &d->win));
+    *slot = 0;
+    DAGR_TRY_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, d->win));
+    /* Every slot is zero before anyone reads one. */
+    DAGR_TRY_MPI(MPI_Barrier(ctx->comm));
+    d->ncoll = 0;
+    return DAGR_OK;
+}
+
+void divergence_stop(dagr_ctx_t *ctx) {
+    divergence_t *d = &ctx->div;
+    if (d->win == MPI_WIN_NULL) return;
+    MPI_Win_unlock_all(d->win);
+    MPI_Win_free(&d->win);
+}
+
+void divergence_enter(dagr_ctx_t *ctx) {
+    divergence_t *d = &ctx->div;
+    d->ncoll++;
+    if (d->win == MPI_WIN_NULL) return;
+    uint64_t word = (d->ncoll << SLOT_COUNT_BITS) | (d->count & SLOT_COUNT_MASK), old;
+    MPI_Fetch_and_op(&word, &old, MPI_UINT64_T, ctx->rank, 0, MPI_REPLACE, d->win);
+    MPI_Win_flush(ctx->rank, d->win);
+}
+
+bool divergence_peer_behind(dagr_ctx_t *ctx) {
+    divergence_t *d = &ctx->div;
+    if (d->win == MPI_WIN_NULL) return false;
+    uint64_t next = (d->ncoll + 1) & (UINT64_MAX >> SLOT_COUNT_BITS);
+    for (int p = 0; p < ctx->size; p++) {
+        if (p == ctx->rank) continue;
+        uint64_t word = 0, none = 0;
+        if (MPI_Fetch_and_op(&none, &word, MPI_UINT64_T, p, 0, MPI_NO_OP, d->win) != MPI_SUCCESS ||
+            MPI_Win_flush(p, d->win) != MPI_SUCCESS)
+            continue;
+        if (word >> SLOT_COUNT_BITS == next && (word & SLOT_COUNT_MASK) < d->count) return true;
+    }
+    return false;
 }

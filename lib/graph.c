@@ -330,8 +330,9 @@ dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *ar
     if ((size_t)atomic_load_explicit(&ctx->inflight, memory_order_relaxed) >=
         ctx->cfg.max_pending) {
         int64_t t0 = ctx->trace ? trace_ticks() : 0;
-        ctx_wait_inflight(ctx, (long)(ctx->cfg.max_pending / 2));
+        dagr_status_t s = ctx_wait_backlog(ctx, (long)(ctx->cfg.max_pending / 2));
         if (ctx->trace) trace_wait(ctx, t0, true);
+        if (s != DAGR_OK) return s;
     }
 
     /* Every rank interns every kernel name, so the ids agree across ranks. */

@@ -327,6 +327,8 @@ typedef struct divergence {
     uint64_t *log;  /* log[k] = hash after task base + (k+1)*stride - 1 */
     size_t nlog, caplog;
     uint64_t stride;
+    uint64_t ncoll; /* collective calls entered since dagr_init (ctx_sync) */
+    MPI_Win win;    /* one published word per rank: see divergence.c */
 } divergence_t;
 
 void divergence_init(divergence_t *d);
@@ -335,8 +337,17 @@ void divergence_mix(divergence_t *d, uint64_t word);
 uint64_t divergence_hash_str(const char *s);
 /* Closes the current task's record (call once per spawned task). */
 void divergence_task_end(divergence_t *d);
-/* Collective: DAGR_OK if every rank inserted the same; else DAGR_ERR_DIVERGED everywhere. */
-dagr_status_t divergence_check(struct dagr_ctx *ctx);
+/* Collective: DAGR_OK if every rank inserted the same; else DAGR_ERR_DIVERGED everywhere. The
+ * same allreduce finds the lowest rank passing bad < size (*first_bad, size if none). */
+dagr_status_t divergence_check(struct dagr_ctx *ctx, int bad, int *first_bad);
+/* Collective: the window of published words (at the end of dagr_init / in dagr_finalize). */
+dagr_status_t divergence_start(struct dagr_ctx *ctx);
+void divergence_stop(struct dagr_ctx *ctx);
+/* Main thread, at the start of every collective call: publishes its number and the count. */
+void divergence_enter(struct dagr_ctx *ctx);
+/* Main thread, waiting for backlog room: true when a peer waits in the collective call this
+ * rank has not reached, having inserted fewer tasks than this rank has (the graphs differ). */
+bool divergence_peer_behind(struct dagr_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------
  * Observability: trace (trace.c), DOT (dot.c), summary (summary.c), progress (progress.c)
@@ -517,12 +528,19 @@ struct dagr_ctx {
 
 /* Collective over comm: all ranks return the lowest failing rank's status and message. */
 dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
+/* Collective: every collective call of a context (after dagr_init) begins here. It checks that
+ * every rank inserted the same graph (DAGR_ERR_DIVERGED otherwise), then agrees on one status
+ * as ctx_agree does. */
+dagr_status_t ctx_sync(struct dagr_ctx *ctx, dagr_status_t mine, const char *msg);
 /* Unlinks a handle from the live list, brings it home and drops the user's reference. */
 dagr_status_t data_retire(struct dagr_data *h);
 /* Records the first failure on this rank (later ones are dropped). */
 void ctx_record_failure(struct dagr_ctx *ctx, dagr_status_t s, const char *msg);
 /* Blocks the calling (main) thread until at most `target` local nodes are in flight. */
 void ctx_wait_inflight(struct dagr_ctx *ctx, long target);
+/* The same for dagr_spawn's backlog, which a divergence could make endless: returns
+ * DAGR_ERR_DIVERGED (agreed with every rank) when a peer's collective call proves it. */
+dagr_status_t ctx_wait_backlog(struct dagr_ctx *ctx, long target);
 /* Called when a node finishes: wakes the main thread if it waits for this. */
 void ctx_node_finished(struct dagr_ctx *ctx);
 

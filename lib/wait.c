@@ -1,11 +1,26 @@
 /* Collective completion: dagr_wait_all, dagr_fetch, and agreeing on one error everywhere. */
 #include "lib_impl.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define XFER_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
+
+/* The lowest failing rank `first` (< size) sends its status and message to every rank. */
+static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine, const char *msg) {
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct {
+        int status;
+        char msg[DAGR_ERRMSG_MAX];
+    } note = {.status = mine};
+    if (rank == first) snprintf(note.msg, sizeof note.msg, "%s", msg ? msg : "");
+    DAGR_TRY_MPI(MPI_Bcast(&note, (int)sizeof note, MPI_BYTE, first, comm));
+    dagr_error_set_raw(note.msg);
+    return (dagr_status_t)note.status;
+}
 
 /* Collective: every rank passes its own status and message; all return the status of the
  * lowest-numbered failing rank, with its message, or DAGR_OK. */
@@ -16,14 +31,19 @@ dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg) {
     int bad = mine != DAGR_OK ? rank : size, first = size;
     DAGR_TRY_MPI(MPI_Allreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm));
     if (first == size) return DAGR_OK;
-    struct {
-        int status;
-        char msg[DAGR_ERRMSG_MAX];
-    } note = {.status = mine};
-    if (rank == first) snprintf(note.msg, sizeof note.msg, "%s", msg ? msg : "");
-    DAGR_TRY_MPI(MPI_Bcast(&note, (int)sizeof note, MPI_BYTE, first, comm));
-    dagr_error_set_raw(note.msg);
-    return (dagr_status_t)note.status;
+    return share_failure(comm, first, mine, msg);
+}
+
+dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
+    if (ctx->broken) {
+        dagr_error_set_raw(ctx->broken_msg);
+        return DAGR_ERR_DIVERGED;
+    }
+    divergence_enter(ctx);
+    int first = ctx->size;
+    DAGR_TRY(divergence_check(ctx, mine != DAGR_OK ? ctx->rank : ctx->size, &first));
+    if (first == ctx->size) return DAGR_OK;
+    return share_failure(ctx->comm, first, mine, msg);
 }
 
 void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg) {
@@ -35,15 +55,49 @@ void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg) {
     pthread_mutex_unlock(&ctx->err_lock);
 }
 
-void ctx_wait_inflight(dagr_ctx_t *ctx, long target) {
-    if (atomic_load(&ctx->inflight) <= target) return;
+/* Waits until at most target nodes are in flight, or until ms milliseconds have passed (ms <
+ * 0: no limit). Returns whether the target was reached. */
+static bool wait_inflight(dagr_ctx_t *ctx, long target, long ms) {
+    if (atomic_load(&ctx->inflight) <= target) return true;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&ctx->wait_lock);
     ctx->wait_target = target;
     atomic_store(&ctx->waiter, true);
-    while (atomic_load(&ctx->inflight) > target)
-        pthread_cond_wait(&ctx->wait_cond, &ctx->wait_lock);
+    int e = 0;
+    while (atomic_load(&ctx->inflight) > target && e != ETIMEDOUT) {
+        if (ms < 0)
+            pthread_cond_wait(&ctx->wait_cond, &ctx->wait_lock);
+        else
+            e = pthread_cond_timedwait(&ctx->wait_cond, &ctx->wait_lock, &until);
+    }
     atomic_store(&ctx->waiter, false);
     pthread_mutex_unlock(&ctx->wait_lock);
+    return atomic_load(&ctx->inflight) <= target;
+}
+
+void ctx_wait_inflight(dagr_ctx_t *ctx, long target) {
+    wait_inflight(ctx, target, -1);
+}
+
+dagr_status_t ctx_wait_backlog(dagr_ctx_t *ctx, long target) {
+    long ms = 10;
+    while (!wait_inflight(ctx, target, ms)) {
+        /* A peer's collective proves the graphs differ: join its check (every rank then gets
+         * DAGR_ERR_DIVERGED). Otherwise look again later, less often. */
+        if (divergence_peer_behind(ctx)) {
+            dagr_status_t s = ctx_sync(ctx, DAGR_OK, NULL);
+            if (s != DAGR_OK) return s;
+        }
+        ms = ms < 500 ? 2 * ms : 1000;
+    }
+    return DAGR_OK;
 }
 
 void ctx_node_finished(dagr_ctx_t *ctx) {
@@ -58,13 +112,9 @@ void ctx_node_finished(dagr_ctx_t *ctx) {
 
 dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
-    if (ctx->broken) {
-        dagr_error_set_raw(ctx->broken_msg);
-        return DAGR_ERR_DIVERGED;
-    }
     int64_t t0 = ctx->trace ? trace_ticks() : 0;
     /* Compare graphs before waiting: ranks with different graphs could wait forever. */
-    DAGR_TRY(divergence_check(ctx));
+    DAGR_TRY(ctx_sync(ctx, DAGR_OK, NULL));
     dagr_status_t st = DAGR_OK;
     for (dagr_data_t *h = ctx->live; h; h = h->next) {
         dagr_status_t s = graph_migrate_home(ctx, h);
@@ -87,7 +137,7 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
         mine = st;
         snprintf(msg, sizeof msg, "%s", dagr_last_error());
     }
-    return ctx_agree(ctx->comm, mine, msg);
+    return ctx_sync(ctx, mine, msg);
 }
 
 static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, void *src, void *dst,
@@ -119,7 +169,7 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
         pinned = mine == DAGR_OK;
         if (!pinned) snprintf(msg, sizeof msg, "%s", dagr_last_error());
     }
-    mine = ctx_agree(ctx->comm, mine, msg);
+    mine = ctx_sync(ctx, mine, msg);
     if (mine != DAGR_OK) {
         if (pinned) data_unpin(data);
         return mine;
@@ -150,7 +200,7 @@ static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, void *dst,
     mine = !is_owner || !data_strided(data) || packed ? DAGR_OK : DAGR_ERR_NOMEM;
     snprintf(msg, sizeof msg, "wait.c: cannot allocate %zu bytes to pack data #%llu", data->bytes,
              (unsigned long long)data->id);
-    DAGR_TRY(ctx_agree(ctx->comm, mine, msg));
+    DAGR_TRY(ctx_sync(ctx, mine, msg));
     if (packed && packed != dst) data_pack(data, packed);
     dagr_status_t s = fetch_move(ctx, data, packed ? packed : data->home, dst, root);
     if (packed != dst) free(packed);

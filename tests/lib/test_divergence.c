@@ -54,3 +54,31 @@ Test(lib_divergence, handle_owner_two_ranks, .timeout = 120) {
 Test(lib_divergence, handle_bytes_three_ranks, .timeout = 120) {
     diverge(3, "bytes");
 }
+
+/* Rank 1's extra tasks wait for data rank 0 never sends and fill its backlog, so rank 1 waits
+ * in dagr_spawn while the others wait in dagr_wait_all: every rank must still get
+ * DAGR_ERR_DIVERGED (the spawn that waits, on rank 1), never hang. */
+static void diverge_backlog(int nranks, const char *env, const char *args) {
+    mpirun_t r;
+    mpirun(&r, nranks, env, 90, "diverge", args);
+    mpirun_assert_result(&r, "diverge", 1);
+    cr_assert_eq(mpirun_count(&r, 1, "RESULT diverge_spawn ok"), 1,
+                 "rank 1's dagr_spawn did not fail with DAGR_ERR_DIVERGED:\n%s", mpirun_tail(&r));
+    mpirun_assert_result(&r, "diverge_finalize", 1);
+    mpirun_assert_clean(&r);
+    mpirun_free(&r);
+}
+
+Test(lib_divergence, backlog_full_two_ranks, .timeout = 120) {
+    diverge_backlog(2, "DAGR_THREADS=1 DAGR_MAX_PENDING=4", "backlog 8");
+}
+Test(lib_divergence, backlog_full_three_ranks, .timeout = 120) {
+    diverge_backlog(3, "DAGR_THREADS=1 DAGR_MAX_PENDING=4", "backlog 8");
+}
+Test(lib_divergence, backlog_full_four_ranks_off_node, .timeout = 120) {
+    diverge_backlog(4, "DAGR_THREADS=1 DAGR_MAX_PENDING=4 DAGR_COMM_SHM=0 MPIR_CVAR_NOLOCAL=1",
+                    "backlog 8");
+}
+Test(lib_divergence, backlog_default_size, .timeout = 240) {
+    diverge_backlog(2, "DAGR_THREADS=1", "backlog 70000");
+}

@@ -1,6 +1,6 @@
 /* Divergence scenario: rank 1 inserts a graph different from the other ranks'.
  *
- * Usage: diverge kernel|mode|handle|extra|owner|bytes
+ * Usage: diverge kernel|mode|handle|extra|owner|bytes|backlog [NEXTRA]
  *
  * Every rank inserts tasks #0 .. #(DIFF-1) alike. Then, on rank 1 only:
  *   kernel  task #DIFF uses a kernel with another name (same body);
@@ -9,7 +9,12 @@
  *   extra   after the common tasks, rank 1 inserts one more task (#NCOMMON), reading a handle
  *           of rank 0 and writing one of its own, that the others never insert;
  *   owner   rank 1 creates one handle (used by no task) with another owner;
- *   bytes   rank 1 creates one handle (used by no task) with another size.
+ *   bytes   rank 1 creates one handle (used by no task) with another size;
+ *   backlog rank 1 inserts NEXTRA more tasks (default 8), each reading a handle of rank 0 and
+ *           writing one of its own: run with a DAGR_MAX_PENDING below NEXTRA, rank 1 waits in
+ *           dagr_spawn for backlog room that never comes while the others wait in
+ *           dagr_wait_all. dagr_spawn must return DAGR_ERR_DIVERGED on rank 1 (which then
+ *           stops inserting) and dagr_wait_all on the others, naming task #NCOMMON.
  * (For owner and bytes the tasks all match, so only the status is checked.)
  * dagr_wait_all must return DAGR_ERR_DIVERGED on every rank, without hanging, naming the first
  * differing task; dagr_spawn must then refuse new tasks (DAGR_ERR_DIVERGED or DAGR_ERR_STATE)
@@ -68,7 +73,9 @@ int main(int argc, char **argv) {
     if (strcmp(how, "owner") == 0) SC_TRY(dagr_data_create(ctx, 8, odd ? 0 : last, &odd_handle));
     if (strcmp(how, "bytes") == 0) SC_TRY(dagr_data_create(ctx, odd ? 16 : 8, 0, &odd_handle));
 
-    int expect_seq = strcmp(how, "extra") == 0                                ? NCOMMON
+    const int backlog = strcmp(how, "backlog") == 0;
+    const long nextra = backlog && argc > 2 ? atol(argv[2]) : 8;
+    int expect_seq = strcmp(how, "extra") == 0 || backlog                     ? NCOMMON
                      : strcmp(how, "owner") == 0 || strcmp(how, "bytes") == 0 ? -1
                                                                               : DIFF;
     for (int i = 0; i < NCOMMON; i++) {
@@ -95,6 +102,21 @@ int main(int argc, char **argv) {
         dagr_task_opts_init(&o);
         o.rank = rank;
         SC_TRY(dagr_spawn(ctx, &K_COPY, NULL, 0, 2, acc, &o));
+    }
+    dagr_status_t spawn_st = DAGR_OK;
+    long spawned = 0;
+    for (; odd && backlog && spawned < nextra && spawn_st == DAGR_OK; spawned++) {
+        dagr_access_t acc[2] = {{h[0], DAGR_READ}, {mine, DAGR_WRITE}};
+        dagr_task_opts_t o;
+        dagr_task_opts_init(&o);
+        o.rank = rank;
+        spawn_st = dagr_spawn(ctx, &K_COPY, NULL, 0, 2, acc, &o);
+    }
+    if (odd && backlog) {
+        /* Within the backlog every spawn succeeds; the one that would wait must fail. */
+        int ok = SC_EXPECT_STATUS(spawn_st, DAGR_ERR_DIVERGED);
+        sc_result("diverge_spawn", ok, "spawned %ld of %ld extra tasks, last status %s", spawned,
+                  nextra, dagr_status_str(spawn_st));
     }
 
     double t0 = sc_now();
