@@ -15,6 +15,17 @@
  *                the whole run; a round is: rank 1 MPI_Gets the K tiles into its own buffers,
  *                MPI_Win_flush, then MPI_Barrier.
  *   raw_dynamic  the same from an MPI_Win_create_dynamic window with the buffer attached.
+ *   raw_sendrecv rank 0 MPI_Isends the K tiles from ordinary memory, rank 1 MPI_Irecvs them
+ *                into its buffers; MPI_Waitall, then MPI_Barrier.
+ * ratio_runtime_best_raw is the runtime against the faster of raw_alloc and raw_sendrecv.
+ *
+ * --busy: on every rank a thread outside dagr runs 256 x 256 dgemm back to back (OpenBLAS,
+ * one thread) during all cases alike, so that the progress engine competes for the cores as
+ * it does while the workers compute.
+ *
+ * Latency (first line): a chain of --hops 4 KiB transfers bouncing between ranks 0 and 1
+ * (a task on rank r writes the tile the next task, on the other rank, reads and writes), per
+ * hop; against a raw MPI_Send/MPI_Recv ping-pong of 4 KiB in the same run.
  *
  * Fairness: every round starts after an MPI_Barrier and ends with one synchronisation of all
  * ranks (dagr_wait_all, or the MPI_Barrier after the flush), so both sides pay one
@@ -28,8 +39,12 @@
  *
  *   mpiexec.mpich -n 2 build/benchmarks/comm_bandwidth [--min BYTES] [--max BYTES]
  *       [--repeat R] [--round-bytes B] [--max-tiles K] [--threads T] [--arena BYTES]
+ *       [--busy] [--hops N]
  */
 #include <dagr/dagr.h>
+
+#include <cblas.h>
+#include <pthread.h>
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -44,7 +59,28 @@ typedef struct bench_opts {
     int max_tiles;
     int threads;
     size_t arena;
+    int busy, hops;
 } bench_opts_t;
+
+/* --busy: dgemm on a thread of its own until told to stop. */
+static atomic_int busy_stop;
+static atomic_long busy_gemms;
+
+static void *busy_main(void *arg) {
+    (void)arg;
+    enum { N = 256 };
+    double *a = calloc(3 * N * N, sizeof *a);
+    if (!a) return NULL;
+    for (int i = 0; i < 3 * N * N; i++)
+        a[i] = 1.0 / (1 + i % 97);
+    while (!atomic_load(&busy_stop)) {
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N, a + N * N, N,
+                    0.0, a + 2 * N * N, N);
+        atomic_fetch_add(&busy_gemms, 1);
+    }
+    free(a);
+    return NULL;
+}
 
 /* Rounds in which rank 1 saw a tile without the stamp of that round. */
 static atomic_int stale_reads;
@@ -133,6 +169,85 @@ static double raw_round(MPI_Comm comm, MPI_Win win, MPI_Aint base, unsigned char
     return max_over_ranks(comm, MPI_Wtime() - t0);
 }
 
+/* One raw two-sided round: rank 0 sends the K tiles of src, rank 1 receives them into dst. */
+static double sendrecv_round(MPI_Comm comm, const unsigned char *src, unsigned char *dst, int k,
+                             size_t bytes, int me) {
+    MPI_Request *req = calloc((size_t)k, sizeof *req);
+    MPI_Barrier(comm);
+    double t0 = MPI_Wtime();
+    for (int i = 0; req && me <= 1 && i < k; i++) {
+        if (me == 0)
+            MPI_Isend(src + (size_t)i * bytes, (int)bytes, MPI_BYTE, 1, i, comm, &req[i]);
+        else
+            MPI_Irecv(dst + (size_t)i * bytes, (int)bytes, MPI_BYTE, 0, i, comm, &req[i]);
+    }
+    for (int i = 0; req && me <= 1 && i < k; i++)
+        MPI_Wait(&req[i], MPI_STATUS_IGNORE);
+    MPI_Barrier(comm);
+    free(req);
+    return max_over_ranks(comm, MPI_Wtime() - t0);
+}
+
+/* The latency chain: the task writes the stamp of its hop into the tile, after checking the
+ * previous hop's. */
+static dagr_task_result_t hop_tile(const dagr_task_view_t *t) {
+    const stamp_args_t *a = t->args;
+    if (a->stamp > 1 && !has_stamp(t->buf[0], t->bytes[0], a->stamp - 1))
+        atomic_fetch_add(&stale_reads, 1);
+    put_stamp(t->buf[0], t->bytes[0], a->stamp);
+    return DAGR_TASK_DONE;
+}
+static const dagr_kernel_t hop_k = {.name = "bench_hop_tile", .cpu = hop_tile};
+
+/* Microseconds per hop of the runtime chain and of a raw ping-pong; -1 on error. */
+static void latency(dagr_ctx_t *ctx, int hops, int repeat, double *rt_us, double *raw_us) {
+    enum { BYTES = 4096 };
+    MPI_Comm comm = dagr_comm(ctx);
+    int me = dagr_rank(ctx);
+    dagr_data_t *tile = NULL;
+    *rt_us = *raw_us = 1e300;
+    if (dagr_data_create(ctx, BYTES, 0, &tile) != DAGR_OK) {
+        *rt_us = *raw_us = -1;
+        return;
+    }
+    unsigned char buf[BYTES];
+    memset(buf, 0, sizeof buf);
+    for (int r = -1; r < repeat; r++) {
+        dagr_status_t s = dagr_wait_all(ctx);
+        MPI_Barrier(comm);
+        double t0 = MPI_Wtime();
+        for (int i = 0; i < hops && s == DAGR_OK; i++) {
+            dagr_task_opts_t o;
+            dagr_task_opts_init(&o);
+            o.rank = i % 2;
+            stamp_args_t a = {.stamp = (uint64_t)i + 1};
+            s = dagr_spawn(ctx, &hop_k, &a, sizeof a, 1, &(dagr_access_t){tile, DAGR_RW}, &o);
+        }
+        dagr_status_t w = dagr_wait_all(ctx);
+        double t = max_over_ranks(comm, MPI_Wtime() - t0);
+        if (s != DAGR_OK || w != DAGR_OK) {
+            *rt_us = -1;
+            break;
+        }
+        if (r >= 0 && t < *rt_us) *rt_us = t;
+
+        MPI_Barrier(comm);
+        t0 = MPI_Wtime();
+        for (int i = 0; me <= 1 && i < hops; i++) {
+            if (i % 2 == me)
+                MPI_Send(buf, BYTES, MPI_BYTE, 1 - me, 0, comm);
+            else
+                MPI_Recv(buf, BYTES, MPI_BYTE, 1 - me, 0, comm, MPI_STATUS_IGNORE);
+        }
+        MPI_Barrier(comm);
+        t = max_over_ranks(comm, MPI_Wtime() - t0);
+        if (r >= 0 && t < *raw_us) *raw_us = t;
+    }
+    dagr_data_destroy(&tile);
+    if (*rt_us > 0) *rt_us *= 1e6 / hops;
+    *raw_us *= 1e6 / hops;
+}
+
 static int parse_size(const char *v, size_t *out) {
     char *end;
     unsigned long long x = strtoull(v, &end, 10);
@@ -148,9 +263,17 @@ static int parse_size(const char *v, size_t *out) {
 }
 
 static int parse_opts(int argc, char **argv, bench_opts_t *o) {
-    *o = (bench_opts_t){
-        .min = 4 << 10, .max = 16 << 20, .repeat = 5, .round_bytes = 64 << 20, .max_tiles = 256};
+    *o = (bench_opts_t){.min = 4 << 10,
+                        .max = 16 << 20,
+                        .repeat = 5,
+                        .round_bytes = 64 << 20,
+                        .max_tiles = 256,
+                        .hops = 2000};
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--busy")) {
+            o->busy = 1;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!v) return -1;
@@ -168,6 +291,8 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
             o->max_tiles = atoi(v);
         else if (!strcmp(argv[i], "--threads"))
             o->threads = atoi(v);
+        else if (!strcmp(argv[i], "--hops"))
+            o->hops = atoi(v);
         else
             return -1;
         if (bad) return -1;
@@ -175,7 +300,7 @@ static int parse_opts(int argc, char **argv, bench_opts_t *o) {
     }
     /* Tiles hold two 8-byte stamps; MPI_Get counts are ints. */
     if (o->min < 16 || o->max < o->min || o->max > (1u << 30) || o->repeat < 1 ||
-        o->max_tiles < 2 || o->threads < 0)
+        o->max_tiles < 2 || o->threads < 0 || o->hops < 2)
         return -1;
     return 0;
 }
@@ -185,7 +310,8 @@ int main(int argc, char **argv) {
     if (parse_opts(argc, argv, &o)) {
         fprintf(stderr,
                 "usage: %s [--min BYTES] [--max BYTES] [--repeat R] [--round-bytes B] "
-                "[--max-tiles K] [--threads T] [--arena BYTES]   (sizes take K, M, G)\n",
+                "[--max-tiles K] [--threads T] [--arena BYTES] [--busy] [--hops N]   (sizes take "
+                "K, M, G)\n",
                 argv[0]);
         return 2;
     }
@@ -208,6 +334,23 @@ int main(int argc, char **argv) {
             fprintf(stderr, "comm_bandwidth: needs at least 2 ranks (mpiexec.mpich -n 2 ...)\n");
         dagr_finalize(&ctx);
         return 1;
+    }
+
+    pthread_t busy_thread;
+    int busy_started = o.busy && pthread_create(&busy_thread, NULL, busy_main, NULL) == 0;
+    if (o.busy && !busy_started) {
+        fprintf(stderr, "comm_bandwidth: cannot start the --busy thread\n");
+        failures++;
+    }
+    double lat_rt, lat_raw;
+    latency(ctx, o.hops, o.repeat, &lat_rt, &lat_raw);
+    if (lat_rt < 0) failures++;
+    if (me == 0 && lat_rt >= 0) {
+        printf("{\"bench\":\"comm_bandwidth\",\"case\":\"latency\",\"ranks\":%d,\"threads\":%d,"
+               "\"busy\":%d,\"tile_bytes\":4096,\"hops\":%d,\"runtime_us_per_hop\":%.2f,"
+               "\"raw_sendrecv_us_per_hop\":%.2f,\"ratio_raw_runtime\":%.3f}\n",
+               nranks, dagr_threads(ctx), o.busy, o.hops, lat_rt, lat_raw, lat_raw / lat_rt);
+        fflush(stdout);
     }
 
     uint64_t stamp = 1;
@@ -257,16 +400,18 @@ int main(int argc, char **argv) {
 
         /* Best of `repeat` rounds each, after one untimed round each (first-touch, window
          * and arena set-up). */
-        double best_rt = 1e300, best_alloc = 1e300, best_dyn = 1e300;
+        double best_rt = 1e300, best_alloc = 1e300, best_dyn = 1e300, best_sr = 1e300;
         int stale_before = atomic_load(&stale_reads), err = 0;
         for (int r = -1; r < o.repeat && !err; r++) {
             double t = runtime_round(ctx, tiles, k, stamp++);
             double ta = raw_round(comm, win_alloc, 0, dst, k, bytes, me);
             double td = raw_round(comm, win_dyn, dyn_base, dst, k, bytes, me);
+            double tsr = sendrecv_round(comm, dyn_buf, dst, k, bytes, me);
             if (t < 0)
                 err = 1;
             else if (r >= 0) {
                 best_rt = t < best_rt ? t : best_rt;
+                best_sr = tsr < best_sr ? tsr : best_sr;
                 best_alloc = ta < best_alloc ? ta : best_alloc;
                 best_dyn = td < best_dyn ? td : best_dyn;
             }
@@ -289,19 +434,28 @@ int main(int argc, char **argv) {
         if (err || stale_all) failures++;
         if (me == 0 && !err) {
             double gb = (double)round / 1e9;
+            double best_raw = best_alloc < best_sr ? best_alloc : best_sr;
             printf("{\"bench\":\"comm_bandwidth\",\"case\":\"rank0_to_rank1\",\"ranks\":%d,"
-                   "\"threads\":%d,\"tile_bytes\":%zu,\"tiles\":%d,\"repeat\":%d,"
+                   "\"threads\":%d,\"busy\":%d,\"tile_bytes\":%zu,\"tiles\":%d,\"repeat\":%d,"
                    "\"runtime_s\":%.6f,\"runtime_gbps\":%.3f,\"raw_alloc_s\":%.6f,"
                    "\"raw_alloc_gbps\":%.3f,\"raw_dynamic_s\":%.6f,\"raw_dynamic_gbps\":%.3f,"
-                   "\"ratio_runtime_raw_alloc\":%.3f,\"check\":\"%s\"}\n",
-                   nranks, dagr_threads(ctx), bytes, k, o.repeat, best_rt, gb / best_rt, best_alloc,
-                   gb / best_alloc, best_dyn, gb / best_dyn, best_alloc / best_rt,
-                   stale_all ? "stale data read" : "ok");
+                   "\"raw_sendrecv_s\":%.6f,\"raw_sendrecv_gbps\":%.3f,"
+                   "\"ratio_runtime_raw_alloc\":%.3f,\"ratio_runtime_best_raw\":%.3f,"
+                   "\"check\":\"%s\"}\n",
+                   nranks, dagr_threads(ctx), o.busy, bytes, k, o.repeat, best_rt, gb / best_rt,
+                   best_alloc, gb / best_alloc, best_dyn, gb / best_dyn, best_sr, gb / best_sr,
+                   best_alloc / best_rt, best_raw / best_rt, stale_all ? "stale data read" : "ok");
             fflush(stdout);
         }
         if (err) break;
     }
 
+    if (busy_started) {
+        atomic_store(&busy_stop, 1);
+        pthread_join(busy_thread, NULL);
+    }
+    int stale_hops = atomic_load(&stale_reads) > 0;
+    if (stale_hops) failures++;
     s = dagr_finalize(&ctx);
     if (s != DAGR_OK) {
         fprintf(stderr, "comm_bandwidth: dagr_finalize: %s (%s)\n", dagr_status_str(s),

@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#define MAX_SRC (DAGR_MAX_ACCESS - 1)
+/* Source pieces one copy task takes: its arguments describe each one. */
+#define MAX_SRC 31
 
 typedef struct src_piece {
     tile_arg_t t;       /* the source tile */
@@ -80,7 +81,7 @@ static dagr_status_t fill_dst_tile(const dagr_darray_t *A, int64_t ai, int64_t a
                                    int64_t bi, int64_t bj, int64_t ti, int64_t tj, int64_t br0,
                                    int64_t br1, int64_t bc0, int64_t bc1, bool trans) {
     copy_args_t a = {.dst = da_tile_arg(B, ti, tj), .trans = trans};
-    dagr_access_t acc[DAGR_MAX_ACCESS];
+    dagr_access_t acc[MAX_SRC + 1];
     bool whole = br0 == 0 && bc0 == 0 && br1 == a.dst.rows && bc1 == a.dst.cols;
     bool first = true;
     /* The destination part in block coordinates (row x, column y of the copied block). */

@@ -26,8 +26,8 @@
  * temporary handle is destroyed right after the tasks using it are inserted: the runtime keeps
  * it alive until they have run.
  *
- * A task may declare DAGR_MAX_ACCESS accesses, one of which is B's tile, so one tile's halo
- * may come from at most MAX_SRC pieces; a radius needing more (a radius many tiles wide) is
+ * A task's arguments describe at most MAX_SRC pieces of A (besides B's tile), so one tile's
+ * halo may come from at most MAX_SRC pieces; a radius needing more (a radius many tiles wide) is
  * refused with DAGR_ERR_UNSUPPORTED before anything is inserted. */
 #include "darray_impl.h"
 
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SRC (DAGR_MAX_ACCESS - 1)
+#define MAX_SRC 31
 
 /* ---- the boundary map ---- */
 
@@ -258,7 +258,7 @@ static dagr_status_t stencil_tile(const dagr_darray_t *A, dagr_darray_t *B, int6
                         .user = user};
     memcpy(a.rtile, rg->tile, sizeof a.rtile);
     memcpy(a.ctile, cg->tile, sizeof a.ctile);
-    dagr_access_t acc[DAGR_MAX_ACCESS];
+    dagr_access_t acc[MAX_SRC + 1];
     dagr_data_t *tmp[MAX_SRC];
     int ntmp = 0;
     dagr_status_t s = DAGR_OK;

@@ -1,41 +1,53 @@
-/* The communication engine: moves versions of data between ranks with MPI one-sided
- * communication, driven by one progress thread per rank.
+/* The communication engine: moves versions of data between ranks, driven by one progress
+ * thread per rank. Peers on this node share memory (one-sided, no MPI call); peers on other
+ * nodes get their bytes through MPI two-sided messages that the progress thread drives with
+ * MPI_Testsome.
  *
- * Protocol (push). Both ends of every transfer know it will happen, because both inserted
- * the same graph. When the receiving rank's RECV node becomes ready (the local buffer is no
- * longer used by anyone), the engine picks where the data should land and sends WANT(handle,
- * version, displacement) to the holder. When the holder's SEND node is ready (the version has
- * been written) and the WANT has arrived, the holder MPI_Puts the bytes straight from its
- * buffer into the receiver's window, flushes, and sends DATA; the receiver's RECV completes
- * when DATA arrives. The holder's buffer is free for the next write as soon as the flush
- * returns, with no acknowledgement round trip. Why push and not pull: a pull needs the
- * producer's buffer inside a window; tile buffers are ordinary memory (the owner's or the
- * caller's), and exposing them through MPI_Win_create_dynamic measured 8x slower here
- * (1.3 GB/s against 11 GB/s for MPI_Win_allocate memory on one node, MPICH ch4:ucx), while
- * the Put's origin may be any memory. So data lands in a receive arena carved out of this
- * rank's window, and only when the arena is full does a transfer fall back to a dynamic
- * window.
+ * Protocol. Both ends of every transfer know it will happen, because both inserted the same
+ * graph. When the receiving rank's RECV node becomes ready (the local buffer is no longer
+ * used by anyone), the engine picks where the data should land and sends WANT(handle,
+ * version, where) to the holder. When the holder's SEND node is ready (the version has been
+ * written) and the WANT has arrived, the holder sends the bytes; the RECV completes when they
+ * are in. The holder's buffer is free for the next write when its copy or send completes,
+ * with no acknowledgement round trip. A poisoned version (its producer failed) goes as a
+ * DATA message with no bytes.
  *
  * Ranks on one node. The window memory comes from MPI_Win_allocate_shared on the node's
  * communicator, so a peer on the same node writes the rings, credits and arena directly:
  * a memcpy from the producer's buffer into the consumer's arena and a release store of the
- * sequence number, with no MPI call at all. This matters beyond speed: with MPICH ch4:ucx a
- * Put+flush completes only when the target process enters MPI (measured: 20 ms per flush
- * against a target busy outside MPI), so a rank computing a long task would stall its
- * neighbours. Peers on other nodes use MPI_Put through an MPI_Win_create window over the
- * same memory; then the progress thread polls MPI every few tens of microseconds.
- * DAGR_COMM_SHM=0 forces the MPI path for every peer (tests use it on one node).
+ * sequence number, with no MPI call at all; the DATA message that follows publishes it.
+ * DAGR_COMM_SHM=0 sends every peer the other-node way (tests use it on one node).
  *
- * Messages. Each rank's window starts with one ring of MSG_SLOTS 64-byte slots per sender.
- * The sender Puts the body, flushes, then Puts the sequence number: the receiver polls its
- * own memory for the next sequence number and never calls MPI to learn that something
- * arrived. Flow control: the receiver Puts how many messages it consumed into the sender's
- * credit slot every half ring; a sender with no credit keeps messages in an outbox.
+ * Ranks on other nodes: why two-sided. Until 2026-12 these went one-sided too: MPI_Put of the
+ * bytes into the receiver's window, then a flush, and each message as two Puts and two
+ * flushes. On MPICH ch4:ucx a flush returns only when the target process enters MPI (20 ms
+ * per flush against a target computing outside MPI), and a progress thread blocked in a
+ * flush does nothing else: in MPICH's network mode (MPIR_CVAR_NOLOCAL=1, two ranks on this
+ * machine) that path moved 1 MiB tiles at 0.14 of a raw MPI_Get, and a 4-rank QR on two
+ * cores, whose progress threads all sat in flushes waiting on each other, ran for more than
+ * 14 minutes instead of 16 s. Requests that complete by themselves while the thread goes on
+ * fix both: the receiver posts MPI_Irecv into the buffer itself (any memory; no window,
+ * no arena) under a tag of its own and names the tag in its WANT (FLAG_P2P); the holder
+ * answers with MPI_Isend; messages are 64-byte MPI_Isends to MPI_Irecvs posted in advance.
+ * One MPI_Testsome per loop over every request in flight drives MPI's progress, so transfers
+ * move while the workers compute. There is no MPI request-based flush to keep Puts
+ * non-blocking, and a pull (MPI_Get) needs the producer's buffer in a window (dynamic
+ * windows measured 8x slower than allocated memory here). Figures: benchmarks/RESULTS.md
+ * ("off node").
  *
- * The window is locked with MPI_Win_lock_all for the whole run (one passive-target epoch)
- * and only the progress thread issues RMA, so the rest of dagr never waits on MPI. */
+ * When a peer on this node finds no room in its arena, the transfer goes the two-sided way
+ * too (it used to need a dynamic window).
+ *
+ * Messages on one node. Each rank's shared segment starts with one ring of MSG_SLOTS 64-byte
+ * slots per sender on the node; the receiver polls its own memory for the next sequence
+ * number. Flow control: the receiver stores how many messages it consumed into the sender's
+ * credit slot every half ring; a sender with no credit keeps messages in an outbox. Messages
+ * to other nodes are queued by MPI itself.
+ *
+ * Only the progress thread calls MPI here, so the rest of dagr never waits on it. */
 #include "lib_impl.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +55,26 @@
 #include <time.h>
 
 #define MSG_SLOTS 64
-#define PUT_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
+#define MSG_RECVS 32               /* receives posted for messages from other nodes */
+#define BIG_UNIT ((size_t)1 << 20) /* MPI counts are ints: over INT_MAX bytes go in MiB units */
 
 enum { MSG_WANT = 1, MSG_DATA = 2 };
 /* FLAG_POISON: in DATA, the version is bad (its producer failed): no bytes came; in WANT, the
- * receive failed (it has nowhere to land them): send none. */
-enum { FLAG_DYN = 1, FLAG_POISON = 2 };
+ * receive failed (it has nowhere to land them): send none. FLAG_P2P: in WANT, send the bytes
+ * with MPI_Isend under the tag in disp (the receive is posted); no DATA follows unless
+ * poisoned. */
+enum { FLAG_P2P = 1, FLAG_POISON = 2 };
+enum { TAG_MSG = 0 }; /* data tags are 1 .. tag_max, chosen by the receiver */
+
+/* A request in flight on the progress thread's MPI path. */
+enum { OP_FREE, OP_MSG_RECV, OP_MSG_SEND, OP_SEND, OP_RECV };
+typedef struct op {
+    uint8_t kind;
+    bool pinned;  /* OP_SEND: the handle's buffer is pinned until the bytes are out */
+    node_t *node; /* OP_SEND, OP_RECV */
+    void *buf;    /* OP_MSG_*: the message; OP_SEND: a packed copy to free, or NULL */
+    int64_t t0;   /* OP_SEND: when the send started (trace) */
+} op_t;
 
 typedef struct msg {
     uint64_t seq; /* written last: nonzero and in sequence = the slot is full */
@@ -75,12 +101,21 @@ typedef struct outbox {
 
 struct comm {
     dagr_ctx_t *ctx;
-    MPI_Win shwin;    /* the node's shared segments (MPI_Win_allocate_shared) */
-    MPI_Win win, dyn; /* the same memory for off-node peers; the dynamic fallback */
+    MPI_Win shwin; /* the node's shared segments (MPI_Win_allocate_shared) */
     MPI_Comm node;
     char **peer_base; /* per global rank: its segment mapped here, or NULL (use MPI) */
-    int nremote;      /* peers reached through MPI RMA */
-    MPI_Comm pcomm;   /* private communicator the progress thread pokes MPI progress on */
+    int nremote;      /* peers reached through MPI messages */
+    MPI_Comm pcomm;   /* the progress thread's private communicator */
+    int tag_max, next_tag;
+    MPI_Datatype big; /* BIG_UNIT bytes */
+    int *idx;         /* MPI_Testsome's output, capops long */
+    MPI_Status *statuses;
+    /* Requests in flight: reqs[i] belongs to ops[i]; the first MSG_RECVS are the posted
+     * message receives (only with remote peers). */
+    MPI_Request *reqs;
+    op_t *ops;
+    int nops, capops, nmsgrecv;
+    msg_t msgrecv[MSG_RECVS];
     char *base;
     size_t credit_off, arena_off;
     msg_t *inbox;
@@ -97,8 +132,7 @@ struct comm {
     node_t **events, **events_spare;
     size_t nevents, capevents, capspare;
     bool stop, sleeping;
-    bool have_shwin, have_win, have_dyn, have_thread;
-    long dyn_pending; /* receives landing through the dynamic window */
+    bool have_shwin, have_thread;
     pthread_t thread;
 };
 
@@ -162,26 +196,37 @@ static void entry_remove(comm_t *c, entry_t **pp) {
  * Messages
  * ---------------------------------------------------------------------------------------- */
 
+static int op_add(comm_t *c, uint8_t kind, node_t *node, void *buf, MPI_Request **req);
+
 static int put_msg(comm_t *c, int peer, msg_t *m) {
     int me = c->ctx->rank;
     m->seq = ++c->sent[peer];
-    MPI_Aint disp = (MPI_Aint)(((size_t)me * MSG_SLOTS + (m->seq - 1) % MSG_SLOTS) * sizeof *m);
-    if (c->peer_base[peer]) {
-        msg_t *slot = (msg_t *)(c->peer_base[peer] + disp);
-        memcpy((char *)slot + 8, (char *)m + 8, sizeof *m - 8);
-        __atomic_store_n(&slot->seq, m->seq, __ATOMIC_RELEASE);
-        return MPI_SUCCESS;
+    if (!c->peer_base[peer]) {
+        msg_t *copy = malloc(sizeof *copy);
+        MPI_Request *req;
+        if (!copy || op_add(c, OP_MSG_SEND, NULL, copy, &req) != MPI_SUCCESS) {
+            free(copy);
+            return MPI_ERR_NO_MEM;
+        }
+        *copy = *m;
+        int e = MPI_Isend(copy, (int)sizeof *copy, MPI_BYTE, peer, TAG_MSG, c->pcomm, req);
+        if (e != MPI_SUCCESS) { /* the op just added: nothing will complete it */
+            c->nops--;
+            free(copy);
+        }
+        return e;
     }
-    int e = MPI_Put((char *)m + 8, (int)sizeof *m - 8, MPI_BYTE, peer, disp + 8, (int)sizeof *m - 8,
-                    MPI_BYTE, c->win);
-    if (e == MPI_SUCCESS) e = MPI_Win_flush(peer, c->win);
-    /* The sequence number goes last, after the body is complete at the target. */
-    if (e == MPI_SUCCESS) e = MPI_Put(&m->seq, 8, MPI_BYTE, peer, disp, 8, MPI_BYTE, c->win);
-    if (e == MPI_SUCCESS) e = MPI_Win_flush(peer, c->win);
-    return e;
+    MPI_Aint disp = (MPI_Aint)(((size_t)me * MSG_SLOTS + (m->seq - 1) % MSG_SLOTS) * sizeof *m);
+    msg_t *slot = (msg_t *)(c->peer_base[peer] + disp);
+    memcpy((char *)slot + 8, (char *)m + 8, sizeof *m - 8);
+    __atomic_store_n(&slot->seq, m->seq, __ATOMIC_RELEASE);
+    return MPI_SUCCESS;
 }
 
+/* MPI queues messages to other nodes itself; a ring on this node has room up to the credit
+ * its reader returned. */
 static bool ring_has_room(comm_t *c, int peer) {
+    if (!c->peer_base[peer]) return true;
     uint64_t consumed = __atomic_load_n(&c->credit[peer], __ATOMIC_ACQUIRE);
     return c->sent[peer] - consumed < MSG_SLOTS;
 }
@@ -243,6 +288,141 @@ static bool drain_outboxes(comm_t *c) {
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Requests on the MPI path (progress thread only): messages to and from other nodes, and the
+ * bytes of transfers that go with MPI_Isend / MPI_Irecv
+ * ---------------------------------------------------------------------------------------- */
+
+/* Appends an op; *req is where its request goes, valid until the next op_add. */
+static int op_add(comm_t *c, uint8_t kind, node_t *node, void *buf, MPI_Request **req) {
+    if (c->nops == c->capops) {
+        int cap = c->capops ? 2 * c->capops : 64;
+        MPI_Request *r = realloc(c->reqs, (size_t)cap * sizeof *r);
+        if (r) c->reqs = r;
+        op_t *o = r ? realloc(c->ops, (size_t)cap * sizeof *o) : NULL;
+        if (o) c->ops = o;
+        int *ix = o ? realloc(c->idx, (size_t)cap * sizeof *ix) : NULL;
+        if (ix) c->idx = ix;
+        MPI_Status *st = ix ? realloc(c->statuses, (size_t)cap * sizeof *st) : NULL;
+        if (!st) return MPI_ERR_NO_MEM;
+        c->statuses = st;
+        c->capops = cap;
+    }
+    c->ops[c->nops] = (op_t){.kind = kind, .node = node, .buf = buf};
+    c->reqs[c->nops] = MPI_REQUEST_NULL;
+    *req = &c->reqs[c->nops++];
+    return MPI_SUCCESS;
+}
+
+/* Starts moving the bytes of transfer n (kind OP_SEND or OP_RECV) at p with the receiver's
+ * tag: one request, or two when the count does not fit an int (MiB units, then the rest;
+ * both ends split alike, and MPI matches messages of one tag in order). Returns false when
+ * nothing could be started. */
+static bool p2p_post(comm_t *c, uint8_t kind, node_t *n, char *p, size_t bytes, int tag) {
+    size_t nbig = bytes > INT_MAX ? bytes / BIG_UNIT : 0, rest = bytes - nbig * BIG_UNIT;
+    struct {
+        size_t count, off;
+        MPI_Datatype type;
+    } part[2] = {{nbig, 0, c->big}, {rest, nbig * BIG_UNIT, MPI_BYTE}};
+    n->p2p_left = 0;
+    for (int i = 0; i < 2; i++) {
+        if (!part[i].count) continue;
+        MPI_Request *req;
+        int e = op_add(c, kind, n, NULL, &req);
+        if (e == MPI_SUCCESS && kind == OP_SEND)
+            e = MPI_Isend(p + part[i].off, (int)part[i].count, part[i].type, n->peer, tag, c->pcomm,
+                          req);
+        else if (e == MPI_SUCCESS)
+            e = MPI_Irecv(p + part[i].off, (int)part[i].count, part[i].type, n->peer, tag, c->pcomm,
+                          req);
+        if (e != MPI_SUCCESS) {
+            if (e != MPI_ERR_NO_MEM) c->nops--; /* the op was added, its request not started */
+            comm_fail(c, e, kind == OP_SEND ? "MPI_Isend of a tile" : "MPI_Irecv of a tile");
+            n->failed = true;
+            break;
+        }
+        n->p2p_left++;
+    }
+    return n->p2p_left > 0;
+}
+
+/* A receive whose DATA says poisoned: no bytes will come for its posted requests. */
+static void p2p_cancel(comm_t *c, node_t *r) {
+    for (int i = c->nmsgrecv; i < c->nops; i++) {
+        if (c->ops[i].node != r || c->ops[i].kind != OP_RECV) continue;
+        MPI_Cancel(&c->reqs[i]);
+        MPI_Wait(&c->reqs[i], MPI_STATUS_IGNORE);
+        c->ops[i].kind = OP_FREE;
+    }
+    r->p2p_left = 0;
+}
+
+static int msgrecv_post(comm_t *c, int i) {
+    return MPI_Irecv(&c->msgrecv[i], (int)sizeof(msg_t), MPI_BYTE, MPI_ANY_SOURCE, TAG_MSG,
+                     c->pcomm, &c->reqs[i]);
+}
+
+static void on_want(comm_t *c, int from, const msg_t *m);
+static void on_data(comm_t *c, int from, const msg_t *m);
+static void send_finish(comm_t *c, node_t *s, bool sent);
+static void p2p_recv_done(comm_t *c, node_t *r);
+static void recv_finish(comm_t *c, node_t *r, bool poisoned);
+
+/* Tests every request once; handles those that completed. Returns whether any did. */
+static bool p2p_poll(comm_t *c) {
+    if (c->nops == 0) return false;
+    int n = 0;
+    int e = MPI_Testsome(c->nops, c->reqs, &n, c->idx, c->statuses);
+    if (e != MPI_SUCCESS && e != MPI_ERR_IN_STATUS) {
+        comm_fail(c, e, "MPI_Testsome");
+        return false;
+    }
+    if (n == MPI_UNDEFINED || n == 0) return false;
+    /* Handling one may add ops (and move the arrays): work from indices, and copy what is
+     * needed before anything else runs. */
+    for (int k = 0; k < n; k++) {
+        int i = c->idx[k];
+        op_t op = c->ops[i];
+        int err = e == MPI_ERR_IN_STATUS ? c->statuses[k].MPI_ERROR : MPI_SUCCESS;
+        if (op.kind == OP_MSG_RECV) {
+            msg_t m = c->msgrecv[i];
+            int from = c->statuses[k].MPI_SOURCE;
+            int pe = msgrecv_post(c, i);
+            if (pe != MPI_SUCCESS) comm_fail(c, pe, "posting a receive for notifications");
+            if (err != MPI_SUCCESS)
+                comm_fail(c, err, "receiving a notification");
+            else if (m.type == MSG_WANT)
+                on_want(c, from, &m);
+            else
+                on_data(c, from, &m);
+            continue;
+        }
+        c->ops[i].kind = OP_FREE;
+        if (op.kind == OP_MSG_SEND) {
+            free(op.buf);
+            if (err != MPI_SUCCESS) comm_fail(c, err, "sending a notification");
+            continue;
+        }
+        if (err != MPI_SUCCESS) {
+            comm_fail(c, err, op.kind == OP_SEND ? "MPI_Isend of a tile" : "MPI_Irecv of a tile");
+            op.node->failed = true;
+        }
+        if (--op.node->p2p_left > 0) continue;
+        if (op.kind == OP_SEND)
+            send_finish(c, op.node, !op.node->failed);
+        else
+            p2p_recv_done(c, op.node);
+    }
+    int j = c->nmsgrecv;
+    for (int i = c->nmsgrecv; i < c->nops; i++) {
+        if (c->ops[i].kind == OP_FREE) continue;
+        c->ops[j] = c->ops[i];
+        c->reqs[j++] = c->reqs[i];
+    }
+    c->nops = j;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Transfers
  * ---------------------------------------------------------------------------------------- */
 
@@ -255,17 +435,52 @@ static bool buf_strided(const dagr_data_t *h) {
     return h->buf_kind == BUF_HOME && data_strided(h);
 }
 
+/* The receiver posted its receive (FLAG_P2P): start the bytes with MPI_Isend; the SEND
+ * completes when they are out (send_finish). A strided home goes out packed. Returns false
+ * when nothing could be started. */
+static bool send_p2p(comm_t *c, node_t *s, const msg_t *want) {
+    dagr_data_t *h = s->acc[0].h;
+    const char *src = h->buf;
+    if (buf_strided(h)) {
+        s->staging = malloc(h->bytes);
+        if (!s->staging) {
+            comm_fail(c, MPI_ERR_NO_MEM, "packing a tile to send");
+            s->failed = true;
+            return false;
+        }
+        data_pack(h, s->staging);
+        src = s->staging;
+    }
+    if (p2p_post(c, OP_SEND, s, (char *)src, h->bytes, (int)want->disp)) return true;
+    free(s->staging);
+    s->staging = NULL;
+    return false;
+}
+
+/* The SEND's end: sent = its bytes went out. */
+static void send_finish(comm_t *c, node_t *s, bool sent) {
+    dagr_data_t *h = s->acc[0].h;
+    free(s->staging);
+    s->staging = NULL;
+    if (s->pinned) data_unpin(h);
+    s->pinned = false;
+    if (sent) atomic_fetch_add_explicit(&c->ctx->bytes_sent, h->bytes, memory_order_relaxed);
+    if (c->ctx->trace) trace_send(c->ctx, s, s->tr_t0, sent ? h->bytes : 0);
+    node_complete(c->ctx, s);
+}
+
 static void do_send(comm_t *c, node_t *s, const msg_t *want) {
-    int64_t t0 = c->ctx->trace ? trace_ticks() : 0;
+    s->tr_t0 = c->ctx->trace ? trace_ticks() : 0;
     dagr_data_t *h = s->acc[0].h;
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
     /* Out of core the buffer may be on disk: read back (on this thread) and held until the
      * bytes are out. */
-    bool pinned = false, unwanted = want->flags & FLAG_POISON; /* the receive failed */
+    bool unwanted = want->flags & FLAG_POISON; /* the receive failed */
+    s->pinned = false;
     if (!atomic_load(&s->poisoned) && !unwanted && c->ctx->store) {
         dagr_status_t st = data_pin(h, PIN_READ);
-        pinned = st == DAGR_OK;
-        if (!pinned) {
+        s->pinned = st == DAGR_OK;
+        if (!s->pinned) {
             char msg[DAGR_ERRMSG_MAX + 96];
             snprintf(msg, sizeof msg, "rank %d could not send data #%llu to rank %d: %s",
                      c->ctx->rank, (unsigned long long)h->id, s->peer, dagr_last_error());
@@ -275,7 +490,10 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     }
     if (atomic_load(&s->poisoned) || s->failed || unwanted) {
         m.flags = FLAG_POISON;
-    } else if (h->bytes && c->peer_base[s->peer] && !(want->flags & FLAG_DYN)) {
+    } else if (h->bytes && (want->flags & FLAG_P2P)) {
+        if (send_p2p(c, s, want)) return; /* no DATA: the receive completes by itself */
+        m.flags = FLAG_POISON;            /* the receiver cancels its receive */
+    } else if (h->bytes) {
         /* Same node: copy straight into the consumer's arena; the DATA message's release
          * store publishes it. */
         char *dst = c->peer_base[s->peer] + want->disp;
@@ -283,32 +501,9 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
             data_pack(h, dst);
         else
             memcpy(dst, h->buf, h->bytes);
-        atomic_fetch_add_explicit(&c->ctx->bytes_sent, h->bytes, memory_order_relaxed);
-    } else if (h->bytes) {
-        MPI_Win win = (want->flags & FLAG_DYN) ? c->dyn : c->win;
-        char *packed = buf_strided(h) ? malloc(h->bytes) : NULL;
-        if (packed) data_pack(h, packed);
-        const char *src = packed ? packed : h->buf;
-        int e = buf_strided(h) && !packed ? MPI_ERR_NO_MEM : MPI_SUCCESS;
-        for (size_t off = 0; off < h->bytes && e == MPI_SUCCESS; off += PUT_CHUNK) {
-            size_t n = h->bytes - off < PUT_CHUNK ? h->bytes - off : PUT_CHUNK;
-            e = MPI_Put(src + off, (int)n, MPI_BYTE, s->peer, (MPI_Aint)(want->disp + off), (int)n,
-                        MPI_BYTE, win);
-        }
-        if (e == MPI_SUCCESS) e = MPI_Win_flush(s->peer, win);
-        free(packed);
-        if (e != MPI_SUCCESS) {
-            comm_fail(c, e, "MPI_Put of a tile");
-            s->failed = true;
-            m.flags = FLAG_POISON;
-        } else {
-            atomic_fetch_add_explicit(&c->ctx->bytes_sent, h->bytes, memory_order_relaxed);
-        }
     }
-    if (pinned) data_unpin(h);
     post(c, s->peer, &m);
-    if (c->ctx->trace) trace_send(c->ctx, s, t0, m.flags & FLAG_POISON ? 0 : h->bytes);
-    node_complete(c->ctx, s);
+    send_finish(c, s, !(m.flags & FLAG_POISON));
 }
 
 static void send_ready(comm_t *c, node_t *s) {
@@ -352,20 +547,27 @@ static bool recv_pin(dagr_ctx_t *ctx, node_t *r) {
     return r->pinned;
 }
 
-/* Where the data may land, sent to the sender with the request: the handle's own arena
- * block, else a staging block of the arena (copied on arrival), else the buffer itself
- * through the dynamic window. Out of core, a home or heap copy that can be staged takes
- * memory only when the data arrives (on_data): a receive waiting for a slow sender holds no
- * room under the limit, and one that ends poisoned leaves the older contents in place. A
- * receive with nowhere to land asks for no bytes (FLAG_POISON): its failure is recorded,
- * and the sender's SEND still completes. */
+/* Where the data may land, sent to the sender with the request. From a peer on this node:
+ * the handle's own arena block, else a staging block of the arena (copied on arrival). From
+ * another node, or when the arena is full: a receive posted for the sender's MPI_Isend, into
+ * the buffer itself, or a heap block when the buffer is strided (unpacked on arrival). Out of
+ * core, a home or heap copy that can be staged takes memory only when the data arrives
+ * (on_data): a receive waiting for a slow sender holds no room under the limit, and one that
+ * ends poisoned leaves the older contents in place. A receive with nowhere to land asks for
+ * no bytes (FLAG_POISON): its failure is recorded, and the sender's SEND still completes. */
 static void recv_ready(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
     msg_t m = {.type = MSG_WANT, .hid = h->id, .ver = r->version, .bytes = h->bytes};
+    bool near = c->peer_base[r->peer] != NULL;
+    char *land = NULL; /* where a receive posted for MPI puts the bytes */
     if (ctx->trace) r->tr_t0 = trace_ticks();
+    r->p2p_left = 0;
     if (h->bytes) {
         pthread_mutex_lock(&h->lock);
+        /* A copy of another rank's data lives in the arena when it fits: memory that is
+         * touched once and reused, where a fresh heap block would fault its pages in (and
+         * be registered with the network again) at every transfer. */
         if (!h->buf && !h->spilled) {
             h->buf = arena_alloc(&ctx->arena, h->bytes);
             h->buf_kind = h->buf ? BUF_ARENA : BUF_NONE;
@@ -375,39 +577,45 @@ static void recv_ready(comm_t *c, node_t *r) {
         dagr_status_t st = stored || h->buf ? DAGR_OK : data_ensure_buf(h);
         if (st != DAGR_OK) {
             recv_failed(ctx, r, st);
-        } else if (h->buf_kind == BUF_ARENA) {
+        } else if (near && h->buf_kind == BUF_ARENA) {
             m.disp = (uint64_t)arena_disp(c, h->buf);
-        } else if ((r->staging = arena_alloc(&ctx->arena, h->bytes))) {
-            m.disp = (uint64_t)arena_disp(c, r->staging);
+        } else if ((near || stored) && (r->staging = arena_alloc(&ctx->arena, h->bytes))) {
+            /* Staged (out of core, the buffer is pinned only on arrival): in place for a
+             * peer on the node, under MPI otherwise. */
+            if (near)
+                m.disp = (uint64_t)arena_disp(c, r->staging);
+            else
+                land = r->staging;
         } else if (stored && !recv_pin(ctx, r)) {
-            /* The failure is recorded; nothing to attach. */
+            /* The failure is recorded; nothing to post. */
         } else if (h->buf) {
-            /* Arena full: let the data land through the dynamic window, in place, or in a
-             * heap block when the buffer is strided (it is unpacked on arrival). */
-            void *land = h->buf;
+            land = h->buf;
             if (buf_strided(h)) land = r->staging = malloc(h->bytes);
             r->staging_heap = r->staging != NULL;
-            MPI_Aint addr = 0;
-            int e = land ? MPI_Win_attach(c->dyn, land, (MPI_Aint)h->bytes) : MPI_ERR_NO_MEM;
-            if (e == MPI_SUCCESS) e = MPI_Get_address(land, &addr);
-            if (e != MPI_SUCCESS) {
-                comm_fail(c, e, "attaching a buffer to the dynamic window");
+            if (!land) {
+                ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory staging a transfer");
                 r->failed = true;
             }
-            r->dyn_attached = e == MPI_SUCCESS;
-            c->dyn_pending += r->dyn_attached;
-            m.disp = (uint64_t)addr;
-            m.flags = FLAG_DYN;
         }
-        if (r->failed) m.flags = FLAG_POISON;
+        if (land && !r->failed) {
+            int tag = c->next_tag = c->next_tag < c->tag_max ? c->next_tag + 1 : 1;
+            if (p2p_post(c, OP_RECV, r, land, h->bytes, tag)) {
+                m.disp = (uint64_t)tag;
+                m.flags = FLAG_P2P;
+            }
+        }
+        if (r->failed) {
+            if (r->p2p_left) p2p_cancel(c, r);
+            m.flags = FLAG_POISON;
+        }
     }
     /* Even a failed receive asks for its data: the sender's SEND must complete too. */
     entry_t *e = entry_add(c, h->id, r->version, r->peer, 1);
     if (!e) {
         ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory tracking a transfer");
         r->failed = true;
-        recv_unpin(r);
-        node_complete(ctx, r);
+        if (r->p2p_left) p2p_cancel(c, r);
+        recv_finish(c, r, true);
         return;
     }
     e->node = r;
@@ -430,6 +638,40 @@ static void on_want(comm_t *c, int from, const msg_t *m) {
     e->want = *m;
 }
 
+/* The bytes are in: copies them from a staging block into the buffer (out of core, bringing
+ * the buffer into memory only now). */
+static void recv_land(comm_t *c, node_t *r) {
+    dagr_data_t *h = r->acc[0].h;
+    if (c->ctx->store && r->staging && !r->pinned && !recv_pin(c->ctx, r)) {
+        /* Staged out of core: the buffer had to come into memory now, and could not (the
+         * failure is recorded). */
+    } else if (r->staging && buf_strided(h)) {
+        data_unpack(h, r->staging);
+    } else if (r->staging && h->buf) {
+        memcpy(h->buf, r->staging, h->bytes);
+    }
+}
+
+/* The receive's end, with or without its bytes: frees its staging, unpins the buffer, counts,
+ * and completes the RECV. */
+static void recv_finish(comm_t *c, node_t *r, bool poisoned) {
+    dagr_data_t *h = r->acc[0].h;
+    if (poisoned) atomic_store(&r->poisoned, true);
+    if (r->staging_heap)
+        free(r->staging);
+    else if (r->staging)
+        arena_free(&c->ctx->arena, r->staging, h->bytes);
+    r->staging = NULL;
+    r->staging_heap = false;
+    recv_unpin(r);
+    if (!poisoned)
+        atomic_fetch_add_explicit(&c->ctx->bytes_received, h->bytes, memory_order_relaxed);
+    if (c->ctx->trace) trace_recv(c->ctx, r, poisoned ? 0 : h->bytes);
+    node_complete(c->ctx, r);
+}
+
+/* DATA: the bytes are in the arena (a peer on this node), or the version is poisoned. A
+ * receive posted for MPI gets DATA only when poisoned; otherwise its requests complete it. */
 static void on_data(comm_t *c, int from, const msg_t *m) {
     entry_t **pp = entry_find(c, m->hid, m->ver, from, 1);
     if (!*pp) {
@@ -438,40 +680,27 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
     }
     node_t *r = (*pp)->node;
     entry_remove(c, pp);
-    dagr_data_t *h = r->acc[0].h;
-    if (m->flags & FLAG_POISON) {
-        atomic_store(&r->poisoned, true);
-    } else if (c->ctx->store && r->staging && !r->pinned && !recv_pin(c->ctx, r)) {
-        /* Staged out of core: the buffer had to come into memory now, and could not (the
-         * failure is recorded). */
-    } else if (r->staging && buf_strided(h)) {
-        data_unpack(h, r->staging);
-    } else if (r->staging && h->buf) {
-        memcpy(h->buf, r->staging, h->bytes);
-    }
-    if (r->dyn_attached) {
-        MPI_Win_detach(c->dyn, r->staging_heap ? r->staging : h->buf);
-        c->dyn_pending--;
-    }
-    r->dyn_attached = false;
-    if (r->staging_heap)
-        free(r->staging);
-    else if (r->staging)
-        arena_free(&c->ctx->arena, r->staging, h->bytes);
-    r->staging = NULL;
-    r->staging_heap = false;
-    recv_unpin(r);
-    atomic_fetch_add_explicit(&c->ctx->bytes_received, h->bytes, memory_order_relaxed);
-    if (c->ctx->trace) trace_recv(c->ctx, r, m->flags & FLAG_POISON ? 0 : h->bytes);
-    node_complete(c->ctx, r);
+    bool poisoned = m->flags & FLAG_POISON;
+    if (poisoned && r->p2p_left) p2p_cancel(c, r);
+    if (!poisoned) recv_land(c, r);
+    recv_finish(c, r, poisoned);
 }
 
+/* The last request of a receive posted for MPI completed: the bytes are in. */
+static void p2p_recv_done(comm_t *c, node_t *r) {
+    dagr_data_t *h = r->acc[0].h;
+    entry_t **pp = entry_find(c, h->id, r->version, r->peer, 1);
+    if (*pp) entry_remove(c, pp);
+    if (!r->failed) recv_land(c, r);
+    recv_finish(c, r, r->failed);
+}
+
+/* Messages from peers on this node, in their rings. */
 static bool poll_inbox(comm_t *c) {
     bool any = false;
     int me = c->ctx->rank;
-    if (c->nremote) MPI_Win_sync(c->win);
     for (int p = 0; p < c->ctx->size; p++) {
-        if (p == me) continue;
+        if (p == me || !c->peer_base[p]) continue;
         for (;;) {
             msg_t *slot = &c->inbox[(size_t)p * MSG_SLOTS + c->recvd[p] % MSG_SLOTS];
             if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != c->recvd[p] + 1) break;
@@ -486,14 +715,7 @@ static bool poll_inbox(comm_t *c) {
         if (c->recvd[p] - c->credited[p] >= MSG_SLOTS / 2) {
             c->credited[p] = c->recvd[p];
             MPI_Aint disp = (MPI_Aint)(c->credit_off + (size_t)me * sizeof(uint64_t));
-            if (c->peer_base[p]) {
-                __atomic_store_n((uint64_t *)(c->peer_base[p] + disp), c->recvd[p],
-                                 __ATOMIC_RELEASE);
-                continue;
-            }
-            int e = MPI_Put(&c->credited[p], 8, MPI_BYTE, p, disp, 8, MPI_BYTE, c->win);
-            if (e == MPI_SUCCESS) e = MPI_Win_flush(p, c->win);
-            if (e != MPI_SUCCESS) comm_fail(c, e, "returning message credit");
+            __atomic_store_n((uint64_t *)(c->peer_base[p] + disp), c->recvd[p], __ATOMIC_RELEASE);
         }
     }
     return any;
@@ -551,20 +773,28 @@ static void *progress_main(void *p) {
     for (;;) {
         bool busy = take_events(c);
         busy |= poll_inbox(c);
+        busy |= p2p_poll(c); /* enters MPI: drives its progress too */
         if (c->outbox_total) busy |= drain_outboxes(c);
         if (busy) {
             idle = 0;
             continue;
         }
-        bool mpi_active = c->nremote > 0 || c->dyn_pending > 0;
-        if (mpi_active || ++idle % 64 == 0) {
-            /* Drive MPI's progress engine: Puts aimed at this rank complete only when it
-             * enters MPI (see the top of this file). */
+        bool mpi_active = c->nops > 0;
+        if (!mpi_active && ++idle % 64 == 0) {
+            /* Now and then drive MPI's progress engine even so: other windows (the progress
+             * line's, divergence.c's) need this rank to enter MPI. */
             int flag;
             MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->pcomm, &flag, MPI_STATUS_IGNORE);
         }
         if (mpi_active) idle++; /* counted above otherwise */
-        if (idle < 32) {
+        /* While transfers wait for a peer with every worker idle (the cores are ours), the
+         * sleep below is most of a small transfer's latency: poll a while longer first,
+         * yielding the core between polls. Not while the workers compute: a polling thread
+         * takes a good part of a core from them (sched_yield does not give it all back). */
+        bool moving = c->nops > c->nmsgrecv;
+        bool waiting = c->nentries || c->outbox_total;
+        unsigned spin = waiting && sched_all_idle(c->ctx) ? 1024u : 32u;
+        if (idle < spin) {
             sched_yield();
             continue;
         }
@@ -574,10 +804,13 @@ static void *progress_main(void *p) {
             break;
         }
         if (c->nevents == 0) {
-            /* Nothing to do locally. Transfers in flight may complete by a message we must
-             * poll for, so sleep briefly; with nothing in flight, sleep longer (a new event
-             * wakes us at once). */
-            long ns = mpi_active ? 20000 : c->nentries || c->outbox_total ? 50000 : 2000000;
+            /* Nothing to do locally. Bytes moving through MPI advance only while this thread
+             * enters MPI (a rendezvous needs both ends to answer): sleep 10 us. Transfers
+             * waiting for a peer complete by a message we must poll for: 50 us; messages
+             * from other nodes may come at any time: 100 us. With nothing in flight, sleep
+             * longer (a new event wakes us at once). Measured in benchmarks/RESULTS.md
+             * ("off node"): shorter sleeps took more from the workers than they gave. */
+            long ns = moving ? 10000 : waiting ? 50000 : mpi_active ? 100000 : 2000000;
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += ns;
@@ -648,11 +881,49 @@ static dagr_status_t map_node_peers(comm_t *c) {
     return DAGR_OK;
 }
 
+/* The MPI path's setup: the tag range, the MiB type, and the message receives when some peer
+ * is on another node. */
+static dagr_status_t p2p_start(comm_t *c) {
+    int *ub = NULL, flag = 0;
+    DAGR_TRY_MPI(MPI_Comm_get_attr(c->pcomm, MPI_TAG_UB, &ub, &flag));
+    c->tag_max = flag && ub && *ub > 1 ? *ub : 32767;
+    DAGR_TRY_MPI(MPI_Type_contiguous((int)BIG_UNIT, MPI_BYTE, &c->big));
+    DAGR_TRY_MPI(MPI_Type_commit(&c->big));
+    for (int i = 0; c->nremote && i < MSG_RECVS; i++) {
+        MPI_Request *req;
+        DAGR_TRY_MPI(op_add(c, OP_MSG_RECV, NULL, NULL, &req));
+        DAGR_TRY_MPI(msgrecv_post(c, i));
+        c->nmsgrecv++;
+    }
+    return DAGR_OK;
+}
+
+/* After the progress thread stopped: nothing is in flight after a successful wait; after a
+ * divergence receives may still be posted (cancelled here) and sends unmatched (let go). */
+static void p2p_stop(comm_t *c) {
+    for (int i = 0; i < c->nops; i++) {
+        if (c->reqs[i] == MPI_REQUEST_NULL) continue;
+        int done = 0;
+        MPI_Test(&c->reqs[i], &done, MPI_STATUS_IGNORE);
+        if (done) {
+            if (c->ops[i].kind == OP_MSG_SEND) free(c->ops[i].buf);
+        } else if (c->ops[i].kind == OP_MSG_RECV || c->ops[i].kind == OP_RECV) {
+            MPI_Cancel(&c->reqs[i]);
+            MPI_Wait(&c->reqs[i], MPI_STATUS_IGNORE);
+        } else {
+            MPI_Request_free(&c->reqs[i]); /* its buffer stays: MPI may still read it */
+        }
+    }
+    if (c->big != MPI_DATATYPE_NULL) MPI_Type_free(&c->big);
+    free(c->reqs), free(c->ops), free(c->idx), free(c->statuses);
+}
+
 dagr_status_t comm_start(dagr_ctx_t *ctx) {
     comm_t *c = calloc(1, sizeof *c);
     DAGR_CHECK(c, DAGR_ERR_NOMEM, "cannot allocate the communication engine");
     c->ctx = ctx;
     c->pcomm = c->node = MPI_COMM_NULL;
+    c->big = MPI_DATATYPE_NULL;
     int P = ctx->size;
     size_t inbox = (size_t)P * MSG_SLOTS * sizeof(msg_t);
     size_t credit = ((size_t)P * sizeof(uint64_t) + 63) & ~(size_t)63;
@@ -690,18 +961,13 @@ dagr_status_t comm_start(dagr_ctx_t *ctx) {
     MPI_Info_free(&info);
     DAGR_TRY_MPI(e);
     c->have_shwin = true;
-    DAGR_TRY_MPI(MPI_Win_create(c->base, total, 1, MPI_INFO_NULL, ctx->comm, &c->win));
-    c->have_win = true;
     DAGR_TRY(map_node_peers(c));
     memset(c->base, 0, c->arena_off);
     c->inbox = (msg_t *)c->base;
     c->credit = (uint64_t *)(c->base + c->credit_off);
-    DAGR_TRY_MPI(MPI_Win_create_dynamic(MPI_INFO_NULL, ctx->comm, &c->dyn));
-    c->have_dyn = true;
     DAGR_TRY_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, c->shwin));
-    DAGR_TRY_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, c->win));
-    DAGR_TRY_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, c->dyn));
     DAGR_TRY(arena_init(&ctx->arena, c->base + c->arena_off, arena));
+    DAGR_TRY(p2p_start(c));
     /* Every ring must be zeroed before anyone writes into it. */
     DAGR_TRY_MPI(MPI_Barrier(ctx->comm));
     DAGR_CHECK(pthread_create(&c->thread, NULL, progress_main, c) == 0, DAGR_ERR_NOMEM,
@@ -722,15 +988,10 @@ void comm_stop(dagr_ctx_t *ctx) {
         pthread_join(c->thread, NULL);
         arena_fini(&ctx->arena);
     }
-    /* lock_all is taken right after both windows exist, and init fails before the thread
+    /* lock_all is taken right after the window exists, and init fails before the thread
      * starts only on MPI errors; unlocking an unlocked window is then harmless to skip. */
-    if (c->have_thread) {
-        MPI_Win_unlock_all(c->dyn);
-        MPI_Win_unlock_all(c->win);
-        MPI_Win_unlock_all(c->shwin);
-    }
-    if (c->have_dyn) MPI_Win_free(&c->dyn);
-    if (c->have_win) MPI_Win_free(&c->win);
+    if (c->have_thread) MPI_Win_unlock_all(c->shwin);
+    p2p_stop(c);
     if (c->have_shwin) MPI_Win_free(&c->shwin);
     if (c->node != MPI_COMM_NULL) MPI_Comm_free(&c->node);
     if (c->pcomm != MPI_COMM_NULL) MPI_Comm_free(&c->pcomm);

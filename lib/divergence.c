@@ -82,7 +82,9 @@ static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64
         in[i] = x[i];
         in[n + i] = ~x[i];
     }
-    int e = MPI_Allreduce(in, out, 2 * n, MPI_UINT64_T, MPI_MAX, comm);
+    MPI_Request req;
+    int e = MPI_Iallreduce(in, out, 2 * n, MPI_UINT64_T, MPI_MAX, comm, &req);
+    if (e == MPI_SUCCESS) e = ctx_wait_request(&req);
     for (int i = 0; i < n; i++) {
         max[i] = out[i];
         min[i] = ~out[n + i];

@@ -181,8 +181,7 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
     DAGR_CHECK(k->cpu, DAGR_ERR_ARG, "kernel '%s' has no CPU body (cpu is NULL)", k->name);
     DAGR_CHECK(!k->gpu, DAGR_ERR_ARG,
                "kernel '%s': gpu bodies are not supported yet (gpu must be NULL)", k->name);
-    DAGR_CHECK(naccess >= 1 && naccess <= DAGR_MAX_ACCESS, DAGR_ERR_ARG,
-               "naccess %d out of range [1, %d]", naccess, DAGR_MAX_ACCESS);
+    DAGR_CHECK(naccess >= 1, DAGR_ERR_ARG, "naccess %d must be >= 1", naccess);
     DAGR_CHECK(access, DAGR_ERR_ARG, "access is NULL while naccess = %d", naccess);
     DAGR_CHECK(args || args_size == 0, DAGR_ERR_ARG, "args is NULL while args_size = %zu",
                args_size);
@@ -208,18 +207,41 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
     return DAGR_OK;
 }
 
-/* Merges accesses to the same handle (READ + WRITE = RW) and maps user slots to them. */
+/* Merges accesses to the same handle (READ + WRITE = RW) and maps user slots to them: u gets
+ * the unique handles in order of first appearance, map[i] the slot of access i. A few
+ * accesses are compared pairwise; many (a shuffle's fan-in) go through a hash table of
+ * slots, so that insertion stays linear. Returns the number of slots, -1 out of memory. */
+#define MERGE_PAIRWISE 32
 static int merge_accesses(int naccess, const dagr_access_t *access, dagr_queue_t *queue, uniq_t *u,
-                          uint8_t *map) {
+                          int *map) {
     int nu = 0;
+    size_t cap = 0;
+    int *slot = NULL; /* open addressing: index into u, -1 empty */
+    if (naccess > MERGE_PAIRWISE) {
+        for (cap = 64; cap < 2 * (size_t)naccess; cap *= 2)
+            ;
+        slot = malloc(cap * sizeof *slot);
+        if (!slot) return -1;
+        memset(slot, 0xff, cap * sizeof *slot);
+    }
     for (int i = 0; i < naccess; i++) {
         int j = 0;
-        while (j < nu && u[j].h != access[i].data)
-            j++;
+        if (slot) {
+            uintptr_t x = (uintptr_t)access[i].data;
+            size_t b = (size_t)((x >> 6) * 0x9e3779b97f4a7c15ull) & (cap - 1);
+            while (slot[b] >= 0 && u[slot[b]].h != access[i].data)
+                b = (b + 1) & (cap - 1);
+            if (slot[b] < 0) slot[b] = nu;
+            j = slot[b];
+        } else {
+            while (j < nu && u[j].h != access[i].data)
+                j++;
+        }
         if (j == nu) u[nu++] = (uniq_t){access[i].data, 0};
         u[j].mode |= (uint8_t)access[i].mode;
-        map[i] = (uint8_t)j;
+        map[i] = j;
     }
+    free(slot);
     if (queue) u[nu++] = (uniq_t){queue_handle(queue), DAGR_RW};
     return nu;
 }
@@ -241,9 +263,13 @@ typedef struct trace_info {
 
 static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                   size_t args_size, int naccess, const uniq_t *u, int nu,
-                                  const uint8_t *map, int priority, uint64_t seq, trace_info_t ti) {
+                                  const int *map, int priority, uint64_t seq, trace_info_t ti) {
     node_t *n = node_new(ctx, NODE_TASK);
     DAGR_CHECK(n, DAGR_ERR_NOMEM, "cannot allocate a task");
+    if (!node_reserve(n, nu, naccess)) {
+        node_unref(ctx, n);
+        return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a task's %d accesses", naccess);
+    }
     n->fn = k->cpu;
     n->name = k->name;
     n->priority = priority;
@@ -254,7 +280,7 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
         trace_node(ctx, n, NULL);
     }
     n->nuser = naccess;
-    memcpy(n->map, map, (size_t)naccess);
+    memcpy(n->map, map, (size_t)naccess * sizeof *map);
     n->args_size = args_size;
     if (args_size) {
         n->args = args_size <= NODE_INLINE_ARGS ? n->args_inline : malloc(args_size);
@@ -303,15 +329,39 @@ static dagr_status_t insert_remote(dagr_ctx_t *ctx, const uniq_t *u, int nu, int
     return st;
 }
 
+static dagr_status_t spawn_checked(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
+                                   size_t args_size, int naccess, const dagr_access_t *access,
+                                   const dagr_task_opts_t *opts, uniq_t *u, int *map);
+
 dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                          size_t args_size, int naccess, const dagr_access_t *access,
                          const dagr_task_opts_t *opts) {
     DAGR_TRY(check_spawn(ctx, k, args, args_size, naccess, access, opts));
 
-    uniq_t u[DAGR_MAX_ACCESS + 1];
-    uint8_t map[DAGR_MAX_ACCESS];
+    /* The common few accesses on the stack, more on the heap. */
+    enum { STACK_ACC = 16 };
+    uniq_t u_stack[STACK_ACC + 1], *u = u_stack;
+    int map_stack[STACK_ACC], *map = map_stack;
+    if (naccess > STACK_ACC) {
+        u = malloc(((size_t)naccess + 1) * sizeof *u);
+        map = malloc((size_t)naccess * sizeof *map);
+        if (!u || !map) {
+            free(u), free(map);
+            return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %d accesses", naccess);
+        }
+    }
+    dagr_status_t st = spawn_checked(ctx, k, args, args_size, naccess, access, opts, u, map);
+    if (u != u_stack) free(u), free(map);
+    return st;
+}
+
+/* dagr_spawn once the arguments are checked, with room for the merged accesses. */
+static dagr_status_t spawn_checked(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
+                                   size_t args_size, int naccess, const dagr_access_t *access,
+                                   const dagr_task_opts_t *opts, uniq_t *u, int *map) {
     dagr_queue_t *queue = opts ? opts->queue : NULL;
     int nu = merge_accesses(naccess, access, queue, u, map);
+    DAGR_CHECK(nu > 0, DAGR_ERR_NOMEM, "cannot allocate a table of %d accesses", naccess);
     int runner = exec_rank(naccess, access, opts);
     int priority = opts ? opts->priority : 0;
 

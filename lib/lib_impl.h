@@ -71,6 +71,8 @@ typedef struct node_access {
 
 #define NODE_INLINE_SUCC 4
 #define NODE_INLINE_ARGS 64
+/* Accesses a task holds without an allocation (more are on the heap: any number works). */
+#define NODE_INLINE_ACC 8
 
 struct node {
     atomic_int npred; /* unfinished predecessors, +1 while the node is being inserted */
@@ -98,8 +100,8 @@ struct node {
     uint32_t tr_node;   /* the node's record in the rank's graph, or TRACE_NONE */
     uint32_t tr_kernel; /* interned kernel name */
     double flops;       /* declared by the task (dagr_task_opts_t.flops) */
-    node_access_t acc[DAGR_MAX_ACCESS + 1];
-    uint8_t map[DAGR_MAX_ACCESS]; /* user access i -> acc[map[i]] */
+    node_access_t *acc; /* nacc of them: acc_inline, or a heap block that also holds map */
+    int *map;           /* user access i -> acc[map[i]]: map_inline, or in acc's heap block */
     void *args;
     size_t args_size;
     unsigned char args_inline[NODE_INLINE_ARGS];
@@ -107,15 +109,19 @@ struct node {
     /* NODE_SEND / NODE_RECV: acc[0] is the handle */
     uint64_t version;
     int peer;
-    void *staging;     /* RECV: arena block the data lands in before the copy to buf */
-    bool dyn_attached; /* RECV: buf (or staging) attached to the dynamic window */
+    void *staging;     /* RECV: block the data lands in before the copy to buf; SEND: packed copy */
     bool staging_heap; /* RECV: staging is a malloc'ed block, not an arena block */
-    bool pinned;       /* RECV: the handle's buffer is pinned until the data is in (store.c) */
+    bool pinned;       /* the handle's buffer is pinned until the data is in / out (store.c) */
+    uint8_t p2p_left;  /* MPI requests of the transfer not yet complete (comm_rma.c) */
 
-    /* RECV: when the engine asked for the data (trace.c, only while ctx->trace is on). */
+    /* When the engine asked for the data (RECV) or started sending it (SEND); trace.c, only
+     * while ctx->trace is on. */
     int64_t tr_t0;
 
     node_t *next_free; /* in the context's node pool, once the node is dead */
+
+    node_access_t acc_inline[NODE_INLINE_ACC + 1]; /* + 1: an in-order queue's handle */
+    int map_inline[NODE_INLINE_ACC];
 };
 
 /* Dead nodes kept for reuse (node.c). Any thread frees a node (pushes onto `returned`, a
@@ -136,6 +142,9 @@ typedef struct node_pool {
 void node_pool_fini(node_pool_t *p);
 
 node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind);
+/* Room for nacc unique accesses and nuser user accesses (before filling acc and map); false
+ * when out of memory. */
+bool node_reserve(node_t *n, int nacc, int nuser);
 void node_ref(node_t *n);
 void node_unref(struct dagr_ctx *ctx, node_t *n);
 /* Adds the edge pred -> succ unless pred has finished (then poison passes at once). */
@@ -281,6 +290,8 @@ typedef struct sched {
 dagr_status_t sched_start(struct dagr_ctx *ctx);
 void sched_stop(struct dagr_ctx *ctx);
 void sched_push(struct dagr_ctx *ctx, node_t *n);
+/* Any thread, no lock: whether every worker sleeps for want of a task (a hint; racy). */
+bool sched_all_idle(const struct dagr_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------
  * Receive arena (arena.c): a first-fit allocator over a region of the RMA window
@@ -526,6 +537,9 @@ struct dagr_ctx {
     progress_t *progress; /* NULL unless the progress line is on */
 };
 
+/* Completes a nonblocking MPI operation without spinning in MPI the whole time (the main
+ * thread's collectives): tests, then sleeps between tests. Returns MPI's error code. */
+int ctx_wait_request(MPI_Request *req);
 /* Collective over comm: all ranks return the lowest failing rank's status and message. */
 dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
 /* Collective: every collective call of a context (after dagr_init) begins here. It checks that

@@ -24,6 +24,8 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     }
     /* Only the header needs clearing: acc/map/args are filled by the inserter. */
     memset(n, 0, offsetof(node_t, acc));
+    n->acc = n->acc_inline;
+    n->map = n->map_inline;
     atomic_init(&n->npred, 1);
     atomic_init(&n->refs, 1);
     atomic_init(&n->done, false);
@@ -34,11 +36,21 @@ node_t *node_new(struct dagr_ctx *ctx, node_kind_t kind) {
     n->nacc = 0;
     n->args = NULL;
     n->staging = NULL;
-    n->dyn_attached = false;
+    n->p2p_left = 0;
     n->staging_heap = false;
     n->pinned = false;
     n->tr_node = TRACE_NONE;
     return n;
+}
+
+bool node_reserve(node_t *n, int nacc, int nuser) {
+    if (nacc <= NODE_INLINE_ACC + 1 && nuser <= NODE_INLINE_ACC) return true;
+    /* One block: the accesses, then the map. */
+    node_access_t *acc = malloc((size_t)nacc * sizeof *acc + (size_t)nuser * sizeof(int));
+    if (!acc) return false;
+    n->acc = acc;
+    n->map = (int *)(acc + nacc);
+    return true;
 }
 
 void node_ref(node_t *n) {
@@ -49,6 +61,7 @@ void node_unref(struct dagr_ctx *ctx, node_t *n) {
     if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1) return;
     for (int i = 0; i < n->nacc; i++)
         data_unref(n->acc[i].h);
+    if (n->acc != n->acc_inline) free(n->acc);
     if (n->succ != n->succ_inline) free(n->succ);
     if (n->args != n->args_inline) free(n->args);
     node_pool_t *p = &ctx->nodes;

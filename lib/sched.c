@@ -67,6 +67,11 @@ void sched_push(dagr_ctx_t *ctx, node_t *n) {
     pthread_mutex_unlock(&s->lock);
 }
 
+bool sched_all_idle(const dagr_ctx_t *ctx) {
+    const sched_t *s = &ctx->sched;
+    return __atomic_load_n(&s->nsleeping, __ATOMIC_RELAXED) == s->nworkers;
+}
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -130,17 +135,31 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         node_complete(ctx, n);
         return;
     }
-    void *buf[DAGR_MAX_ACCESS];
-    size_t bytes[DAGR_MAX_ACCESS], ld[DAGR_MAX_ACCESS];
+    /* The view's arrays: on the stack for the common few accesses, else on the heap. */
+    enum { STACK_ACC = 16 };
+    void *buf_stack[STACK_ACC], **buf = buf_stack;
+    size_t bytes_stack[STACK_ACC], ld_stack[STACK_ACC], *bytes = bytes_stack, *ld = ld_stack;
     fail_note_t note; /* not zeroed whole: 512 bytes of memset per task, for an empty msg */
     note.status = DAGR_OK;
     note.msg[0] = 0;
+    if (n->nuser > STACK_ACC) {
+        buf = malloc((size_t)n->nuser * sizeof *buf);
+        bytes = malloc(2 * (size_t)n->nuser * sizeof *bytes);
+        ld = bytes ? bytes + n->nuser : NULL;
+        if (!buf || !bytes) {
+            note.status = DAGR_ERR_NOMEM;
+            snprintf(note.msg, sizeof note.msg, "cannot allocate the view of %d accesses",
+                     n->nuser);
+        }
+    }
 
     /* A rank writing a handle it holds no copy of gets a fresh buffer now. Out of core,
      * every buffer is pinned for the body's duration: read back if it was spilled, except for
      * DAGR_WRITE, whose body does not read the old contents (it gets zeros). */
     int pinned = 0;
-    if (ctx->store) {
+    if (note.status != DAGR_OK) {
+        /* The view could not be made: the task fails below. */
+    } else if (ctx->store) {
         for (; pinned < n->nacc && note.status == DAGR_OK; pinned++) {
             dagr_data_t *h = n->acc[pinned].h;
             dagr_mode_t m = n->acc[pinned].mode;
@@ -187,6 +206,8 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
     for (int j = 0; j < pinned; j++)
         data_unpin(n->acc[j].h);
+    if (buf != buf_stack) free(buf);
+    if (bytes != bytes_stack) free(bytes);
     if (r == DAGR_TASK_RETRY) {
         n->retried = true;
         sched_push(ctx, n);

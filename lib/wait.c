@@ -3,10 +3,34 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define XFER_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
+
+int ctx_wait_request(MPI_Request *req) {
+    /* Waiting ranks used to spin inside MPI_Allreduce: a core taken from the workers, and
+     * MPICH's lock taken from the progress thread (whose transfers then stall), for as long
+     * as the slowest rank computes. Test (yielding between tests) for up to 2 ms, which
+     * covers ranks arriving nearly together, then sleep between tests, longer and longer up
+     * to 200 us (a collective the last rank enters late can wait; its work cannot). */
+    double until = dagr_now() + 2e-3;
+    long ns = 0;
+    for (int spins = 0;; spins++) {
+        int done = 0;
+        int e = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (e != MPI_SUCCESS || done) return e;
+        if (ns == 0 && (spins % 64 || dagr_now() < until)) {
+            sched_yield();
+            continue;
+        }
+        ns = ns ? (ns < 100000 ? 2 * ns : 200000) : 20000;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+    }
+}
 
 /* The lowest failing rank `first` (< size) sends its status and message to every rank. */
 static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine, const char *msg) {
@@ -17,7 +41,9 @@ static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine,
         char msg[DAGR_ERRMSG_MAX];
     } note = {.status = mine};
     if (rank == first) snprintf(note.msg, sizeof note.msg, "%s", msg ? msg : "");
-    DAGR_TRY_MPI(MPI_Bcast(&note, (int)sizeof note, MPI_BYTE, first, comm));
+    MPI_Request req;
+    DAGR_TRY_MPI(MPI_Ibcast(&note, (int)sizeof note, MPI_BYTE, first, comm, &req));
+    DAGR_TRY_MPI(ctx_wait_request(&req));
     dagr_error_set_raw(note.msg);
     return (dagr_status_t)note.status;
 }
@@ -29,7 +55,9 @@ dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg) {
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     int bad = mine != DAGR_OK ? rank : size, first = size;
-    DAGR_TRY_MPI(MPI_Allreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm));
+    MPI_Request req;
+    DAGR_TRY_MPI(MPI_Iallreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm, &req));
+    DAGR_TRY_MPI(ctx_wait_request(&req));
     if (first == size) return DAGR_OK;
     return share_failure(comm, first, mine, msg);
 }

@@ -11,9 +11,9 @@
  * is ready while the rest of the trailing update runs. opts.ib is not used: LAPACK's getrf
  * (recursive in OpenBLAS) chooses its own blocking inside the panel.
  *
- * A task names at most DAGR_MAX_ACCESS handles, so a stack (one tile column from the diagonal
- * down) of more than LU_MAX_STACK tiles is first gathered into one contiguous block by
- * lu_copy tasks (31 tiles each), worked on there, and scattered back: the same tiles travel
+ * A stack (one tile column from the diagonal down) of more than LU_MAX_STACK tiles is first
+ * gathered into one contiguous block by lu_copy tasks (LU_COPY_CHUNK tiles each), worked on
+ * there, and scattered back: the same tiles travel
  * to the same rank as in the one-task case, plus two local copies.
  *
  * Last, the result (A for getrf, X for getrs and gesv) is checked for NaN and Inf
@@ -58,7 +58,7 @@ static lu_op_t stack_op(const dagr_darray_t *X, int64_t k, int64_t j, int64_t np
 static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const dagr_darray_t *X,
                                     int64_t k, int64_t j, int nextra, const dagr_access_t *extra,
                                     int prio, double flops) {
-    dagr_access_t acc[DAGR_MAX_ACCESS];
+    dagr_access_t acc[LU_COPY_CHUNK + 1];
     int na = 0;
     if (X->mt - k <= LU_MAX_STACK) {
         for (int64_t i = k; i < X->mt; i++)
@@ -72,7 +72,7 @@ static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const 
     DAGR_TRY(dagr_data_create_2d(X->ctx, (size_t)rows, (size_t)o.cols, X->es,
                                  dagr_data_owner(da_handle(X, k, j)), &W));
     dagr_status_t st = DAGR_OK;
-    /* gather (pass 0) and scatter (pass 1) chunks of DAGR_MAX_ACCESS - 1 tiles around the
+    /* gather (pass 0) and scatter (pass 1) chunks of LU_COPY_CHUNK tiles around the
      * kernel, which sees the block as a stack of one tile */
     for (int pass = 0; pass < 2 && st == DAGR_OK; pass++) {
         if (pass == 1) {
@@ -85,8 +85,8 @@ static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const 
                 acc[na++] = extra[e];
             st = la_spawn_args(kern, &ow, sizeof ow, na, acc, prio, flops, X->ctx);
         }
-        for (int64_t c0 = k; c0 < X->mt && st == DAGR_OK; c0 += DAGR_MAX_ACCESS - 1) {
-            int64_t c1 = min64(X->mt, c0 + DAGR_MAX_ACCESS - 1);
+        for (int64_t c0 = k; c0 < X->mt && st == DAGR_OK; c0 += LU_COPY_CHUNK) {
+            int64_t c1 = min64(X->mt, c0 + LU_COPY_CHUNK);
             lu_op_t oc = o;
             oc.ntiles = (int32_t)(c1 - c0);
             oc.last_rows = da_tile_rows(X, c1 - 1);

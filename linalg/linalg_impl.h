@@ -193,8 +193,10 @@ typedef struct lu_op {
     int64_t woff; /* lu_copy: row of W holding the first tile's first row */
 } lu_op_t;
 
-/* Most tiles of one stack: the accesses of a task are the tiles plus at most two handles. */
-#define LU_MAX_STACK (DAGR_MAX_ACCESS - 2)
+/* Most tiles of one stack worked on in place (the panel task names them all, plus at most two
+ * handles); a taller stack is gathered into one block, LU_COPY_CHUNK tiles per lu_copy task. */
+#define LU_MAX_STACK 30
+#define LU_COPY_CHUNK 31
 
 extern const dagr_kernel_t la_lu_panel_kernel, la_lu_swap_kernel, la_lu_copy_kernel;
 

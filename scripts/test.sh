@@ -5,8 +5,13 @@
 #
 #   bash scripts/test.sh [extra meson test options, e.g. --suite lib]
 #
+# Without options it then runs a representative part of the suite again in multi-node mode
+# (meson test --setup offnode: MPICH's network path between all ranks, one rank per node as
+# dagr sees it); both runs count in the closing line.
+#
 # Environment: DAGR_BUILD_DIR (default build), DAGR_TIMEOUT_MULTIPLIER (default 4: 2 cores
-# running 4-rank MPI tests are slow), MESON_TESTTHREADS (parallel tests; meson's default).
+# running 4-rank MPI tests are slow), MESON_TESTTHREADS (parallel tests; meson's default),
+# DAGR_OFFNODE_TESTS (the tests run in multi-node mode; empty: none).
 # SKIP and EXPECTEDFAIL count as passed (skips are listed on an earlier line); FAIL,
 # TIMEOUT, ERROR and UNEXPECTEDPASS count as failed.
 set -uo pipefail
@@ -38,16 +43,37 @@ if [ ! -s "$log" ]; then
     exit 1
 fi
 
-python3 - "$log" "$meson_rc" <<'PY'
+off_log="$build/meson-logs/testlog-offnode.json"
+rm -f "$off_log"
+offnode_tests=${DAGR_OFFNODE_TESTS-test_transfer test_fetch test_fail test_divergence test_stress test_memory test_linalg_qr test_linalg_lu}
+if [ $# -eq 0 ] && [ -n "$offnode_tests" ]; then
+    echo "test.sh: in multi-node mode (meson test --setup offnode): $offnode_tests"
+    # shellcheck disable=SC2086 # a list of test names
+    meson test -C "$build" --setup offnode --print-errorlogs \
+        --timeout-multiplier "${DAGR_TIMEOUT_MULTIPLIER:-4}" $offnode_tests
+    off_rc=$?
+    [ "$meson_rc" -ne 0 ] || meson_rc=$off_rc
+    if [ ! -s "$off_log" ]; then
+        echo "test.sh: meson test --setup offnode exited with $off_rc and wrote no $off_log"
+        meson_rc=1
+    fi
+fi
+
+python3 - "$meson_rc" "$log" "$off_log" <<'PY'
 import json
+import os
 import sys
 
-path, meson_rc = sys.argv[1], int(sys.argv[2])
+meson_rc, paths = int(sys.argv[1]), sys.argv[2:]
 passing = {"OK", "EXPECTEDFAIL", "SKIP"}
 passed, failed, skipped, bad = 0, 0, [], []
-with open(path, encoding="utf-8") as f:
-    for line in f:
-        line = line.strip()
+for path in paths:
+    if not os.path.exists(path):
+        continue
+    mode = " (offnode)" if path.endswith("-offnode.json") else ""
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    for line in lines:
         if not line:
             continue
         try:
@@ -55,7 +81,7 @@ with open(path, encoding="utf-8") as f:
         except ValueError:
             continue
         result = str(t.get("result", "ERROR")).upper()
-        name = t.get("name", "?")
+        name = t.get("name", "?") + mode
         if result in passing:
             passed += 1
             if result == "SKIP":

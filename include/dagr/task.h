@@ -20,8 +20,6 @@
 extern "C" {
 #endif
 
-/* Most accesses one task may declare. */
-#define DAGR_MAX_ACCESS 32
 /* Largest by-value argument block of a task, in bytes. */
 #define DAGR_MAX_ARGS 4096
 
@@ -141,10 +139,13 @@ DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
 /* Inserts a task running kernel k over the given accesses, with a private copy of
  * args[0 .. args_size). opts may be NULL. The task runs once its inputs are ready; errors it
  * returns surface at the next collective call. Every rank calls it in the same order.
- * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess outside [1, DAGR_MAX_ACCESS],
+ * A task may declare any number of accesses (naccess >= 1): a few cost nothing extra, many
+ * (a shuffle's fan-in, a whole panel column) are kept on the heap.
+ * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess < 1,
  * unknown mode, handle of another context, args NULL with args_size > 0,
  * args_size > DAGR_MAX_ARGS, opts->rank out of range, opts->flops negative or not finite),
- * DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the context is unusable after an earlier divergence.
+ * DAGR_ERR_NOMEM (no memory for many accesses), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the
+ * context is unusable after an earlier divergence.
  * With tracing on (DAGR_TRACE, DAGR_DOT, DAGR_SUMMARY) the task is recorded under the
  * kernel's name. */
 DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,

@@ -43,3 +43,27 @@ Test(lib_deps, two_ranks_mpi_path, .timeout = 200) {
 Test(lib_deps, three_ranks_mpi_path, .timeout = 200) {
     deps(3, 1, "DAGR_COMM_SHM=0");
 }
+
+/* Tasks naming 200 accesses (duplicates included) over handles of every rank: tests/mpi/wide.c
+ * against a serial replay, at 1-4 ranks, and with more accesses than the pairwise merge
+ * handles (a hash table then). */
+static void wide(int nranks, const char *nacc, const char *env) {
+    mpirun_t r;
+    mpirun(&r, nranks, env, 120, "wide", nacc);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "wide", 1);
+    mpirun_free(&r);
+}
+
+Test(lib_deps, wide_tasks_one_rank, .timeout = 200) {
+    wide(1, "200", "DAGR_THREADS=2");
+}
+Test(lib_deps, wide_tasks_two_ranks, .timeout = 200) {
+    wide(2, "200", "DAGR_THREADS=1");
+}
+Test(lib_deps, wide_tasks_three_ranks_off_node, .timeout = 200) {
+    wide(3, "200", "DAGR_THREADS=1 DAGR_COMM_SHM=0");
+}
+Test(lib_deps, wide_tasks_four_ranks_many, .timeout = 200) {
+    wide(4, "1000", "DAGR_THREADS=1");
+}

@@ -15,20 +15,23 @@ static void fetch(int nranks, const char *env, const char *cfg_threads, long wan
     mpirun_assert_clean(&r);
     mpirun_assert_result(&r, "fetch", 1);
     for (int rank = 0; rank < nranks; rank++) {
-        long th = -1;
-        cr_assert(mpirun_value(mpirun_line(&r, rank, "RESULT fetch", 0), "threads", &th), "%s",
+        long th = -1, node_ranks = -1;
+        const char *line = mpirun_line(&r, rank, "RESULT fetch", 0);
+        cr_assert(mpirun_value(line, "threads", &th), "%s", mpirun_tail(&r));
+        cr_assert(mpirun_value(line, "node_ranks", &node_ranks) && node_ranks >= 1, "%s",
                   mpirun_tail(&r));
         if (want_threads > 0)
             cr_expect_eq(th, want_threads, "rank %d: dagr_threads() = %ld, want %ld", rank, th,
                          want_threads);
         else {
             /* Default: cores on the node / ranks on it (online CPUs or this process's CPU
-             * set, whichever the implementation counts), at least 1. */
+             * set, whichever the implementation counts), at least 1. The scenario says how
+             * many ranks MPI put on its node (one each in the multi-node mode). */
             cpu_set_t set;
             long online = sysconf(_SC_NPROCESSORS_ONLN), mine = online;
             if (sched_getaffinity(0, sizeof set, &set) == 0) mine = CPU_COUNT(&set);
-            long a = online / nranks > 1 ? online / nranks : 1;
-            long b = mine / nranks > 1 ? mine / nranks : 1;
+            long a = online / node_ranks > 1 ? online / node_ranks : 1;
+            long b = mine / node_ranks > 1 ? mine / node_ranks : 1;
             cr_expect(th == a || th == b, "rank %d: dagr_threads() = %ld, want %ld or %ld", rank,
                       th, a, b);
         }
