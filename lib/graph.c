@@ -18,6 +18,7 @@ void dagr_task_opts_init(dagr_task_opts_t *opts) {
     opts->rank = -1;
     opts->queue = NULL;
     opts->flops = 0.0;
+    opts->where = DAGR_WHERE_ANY;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -179,6 +180,9 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
     DAGR_CHECK(k, DAGR_ERR_ARG, "kernel is NULL");
     DAGR_CHECK(k->name && k->name[0], DAGR_ERR_ARG, "kernel name is NULL or empty");
     DAGR_CHECK(k->cpu, DAGR_ERR_ARG, "kernel '%s' has no CPU body (cpu is NULL)", k->name);
+    for (int i = 1; i < DAGR_KERNEL_MORE_CPU; i++)
+        DAGR_CHECK(!k->cpu_more[i] || k->cpu_more[i - 1], DAGR_ERR_ARG,
+                   "kernel '%s': cpu_more[%d] is set after a NULL cpu_more[%d]", k->name, i, i - 1);
     DAGR_CHECK(!k->gpu, DAGR_ERR_ARG,
                "kernel '%s': gpu bodies are not supported yet (gpu must be NULL)", k->name);
     DAGR_CHECK(naccess >= 1, DAGR_ERR_ARG, "naccess %d must be >= 1", naccess);
@@ -203,6 +207,14 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
                    "opts->queue belongs to another context");
         DAGR_CHECK(isfinite(opts->flops) && opts->flops >= 0, DAGR_ERR_ARG,
                    "opts->flops %g must be finite and >= 0", opts->flops);
+        DAGR_CHECK(opts->where == DAGR_WHERE_ANY || opts->where == DAGR_WHERE_CPU ||
+                       opts->where == DAGR_WHERE_DEVICE,
+                   DAGR_ERR_ARG, "opts->where %d is not DAGR_WHERE_ANY, _CPU or _DEVICE",
+                   (int)opts->where);
+        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || k->gpu, DAGR_ERR_ARG,
+                   "kernel '%s' has no device body: opts->where = DAGR_WHERE_DEVICE cannot be "
+                   "served",
+                   k->name);
     }
     return DAGR_OK;
 }
@@ -271,6 +283,7 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a task's %d accesses", naccess);
     }
     n->fn = k->cpu;
+    memcpy(n->more, k->cpu_more, sizeof n->more);
     n->name = k->name;
     n->priority = priority;
     n->seq = seq;
@@ -374,6 +387,7 @@ static dagr_status_t spawn_checked(dagr_ctx_t *ctx, const dagr_kernel_t *k, cons
         divergence_mix(d, (access[i].data->id << 2) | (uint64_t)access[i].mode);
     divergence_mix(d, ((uint64_t)(uint32_t)priority << 32) ^ args_size);
     if (queue) divergence_mix(d, queue_handle(queue)->id);
+    if (opts && opts->where != DAGR_WHERE_ANY) divergence_mix(d, 0x77686572ull + opts->where);
     divergence_task_end(d);
 
     /* Bound the local backlog: a producer far ahead of the workers waits here. */

@@ -91,7 +91,8 @@ struct node {
     node_t *succ_inline[NODE_INLINE_SUCC];
 
     /* NODE_TASK */
-    dagr_cpu_fn_t fn;
+    dagr_cpu_fn_t fn; /* the body to run: fn, then more[0 ..] after DAGR_TASK_NEXT */
+    dagr_cpu_fn_t more[DAGR_KERNEL_MORE_CPU];
     const char *name;
     int nacc;  /* unique handles (incl. the queue's) */
     int nuser; /* accesses as the user gave them */

@@ -201,7 +201,16 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
             .seq = n->seq,
             .internal_ = &note,
         };
+        /* A body answering NEXT hands the task to the kernel's next body, on this worker
+         * now (its inputs are here and pinned). */
         r = n->fn(&view);
+        for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
+            r = n->more[b](&view);
+        if (r == DAGR_TASK_NEXT && note.status == DAGR_OK) {
+            note.status = DAGR_ERR_TASK;
+            snprintf(note.msg, sizeof note.msg,
+                     "every body of the kernel answered DAGR_TASK_NEXT: none can run it");
+        }
     }
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
     for (int j = 0; j < pinned; j++)

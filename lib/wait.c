@@ -11,21 +11,19 @@
 #define XFER_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
 
 int ctx_wait_request(MPI_Request *req) {
-    /* Waiting ranks used to spin inside MPI_Allreduce: a core taken from the workers, and
-     * MPICH's lock taken from the progress thread (whose transfers then stall), for as long
-     * as the slowest rank computes. Test (yielding between tests) for up to 2 ms, which
-     * covers ranks arriving nearly together, then sleep between tests, longer and longer up
-     * to 200 us (a collective the last rank enters late can wait; its work cannot). */
-    double until = dagr_now() + 2e-3;
+    /* Waiting ranks used to spin inside MPI_Allreduce for as long as the slowest rank
+     * computed: a core taken from the workers, and MPICH's lock from the progress thread
+     * (whose transfers then stalled; a 2-rank gemm in MPICH's network mode ran at half
+     * speed). Test in a loop for up to 20 ms, which covers ranks arriving nearly together at
+     * full speed (sleeping sooner cost a short wait_all up to 2x), then sleep between tests,
+     * longer and longer up to 200 us. */
+    double until = dagr_now() + 20e-3;
     long ns = 0;
-    for (int spins = 0;; spins++) {
+    for (int spins = 1;; spins++) {
         int done = 0;
         int e = MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (e != MPI_SUCCESS || done) return e;
-        if (ns == 0 && (spins % 64 || dagr_now() < until)) {
-            sched_yield();
-            continue;
-        }
+        if (ns == 0 && (spins % 256 || dagr_now() < until)) continue;
         ns = ns ? (ns < 100000 ? 2 * ns : 200000) : 20000;
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);

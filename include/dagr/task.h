@@ -80,6 +80,9 @@ DAGR_API int dagr_data_owner(const dagr_data_t *data);
 typedef enum dagr_task_result {
     DAGR_TASK_DONE = 0,   /* finished; its outputs are valid */
     DAGR_TASK_RETRY = 1,  /* not now: run the body again later (after other ready tasks) */
+    DAGR_TASK_NEXT = 2,   /* this body cannot do this task: run the kernel's next body on it
+                             (PaRSEC's NEXT); with none left the task fails. The body must
+                             not have changed its outputs. */
     DAGR_TASK_ERROR = -1, /* failed: poison every task depending on it (see dagr_task_fail) */
 } dagr_task_result_t;
 
@@ -117,12 +120,29 @@ typedef struct dagr_task_view {
 
 typedef dagr_task_result_t (*dagr_cpu_fn_t)(const dagr_task_view_t *task);
 
-/* A kernel: a name (used in errors, traces and the divergence check) and its bodies. */
+/* Further CPU bodies a kernel may carry besides `cpu`. */
+#define DAGR_KERNEL_MORE_CPU 3
+
+/* A kernel: a name (used in errors, traces and the divergence check) and its bodies. A task
+ * runs `cpu` first; a body answering DAGR_TASK_NEXT hands the task to the next one of
+ * cpu_more (in order, up to the first NULL), as StarPU's codelets carry several
+ * implementations: a fast path that handles only some inputs, then a general one. The
+ * bodies are copied at dagr_spawn; the name must outlive the task. */
 typedef struct dagr_kernel {
     const char *name;
     dagr_cpu_fn_t cpu; /* required */
-    void *gpu;         /* reserved for the GPU body; must be NULL for now */
+    void *gpu;         /* reserved for the device body (the GPU issue); must be NULL for now */
+    /* Optional, NULL-terminated if fewer; last, so that {name, cpu, NULL} still reads. */
+    dagr_cpu_fn_t cpu_more[DAGR_KERNEL_MORE_CPU];
 } dagr_kernel_t;
+
+/* Where a task may run (dagr_task_opts_t.where). */
+typedef enum dagr_where {
+    DAGR_WHERE_ANY = 0,    /* wherever it is expected to finish first (today: a CPU worker) */
+    DAGR_WHERE_CPU = 1,    /* a CPU worker, even when the kernel has a device body */
+    DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) for a kernel without
+                              a device body, which is every kernel until device bodies exist */
+} dagr_where_t;
 
 /* Options of one task. Fill with dagr_task_opts_init(). */
 typedef struct dagr_task_opts {
@@ -132,6 +152,7 @@ typedef struct dagr_task_opts {
     dagr_queue_t *queue; /* if set, the task runs after every earlier task of this queue */
     double flops;        /* floating-point operations the task performs, if known (>= 0);
                             used only by the summary and the trace (GFLOP/s); default 0 */
+    dagr_where_t where;  /* default DAGR_WHERE_ANY */
 } dagr_task_opts_t;
 
 DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
@@ -142,7 +163,9 @@ DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
  * A task may declare any number of accesses (naccess >= 1): a few cost nothing extra, many
  * (a shuffle's fan-in, a whole panel column) are kept on the heap.
  * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess < 1,
- * unknown mode, handle of another context, args NULL with args_size > 0,
+ * unknown mode, handle of another context, args NULL with args_size > 0, a cpu_more body
+ * after a NULL one, opts->where unknown or DAGR_WHERE_DEVICE for a kernel without a device
+ * body,
  * args_size > DAGR_MAX_ARGS, opts->rank out of range, opts->flops negative or not finite),
  * DAGR_ERR_NOMEM (no memory for many accesses), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the
  * context is unusable after an earlier divergence.

@@ -276,3 +276,88 @@ Test(lib_args, last_error_names_file_and_line) {
     cr_expect(strstr(dagr_last_error(), "naccess") != NULL, "message \"%s\" not replaced",
               dagr_last_error());
 }
+
+/* ---- Kernels with several bodies ---- */
+
+static int bodies_ran[3];
+
+/* Declines odd values (without touching them), increments even ones by 1. */
+static dagr_task_result_t k_even_only(const dagr_task_view_t *t) {
+    bodies_ran[0]++;
+    uint64_t x;
+    memcpy(&x, t->buf[0], 8);
+    if (x % 2) return DAGR_TASK_NEXT;
+    x += 1;
+    memcpy(t->buf[0], &x, 8);
+    return DAGR_TASK_DONE;
+}
+
+/* Handles anything: adds 101. */
+static dagr_task_result_t k_general(const dagr_task_view_t *t) {
+    bodies_ran[1]++;
+    uint64_t x;
+    memcpy(&x, t->buf[0], 8);
+    x += 101;
+    memcpy(t->buf[0], &x, 8);
+    return DAGR_TASK_DONE;
+}
+
+static dagr_task_result_t k_decline(const dagr_task_view_t *t) {
+    (void)t;
+    bodies_ran[2]++;
+    return DAGR_TASK_NEXT;
+}
+
+Test(lib_args, next_falls_back_to_the_next_body) {
+    static const dagr_kernel_t k = {
+        .name = "args_two_bodies", .cpu = k_even_only, .cpu_more = {k_decline, k_general}};
+    dagr_access_t acc[1] = {{d, DAGR_RW}};
+    /* d = 0: the first body takes it (-> 1); then 1 is odd: declined twice, general (-> 102). */
+    cr_assert_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, NULL), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, NULL), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_wait_all(ctx), DAGR_OK, "%s", dagr_last_error());
+    uint64_t v = 0;
+    cr_assert_eq(dagr_fetch(d, &v, 0), DAGR_OK, "%s", dagr_last_error());
+    cr_expect_eq(v, 102, "value %llu, want 102", (unsigned long long)v);
+    cr_expect(bodies_ran[0] == 2 && bodies_ran[2] == 1 && bodies_ran[1] == 1,
+              "bodies ran %d, %d, %d times; want 2, 1, 1", bodies_ran[0], bodies_ran[2],
+              bodies_ran[1]);
+}
+
+Test(lib_args, next_with_no_body_left_fails_the_task) {
+    static const dagr_kernel_t k = {
+        .name = "args_all_decline", .cpu = k_decline, .cpu_more = {k_decline}};
+    dagr_access_t acc[1] = {{d, DAGR_RW}};
+    cr_assert_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, NULL), DAGR_OK, "%s", dagr_last_error());
+    /* A task depending on it is poisoned, not run. */
+    cr_assert_eq(dagr_spawn(ctx, &K_INC, NULL, 0, 1, acc, NULL), DAGR_OK, "%s", dagr_last_error());
+    dagr_status_t st = dagr_wait_all(ctx);
+    const char *msg = dagr_last_error();
+    cr_expect_eq(st, DAGR_ERR_TASK, "wait returned %s", dagr_status_str(st));
+    cr_expect(strstr(msg, "args_all_decline") && strstr(msg, "DAGR_TASK_NEXT"),
+              "message \"%s\" names neither the kernel nor NEXT", msg);
+    cr_expect_eq(bodies_ran[2], 2, "the declining bodies ran %d times, want 2", bodies_ran[2]);
+    uint64_t v = 1;
+    cr_assert_eq(dagr_fetch(d, &v, 0), DAGR_OK, "%s", dagr_last_error());
+    cr_expect_eq(v, 0, "the poisoned task ran (value %llu)", (unsigned long long)v);
+}
+
+Test(lib_args, bad_bodies_and_where) {
+    static int fake_device_body;
+    dagr_access_t acc[1] = {{d, DAGR_RW}};
+    dagr_kernel_t gap = {.name = "args_gap", .cpu = k_inc, .cpu_more = {NULL, k_general}};
+    EXPECT_ARG(dagr_spawn(ctx, &gap, NULL, 0, 1, acc, NULL), "cpu_more[1]");
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    cr_expect_eq(o.where, DAGR_WHERE_ANY);
+    o.where = DAGR_WHERE_DEVICE;
+    EXPECT_ARG(dagr_spawn(ctx, &K_INC, NULL, 0, 1, acc, &o), "no device body");
+    o.where = (dagr_where_t)7;
+    EXPECT_ARG(dagr_spawn(ctx, &K_INC, NULL, 0, 1, acc, &o), "where");
+    dagr_kernel_t dev = {.name = "args_dev", .cpu = k_inc, .gpu = &fake_device_body};
+    EXPECT_ARG(dagr_spawn(ctx, &dev, NULL, 0, 1, acc, NULL), "gpu");
+    /* CPU explicitly: runs. */
+    o.where = DAGR_WHERE_CPU;
+    cr_assert_eq(dagr_spawn(ctx, &K_INC, NULL, 0, 1, acc, &o), DAGR_OK, "%s", dagr_last_error());
+    assert_usable(2);
+}

@@ -71,7 +71,7 @@ static dagr_task_result_t k_mix(const dagr_task_view_t *t) {
         x[k] = 3 * x[k] + y0[(k + step) % WORDS] + k + step;
     return DAGR_TASK_DONE;
 }
-static const dagr_kernel_t K_MIX = {"spill_mix", k_mix, NULL};
+static const dagr_kernel_t K_MIX = {.name = "spill_mix", .cpu = k_mix};
 
 static void to_float(const dagr_tile_t *in, dagr_tile_t *out, void *user) {
     (void)user;
