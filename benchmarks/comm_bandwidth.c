@@ -64,7 +64,6 @@ typedef struct bench_opts {
 
 /* --busy: dgemm on a thread of its own until told to stop. */
 static atomic_int busy_stop;
-static atomic_long busy_gemms;
 
 static void *busy_main(void *arg) {
     (void)arg;
@@ -76,7 +75,6 @@ static void *busy_main(void *arg) {
     while (!atomic_load(&busy_stop)) {
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N, a + N * N, N,
                     0.0, a + 2 * N * N, N);
-        atomic_fetch_add(&busy_gemms, 1);
     }
     free(a);
     return NULL;

@@ -3,10 +3,9 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define XFER_CHUNK ((size_t)1 << 30) /* MPI counts are ints */
 
