@@ -8,7 +8,9 @@
  * The file (format 1) is ordinary HDF5:
  *   /            attributes dagr_checkpoint (the format, 1), ranks (that wrote it), tasks
  *                (inserted before it), handles (how many)
- *   /handles     handles x 4 uint64: rows, cols, element size, checksum of the contents
+ *   /handles     handles x 4 uint64: rows, cols, element size, checksum of the contents; a
+ *                handle whose size tasks decide (dagr_data_create_dynamic) is bytes, 1, 0
+ *                (element size 0 marks it; an empty fixed-size handle is 0, 0, 0)
  *   /data        uint8: every handle's contents, column-major and packed, one after the other
  * It is written as "<path>.tmp" and renamed to path only once complete and flushed (every
  * rank's MPI_File_sync, then fsync and rename on rank 0, then fsync of the directory): a crash
@@ -83,8 +85,59 @@ static void layout_free(layout_t *L) {
     memset(L, 0, sizeof *L);
 }
 
-/* Local (every rank finds the same). Checksums are left 0. */
+static dagr_status_t layout_handles(dagr_ctx_t *ctx, layout_t *L);
+static void layout_rows(layout_t *L);
+static void layout_offsets(layout_t *L);
+
+/* Bytes of a table row's handle. */
+static uint64_t row_bytes(const uint64_t *row) {
+    return row[2] ? row[0] * row[1] * row[2] : row[0];
+}
+
+/* Collective (every rank finds the same). The sizes of handles whose size tasks decide are
+ * known only once their writers ran: with any such handle, this waits and agrees on them.
+ * Checksums are left 0. */
 static dagr_status_t layout_collect(dagr_ctx_t *ctx, layout_t *L) {
+    dagr_status_t s = da_agree(ctx, layout_handles(ctx, L));
+    if (s != DAGR_OK) return s;
+    bool dynamic = false;
+    for (int64_t k = 0; k < L->n; k++)
+        dynamic |= L->h[k]->dynamic;
+    if (dynamic) s = dagr_wait_all(ctx);
+    /* off serves as the sizes' room until the offsets go in. */
+    if (s == DAGR_OK) s = data_sizes_agree(ctx, L->h, (size_t)L->n, L->off);
+    if (s != DAGR_OK) {
+        layout_free(L);
+        return s;
+    }
+    layout_rows(L);
+    return DAGR_OK;
+}
+
+/* Local: the table's shapes from each handle's size in L->off[k], and the offsets in /data
+ * (which replace the sizes). */
+static void layout_rows(layout_t *L) {
+    for (int64_t k = 0; k < L->n; k++) {
+        const dagr_data_t *h = L->h[k];
+        uint64_t *row = L->table + k * TABLE_COLS, bytes = L->off[k];
+        row[0] = h->dynamic ? bytes : bytes ? h->rows : 0;
+        row[1] = h->dynamic ? 1 : bytes ? h->cols : 0;
+        row[2] = h->dynamic ? 0 : bytes ? h->elsize : 0;
+    }
+    layout_offsets(L);
+}
+
+/* Local: the offsets in /data from the table's shapes. */
+static void layout_offsets(layout_t *L) {
+    L->total = 0;
+    for (int64_t k = 0; k < L->n; k++) {
+        L->off[k] = L->total;
+        L->total += row_bytes(L->table + k * TABLE_COLS);
+    }
+}
+
+/* Local: the live handles (every rank finds the same), their table and offsets allocated. */
+static dagr_status_t layout_handles(dagr_ctx_t *ctx, layout_t *L) {
     memset(L, 0, sizeof *L);
     for (dagr_data_t *h = ctx->live; h; h = h->next)
         L->n += !h->is_queue;
@@ -101,15 +154,6 @@ static dagr_status_t layout_collect(dagr_ctx_t *ctx, layout_t *L) {
     for (dagr_data_t *h = ctx->live; h; h = h->next)
         if (!h->is_queue) L->h[k++] = h;
     qsort(L->h, (size_t)L->n, sizeof *L->h, by_id);
-    for (k = 0; k < L->n; k++) {
-        const dagr_data_t *h = L->h[k];
-        uint64_t *row = L->table + k * TABLE_COLS;
-        row[0] = h->bytes ? h->rows : 0;
-        row[1] = h->bytes ? h->cols : 0;
-        row[2] = h->bytes ? h->elsize : 0;
-        L->off[k] = L->total;
-        L->total += h->bytes;
-    }
     return DAGR_OK;
 }
 
@@ -125,6 +169,7 @@ typedef struct ckpt_args {
     uint64_t *sum;    /* write: where this rank keeps the checksum (a slot of its own) */
     uint64_t want;    /* read: the checksum the table holds */
     int64_t k;        /* the handle's place in creation order (for messages) */
+    bool dynamic;     /* read: a handle whose size tasks decide, resized to rows bytes */
     const char *path; /* the call waits, so it outlives the task */
 } ckpt_args_t;
 
@@ -169,7 +214,10 @@ static void repack(const ckpt_args_t *a, void *p, void *buf, size_t ld, bool pac
 /* buf 0: the handle (read for a checkpoint, written on resume). */
 static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
     const ckpt_args_t *a = t->args;
+    if (!write && a->dynamic && dagr_task_resize(t, 0, a->rows) != DAGR_OK)
+        return DAGR_TASK_ERROR; /* the task fails with resize's reason */
     size_t n = t->bytes[0];
+    if (n == 0) return DAGR_TASK_DONE; /* an empty version of such a handle: nothing to move */
     bool strided = t->ld[0] != a->rows;
     void *p = strided ? malloc(n) : t->buf[0];
     if (!p) {
@@ -207,13 +255,15 @@ static dagr_task_result_t k_read(const dagr_task_view_t *t) {
 static const dagr_kernel_t write_kernel = {.name = "checkpoint_write", .cpu = k_write};
 static const dagr_kernel_t read_kernel = {.name = "checkpoint_read", .cpu = k_read};
 
-/* One task per handle with contents, on its owner. sums: this rank's checksums (write). */
+/* One task per handle with contents, on its owner, and on resume one per handle whose size
+ * tasks decide even when empty (its size is restored too). sums: this rank's checksums
+ * (write). */
 static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data, bool write,
                                     uint64_t *sums, const char *path) {
     for (int64_t k = 0; k < L->n; k++) {
         dagr_data_t *h = L->h[k];
-        if (!h->bytes) continue;
         const uint64_t *row = L->table + k * TABLE_COLS;
+        if (!row_bytes(row) && (write || !h->dynamic)) continue;
         ckpt_args_t a = {.ctx = ctx,
                          .data = data,
                          .off = L->off[k],
@@ -223,6 +273,7 @@ static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t da
                          .sum = sums ? sums + k : NULL,
                          .want = row[3],
                          .k = k,
+                         .dynamic = h->dynamic,
                          .path = path};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
@@ -403,7 +454,7 @@ dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
     DAGR_TRY(da_agree(ctx, tmp ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a path")));
     snprintf(tmp, len, "%s.tmp", path);
     layout_t L;
-    dagr_status_t s = da_agree(ctx, layout_collect(ctx, &L));
+    dagr_status_t s = layout_collect(ctx, &L);
     if (s != DAGR_OK) {
         free(tmp);
         return s;
@@ -523,7 +574,16 @@ static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, 
     uint64_t total = 0;
     for (int64_t k = 0; k < n; k++) {
         const uint64_t *f = table + k * TABLE_COLS, *h = L->table + k * TABLE_COLS;
-        if (f[0] != h[0] || f[1] != h[1] || f[2] != h[2])
+        bool file_dynamic = f[2] == 0 && f[1] == 1;
+        if (L->h[k]->dynamic != file_dynamic)
+            return DAGR_ERR(DAGR_ERR_FORMAT,
+                            "data handle %lld (in creation order) is %s in checkpoint '%s' but "
+                            "%s here",
+                            (long long)k,
+                            file_dynamic ? "a handle whose size tasks decide" : "of fixed size",
+                            path,
+                            file_dynamic ? "of fixed size" : "a handle whose size tasks decide");
+        if (!file_dynamic && (f[0] != h[0] || f[1] != h[1] || f[2] != h[2]))
             return DAGR_ERR(DAGR_ERR_FORMAT,
                             "data handle %lld (in creation order) is %llu x %llu of %llu-byte "
                             "elements in checkpoint '%s' but %llu x %llu of %llu-byte elements "
@@ -531,7 +591,7 @@ static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, 
                             (long long)k, (unsigned long long)f[0], (unsigned long long)f[1],
                             (unsigned long long)f[2], path, (unsigned long long)h[0],
                             (unsigned long long)h[1], (unsigned long long)h[2]);
-        total += f[0] * f[1] * f[2];
+        total += row_bytes(f);
     }
     if (total != dbytes)
         return DAGR_ERR(DAGR_ERR_FORMAT,
@@ -565,10 +625,17 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
     uint64_t *table = NULL, dbytes = 0;
     layout_t L = {0};
     dagr_status_t s = read_header(ctx, file, path, v, &table, &dbytes);
-    if (s == DAGR_OK) s = da_agree(ctx, layout_collect(ctx, &L));
-    if (s == DAGR_OK) s = da_agree(ctx, match(&L, table, v[A_HANDLES], dbytes, path));
+    if (s == DAGR_OK) s = da_agree(ctx, layout_handles(ctx, &L));
+    if (s == DAGR_OK) {
+        /* The shapes here; a handle whose size tasks decide takes the file's. */
+        for (int64_t k = 0; k < L.n; k++)
+            L.off[k] = L.h[k]->dynamic ? 0 : L.h[k]->bytes;
+        layout_rows(&L);
+        s = da_agree(ctx, match(&L, table, v[A_HANDLES], dbytes, path));
+    }
     if (s == DAGR_OK) {
         memcpy(L.table, table, (size_t)L.n * TABLE_COLS * sizeof *table);
+        layout_offsets(&L);
         h5_enter();
         data = H5Dopen2(file, "data", H5P_DEFAULT);
         s = data >= 0 ? DAGR_OK : h5_error(DAGR_ERR_FORMAT, "cannot open /data of '%s'", path);

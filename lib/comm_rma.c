@@ -58,12 +58,14 @@
 #define MSG_RECVS 32               /* receives posted for messages from other nodes */
 #define BIG_UNIT ((size_t)1 << 20) /* MPI counts are ints: over INT_MAX bytes go in MiB units */
 
-enum { MSG_WANT = 1, MSG_DATA = 2 };
+enum { MSG_WANT = 1, MSG_DATA = 2, MSG_SIZE = 3 };
 /* FLAG_POISON: in DATA, the version is bad (its producer failed): no bytes came; in WANT, the
  * receive failed (it has nowhere to land them): send none. FLAG_P2P: in WANT, send the bytes
  * with MPI_Isend under the tag in disp (the receive is posted); no DATA follows unless
- * poisoned. */
-enum { FLAG_P2P = 1, FLAG_POISON = 2 };
+ * poisoned. FLAG_ASK: in WANT, the receiver does not know the version's size (a handle whose
+ * size tasks decide): the holder answers SIZE(bytes) and waits for a second WANT that says
+ * where they land, or DATA at once when the version is empty or poisoned. */
+enum { FLAG_P2P = 1, FLAG_POISON = 2, FLAG_ASK = 4 };
 enum { TAG_MSG = 0 }; /* data tags are 1 .. tag_max, chosen by the receiver */
 
 /* A request in flight on the progress thread's MPI path. */
@@ -361,8 +363,7 @@ static int msgrecv_post(comm_t *c, int i) {
                      c->pcomm, &c->reqs[i]);
 }
 
-static void on_want(comm_t *c, int from, const msg_t *m);
-static void on_data(comm_t *c, int from, const msg_t *m);
+static void on_msg(comm_t *c, int from, const msg_t *m);
 static void send_finish(comm_t *c, node_t *s, bool sent);
 static void p2p_recv_done(comm_t *c, node_t *r);
 static void recv_finish(comm_t *c, node_t *r, bool poisoned);
@@ -390,10 +391,8 @@ static bool p2p_poll(comm_t *c) {
             if (pe != MPI_SUCCESS) comm_fail(c, pe, "posting a receive for notifications");
             if (err != MPI_SUCCESS)
                 comm_fail(c, err, "receiving a notification");
-            else if (m.type == MSG_WANT)
-                on_want(c, from, &m);
             else
-                on_data(c, from, &m);
+                on_msg(c, from, &m);
             continue;
         }
         c->ops[i].kind = OP_FREE;
@@ -469,13 +468,42 @@ static void send_finish(comm_t *c, node_t *s, bool sent) {
     node_complete(c->ctx, s);
 }
 
+/* The receiver asked the size of a version that has bytes: tells it, and waits for where they
+ * land (the second WANT finds the SEND in the table). The SEND is not complete meanwhile, so
+ * no later write changes the size. */
+static void send_size(comm_t *c, node_t *s, size_t bytes) {
+    dagr_data_t *h = s->acc[0].h;
+    entry_t *e = entry_add(c, h->id, s->version, s->peer, 0);
+    if (!e) {
+        s->failed = true;
+        ctx_record_failure(c->ctx, DAGR_ERR_NOMEM, "out of memory tracking a transfer");
+        msg_t m = {.type = MSG_DATA, .flags = FLAG_POISON, .hid = h->id, .ver = s->version};
+        post(c, s->peer, &m);
+        send_finish(c, s, false);
+        return;
+    }
+    e->node = s;
+    msg_t m = {.type = MSG_SIZE, .hid = h->id, .ver = s->version, .bytes = bytes};
+    post(c, s->peer, &m);
+}
+
 static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     s->tr_t0 = c->ctx->trace ? trace_ticks() : 0;
     dagr_data_t *h = s->acc[0].h;
+    bool unwanted = want->flags & FLAG_POISON; /* the receive failed */
+    if ((want->flags & FLAG_ASK) && !unwanted && !atomic_load(&s->poisoned) && !s->failed) {
+        pthread_mutex_lock(&h->lock);
+        size_t bytes = h->bytes;
+        pthread_mutex_unlock(&h->lock);
+        if (bytes) {
+            send_size(c, s, bytes);
+            return;
+        }
+        /* An empty version: the DATA below says so, with no bytes. */
+    }
     msg_t m = {.type = MSG_DATA, .hid = h->id, .ver = s->version, .bytes = h->bytes};
     /* Out of core the buffer may be on disk: read back (on this thread) and held until the
      * bytes are out. */
-    bool unwanted = want->flags & FLAG_POISON; /* the receive failed */
     s->pinned = false;
     if (!atomic_load(&s->poisoned) && !unwanted && c->ctx->store) {
         dagr_status_t st = data_pin(h, PIN_READ);
@@ -555,15 +583,13 @@ static bool recv_pin(dagr_ctx_t *ctx, node_t *r) {
  * (on_data): a receive waiting for a slow sender holds no room under the limit, and one that
  * ends poisoned leaves the older contents in place. A receive with nowhere to land asks for
  * no bytes (FLAG_POISON): its failure is recorded, and the sender's SEND still completes. */
-static void recv_ready(comm_t *c, node_t *r) {
+static void recv_post(comm_t *c, node_t *r) {
     dagr_ctx_t *ctx = c->ctx;
     dagr_data_t *h = r->acc[0].h;
     msg_t m = {.type = MSG_WANT, .hid = h->id, .ver = r->version, .bytes = h->bytes};
     bool near = c->peer_base[r->peer] != NULL;
     char *land = NULL; /* where a receive posted for MPI puts the bytes */
-    if (ctx->trace) r->tr_t0 = trace_ticks();
-    r->p2p_left = 0;
-    if (h->bytes) {
+    if (h->bytes && !r->failed) {
         pthread_mutex_lock(&h->lock);
         /* A copy of another rank's data lives in the arena when it fits: memory that is
          * touched once and reused, where a fresh heap block would fault its pages in (and
@@ -604,22 +630,53 @@ static void recv_ready(comm_t *c, node_t *r) {
                 m.flags = FLAG_P2P;
             }
         }
-        if (r->failed) {
-            if (r->p2p_left) p2p_cancel(c, r);
-            m.flags = FLAG_POISON;
-        }
+    }
+    if (r->failed) {
+        if (r->p2p_left) p2p_cancel(c, r);
+        m.flags = FLAG_POISON;
     }
     /* Even a failed receive asks for its data: the sender's SEND must complete too. */
+    post(c, r->peer, &m);
+}
+
+/* The RECV is ready: the table entry that the answers find, then the WANT. For a handle
+ * whose size tasks decide the WANT asks the size first (FLAG_ASK); on_size posts the
+ * receive. */
+static void recv_ready(comm_t *c, node_t *r) {
+    dagr_ctx_t *ctx = c->ctx;
+    dagr_data_t *h = r->acc[0].h;
+    if (ctx->trace) r->tr_t0 = trace_ticks();
+    r->p2p_left = 0;
+    r->asked = h->dynamic;
     entry_t *e = entry_add(c, h->id, r->version, r->peer, 1);
     if (!e) {
         ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory tracking a transfer");
         r->failed = true;
-        if (r->p2p_left) p2p_cancel(c, r);
         recv_finish(c, r, true);
         return;
     }
     e->node = r;
+    if (!r->asked) {
+        recv_post(c, r);
+        return;
+    }
+    msg_t m = {.type = MSG_WANT, .flags = FLAG_ASK, .hid = h->id, .ver = r->version};
     post(c, r->peer, &m);
+}
+
+/* SIZE: the holder's version has `bytes` bytes. The local copy takes that size (its old
+ * contents go: the transfer overwrites them), then the receive is posted as for any handle. */
+static void on_size(comm_t *c, int from, const msg_t *m) {
+    entry_t **pp = entry_find(c, m->hid, m->ver, from, 1);
+    if (!*pp || !(*pp)->node->asked) {
+        ctx_record_failure(c->ctx, DAGR_ERR_INTERNAL, "comm_rma.c: a size for no pending receive");
+        return;
+    }
+    node_t *r = (*pp)->node;
+    r->asked = false;
+    dagr_status_t st = data_set_size(r->acc[0].h, (size_t)m->bytes, false);
+    if (st != DAGR_OK) recv_failed(c->ctx, r, st);
+    recv_post(c, r);
 }
 
 static void on_want(comm_t *c, int from, const msg_t *m) {
@@ -682,6 +739,12 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
     entry_remove(c, pp);
     bool poisoned = m->flags & FLAG_POISON;
     if (poisoned && r->p2p_left) p2p_cancel(c, r);
+    if (!poisoned && r->asked) {
+        /* An empty version, answered at once: the local copy becomes empty too (freeing
+         * only, it cannot fail). */
+        r->asked = false;
+        (void)data_set_size(r->acc[0].h, 0, false);
+    }
     if (!poisoned) recv_land(c, r);
     recv_finish(c, r, poisoned);
 }
@@ -693,6 +756,15 @@ static void p2p_recv_done(comm_t *c, node_t *r) {
     if (*pp) entry_remove(c, pp);
     if (!r->failed) recv_land(c, r);
     recv_finish(c, r, r->failed);
+}
+
+static void on_msg(comm_t *c, int from, const msg_t *m) {
+    if (m->type == MSG_WANT)
+        on_want(c, from, m);
+    else if (m->type == MSG_SIZE)
+        on_size(c, from, m);
+    else
+        on_data(c, from, m);
 }
 
 /* Messages from peers on this node, in their rings. */
@@ -707,10 +779,7 @@ static bool poll_inbox(comm_t *c) {
             msg_t m = *slot;
             c->recvd[p]++;
             any = true;
-            if (m.type == MSG_WANT)
-                on_want(c, p, &m);
-            else
-                on_data(c, p, &m);
+            on_msg(c, p, &m);
         }
         if (c->recvd[p] - c->credited[p] >= MSG_SLOTS / 2) {
             c->credited[p] = c->recvd[p];

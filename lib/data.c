@@ -84,6 +84,13 @@ dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner, dagr_da
     return data_new(ctx, NULL, (shape_t){bytes, 1, bytes, 1}, owner, false, out);
 }
 
+dagr_status_t dagr_data_create_dynamic(dagr_ctx_t *ctx, int owner, dagr_data_t **out) {
+    DAGR_TRY(data_new(ctx, NULL, (shape_t){0, 1, 0, 1}, owner, false, out));
+    (*out)->dynamic = true;
+    divergence_mix(&ctx->div, 0xd1a0000u);
+    return DAGR_OK;
+}
+
 dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
                                dagr_data_t **out) {
     return data_new(ctx, ptr, (shape_t){bytes, 1, bytes, 1}, owner, true, out);
@@ -186,6 +193,47 @@ void data_unref(dagr_data_t *h) {
     free(h->readers);
     pthread_mutex_destroy(&h->lock);
     free(h);
+}
+
+dagr_status_t data_set_size(dagr_data_t *h, size_t bytes, bool keep) {
+    store_t *st = h->ctx->store;
+    pthread_mutex_lock(&h->lock);
+    size_t old = h->bytes;
+    if (bytes == old) {
+        pthread_mutex_unlock(&h->lock);
+        return DAGR_OK;
+    }
+    /* A new buffer now when the caller writes into it (keep), and for the owner's home
+     * without a memory limit (a home is never allocated later there); otherwise the next
+     * pin or receive allocates one of the new size. */
+    bool home = h->buf_kind == BUF_HOME;
+    void *p = NULL;
+    if (bytes && (keep || (home && !st))) {
+        p = data_alloc_zeroed(bytes, true);
+        if (!p) {
+            pthread_mutex_unlock(&h->lock);
+            return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes for data #%llu", bytes,
+                            (unsigned long long)h->id);
+        }
+        if (keep && h->buf) memcpy(p, h->buf, old < bytes ? old : bytes);
+    }
+    if (h->buf_kind == BUF_ARENA)
+        comm_arena_free(h->ctx, h->buf, old);
+    else
+        free(h->buf); /* a heap copy, or a home of ours (a dynamic handle is never attached) */
+    h->buf = p;
+    if (home)
+        h->home = p;
+    else
+        h->buf_kind = p ? BUF_HEAP : BUF_NONE;
+    h->bytes = h->rows = h->home_ld = bytes;
+    if (st) {
+        store_resized_locked(h, old);
+        /* Out of core a home without a buffer is zeros not yet allocated (store.c). */
+        h->spilled = home && !p && bytes;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return DAGR_OK;
 }
 
 /* Without a memory limit only; with one, data_pin does this. */

@@ -114,6 +114,8 @@ struct node {
     bool staging_heap; /* RECV: staging is a malloc'ed block, not an arena block */
     bool pinned;       /* the handle's buffer is pinned until the data is in / out (store.c) */
     uint8_t p2p_left;  /* MPI requests of the transfer not yet complete (comm_rma.c) */
+    bool asked;        /* RECV of a handle whose size tasks decide: waiting for the holder to
+                          say the version's size before choosing where the bytes land */
 
     /* When the engine asked for the data (RECV) or started sending it (SEND); trace.c, only
      * while ctx->trace is on. */
@@ -164,6 +166,10 @@ typedef enum buf_kind { BUF_NONE, BUF_HOME, BUF_ARENA, BUF_HEAP } buf_kind_t;
 struct dagr_data {
     struct dagr_ctx *ctx;
     uint64_t id; /* creation number, identical on every rank */
+    /* The local copy's size. Fixed at creation, except for a handle whose size tasks decide
+     * (`dynamic`): then it is the size of the version the local copy holds, set under lock
+     * by the task writing it or the receive bringing it (data_set_size), and it may differ
+     * from rank to rank until a wait brings the latest version home. */
     size_t bytes;
     /* Shape: a column-major rows x cols matrix of elsize-byte elements. Only the owner's
      * home buffer may be strided (home_ld > rows); every other copy, and every transfer, is
@@ -172,6 +178,7 @@ struct dagr_data {
     int owner;
     bool attached;
     bool is_queue;
+    bool dynamic; /* dagr_data_create_dynamic: each version's writer sets its size */
     void *home; /* owner only: the persistent buffer (ours or the caller's) */
     atomic_int refs;
 
@@ -216,6 +223,12 @@ size_t data_ld(const struct dagr_data *h);
 /* Takes a reference / drops one; the last drop frees the handle. */
 void data_ref(struct dagr_data *h);
 void data_unref(struct dagr_data *h);
+/* A handle whose size tasks decide: sets its local copy's size. keep: the first min(old,
+ * new) bytes stay and the rest are zeros (a task resizing what it writes); otherwise the
+ * contents go (a receive overwrites them). The owner's home stays its home. The caller has
+ * the handle to itself (the task writing it, or the receive of its next version). Any
+ * thread, h->lock not held. Errors: DAGR_ERR_NOMEM. */
+dagr_status_t data_set_size(struct dagr_data *h, size_t bytes, bool keep);
 /* Gives h a local buffer if it has none (for a write on a rank that holds no copy). */
 dagr_status_t data_ensure_buf(struct dagr_data *h);
 /* Local node bookkeeping: one more / one fewer pending user of buf. */
@@ -260,6 +273,10 @@ void data_unpin(struct dagr_data *h);
 /* h->lock held (or h is dying: no other reference): h's copy is about to be freed, or h
  * itself: the store forgets its buffer and its slot in the spill file. */
 void store_forget_locked(struct dagr_data *h);
+/* h->lock held: h's buffer changed size (data_set_size: h->bytes and h->buf are the new
+ * ones; old_bytes the size before). Moves the store's count of h from old to new, and gives
+ * up its slot in the spill file, which holds an older version. */
+void store_resized_locked(struct dagr_data *h, size_t old_bytes);
 /* The calling thread's worker index, -1 off the workers (for I/O trace events). */
 int sched_worker_index(void);
 
@@ -547,6 +564,10 @@ dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
  * every rank inserted the same graph (DAGR_ERR_DIVERGED otherwise), then agrees on one status
  * as ctx_agree does. */
 dagr_status_t ctx_sync(struct dagr_ctx *ctx, dagr_status_t mine, const char *msg);
+/* Collective, after a wait: out[k] = the size of hs[k]'s latest version (its owner's copy's
+ * for a handle whose size tasks decide), the same on every rank. */
+dagr_status_t data_sizes_agree(struct dagr_ctx *ctx, struct dagr_data *const *hs, size_t n,
+                               uint64_t *out);
 /* Unlinks a handle from the live list, brings it home and drops the user's reference. */
 dagr_status_t data_retire(struct dagr_data *h);
 /* Records the first failure on this rank (later ones are dropped). */

@@ -117,6 +117,11 @@ static node_t *sched_pop(sched_t *s) {
 /* Where dagr_task_fail leaves the body's reason (view->internal_ points here). */
 typedef struct fail_note {
     dagr_status_t status;
+    bool forced; /* dagr_task_resize failed: the task fails whatever the body returns */
+    /* The running task and its view's arrays (dagr_task_resize updates them). */
+    node_t *node;
+    void **buf;
+    size_t *bytes, *ld;
     char msg[DAGR_ERRMSG_MAX];
 } fail_note_t;
 
@@ -130,6 +135,46 @@ void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const ch
     va_end(ap);
 }
 
+dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes) {
+    DAGR_CHECK(task && task->internal_, DAGR_ERR_ARG,
+               "task is NULL or not the view of a running task");
+    fail_note_t *note = task->internal_;
+    node_t *n = note->node;
+    dagr_status_t s;
+    if (i < 0 || i >= n->nuser) {
+        s = DAGR_ERR(DAGR_ERR_ARG, "dagr_task_resize: access %d out of range [0, %d)", i,
+                     n->nuser);
+    } else {
+        const node_access_t *a = &n->acc[n->map[i]];
+        dagr_data_t *h = a->h;
+        if (!h->dynamic)
+            s = DAGR_ERR(DAGR_ERR_ARG,
+                         "dagr_task_resize: access %d (data #%llu) has a fixed size of %zu "
+                         "bytes; only a handle made by dagr_data_create_dynamic takes the size "
+                         "its writer sets",
+                         i, (unsigned long long)h->id, h->bytes);
+        else if (!(a->mode & DAGR_WRITE))
+            s = DAGR_ERR(DAGR_ERR_ARG,
+                         "dagr_task_resize: access %d (data #%llu) is read only; only a task "
+                         "writing a handle sets its size",
+                         i, (unsigned long long)h->id);
+        else
+            s = data_set_size(h, bytes, true);
+        for (int j = 0; s == DAGR_OK && j < n->nuser; j++) {
+            if (n->map[j] != n->map[i]) continue;
+            note->buf[j] = h->buf;
+            note->bytes[j] = h->bytes;
+            note->ld[j] = data_ld(h);
+        }
+    }
+    if (s != DAGR_OK && !note->forced) {
+        note->forced = true;
+        note->status = s;
+        snprintf(note->msg, sizeof note->msg, "%s", dagr_last_error());
+    }
+    return s;
+}
+
 static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     if (atomic_load(&n->poisoned)) {
         node_complete(ctx, n);
@@ -141,6 +186,8 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     size_t bytes_stack[STACK_ACC], ld_stack[STACK_ACC], *bytes = bytes_stack, *ld = ld_stack;
     fail_note_t note; /* not zeroed whole: 512 bytes of memset per task, for an empty msg */
     note.status = DAGR_OK;
+    note.forced = false;
+    note.node = n;
     note.msg[0] = 0;
     if (n->nuser > STACK_ACC) {
         buf = malloc((size_t)n->nuser * sizeof *buf);
@@ -152,6 +199,15 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
                      n->nuser);
         }
     }
+
+    note.buf = buf;
+    note.bytes = bytes;
+    note.ld = ld;
+    /* A handle whose size tasks decide starts a version written with DAGR_WRITE empty: its
+     * body sets the size it writes (dagr_task_resize). Never fails: it only frees. */
+    for (int j = 0; note.status == DAGR_OK && j < n->nacc; j++)
+        if (n->acc[j].mode == DAGR_WRITE && n->acc[j].h->dynamic)
+            (void)data_set_size(n->acc[j].h, 0, false);
 
     /* A rank writing a handle it holds no copy of gets a fresh buffer now. Out of core,
      * every buffer is pinned for the body's duration: read back if it was spilled, except for
@@ -206,6 +262,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         r = n->fn(&view);
         for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
             r = n->more[b](&view);
+        if (note.forced) r = DAGR_TASK_ERROR; /* its status and message are in the note */
         if (r == DAGR_TASK_NEXT && note.status == DAGR_OK) {
             note.status = DAGR_ERR_TASK;
             snprintf(note.msg, sizeof note.msg,

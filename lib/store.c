@@ -279,6 +279,32 @@ void store_forget_locked(dagr_data_t *h) {
     h->disk_clean = false;
 }
 
+static void make_room(store_t *st, size_t need);
+
+void store_resized_locked(dagr_data_t *h, size_t old_bytes) {
+    store_t *st = h->ctx->store;
+    pthread_mutex_lock(&st->lock);
+    if (h->tracked) {
+        lru_unlink(st, h);
+        h->tracked = false;
+        st->st.resident -= old_bytes;
+    }
+    if (h->slot >= 0) {
+        slot_release(st, h->slot, old_bytes);
+        h->slot = -1;
+    }
+    if (h->buf && h->buf_kind != BUF_ARENA) { /* arena blocks never move */
+        h->tracked = true;
+        lru_append(st, h);
+        st->st.resident += h->bytes;
+        if (st->st.resident > st->st.peak) st->st.peak = st->st.resident;
+        /* Grown: others make room, as for a buffer read back (h is pinned by its writer). */
+        if (h->bytes > old_bytes) make_room(st, 0);
+    }
+    pthread_mutex_unlock(&st->lock);
+    h->disk_clean = false;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Spilling and reading back (store lock held)
  * ---------------------------------------------------------------------------------------- */
@@ -463,10 +489,12 @@ static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode)
 
 dagr_status_t data_pin(dagr_data_t *h, pin_mode_t mode) {
     store_t *st = h->ctx->store;
-    if (h->bytes == 0) return DAGR_OK;
+    /* A handle whose size tasks decide is counted even while empty: its pinner may give it
+     * a size, and the unpin must match. */
+    if (h->bytes == 0 && !h->dynamic) return DAGR_OK;
     dagr_status_t s = DAGR_OK;
     pthread_mutex_lock(&h->lock);
-    if (!h->buf) s = make_resident(st, h, mode);
+    if (!h->buf && h->bytes) s = make_resident(st, h, mode);
     if (s == DAGR_OK) {
         h->pins++;
         if (mode != PIN_READ) h->disk_clean = false;
@@ -477,7 +505,7 @@ dagr_status_t data_pin(dagr_data_t *h, pin_mode_t mode) {
 
 void data_unpin(dagr_data_t *h) {
     store_t *st = h->ctx->store;
-    if (h->bytes == 0) return;
+    if (h->bytes == 0 && !h->dynamic) return;
     pthread_mutex_lock(&h->lock);
     h->pins--;
     pthread_mutex_unlock(&h->lock);

@@ -165,9 +165,40 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
     return ctx_sync(ctx, mine, msg);
 }
 
-static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, void *src, void *dst,
-                                int root);
-static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, void *dst, int root);
+static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, size_t bytes, void *src,
+                                void *dst, int root);
+static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, size_t bytes, void *dst,
+                                  int root);
+
+dagr_status_t data_sizes_agree(dagr_ctx_t *ctx, dagr_data_t *const *hs, size_t n, uint64_t *out) {
+    bool any = false;
+    for (size_t k = 0; k < n; k++) {
+        const dagr_data_t *h = hs[k];
+        any |= h->dynamic;
+        out[k] = !h->dynamic || h->owner == ctx->rank ? h->bytes : 0;
+    }
+    /* Whether any handle is dynamic is the same everywhere: so is taking part below. */
+    if (!any) return DAGR_OK;
+    enum { CHUNK = 1 << 20 };
+    for (size_t off = 0; off < n; off += CHUNK) {
+        int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
+        MPI_Request req;
+        DAGR_TRY_MPI(MPI_Iallreduce(MPI_IN_PLACE, out + off, cnt, MPI_UINT64_T, MPI_MAX, ctx->comm,
+                                    &req));
+        DAGR_TRY_MPI(ctx_wait_request(&req));
+    }
+    return DAGR_OK;
+}
+
+dagr_status_t dagr_data_bytes_fetch(dagr_data_t *data, size_t *bytes) {
+    DAGR_CHECK(data, DAGR_ERR_ARG, "data is NULL");
+    DAGR_CHECK(bytes, DAGR_ERR_ARG, "bytes is NULL");
+    DAGR_TRY(dagr_wait_all(data->ctx));
+    uint64_t b;
+    DAGR_TRY(data_sizes_agree(data->ctx, &data, 1, &b));
+    *bytes = (size_t)b;
+    return DAGR_OK;
+}
 
 dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     DAGR_CHECK(data, DAGR_ERR_ARG, "data is NULL");
@@ -175,17 +206,20 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
     DAGR_CHECK(root >= -1 && root < ctx->size, DAGR_ERR_ARG, "root %d out of range [-1, %d)", root,
                ctx->size);
     DAGR_TRY(dagr_wait_all(ctx));
+    uint64_t b;
+    DAGR_TRY(data_sizes_agree(ctx, &data, 1, &b));
+    size_t bytes = (size_t)b;
 
     bool receiving = root == -1 || root == ctx->rank;
     int owner = data->owner;
     bool is_owner = ctx->rank == owner;
     dagr_status_t mine = DAGR_OK;
     char msg[DAGR_ERRMSG_MAX] = "";
-    if (receiving && !dst && data->bytes) {
+    if (receiving && !dst && bytes) {
         mine = DAGR_ERR_ARG;
         snprintf(msg, sizeof msg,
                  "wait.c: dst is NULL on receiving rank %d while the data has %zu bytes", ctx->rank,
-                 data->bytes);
+                 bytes);
     }
     /* Out of core the owner's home may be on disk: read back and held for the copy. */
     bool pinned = false;
@@ -199,46 +233,47 @@ dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root) {
         if (pinned) data_unpin(data);
         return mine;
     }
-    dagr_status_t s = fetch_pinned(ctx, data, dst, root);
+    dagr_status_t s = fetch_pinned(ctx, data, bytes, dst, root);
     if (pinned) data_unpin(data);
     return s;
 }
 
 /* dagr_fetch once the owner's home is in memory. */
-static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, void *dst, int root) {
+static dagr_status_t fetch_pinned(dagr_ctx_t *ctx, dagr_data_t *data, size_t bytes, void *dst,
+                                  int root) {
     bool receiving = root == -1 || root == ctx->rank;
     int owner = data->owner;
     bool is_owner = ctx->rank == owner;
     dagr_status_t mine;
     char msg[DAGR_ERRMSG_MAX];
     /* After the wait the owner's home buffer holds the latest version. */
-    if (is_owner && receiving && data->bytes && dst != data->home) {
+    if (is_owner && receiving && bytes && dst != data->home) {
         if (data_strided(data))
             data_pack(data, dst);
         else
-            memcpy(dst, data->home, data->bytes);
+            memcpy(dst, data->home, bytes);
     }
-    if (root == owner || data->bytes == 0) return DAGR_OK;
+    if (root == owner || bytes == 0) return DAGR_OK;
     /* The owner sends packed contents: a strided home is packed into a scratch copy first
      * (only the owner knows whether its home is strided, hence the agreement). */
-    void *packed = is_owner && data_strided(data) ? (receiving ? dst : malloc(data->bytes)) : NULL;
+    void *packed = is_owner && data_strided(data) ? (receiving ? dst : malloc(bytes)) : NULL;
     mine = !is_owner || !data_strided(data) || packed ? DAGR_OK : DAGR_ERR_NOMEM;
-    snprintf(msg, sizeof msg, "wait.c: cannot allocate %zu bytes to pack data #%llu", data->bytes,
+    snprintf(msg, sizeof msg, "wait.c: cannot allocate %zu bytes to pack data #%llu", bytes,
              (unsigned long long)data->id);
     DAGR_TRY(ctx_sync(ctx, mine, msg));
     if (packed && packed != dst) data_pack(data, packed);
-    dagr_status_t s = fetch_move(ctx, data, packed ? packed : data->home, dst, root);
+    dagr_status_t s = fetch_move(ctx, data, bytes, packed ? packed : data->home, dst, root);
     if (packed != dst) free(packed);
     return s;
 }
 
 /* Moves the owner's packed contents `src` to dst on root (every rank when root is -1). */
-static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, void *src, void *dst,
-                                int root) {
+static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, size_t bytes, void *src,
+                                void *dst, int root) {
     int owner = data->owner;
     bool is_owner = ctx->rank == owner;
-    for (size_t off = 0; off < data->bytes; off += XFER_CHUNK) {
-        int n = (int)(data->bytes - off < XFER_CHUNK ? data->bytes - off : XFER_CHUNK);
+    for (size_t off = 0; off < bytes; off += XFER_CHUNK) {
+        int n = (int)(bytes - off < XFER_CHUNK ? bytes - off : XFER_CHUNK);
         char *mybuf = is_owner ? (char *)src + off : dst ? (char *)dst + off : NULL;
         if (root == -1) {
             DAGR_TRY_MPI(MPI_Bcast(mybuf, n, MPI_BYTE, owner, ctx->comm));

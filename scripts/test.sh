@@ -45,7 +45,7 @@ fi
 
 off_log="$build/meson-logs/testlog-offnode.json"
 rm -f "$off_log"
-offnode_tests=${DAGR_OFFNODE_TESTS-test_transfer test_fetch test_fail test_divergence test_stress test_memory test_linalg_qr test_linalg_lu}
+offnode_tests=${DAGR_OFFNODE_TESTS-test_transfer test_fetch test_fail test_divergence test_stress test_memory test_dynsize test_linalg_qr test_linalg_lu}
 if [ $# -eq 0 ] && [ -n "$offnode_tests" ]; then
     echo "test.sh: in multi-node mode (meson test --setup offnode): $offnode_tests"
     # shellcheck disable=SC2086 # a list of test names

@@ -63,12 +63,26 @@ DAGR_API dagr_status_t dagr_data_create_2d(dagr_ctx_t *ctx, size_t rows, size_t 
 DAGR_API dagr_status_t dagr_data_attach_2d(dagr_ctx_t *ctx, void *ptr, size_t rows, size_t cols,
                                            size_t ld, size_t elsize, int owner, dagr_data_t **out);
 
+/* Creates a handle whose size the tasks writing it decide (the partitions of a filter, a
+ * join or a shuffle): each version has the size its writer set with dagr_task_resize, from 0
+ * bytes up, growing or shrinking from one version to the next. It starts empty (0 bytes) on
+ * `owner`. A task writing it with DAGR_WRITE sees it empty and sets the size it writes; one
+ * writing it with DAGR_RW sees the previous version and may resize it (the first bytes stay).
+ * Readers, on any rank, see exactly the bytes of the version they read. dagr_fetch,
+ * dagr_checkpoint, dagr_resume and the out-of-core store handle it like any other; its size
+ * after a wait is dagr_data_bytes on the owner, or dagr_data_bytes_fetch on every rank. Every
+ * rank calls it in the same order. Errors: DAGR_ERR_ARG (ctx or out NULL, owner out of range),
+ * DAGR_ERR_NOMEM. */
+DAGR_API dagr_status_t dagr_data_create_dynamic(dagr_ctx_t *ctx, int owner, dagr_data_t **out);
+
 /* Releases a handle: tasks already inserted still run, and the latest contents are brought
  * back to the owner's buffer; the memory dagr allocated is freed once they have finished.
  * Every rank calls it in the same order. Sets *data to NULL; tolerates NULL. */
 DAGR_API dagr_status_t dagr_data_destroy(dagr_data_t **data);
 
-/* Size in bytes, and owner rank, of a handle. Local. */
+/* Size in bytes, and owner rank, of a handle. Local. For a handle made by
+ * dagr_data_create_dynamic, dagr_data_bytes is the size of this rank's copy: after
+ * dagr_wait_all the owner's is the latest version's (dagr_data_bytes_fetch tells every rank). */
 DAGR_API size_t dagr_data_bytes(const dagr_data_t *data);
 DAGR_API int dagr_data_owner(const dagr_data_t *data);
 
@@ -175,6 +189,16 @@ DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
                                   size_t args_size, int naccess, const dagr_access_t *access,
                                   const dagr_task_opts_t *opts);
 
+/* Called from a task body: sets the size of the version it writes through access i, a
+ * handle made by dagr_data_create_dynamic, to `bytes` (0 allowed). The first min(old, new)
+ * bytes are kept and any new ones are zeros; task->buf[i] and task->bytes[i] (and those of
+ * other accesses naming the same handle) then describe the new buffer: read them again after
+ * the call. It may be called several times. Local. Errors, which also fail the task whatever
+ * the body returns (the status and message reach every rank at the next collective call):
+ * DAGR_ERR_ARG (task NULL, i out of range, access i does not write, or its handle has a fixed
+ * size), DAGR_ERR_NOMEM. */
+DAGR_API dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes);
+
 /* Called from a task body before returning DAGR_TASK_ERROR: records why (status and a
  * printf-style message). The status and message reach every rank at the next collective
  * call, prefixed with the kernel name, task number and rank. Local. */
@@ -206,10 +230,17 @@ DAGR_API dagr_status_t dagr_queue_destroy(dagr_queue_t **q);
  * only be finalised. */
 DAGR_API dagr_status_t dagr_wait_all(dagr_ctx_t *ctx);
 
+/* The size of a handle's latest version, on every rank: for a handle made by
+ * dagr_data_create_dynamic, the size its last writer set; for any other, its fixed size.
+ * Implies dagr_wait_all. Collective. Errors: those of dagr_wait_all, DAGR_ERR_ARG (data or
+ * bytes NULL). */
+DAGR_API dagr_status_t dagr_data_bytes_fetch(dagr_data_t *data, size_t *bytes);
+
 /* Copies the latest contents of a handle into dst on rank `root`, or on every rank when root
  * is -1 (dst is ignored, and may be NULL, on other ranks). Implies dagr_wait_all. Collective.
  * Errors: those of dagr_wait_all, DAGR_ERR_ARG (data NULL, root out of range, dst NULL on a
- * receiving rank while bytes > 0). */
+ * receiving rank while bytes > 0). For a handle made by dagr_data_create_dynamic dst must
+ * hold the latest version's size (dagr_data_bytes_fetch). */
 DAGR_API dagr_status_t dagr_fetch(dagr_data_t *data, void *dst, int root);
 
 #ifdef __cplusplus

@@ -1,0 +1,93 @@
+/* Handles whose size tasks decide (tests/mpi/dynsize.c): a randomized graph whose tasks write
+ * outputs of random sizes (0 bytes included) read on other ranks, against a serial replay, at
+ * 1-4 ranks, on one node, between "nodes" (MPICH's network mode) and out of core; bad resizes;
+ * checkpoint at one rank count and resume at others. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "mpirun.h"
+
+/* Runs `dynsize random SEED TASKS`; with spill, every rank that owns data must have spilled. */
+static void random_graph(int nranks, const char *env, int seed, bool spill) {
+    char args[64];
+    snprintf(args, sizeof args, "random %d 600", seed);
+    mpirun_t r;
+    mpirun(&r, nranks, env, 150, "dynsize", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "dynsize", 1);
+    long spilled = 0;
+    for (int rank = 0; rank < nranks; rank++) {
+        const char *line = mpirun_line(&r, rank, "RESULT dynsize", 0);
+        long bad = -1, writes = -1, tasks = -1;
+        cr_assert(mpirun_value(line, "bad", &bad) && mpirun_value(line, "spill_writes", &writes) &&
+                      mpirun_value(line, "tasks", &tasks),
+                  "%s", mpirun_tail(&r));
+        cr_expect_eq(bad, 0);
+        cr_expect_eq(tasks, 600);
+        spilled += writes;
+        if (!spill) cr_expect_eq(writes, 0, "rank %d spilled without a memory limit", rank);
+    }
+    if (spill) cr_expect_gt(spilled, 0, "nothing was spilled under the limit: %s", mpirun_tail(&r));
+    mpirun_free(&r);
+}
+
+Test(lib_dynsize, one_rank, .timeout = 200) {
+    random_graph(1, "DAGR_THREADS=2", 1, false);
+}
+Test(lib_dynsize, two_ranks, .timeout = 200) {
+    random_graph(2, "DAGR_THREADS=2", 2, false);
+}
+Test(lib_dynsize, three_ranks, .timeout = 200) {
+    random_graph(3, "DAGR_THREADS=1", 3, false);
+}
+Test(lib_dynsize, four_ranks, .timeout = 200) {
+    random_graph(4, "DAGR_THREADS=1", 4, false);
+}
+Test(lib_dynsize, three_ranks_mpi_path, .timeout = 200) {
+    random_graph(3, "DAGR_THREADS=1 DAGR_COMM_SHM=0", 5, false);
+}
+Test(lib_dynsize, two_ranks_offnode, .timeout = 200) {
+    random_graph(2, "DAGR_THREADS=1 MPIR_CVAR_NOLOCAL=1", 6, false);
+}
+Test(lib_dynsize, out_of_core_one_rank, .timeout = 200) {
+    random_graph(1, "DAGR_THREADS=2 DAGR_MEMORY_LIMIT=30K", 7, true);
+}
+Test(lib_dynsize, out_of_core_three_ranks, .timeout = 200) {
+    random_graph(3, "DAGR_THREADS=1 DAGR_MEMORY_LIMIT=30K", 8, true);
+}
+
+static void errors(int nranks) {
+    mpirun_t r;
+    mpirun(&r, nranks, "DAGR_THREADS=1", 90, "dynsize", "errors");
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "dynsize", 1);
+    mpirun_free(&r);
+}
+
+Test(lib_dynsize, bad_resizes_one_rank, .timeout = 200) {
+    errors(1);
+}
+Test(lib_dynsize, bad_resizes_three_ranks, .timeout = 200) {
+    errors(3);
+}
+
+/* Written at 3 ranks (out of core, so that versions come back from the spill file), read at 1,
+ * 2 and 4. */
+Test(lib_dynsize, checkpoint_resume_other_rank_counts, .timeout = 300) {
+    char dir[256], args[512];
+    mpirun_tmpdir(dir, sizeof dir, "dynsize");
+    snprintf(args, sizeof args, "ckpt_write %s/dyn.h5", dir);
+    mpirun_t r;
+    mpirun(&r, 3, "DAGR_THREADS=1 DAGR_MEMORY_LIMIT=64K", 90, "dynsize", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "dynsize", 1);
+    mpirun_free(&r);
+    snprintf(args, sizeof args, "ckpt_read %s/dyn.h5", dir);
+    for (int n = 1; n <= 4; n *= 2) {
+        mpirun(&r, n, "DAGR_THREADS=1", 90, "dynsize", args);
+        mpirun_assert_clean(&r);
+        mpirun_assert_result(&r, "dynsize", 1);
+        mpirun_free(&r);
+    }
+    mpirun_rmdir(dir);
+}
