@@ -4,6 +4,8 @@
  * signals only when someone sleeps, so a busy rank makes no futex calls per task. */
 #include "lib_impl.h"
 
+#include <cblas.h>
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +119,8 @@ static node_t *sched_pop(sched_t *s) {
 /* Where dagr_task_fail leaves the body's reason (view->internal_ points here). */
 typedef struct fail_note {
     dagr_status_t status;
-    bool forced; /* dagr_task_resize failed: the task fails whatever the body returns */
+    bool forced;   /* dagr_task_resize failed: the task fails whatever the body returns */
+    struct dagr_task_token *token; /* dagr_task_defer's, or NULL */
     /* The running task and its view's arrays (dagr_task_resize updates them). */
     node_t *node;
     void **buf;
@@ -175,6 +178,71 @@ dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes
     return s;
 }
 
+/* A deferred task. Its body's return and dagr_task_complete may come in either order, on
+ * different threads: the second of the two to arrive finishes the task. */
+struct dagr_task_token {
+    node_t *node;
+    dagr_ctx_t *ctx;
+    atomic_int gate;      /* 2, minus one at the body's return and one at completion */
+    int pinned;           /* accesses pinned out of core, released at the end */
+    dagr_status_t status; /* dagr_task_complete's */
+    char msg[DAGR_ERRMSG_MAX];
+};
+
+dagr_task_token_t *dagr_task_defer(const dagr_task_view_t *task) {
+    if (!task || !task->internal_) return NULL;
+    fail_note_t *note = task->internal_;
+    if (!note->token) {
+        note->token = calloc(1, sizeof *note->token);
+        if (!note->token) return NULL;
+        note->token->node = note->node;
+        note->token->ctx = note->node->acc[0].h->ctx; /* a task has at least one access */
+        atomic_init(&note->token->gate, 2);
+    }
+    return note->token;
+}
+
+/* Records the task's failure (once: later ones are dropped). */
+static void task_failed(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const char *why) {
+    if (n->failed) return;
+    char msg[DAGR_ERRMSG_MAX + 160]; /* ctx_record_failure keeps what fits */
+    snprintf(msg, sizeof msg, "task '%s' (#%llu) failed on rank %d: %s", n->name,
+             (unsigned long long)n->seq, ctx->rank,
+             why && why[0] ? why : "the body returned an error without a message");
+    ctx_record_failure(ctx, status, msg);
+    n->failed = true;
+}
+
+/* A task's end: its failure recorded (status and message, unless it already failed), the
+ * out-of-core pins of its accesses released, completion. */
+static void task_finish(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const char *why,
+                        int pinned) {
+    if (status != DAGR_OK) task_failed(ctx, n, status, why);
+    for (int j = 0; j < pinned; j++)
+        data_unpin(n->acc[j].h);
+    atomic_fetch_add_explicit(&ctx->tasks_run, 1, memory_order_relaxed);
+    node_complete(ctx, n);
+}
+
+static void token_arrive(dagr_task_token_t *t) {
+    if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1) return;
+    task_finish(t->ctx, t->node, t->status, t->msg, t->pinned);
+    free(t);
+}
+
+void dagr_task_complete(dagr_task_token_t *token, dagr_status_t status, const char *fmt, ...) {
+    if (!token) return;
+    token->status = status == DAGR_OK ? DAGR_OK : status < 0 ? status : DAGR_ERR_TASK;
+    token->msg[0] = 0;
+    if (status != DAGR_OK && fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(token->msg, sizeof token->msg, fmt, ap);
+        va_end(ap);
+    }
+    token_arrive(token);
+}
+
 static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     if (atomic_load(&n->poisoned)) {
         node_complete(ctx, n);
@@ -187,6 +255,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     fail_note_t note; /* not zeroed whole: 512 bytes of memset per task, for an empty msg */
     note.status = DAGR_OK;
     note.forced = false;
+    note.token = NULL;
     note.node = n;
     note.msg[0] = 0;
     if (n->nuser > STACK_ACC) {
@@ -262,7 +331,13 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         r = n->fn(&view);
         for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
             r = n->more[b](&view);
-        if (note.forced) r = DAGR_TASK_ERROR; /* its status and message are in the note */
+        if (r == DAGR_TASK_ASYNC && !note.token) {
+            r = DAGR_TASK_ERROR;
+            note.status = DAGR_ERR_TASK;
+            snprintf(note.msg, sizeof note.msg,
+                     "the body returned DAGR_TASK_ASYNC without calling dagr_task_defer");
+        }
+        if (note.forced && r != DAGR_TASK_ASYNC) r = DAGR_TASK_ERROR; /* the note says why */
         if (r == DAGR_TASK_NEXT && note.status == DAGR_OK) {
             note.status = DAGR_ERR_TASK;
             snprintf(note.msg, sizeof note.msg,
@@ -270,25 +345,27 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         }
     }
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
-    for (int j = 0; j < pinned; j++)
-        data_unpin(n->acc[j].h);
     if (buf != buf_stack) free(buf);
     if (bytes != bytes_stack) free(bytes);
+    if (r == DAGR_TASK_ASYNC) {
+        /* A failed resize fails it now (nothing more is recorded at completion). */
+        if (note.forced) task_failed(ctx, n, note.status, note.msg);
+        note.token->pinned = pinned;
+        token_arrive(note.token); /* n is not ours after this */
+        return;
+    }
+    free(note.token); /* deferred, but the body answered otherwise: the token is void */
     if (r == DAGR_TASK_RETRY) {
+        for (int j = 0; j < pinned; j++)
+            data_unpin(n->acc[j].h);
         n->retried = true;
         sched_push(ctx, n);
         return;
     }
-    if (r != DAGR_TASK_DONE) {
-        char msg[DAGR_ERRMSG_MAX + 160]; /* ctx_record_failure keeps what fits */
-        snprintf(msg, sizeof msg, "task '%s' (#%llu) failed on rank %d: %s", n->name,
-                 (unsigned long long)n->seq, ctx->rank,
-                 note.msg[0] ? note.msg : "the body returned an error without a message");
-        ctx_record_failure(ctx, note.status != DAGR_OK ? note.status : DAGR_ERR_TASK, msg);
-        n->failed = true;
-    }
-    atomic_fetch_add_explicit(&ctx->tasks_run, 1, memory_order_relaxed);
-    node_complete(ctx, n);
+    task_finish(ctx, n, r == DAGR_TASK_DONE ? DAGR_OK
+                        : note.status != DAGR_OK ? note.status
+                                                 : DAGR_ERR_TASK,
+                note.msg, pinned);
 }
 
 typedef struct worker_arg {
@@ -306,6 +383,7 @@ static void *worker_main(void *p) {
     worker_arg_t arg = *(worker_arg_t *)p;
     free(p);
     tls_worker = arg.index;
+    if (arg.ctx->cfg.worker_init) arg.ctx->cfg.worker_init(arg.index, arg.ctx->cfg.worker_init_arg);
     node_t *n;
     while ((n = sched_pop(&arg.ctx->sched)))
         run_task(arg.ctx, n, arg.index);
@@ -313,6 +391,9 @@ static void *worker_main(void *p) {
 }
 
 dagr_status_t sched_start(dagr_ctx_t *ctx) {
+    /* The workers are the parallelism: a BLAS call in a task body must not start threads of
+     * its own next to them (OpenBLAS's setting is process-wide, so once is enough). */
+    openblas_set_num_threads(1);
     sched_t *s = &ctx->sched;
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);

@@ -2,7 +2,6 @@
  * results. */
 #include "linalg_impl.h"
 
-#include <cblas.h>
 #include <stdio.h>
 
 void dagr_linalg_opts_init(dagr_linalg_opts_t *opts) {
@@ -19,11 +18,6 @@ dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts) {
     if (o.lookahead < 0) o.lookahead = 0;
     if (o.ib <= 0) o.ib = 32;
     return o;
-}
-
-void la_blas_single_thread(void) {
-    /* OpenBLAS keeps one process-wide setting; dagr's workers supply the parallelism. */
-    openblas_set_num_threads(1);
 }
 
 dagr_status_t la_check_dtype(const dagr_darray_t *A, const char *name) {

@@ -182,7 +182,6 @@ static dagr_status_t qr_factor(dagr_darray_t *A, dagr_qr_t **qr_out,
     dagr_linalg_opts_t o = la_opts(opts);
     DAGR_CHECK(o.variant >= 0 && o.variant <= 2, DAGR_ERR_ARG,
                "QR variant %d is unknown (0 = auto, 1 = tree, 2 = flat)", o.variant);
-    la_blas_single_thread();
     int nranks = dagr_size(A->ctx);
     int64_t nk = min64(A->mt, A->nt), slots = A->mt * A->nt;
     bool tree = o.variant == QR_VARIANT_TREE || (o.variant == QR_VARIANT_AUTO && A->mt > 2 * A->nt);
@@ -282,7 +281,6 @@ static dagr_status_t ormqr_apply(dagr_side_t side, dagr_op_t trans, const dagr_d
                    "C has %lld columns in tiles of %lld but Q is %lld x %lld in tiles of %lld",
                    (long long)C->n, (long long)C->nb, (long long)A->m, (long long)A->m,
                    (long long)A->mb);
-    la_blas_single_thread();
     /* Q = H_1 H_2 ... H_N: Q^T C and C Q take the transforms in the order they were made,
      * Q C and C Q^T in reverse. */
     bool forward = (side == DAGR_LEFT) == (trans == DAGR_TRANS);

@@ -243,7 +243,6 @@ static dagr_status_t getrf_factor(dagr_darray_t *A, dagr_pivots_t **piv_out,
                                   const dagr_linalg_opts_t *opts) {
     DAGR_TRY(getrf_check(A));
     dagr_linalg_opts_t o = la_opts(opts);
-    la_blas_single_thread();
     dagr_pivots_t *p = NULL;
     DAGR_TRY(pivots_new(A, &p));
     dagr_status_t st = getrf_insert(A, p, o.lookahead);
@@ -342,7 +341,6 @@ static dagr_status_t getrs_insert(dagr_op_t trans, const dagr_darray_t *A, const
 dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A, const dagr_pivots_t *piv,
                          dagr_darray_t *B) {
     DAGR_TRY(getrs_check(trans, A, piv, B));
-    la_blas_single_thread();
     DAGR_TRY(getrs_insert(trans, A, piv, B));
     return la_check_finite(B, LA_FULL, piv->info, "getrs");
 }

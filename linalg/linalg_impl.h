@@ -42,9 +42,6 @@ extern const dagr_kernel_t la_gemm_kernel, la_syrk_kernel, la_symm_kernel, la_tr
 /* Options with defaults filled in. */
 dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts);
 
-/* Makes OpenBLAS run one thread per call (dagr's workers are the parallelism). */
-void la_blas_single_thread(void);
-
 /* Argument checks (messages name the operands). */
 dagr_status_t la_check_dtype(const dagr_darray_t *A, const char *name);
 dagr_status_t la_check_same(const dagr_darray_t *A, const dagr_darray_t *B, const char *a,
@@ -127,8 +124,8 @@ int la_prio(int64_t nsteps, int64_t s, int64_t dist, int lookahead);
 dagr_status_t la_check_apart(const dagr_darray_t *out, const dagr_darray_t *in, const char *o,
                              const char *i);
 
-/* Checks and inserts B = alpha op(A)^-1 B (LEFT) or alpha B op(A)^-1 (RIGHT): dagr_trsm_ex
- * without la_blas_single_thread, so that potrs can check first and insert later. */
+/* Checks and inserts B = alpha op(A)^-1 B (LEFT) or alpha B op(A)^-1 (RIGHT): dagr_trsm_ex in
+ * two steps, so that potrs can check first and insert later. */
 dagr_status_t la_trsm_check(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
                             const dagr_darray_t *A, const dagr_darray_t *B);
 dagr_status_t la_trsm_insert(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,

@@ -54,6 +54,13 @@ typedef struct dagr_config {
      * running at one time stay in memory even if they exceed it. */
     size_t memory_limit;   /* bytes per rank; 0 = no limit, nothing is spilled */
     const char *spill_dir; /* where the spill file goes; NULL = $TMPDIR, else /tmp */
+
+    /* Called once on each worker thread as it starts, before it runs any task, with the
+     * worker's index (0 .. threads-1) and worker_init_arg: per-thread state of other
+     * libraries (pinning the thread to a core, a BLAS's per-thread setting, binding a
+     * device). NULL = none. It must not call dagr. */
+    void (*worker_init)(int worker, void *arg);
+    void *worker_init_arg;
 } dagr_config_t;
 
 /* Fills *cfg with the defaults. Local. */

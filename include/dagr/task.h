@@ -97,6 +97,9 @@ typedef enum dagr_task_result {
     DAGR_TASK_NEXT = 2,   /* this body cannot do this task: run the kernel's next body on it
                              (PaRSEC's NEXT); with none left the task fails. The body must
                              not have changed its outputs. */
+    DAGR_TASK_ASYNC = 3,  /* the body queued the work elsewhere (a device, a thread of its
+                             own) after dagr_task_defer: the task completes when
+                             dagr_task_complete is called with the token */
     DAGR_TASK_ERROR = -1, /* failed: poison every task depending on it (see dagr_task_fail) */
 } dagr_task_result_t;
 
@@ -198,6 +201,21 @@ DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
  * DAGR_ERR_ARG (task NULL, i out of range, access i does not write, or its handle has a fixed
  * size), DAGR_ERR_NOMEM. */
 DAGR_API dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes);
+
+/* Asynchronous completion. A body that hands its work to something that finishes later (a
+ * device stream, an I/O thread) calls dagr_task_defer, passes the token on, and returns
+ * DAGR_TASK_ASYNC; the worker goes on with other tasks. The task's buffers (the pointers in
+ * task->buf) and its argument block stay valid, and stay the task's, until
+ * dagr_task_complete(token, status, ...) is called once, from any thread: DAGR_OK completes it
+ * (its successors may run), an error fails it as DAGR_TASK_ERROR would, with the message.
+ * The view's arrays themselves are valid during the body's call only: copy what is needed.
+ * A task never completed keeps dagr_wait_all waiting. A body that calls dagr_task_defer but
+ * returns anything else has not deferred: the token must then not be completed.
+ * dagr_task_defer returns NULL when task is NULL or not the view of a running task. Local. */
+typedef struct dagr_task_token dagr_task_token_t;
+DAGR_API dagr_task_token_t *dagr_task_defer(const dagr_task_view_t *task);
+DAGR_API void dagr_task_complete(dagr_task_token_t *token, dagr_status_t status, const char *fmt,
+                                 ...) __attribute__((format(printf, 3, 4)));
 
 /* Called from a task body before returning DAGR_TASK_ERROR: records why (status and a
  * printf-style message). The status and message reach every rank at the next collective
