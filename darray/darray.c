@@ -3,6 +3,7 @@
 #include "darray_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

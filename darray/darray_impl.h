@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "lib_impl.h" /* error macros */
+#include "module.h" /* lib/'s interface for modules, errors included */
 
 typedef struct tile_store {
     atomic_int refs;

@@ -4,6 +4,7 @@
  * the runtime moves each tile straight between the buffer and the tile's owner. */
 #include "darray_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct xfer_args {

@@ -240,7 +240,7 @@ dagr_status_t dagr_darray_from_scalapack(dagr_ctx_t *ctx, dagr_dtype_t dtype, co
     s = info && pmap ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %d grid entries", size);
     s = da_agree(ctx, s);
     if (s == DAGR_OK) {
-        int e = MPI_Allgather(mine, I_COUNT, MPI_INT, info, I_COUNT, MPI_INT, ctx->comm);
+        int e = MPI_Allgather(mine, I_COUNT, MPI_INT, info, I_COUNT, MPI_INT, ctx_comm(ctx));
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Allgather");
     }
     int p = 0, q = 0;
@@ -359,7 +359,7 @@ static dagr_status_t grid_get(const dagr_darray_t *B, blacs_grid_t **out) {
         return DAGR_OK;
     }
     *g = (blacs_grid_t){.ctx = ctx, .p = p, .q = q, .umap = umap, .refs = 1, .sys = -1, .ctxt = -1};
-    int e = MPI_Comm_dup(ctx->comm, &g->comm);
+    int e = MPI_Comm_dup(ctx_comm(ctx), &g->comm);
     if (e != MPI_SUCCESS) {
         s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Comm_dup");
         goto fail;

@@ -73,11 +73,6 @@ typedef struct layout {
     uint64_t total;
 } layout_t;
 
-static int by_id(const void *a, const void *b) {
-    uint64_t x = (*(dagr_data_t *const *)a)->id, y = (*(dagr_data_t *const *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
 static void layout_free(layout_t *L) {
     free(L->h);
     free(L->table);
@@ -102,7 +97,7 @@ static dagr_status_t layout_collect(dagr_ctx_t *ctx, layout_t *L) {
     if (s != DAGR_OK) return s;
     bool dynamic = false;
     for (int64_t k = 0; k < L->n; k++)
-        dynamic |= L->h[k]->dynamic;
+        dynamic |= data_shape(L->h[k]).dynamic;
     if (dynamic) s = dagr_wait_all(ctx);
     /* off serves as the sizes' room until the offsets go in. */
     if (s == DAGR_OK) s = data_sizes_agree(ctx, L->h, (size_t)L->n, L->off);
@@ -118,11 +113,11 @@ static dagr_status_t layout_collect(dagr_ctx_t *ctx, layout_t *L) {
  * (which replace the sizes). */
 static void layout_rows(layout_t *L) {
     for (int64_t k = 0; k < L->n; k++) {
-        const dagr_data_t *h = L->h[k];
+        data_shape_t sh = data_shape(L->h[k]);
         uint64_t *row = L->table + k * TABLE_COLS, bytes = L->off[k];
-        row[0] = h->dynamic ? bytes : bytes ? h->rows : 0;
-        row[1] = h->dynamic ? 1 : bytes ? h->cols : 0;
-        row[2] = h->dynamic ? 0 : bytes ? h->elsize : 0;
+        row[0] = sh.dynamic ? bytes : bytes ? sh.rows : 0;
+        row[1] = sh.dynamic ? 1 : bytes ? sh.cols : 0;
+        row[2] = sh.dynamic ? 0 : bytes ? sh.elsize : 0;
     }
     layout_offsets(L);
 }
@@ -139,21 +134,15 @@ static void layout_offsets(layout_t *L) {
 /* Local: the live handles (every rank finds the same), their table and offsets allocated. */
 static dagr_status_t layout_handles(dagr_ctx_t *ctx, layout_t *L) {
     memset(L, 0, sizeof *L);
-    for (dagr_data_t *h = ctx->live; h; h = h->next)
-        L->n += !h->is_queue;
+    DAGR_TRY(ctx_live_data(ctx, &L->h, &L->n));
     size_t n = (size_t)L->n ? (size_t)L->n : 1;
-    L->h = malloc(n * sizeof *L->h);
     L->table = calloc(n * TABLE_COLS, sizeof *L->table);
     L->off = malloc(n * sizeof *L->off);
-    if (!L->h || !L->table || !L->off) {
+    if (!L->table || !L->off) {
         layout_free(L);
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the table of %lld data handles",
                         (long long)n);
     }
-    int64_t k = 0;
-    for (dagr_data_t *h = ctx->live; h; h = h->next)
-        if (!h->is_queue) L->h[k++] = h;
-    qsort(L->h, (size_t)L->n, sizeof *L->h, by_id);
     return DAGR_OK;
 }
 
@@ -263,7 +252,7 @@ static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t da
     for (int64_t k = 0; k < L->n; k++) {
         dagr_data_t *h = L->h[k];
         const uint64_t *row = L->table + k * TABLE_COLS;
-        if (!row_bytes(row) && (write || !h->dynamic)) continue;
+        if (!row_bytes(row) && (write || !data_shape(h).dynamic)) continue;
         ckpt_args_t a = {.ctx = ctx,
                          .data = data,
                          .off = L->off[k],
@@ -273,11 +262,11 @@ static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t da
                          .sum = sums ? sums + k : NULL,
                          .want = row[3],
                          .k = k,
-                         .dynamic = h->dynamic,
+                         .dynamic = data_shape(h).dynamic,
                          .path = path};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
-        o.rank = h->owner;
+        o.rank = data_shape(h).owner;
         dagr_access_t acc = {h, write ? DAGR_READ : DAGR_WRITE};
         DAGR_TRY(dagr_spawn(ctx, write ? &write_kernel : &read_kernel, &a, sizeof a, 1, &acc, &o));
     }
@@ -295,7 +284,7 @@ enum { A_FORMAT, A_RANKS, A_TASKS, A_HANDLES, NATTRS };
  * HDF5 requires) and the two datasets. */
 static dagr_status_t create_layout(dagr_ctx_t *ctx, const layout_t *L, hid_t file, const char *tmp,
                                    hid_t *table, hid_t *data) {
-    int64_t v[NATTRS] = {CKPT_FORMAT, ctx->size, (int64_t)ctx->div.count, L->n};
+    int64_t v[NATTRS] = {CKPT_FORMAT, dagr_size(ctx), (int64_t)ctx_tasks_inserted(ctx), L->n};
     hid_t scalar = H5Screate(H5S_SCALAR);
     herr_t e = scalar >= 0 ? 0 : -1;
     for (int i = 0; i < NATTRS && e >= 0; i++) {
@@ -419,12 +408,12 @@ static dagr_status_t fill(dagr_ctx_t *ctx, layout_t *L, hid_t file, hid_t table,
     if (s == DAGR_OK) s = w;
     if (s == DAGR_OK && L->n) {
         /* Each checksum was set by the handle's owner only: the others' slots are 0. */
-        int e = MPI_Reduce(ctx->rank ? sums : MPI_IN_PLACE, sums, (int)L->n, MPI_UINT64_T, MPI_BOR,
-                           0, ctx->comm);
+        int e = MPI_Reduce(dagr_rank(ctx) ? sums : MPI_IN_PLACE, sums, (int)L->n, MPI_UINT64_T, MPI_BOR,
+                           0, ctx_comm(ctx));
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Reduce");
         for (int64_t k = 0; k < L->n; k++)
             L->table[k * TABLE_COLS + 3] = sums[k];
-        if (s == DAGR_OK && ctx->rank == 0) {
+        if (s == DAGR_OK && dagr_rank(ctx) == 0) {
             h5_enter();
             s = write_table(table, L, tmp);
             h5_leave();
@@ -443,11 +432,11 @@ static dagr_status_t fill(dagr_ctx_t *ctx, layout_t *L, hid_t file, hid_t table,
 
 dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
-    DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+    DAGR_TRY(ctx_usable(ctx));
     DAGR_TRY(io_check_names(ctx, path, NULL, false));
     int exists;
     DAGR_TRY(io_probe_file(ctx, path, "dagr_checkpoint", &exists));
-    if (exists) DAGR_TRY(da_agree(ctx, ctx->rank == 0 ? check_replaceable(path) : DAGR_OK));
+    if (exists) DAGR_TRY(da_agree(ctx, dagr_rank(ctx) == 0 ? check_replaceable(path) : DAGR_OK));
 
     size_t len = strlen(path) + 5;
     char *tmp = malloc(len);
@@ -475,10 +464,10 @@ dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
     if (s == DAGR_OK) s = c;
 
     if (s == DAGR_OK) {
-        s = da_agree(ctx, ctx->rank == 0 ? commit(tmp, path) : DAGR_OK);
+        s = da_agree(ctx, dagr_rank(ctx) == 0 ? commit(tmp, path) : DAGR_OK);
     } else {
         /* Keep the status and message of the failure; the previous checkpoint is untouched. */
-        if (ctx->rank == 0) unlink(tmp);
+        if (dagr_rank(ctx) == 0) unlink(tmp);
     }
     layout_free(&L);
     free(tmp);
@@ -496,7 +485,7 @@ static dagr_status_t read_header(dagr_ctx_t *ctx, hid_t file, const char *path, 
     dagr_status_t s = DAGR_OK;
     *table = NULL;
     uint64_t dbytes = 0;
-    if (ctx->rank == 0) {
+    if (dagr_rank(ctx) == 0) {
         h5_enter();
         s = read_attrs(file, path, v);
         if (s == DAGR_OK) {
@@ -542,17 +531,17 @@ static dagr_status_t read_header(dagr_ctx_t *ctx, hid_t file, const char *path, 
     int64_t head[NATTRS + 1];
     memcpy(head, v, NATTRS * sizeof *v);
     head[NATTRS] = (int64_t)dbytes;
-    DAGR_TRY_MPI(MPI_Bcast(head, NATTRS + 1, MPI_INT64_T, 0, ctx->comm));
+    DAGR_TRY_MPI(MPI_Bcast(head, NATTRS + 1, MPI_INT64_T, 0, ctx_comm(ctx)));
     memcpy(v, head, NATTRS * sizeof *v);
     *data_bytes = (uint64_t)head[NATTRS];
-    if (ctx->rank != 0) {
+    if (dagr_rank(ctx) != 0) {
         *table = malloc(((size_t)v[A_HANDLES] + 1) * TABLE_COLS * sizeof **table);
         s = da_agree(ctx, *table ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a table"));
     } else {
         s = da_agree(ctx, DAGR_OK);
     }
     if (s == DAGR_OK && v[A_HANDLES]) {
-        int e = MPI_Bcast(*table, (int)(v[A_HANDLES] * TABLE_COLS), MPI_UINT64_T, 0, ctx->comm);
+        int e = MPI_Bcast(*table, (int)(v[A_HANDLES] * TABLE_COLS), MPI_UINT64_T, 0, ctx_comm(ctx));
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Bcast");
     }
     if (s != DAGR_OK) {
@@ -575,7 +564,7 @@ static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, 
     for (int64_t k = 0; k < n; k++) {
         const uint64_t *f = table + k * TABLE_COLS, *h = L->table + k * TABLE_COLS;
         bool file_dynamic = f[2] == 0 && f[1] == 1;
-        if (L->h[k]->dynamic != file_dynamic)
+        if (data_shape(L->h[k]).dynamic != file_dynamic)
             return DAGR_ERR(DAGR_ERR_FORMAT,
                             "data handle %lld (in creation order) is %s in checkpoint '%s' but "
                             "%s here",
@@ -603,7 +592,7 @@ static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, 
 
 dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
-    DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+    DAGR_TRY(ctx_usable(ctx));
     DAGR_TRY(io_check_names(ctx, path, NULL, false));
     int exists;
     DAGR_TRY(io_probe_file(ctx, path, "dagr_resume", &exists));
@@ -612,7 +601,7 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
     /* Finish what was inserted before: it must not overwrite what is restored. */
     DAGR_TRY(dagr_wait_all(ctx));
     hid_t file = -1, data = -1;
-    DAGR_TRY(da_agree(ctx, ctx->rank == 0 && access(path, R_OK) != 0
+    DAGR_TRY(da_agree(ctx, dagr_rank(ctx) == 0 && access(path, R_OK) != 0
                                ? DAGR_ERR(DAGR_ERR_IO, "cannot read '%s': %m", path)
                                : DAGR_OK));
     if (io_open_file(ctx, path, IO_READ, &file) != DAGR_OK) {
@@ -629,7 +618,7 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
     if (s == DAGR_OK) {
         /* The shapes here; a handle whose size tasks decide takes the file's. */
         for (int64_t k = 0; k < L.n; k++)
-            L.off[k] = L.h[k]->dynamic ? 0 : L.h[k]->bytes;
+            L.off[k] = data_shape(L.h[k]).dynamic ? 0 : dagr_data_bytes(L.h[k]);
         layout_rows(&L);
         s = da_agree(ctx, match(&L, table, v[A_HANDLES], dbytes, path));
     }

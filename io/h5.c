@@ -3,6 +3,7 @@
 #include "io_impl.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ dagr_status_t io_check_names(dagr_ctx_t *ctx, const char *path, const char *data
     DAGR_TRY(da_agree(ctx, s));
     uint64_t h = divergence_hash_str(path) * 31 + (has_dataset ? divergence_hash_str(dataset) : 0);
     uint64_t mm[2] = {h, ~h};
-    DAGR_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_UINT64_T, MPI_MAX, ctx->comm));
+    DAGR_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_UINT64_T, MPI_MAX, ctx_comm(ctx)));
     if (mm[0] == h && ~mm[1] == h) return DAGR_OK;
     if (!has_dataset)
         return DAGR_ERR(DAGR_ERR_ARG,
@@ -94,7 +95,7 @@ dagr_status_t io_probe_file(dagr_ctx_t *ctx, const char *path, const char *who, 
         }
     }
     DAGR_TRY(da_agree(ctx, s));
-    DAGR_TRY_MPI(MPI_Bcast(exists, 1, MPI_INT, 0, ctx->comm));
+    DAGR_TRY_MPI(MPI_Bcast(exists, 1, MPI_INT, 0, ctx_comm(ctx)));
     return DAGR_OK;
 }
 
@@ -104,7 +105,7 @@ dagr_status_t io_open_file(dagr_ctx_t *ctx, const char *path, io_mode_t mode, hi
     dagr_status_t s = DAGR_OK;
     h5_enter();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_mpio(fapl, ctx->comm, MPI_INFO_NULL) < 0) {
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, ctx_comm(ctx), MPI_INFO_NULL) < 0) {
         s = h5_error(DAGR_ERR_IO, "cannot set up MPI-IO access to '%s'", path);
     } else {
         if (mode == IO_CREATE)

@@ -317,3 +317,20 @@ int dagr_threads(const dagr_ctx_t *ctx) {
 MPI_Comm dagr_comm(const dagr_ctx_t *ctx) {
     return ctx ? ctx->user_comm : MPI_COMM_NULL;
 }
+
+/* ------------------------------------------------------------------------------------------
+ * What the modules see of the context (module.h)
+ * ---------------------------------------------------------------------------------------- */
+
+MPI_Comm ctx_comm(const dagr_ctx_t *ctx) {
+    return ctx->comm;
+}
+
+dagr_status_t ctx_usable(const dagr_ctx_t *ctx) {
+    DAGR_CHECK(!ctx->broken, DAGR_ERR_DIVERGED, "%s", ctx->broken_msg);
+    return DAGR_OK;
+}
+
+uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx) {
+    return ctx->div.count;
+}

@@ -144,6 +144,32 @@ int dagr_data_owner(const dagr_data_t *data) {
     return data ? data->owner : -1;
 }
 
+data_shape_t data_shape(const dagr_data_t *h) {
+    return (data_shape_t){h->rows, h->cols, h->elsize, h->owner, h->dynamic};
+}
+
+static int by_id(const void *a, const void *b) {
+    uint64_t x = (*(dagr_data_t *const *)a)->id, y = (*(dagr_data_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+dagr_status_t ctx_live_data(dagr_ctx_t *ctx, dagr_data_t ***out, int64_t *n) {
+    int64_t k = 0;
+    for (dagr_data_t *h = ctx->live; h; h = h->next)
+        k += !h->is_queue;
+    *out = NULL;
+    *n = k;
+    if (k == 0) return DAGR_OK;
+    dagr_data_t **v = malloc((size_t)k * sizeof *v);
+    DAGR_CHECK(v, DAGR_ERR_NOMEM, "cannot allocate the list of %lld data handles", (long long)k);
+    k = 0;
+    for (dagr_data_t *h = ctx->live; h; h = h->next)
+        if (!h->is_queue) v[k++] = h;
+    qsort(v, (size_t)k, sizeof *v, by_id);
+    *out = v;
+    return DAGR_OK;
+}
+
 /* Unlinks the handle from the live list, brings its latest contents home and drops the
  * user's reference; nodes still using it keep it alive. */
 dagr_status_t data_retire(dagr_data_t *h) {

@@ -26,35 +26,7 @@
 #include <x86intrin.h>
 #endif
 
-/* ---------------------------------------------------------------------------------------
- * Errors (error.c)
- * ------------------------------------------------------------------------------------- */
-
-/* Records "file:line: message" as the thread's last error and returns code. */
-dagr_status_t dagr_error_set(dagr_status_t code, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Records an already formatted message verbatim (used for errors agreed across ranks). */
-void dagr_error_set_raw(const char *msg);
-/* Maps an MPI error code to DAGR_ERR_MPI with MPI's own error string. */
-dagr_status_t dagr_error_mpi(int mpi_err, const char *file, int line, const char *call);
-
-#define DAGR_ERR(code, ...) dagr_error_set((code), __FILE__, __LINE__, __VA_ARGS__)
-#define DAGR_CHECK(cond, code, ...)                                                                \
-    do {                                                                                           \
-        if (!(cond)) return DAGR_ERR((code), __VA_ARGS__);                                         \
-    } while (0)
-#define DAGR_TRY(call)                                                                             \
-    do {                                                                                           \
-        dagr_status_t try_s_ = (call);                                                             \
-        if (try_s_ != DAGR_OK) return try_s_;                                                      \
-    } while (0)
-#define DAGR_TRY_MPI(call)                                                                         \
-    do {                                                                                           \
-        int try_e_ = (call);                                                                       \
-        if (try_e_ != MPI_SUCCESS) return dagr_error_mpi(try_e_, __FILE__, __LINE__, #call);       \
-    } while (0)
-
-#define DAGR_ERRMSG_MAX 512
+#include "module.h" /* what the modules see of lib/, errors included */
 
 /* ---------------------------------------------------------------------------------------
  * Nodes (node.c): the unit the scheduler and the communication engine execute
@@ -277,8 +249,6 @@ void store_forget_locked(struct dagr_data *h);
  * ones; old_bytes the size before). Moves the store's count of h from old to new, and gives
  * up its slot in the spill file, which holds an older version. */
 void store_resized_locked(struct dagr_data *h, size_t old_bytes);
-/* The calling thread's worker index, -1 off the workers (for I/O trace events). */
-int sched_worker_index(void);
 
 /* ---------------------------------------------------------------------------------------
  * Graph insertion (graph.c)
@@ -363,7 +333,6 @@ typedef struct divergence {
 void divergence_init(divergence_t *d);
 void divergence_fini(divergence_t *d);
 void divergence_mix(divergence_t *d, uint64_t word);
-uint64_t divergence_hash_str(const char *s);
 /* Closes the current task's record (call once per spawned task). */
 void divergence_task_end(divergence_t *d);
 /* Collective: DAGR_OK if every rank inserted the same; else DAGR_ERR_DIVERGED everywhere. The
@@ -393,21 +362,6 @@ bool divergence_peer_behind(struct dagr_ctx *ctx);
 
 typedef struct trace trace_t;
 typedef struct progress progress_t;
-
-/* I/O kinds for trace_io_end: HDF5 files (io/: dagr_darray_save and load), checkpoints
- * (io/checkpoint.c: dagr_checkpoint and dagr_resume) and the tile store's spill to disk. */
-typedef enum trace_io_kind {
-    TRACE_IO_HDF5_WRITE,
-    TRACE_IO_HDF5_READ,
-    TRACE_IO_CKPT_WRITE,
-    TRACE_IO_CKPT_READ,
-    TRACE_IO_SPILL_WRITE,
-    TRACE_IO_SPILL_READ,
-    TRACE_IO_KINDS
-} trace_io_kind_t;
-/* "hdf5 write", "hdf5 read", "checkpoint write", "checkpoint read", "spill write", "spill
- * read": the event's name in the trace. */
-const char *trace_io_name(trace_io_kind_t kind);
 
 /* Collective: sets up ctx->trace from ctx->cfg (NULL if nothing is asked for), opens the
  * output files on rank 0 and aligns the ranks' clocks. Returns the same status everywhere. */
@@ -446,13 +400,6 @@ void trace_send(struct dagr_ctx *ctx, const node_t *s, int64_t t0, uint64_t byte
 void trace_recv(struct dagr_ctx *ctx, const node_t *r, uint64_t bytes);
 /* Main thread: a wait (dagr_wait_all, or dagr_spawn held back by the backlog) from t0. */
 void trace_wait(struct dagr_ctx *ctx, int64_t t0, bool backlog);
-/* Any thread: brackets an HDF5 or spill read or write. trace_io_begin returns the start
- * time (0 when tracing is off); trace_io_end records the event with the bytes moved and the
- * worker doing it (-1 when it is not a worker). Locks: I/O is slow next to a mutex. */
-int64_t trace_io_begin(struct dagr_ctx *ctx);
-void trace_io_end(struct dagr_ctx *ctx, int64_t t0, trace_io_kind_t kind, uint64_t bytes,
-                  int worker);
-
 /* The graph as rank 0 gathers it at finalize (dot.c and summary.c read it). */
 typedef struct trace_gnode {
     uint64_t seq, hid, ver, bytes;
@@ -560,14 +507,6 @@ struct dagr_ctx {
 int ctx_wait_request(MPI_Request *req);
 /* Collective over comm: all ranks return the lowest failing rank's status and message. */
 dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
-/* Collective: every collective call of a context (after dagr_init) begins here. It checks that
- * every rank inserted the same graph (DAGR_ERR_DIVERGED otherwise), then agrees on one status
- * as ctx_agree does. */
-dagr_status_t ctx_sync(struct dagr_ctx *ctx, dagr_status_t mine, const char *msg);
-/* Collective, after a wait: out[k] = the size of hs[k]'s latest version (its owner's copy's
- * for a handle whose size tasks decide), the same on every rank. */
-dagr_status_t data_sizes_agree(struct dagr_ctx *ctx, struct dagr_data *const *hs, size_t n,
-                               uint64_t *out);
 /* Unlinks a handle from the live list, brings it home and drops the user's reference. */
 dagr_status_t data_retire(struct dagr_data *h);
 /* Records the first failure on this rank (later ones are dropped). */
