@@ -5,13 +5,13 @@
  * reads as a plain matrix (A[i, j] is element (i, j)). float, double and int64 arrays are
  * stored as little-endian IEEE 32- and 64-bit floats and 64-bit signed integers.
  *
- * Both calls are collective: every rank passes the same path and dataset name (checked: a
- * mismatch is DAGR_ERR_ARG on every rank). The path must name the same file on every rank (a
- * shared file system across nodes). Each tile is written or read by a task on the rank owning
- * it, so tiles move in parallel with each other and with other work; the call then waits for
- * every task inserted so far (as dagr_wait_all) and closes the file, so the file is complete
- * and closed when it returns. An error found while writing or reading a tile is returned on
- * every rank; an error of an earlier task is returned as dagr_wait_all would. */
+ * Both calls are Collective (see dagr/task.h): every rank passes the same path and dataset
+ * name (checked: a mismatch is DAGR_ERR_ARG on every rank). The path must name the same file
+ * on every rank (a shared file system across nodes). Each tile is written or read by a task on
+ * the rank owning it, so tiles move in parallel with each other and with other work; the call
+ * then waits for every task inserted so far (as dagr_wait_all) and closes the file, so the
+ * file is complete and closed when it returns. An error found while writing or reading a tile
+ * is returned on every rank; an error of an earlier task is returned as dagr_wait_all would. */
 #ifndef DAGR_IO_H
 #define DAGR_IO_H
 
@@ -29,10 +29,10 @@ extern "C" {
  * opened for update if it does (other datasets in it are kept); `dataset` may name groups
  * ("run1/A"), which are created as needed. A dataset of that name already there is overwritten
  * in place when it has A's shape and element type, and refused otherwise. A may be a view.
- * Errors: DAGR_ERR_ARG (A, path or dataset NULL or empty, names that differ between ranks, an
- * existing dataset of another shape or type), DAGR_ERR_FORMAT (path exists but is not an HDF5
- * file: it is left untouched), DAGR_ERR_IO (the file cannot be created, opened or written,
- * with HDF5's reason), and those of dagr_wait_all. */
+ * Collective. Errors: DAGR_ERR_ARG (A, path or dataset NULL or empty, names that differ
+ * between ranks, an existing dataset of another shape or type), DAGR_ERR_FORMAT (path exists
+ * but is not an HDF5 file: it is left untouched), DAGR_ERR_IO (the file cannot be created,
+ * opened or written, with HDF5's reason), and those of dagr_wait_all. */
 DAGR_API dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path,
                                         const char *dataset);
 
@@ -42,11 +42,11 @@ DAGR_API dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path
  * load as DAGR_FLOAT, other floats as DAGR_DOUBLE, integers (signed of any size, unsigned of
  * up to 32 bits) as DAGR_INT64. mb = 0 or nb = 0 takes that tile side from the dataset's
  * chunks (512 for a dataset that is not chunked), so an array saved by dagr loads with its
- * own tiles. Errors: DAGR_ERR_ARG (ctx, path, dataset or out NULL, empty or differing names,
- * mb or nb < 0, a bad grid as in dagr_darray_create), DAGR_ERR_IO (the file cannot be opened
- * or read, with HDF5's reason), DAGR_ERR_FORMAT (no such dataset, or one of another rank or
- * element type: strings, compounds, unsigned 64-bit integers), DAGR_ERR_NOMEM, and those of
- * dagr_wait_all. On error *out is left NULL. */
+ * own tiles. Collective. Errors: DAGR_ERR_ARG (ctx, path, dataset or out NULL, empty or
+ * differing names, mb or nb < 0, a bad grid as in dagr_darray_create), DAGR_ERR_IO (the file
+ * cannot be opened or read, with HDF5's reason), DAGR_ERR_FORMAT (no such dataset, or one of
+ * another rank or element type: strings, compounds, unsigned 64-bit integers), DAGR_ERR_NOMEM,
+ * and those of dagr_wait_all. On error *out is left NULL. */
 DAGR_API dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *dataset,
                                         int64_t mb, int64_t nb, dagr_grid_t grid,
                                         dagr_darray_t **out);
@@ -72,27 +72,27 @@ DAGR_API dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const
  * rows, columns, element size and a 64-bit checksum per handle; dataset /data: the contents,
  * packed column-major, one handle after the other). It is written as "<path>.tmp", flushed to
  * disk by every rank, and only then renamed to path: a crash or an error while writing leaves
- * the previous checkpoint as it was. Both calls are collective, take the same path on every
+ * the previous checkpoint as it was. Both calls are Collective, take the same path on every
  * rank (a file on a shared file system), and wait for every task inserted before them; each
  * handle moves in a task on its owner, so the handles are written and read in parallel.
  * ---------------------------------------------------------------------------------------- */
 
 /* Writes a checkpoint of every live handle to path (replacing an earlier checkpoint there
- * once the new one is complete). Errors: DAGR_ERR_ARG (ctx or path NULL, path empty or
- * different between ranks), DAGR_ERR_FORMAT (path exists and is not a dagr checkpoint: it is
- * left as it is), DAGR_ERR_IO (the file cannot be written, flushed or renamed, with the
- * reason), DAGR_ERR_NOMEM, and those of dagr_wait_all (a task that failed before the
- * checkpoint is reported, and nothing is written). On any error the file at path is as it
- * was. */
+ * once the new one is complete). Collective. Errors: DAGR_ERR_ARG (ctx or path NULL, path
+ * empty or different between ranks), DAGR_ERR_FORMAT (path exists and is not a dagr
+ * checkpoint: it is left as it is), DAGR_ERR_IO (the file cannot be written, flushed or
+ * renamed, with the reason), DAGR_ERR_NOMEM, and those of dagr_wait_all (a task that failed
+ * before the checkpoint is reported, and nothing is written). On any error the file at path is
+ * as it was. */
 DAGR_API dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path);
 
 /* Restores every live handle from the checkpoint at path. No file at path is a fresh start:
- * DAGR_OK, and nothing changes. Errors: DAGR_ERR_ARG (as dagr_checkpoint), DAGR_ERR_FORMAT
- * (path is not a dagr checkpoint, is of another format, does not hold the live handles
- * (another count, or a handle of another shape, named in the message: nothing is restored),
- * or is damaged: a checksum or size that does not match, after which the handles restored so
- * far keep their new contents and the others their old), DAGR_ERR_IO, DAGR_ERR_NOMEM, and
- * those of dagr_wait_all. */
+ * DAGR_OK, and nothing changes. Collective. Errors: DAGR_ERR_ARG (as dagr_checkpoint),
+ * DAGR_ERR_FORMAT (path is not a dagr checkpoint, is of another format, does not hold the live
+ * handles (another count, or a handle of another shape, named in the message: nothing is
+ * restored), or is damaged: a checksum or size that does not match, after which the handles
+ * restored so far keep their new contents and the others their old), DAGR_ERR_IO,
+ * DAGR_ERR_NOMEM, and those of dagr_wait_all. */
 DAGR_API dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path);
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 /* dagr — dense linear algebra on DArrays (tile algorithms).
  *
- * Every routine is *collective* and only inserts tasks: routines chain without barriers
+ * Every routine is Logically collective (see dagr/task.h) and only inserts tasks, except
+ * dagr_pivots_get, which is Collective (it waits); routines chain without barriers
  * (dagr_potrf then dagr_potrs is one graph) and numerical failures (a matrix that is not
  * positive definite, an exactly singular one) surface at the next dagr_wait_all on every
  * rank, with the global column in dagr_last_error(). Shape, tile-size or dtype mismatches
@@ -67,11 +68,12 @@ typedef struct dagr_linalg_opts {
     int variant;   /* tile-algorithm variant, 0 = the default (see each routine) */
 } dagr_linalg_opts_t;
 
+/* Fills *opts with the defaults. Local. */
 DAGR_API void dagr_linalg_opts_init(dagr_linalg_opts_t *opts);
 
 /* ---- BLAS 3 ---- */
 
-/* C = alpha op(A) op(B) + beta C. */
+/* C = alpha op(A) op(B) + beta C. Logically collective. */
 DAGR_API dagr_status_t dagr_gemm(dagr_op_t ta, dagr_op_t tb, double alpha, const dagr_darray_t *A,
                                  const dagr_darray_t *B, double beta, dagr_darray_t *C);
 DAGR_API dagr_status_t dagr_gemm_ex(dagr_op_t ta, dagr_op_t tb, double alpha,
@@ -79,7 +81,8 @@ DAGR_API dagr_status_t dagr_gemm_ex(dagr_op_t ta, dagr_op_t tb, double alpha,
                                     dagr_darray_t *C, const dagr_linalg_opts_t *opts);
 
 /* C = alpha op(A) op(A)^T + beta C on the uplo triangle of the square C (the other triangle
- * is not referenced). op(A) is A (n x k) for DAGR_NO_TRANS, A^T (A is k x n) for DAGR_TRANS. */
+ * is not referenced). op(A) is A (n x k) for DAGR_NO_TRANS, A^T (A is k x n) for DAGR_TRANS.
+ * Logically collective. */
 DAGR_API dagr_status_t dagr_syrk(dagr_uplo_t uplo, dagr_op_t trans, double alpha,
                                  const dagr_darray_t *A, double beta, dagr_darray_t *C);
 DAGR_API dagr_status_t dagr_syrk_ex(dagr_uplo_t uplo, dagr_op_t trans, double alpha,
@@ -87,7 +90,7 @@ DAGR_API dagr_status_t dagr_syrk_ex(dagr_uplo_t uplo, dagr_op_t trans, double al
                                     const dagr_linalg_opts_t *opts);
 
 /* C = alpha A B + beta C (side LEFT) or alpha B A + beta C (RIGHT), A symmetric, stored in its
- * uplo triangle. */
+ * uplo triangle. Logically collective. */
 DAGR_API dagr_status_t dagr_symm(dagr_side_t side, dagr_uplo_t uplo, double alpha,
                                  const dagr_darray_t *A, const dagr_darray_t *B, double beta,
                                  dagr_darray_t *C);
@@ -95,7 +98,8 @@ DAGR_API dagr_status_t dagr_symm_ex(dagr_side_t side, dagr_uplo_t uplo, double a
                                     const dagr_darray_t *A, const dagr_darray_t *B, double beta,
                                     dagr_darray_t *C, const dagr_linalg_opts_t *opts);
 
-/* B = alpha op(A)^-1 B (LEFT) or alpha B op(A)^-1 (RIGHT), A triangular (uplo, diag). */
+/* B = alpha op(A)^-1 B (LEFT) or alpha B op(A)^-1 (RIGHT), A triangular (uplo, diag).
+ * Logically collective. */
 DAGR_API dagr_status_t dagr_trsm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans,
                                  dagr_diag_t diag, double alpha, const dagr_darray_t *A,
                                  dagr_darray_t *B);
@@ -103,7 +107,8 @@ DAGR_API dagr_status_t dagr_trsm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_
                                     dagr_diag_t diag, double alpha, const dagr_darray_t *A,
                                     dagr_darray_t *B, const dagr_linalg_opts_t *opts);
 
-/* B = alpha op(A) B (LEFT) or alpha B op(A) (RIGHT), A triangular (uplo, diag). */
+/* B = alpha op(A) B (LEFT) or alpha B op(A) (RIGHT), A triangular (uplo, diag).
+ * Logically collective. */
 DAGR_API dagr_status_t dagr_trmm(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans,
                                  dagr_diag_t diag, double alpha, const dagr_darray_t *A,
                                  dagr_darray_t *B);
@@ -114,15 +119,16 @@ DAGR_API dagr_status_t dagr_trmm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_
 /* ---- Cholesky ---- */
 
 /* A = L L^T (LOWER: L overwrites the lower triangle) or U^T U (UPPER). A not positive
- * definite: DAGR_ERR_NOT_SPD at the next wait, naming the global column (LAPACK's info). */
+ * definite: DAGR_ERR_NOT_SPD at the next wait, naming the global column (LAPACK's info).
+ * Logically collective. */
 DAGR_API dagr_status_t dagr_potrf(dagr_uplo_t uplo, dagr_darray_t *A);
 DAGR_API dagr_status_t dagr_potrf_ex(dagr_uplo_t uplo, dagr_darray_t *A,
                                      const dagr_linalg_opts_t *opts);
-/* Solves A X = B with A factored by dagr_potrf; X overwrites B. */
+/* Solves A X = B with A factored by dagr_potrf; X overwrites B. Logically collective. */
 DAGR_API dagr_status_t dagr_potrs(dagr_uplo_t uplo, const dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_potrs_ex(dagr_uplo_t uplo, const dagr_darray_t *A, dagr_darray_t *B,
                                      const dagr_linalg_opts_t *opts);
-/* dagr_potrf then dagr_potrs. */
+/* dagr_potrf then dagr_potrs. Logically collective. */
 DAGR_API dagr_status_t dagr_posv(dagr_uplo_t uplo, dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_posv_ex(dagr_uplo_t uplo, dagr_darray_t *A, dagr_darray_t *B,
                                     const dagr_linalg_opts_t *opts);
@@ -134,21 +140,22 @@ typedef struct dagr_pivots dagr_pivots_t;
 /* P A = L U with row pivoting over the whole column (as ScaLAPACK's pdgetrf): L (unit lower)
  * and U overwrite A; *piv_out receives the pivots. An exactly singular A: DAGR_ERR_SINGULAR at
  * the next wait, naming the first zero pivot's global column (the factorization completes, as
- * LAPACK's does). */
+ * LAPACK's does). Logically collective. */
 DAGR_API dagr_status_t dagr_getrf(dagr_darray_t *A, dagr_pivots_t **piv_out);
 DAGR_API dagr_status_t dagr_getrf_ex(dagr_darray_t *A, dagr_pivots_t **piv_out,
                                      const dagr_linalg_opts_t *opts);
-/* Solves op(A) X = B with A, piv from dagr_getrf; X overwrites B. */
+/* Solves op(A) X = B with A, piv from dagr_getrf; X overwrites B. Logically collective. */
 DAGR_API dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A, const dagr_pivots_t *piv,
                                   dagr_darray_t *B);
-/* dagr_getrf then dagr_getrs (the pivots are released). */
+/* dagr_getrf then dagr_getrs (the pivots are released). Logically collective. */
 DAGR_API dagr_status_t dagr_gesv(dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B,
                                     const dagr_linalg_opts_t *opts);
 /* The pivots as LAPACK's ipiv (1-based global row indices, length min(m, n)) on every rank.
- * Waits. */
+ * Collective: waits (as dagr_wait_all). Errors: DAGR_ERR_ARG (piv NULL, ipiv NULL while
+ * min(m, n) > 0), and those of dagr_wait_all. */
 DAGR_API dagr_status_t dagr_pivots_get(const dagr_pivots_t *piv, int64_t *ipiv);
-/* Collective; tolerates NULL; sets *piv to NULL. */
+/* Releases the pivots. Logically collective; tolerates NULL; sets *piv to NULL. */
 DAGR_API dagr_status_t dagr_pivots_destroy(dagr_pivots_t **piv);
 
 /* ---- QR and least squares ---- */
@@ -156,23 +163,23 @@ DAGR_API dagr_status_t dagr_pivots_destroy(dagr_pivots_t **piv);
 typedef struct dagr_qr dagr_qr_t;
 
 /* A = Q R (tile Householder QR; tall-skinny panels reduced by a tree): R overwrites the upper
- * triangle of A, the reflectors the rest of A and *qr_out. */
+ * triangle of A, the reflectors the rest of A and *qr_out. Logically collective. */
 DAGR_API dagr_status_t dagr_geqrf(dagr_darray_t *A, dagr_qr_t **qr_out);
 DAGR_API dagr_status_t dagr_geqrf_ex(dagr_darray_t *A, dagr_qr_t **qr_out,
                                      const dagr_linalg_opts_t *opts);
-/* C = op(Q) C (LEFT) or C op(Q) (RIGHT) with Q from dagr_geqrf(A). */
+/* C = op(Q) C (LEFT) or C op(Q) (RIGHT) with Q from dagr_geqrf(A). Logically collective. */
 DAGR_API dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
                                   const dagr_qr_t *qr, dagr_darray_t *C);
-/* Q = the first n columns of Q (Q is m x n, like A). */
+/* Q = the first n columns of Q (Q is m x n, like A). Logically collective. */
 DAGR_API dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q);
 /* Least squares min ||A X - B|| for m >= n: X overwrites the first n rows of B; A is
  * overwritten by its QR factorization. A that does not have full rank (R has an exactly zero
  * diagonal entry, as LAPACK's gels tests): DAGR_ERR_SINGULAR at the next wait naming the first
- * such column, and B keeps Q^T B (the solve does not run). */
+ * such column, and B keeps Q^T B (the solve does not run). Logically collective. */
 DAGR_API dagr_status_t dagr_gels(dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_gels_ex(dagr_darray_t *A, dagr_darray_t *B,
                                     const dagr_linalg_opts_t *opts);
-/* Collective; tolerates NULL; sets *qr to NULL. */
+/* Releases the factor. Logically collective; tolerates NULL; sets *qr to NULL. */
 DAGR_API dagr_status_t dagr_qr_destroy(dagr_qr_t **qr);
 
 #ifdef __cplusplus

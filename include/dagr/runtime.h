@@ -1,4 +1,6 @@
-/* dagr — context: initialisation, configuration, finalisation. */
+/* dagr — context: initialisation, configuration, finalisation.
+ *
+ * Each function is labelled Collective, Logically collective or Local: see dagr/task.h. */
 #ifndef DAGR_RUNTIME_H
 #define DAGR_RUNTIME_H
 

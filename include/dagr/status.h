@@ -3,7 +3,8 @@
  * One status enum for the whole API: DAGR_OK is 0, every error is negative and errors are
  * grouped in ranges of ten (argument, memory, MPI, GPU, I/O, format, numerical, divergence,
  * task, internal). The message describing the most recent error is kept per thread and is
- * written once, where the error is first found, with the file and line. */
+ * written once, where the error is first found, with the file and line. Both functions are
+ * Local (see dagr/task.h). */
 #ifndef DAGR_STATUS_H
 #define DAGR_STATUS_H
 

@@ -3,10 +3,18 @@
  * Every rank runs the same program and so inserts the same data handles and the same tasks
  * in the same order. Dependencies follow from insertion order and access modes (sequential
  * semantics); each task runs on one rank (by default the owner of the first handle it
- * writes) and the runtime moves the data it needs. All the calls below except the task-body
- * helpers must be made by every rank of the context, in the same order, with the same
- * arguments (pointers to local memory excepted); dagr checks this at each collective call
- * and reports DAGR_ERR_DIVERGED rather than hang. */
+ * writes) and the runtime moves the data it needs. All the calls below except the Local ones
+ * (accessors and task-body helpers) must be made by every rank of the context, in the same
+ * order, with the same arguments (pointers to local memory excepted); dagr checks this at each
+ * Collective call and reports DAGR_ERR_DIVERGED rather than hang.
+ *
+ * Contract labels. The comment of every function in the public headers names one of these:
+ *  - Collective: every rank of the context calls it, in the same order, and it synchronises
+ *    the ranks (it waits for tasks, or communicates with every rank): it returns on no rank
+ *    before every rank has reached it.
+ *  - Logically collective: every rank calls it in the same order with the same arguments, but
+ *    it only inserts tasks or handles into the graph and returns without waiting for others.
+ *  - Local: any rank may call it alone; it does not communicate. */
 #ifndef DAGR_TASK_H
 #define DAGR_TASK_H
 
@@ -32,22 +40,22 @@ typedef struct dagr_queue dagr_queue_t;
 
 /* Creates a handle for `bytes` bytes of data owned by rank `owner`; the runtime allocates
  * (64-byte aligned, zero-filled) on the owner. bytes may be 0 (a pure synchronisation
- * object). Every rank calls it in the same order. Errors: DAGR_ERR_ARG (ctx or out NULL,
- * owner outside [0, size)), DAGR_ERR_NOMEM. */
+ * object). Logically collective. Errors: DAGR_ERR_ARG (ctx or out NULL, owner outside
+ * [0, size)), DAGR_ERR_NOMEM. */
 DAGR_API dagr_status_t dagr_data_create(dagr_ctx_t *ctx, size_t bytes, int owner,
                                         dagr_data_t **out);
 
 /* Creates a handle over the caller's buffer `ptr` on rank `owner` (attach: dagr never frees
  * it; it must outlive the handle). ptr is ignored on the other ranks and may be NULL there.
  * After dagr_wait_all (or dagr_data_destroy followed by dagr_wait_all) the buffer holds the
- * handle's final contents. Every rank calls it in the same order. Errors: DAGR_ERR_ARG (ctx
- * or out NULL, owner out of range, ptr NULL on the owner while bytes > 0). */
+ * handle's final contents. Logically collective. Errors: DAGR_ERR_ARG (ctx or out NULL,
+ * owner out of range, ptr NULL on the owner while bytes > 0). */
 DAGR_API dagr_status_t dagr_data_attach(dagr_ctx_t *ctx, void *ptr, size_t bytes, int owner,
                                         dagr_data_t **out);
 
 /* Like dagr_data_create for a column-major rows x cols matrix of elsize-byte elements: tasks
- * see task->ld[i] = rows. Errors: those of dagr_data_create, elsize 0, a size overflowing
- * size_t. */
+ * see task->ld[i] = rows. Logically collective. Errors: those of dagr_data_create, elsize 0,
+ * a size overflowing size_t. */
 DAGR_API dagr_status_t dagr_data_create_2d(dagr_ctx_t *ctx, size_t rows, size_t cols, size_t elsize,
                                            int owner, dagr_data_t **out);
 
@@ -56,10 +64,10 @@ DAGR_API dagr_status_t dagr_data_create_2d(dagr_ctx_t *ctx, size_t rows, size_t 
  * tile of a ScaLAPACK local array. Nothing is copied: tasks on the owner see ptr itself (with
  * task->ld[i] = ld); copies on other ranks are packed (ld = rows); transfers pack and unpack.
  * dagr_data_bytes() is rows * cols * elsize. Like dagr_data_attach otherwise: dagr never frees
- * ptr, and after dagr_wait_all it holds the final contents. Every rank calls it in the same
- * order; ptr and ld are read on the owner only. Errors: DAGR_ERR_ARG (ctx or out NULL, owner
- * out of range, elsize 0, ld < rows on the owner, ptr NULL on the owner while the matrix is not
- * empty, a size that overflows size_t). */
+ * ptr, and after dagr_wait_all it holds the final contents. Logically collective; ptr and ld
+ * are read on the owner only. Errors: DAGR_ERR_ARG (ctx or out NULL, owner out of range,
+ * elsize 0, ld < rows on the owner, ptr NULL on the owner while the matrix is not empty, a
+ * size that overflows size_t). */
 DAGR_API dagr_status_t dagr_data_attach_2d(dagr_ctx_t *ctx, void *ptr, size_t rows, size_t cols,
                                            size_t ld, size_t elsize, int owner, dagr_data_t **out);
 
@@ -70,14 +78,14 @@ DAGR_API dagr_status_t dagr_data_attach_2d(dagr_ctx_t *ctx, void *ptr, size_t ro
  * writing it with DAGR_RW sees the previous version and may resize it (the first bytes stay).
  * Readers, on any rank, see exactly the bytes of the version they read. dagr_fetch,
  * dagr_checkpoint, dagr_resume and the out-of-core store handle it like any other; its size
- * after a wait is dagr_data_bytes on the owner, or dagr_data_bytes_fetch on every rank. Every
- * rank calls it in the same order. Errors: DAGR_ERR_ARG (ctx or out NULL, owner out of range),
+ * after a wait is dagr_data_bytes on the owner, or dagr_data_bytes_fetch on every rank.
+ * Logically collective. Errors: DAGR_ERR_ARG (ctx or out NULL, owner out of range),
  * DAGR_ERR_NOMEM. */
 DAGR_API dagr_status_t dagr_data_create_dynamic(dagr_ctx_t *ctx, int owner, dagr_data_t **out);
 
 /* Releases a handle: tasks already inserted still run, and the latest contents are brought
  * back to the owner's buffer; the memory dagr allocated is freed once they have finished.
- * Every rank calls it in the same order. Sets *data to NULL; tolerates NULL. */
+ * Logically collective. Sets *data to NULL; tolerates NULL. */
 DAGR_API dagr_status_t dagr_data_destroy(dagr_data_t **data);
 
 /* Size in bytes, and owner rank, of a handle. Local. For a handle made by
@@ -172,11 +180,12 @@ typedef struct dagr_task_opts {
     dagr_where_t where;  /* default DAGR_WHERE_ANY */
 } dagr_task_opts_t;
 
+/* Fills *opts with the defaults. Local. */
 DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
 
 /* Inserts a task running kernel k over the given accesses, with a private copy of
  * args[0 .. args_size). opts may be NULL. The task runs once its inputs are ready; errors it
- * returns surface at the next collective call. Every rank calls it in the same order.
+ * returns surface at the next synchronising call. Logically collective.
  * A task may declare any number of accesses (naccess >= 1): a few cost nothing extra, many
  * (a shuffle's fan-in, a whole panel column) are kept on the heap.
  * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess < 1,
@@ -197,7 +206,7 @@ DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
  * bytes are kept and any new ones are zeros; task->buf[i] and task->bytes[i] (and those of
  * other accesses naming the same handle) then describe the new buffer: read them again after
  * the call. It may be called several times. Local. Errors, which also fail the task whatever
- * the body returns (the status and message reach every rank at the next collective call):
+ * the body returns (the status and message reach every rank at the next synchronising call):
  * DAGR_ERR_ARG (task NULL, i out of range, access i does not write, or its handle has a fixed
  * size), DAGR_ERR_NOMEM. */
 DAGR_API dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes);
@@ -211,14 +220,15 @@ DAGR_API dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, siz
  * The view's arrays themselves are valid during the body's call only: copy what is needed.
  * A task never completed keeps dagr_wait_all waiting. A body that calls dagr_task_defer but
  * returns anything else has not deferred: the token must then not be completed.
- * dagr_task_defer returns NULL when task is NULL or not the view of a running task. Local. */
+ * dagr_task_defer returns NULL when task is NULL or not the view of a running task. Both
+ * calls are Local. */
 typedef struct dagr_task_token dagr_task_token_t;
 DAGR_API dagr_task_token_t *dagr_task_defer(const dagr_task_view_t *task);
 DAGR_API void dagr_task_complete(dagr_task_token_t *token, dagr_status_t status, const char *fmt,
                                  ...) __attribute__((format(printf, 3, 4)));
 
 /* Called from a task body before returning DAGR_TASK_ERROR: records why (status and a
- * printf-style message). The status and message reach every rank at the next collective
+ * printf-style message). The status and message reach every rank at the next synchronising
  * call, prefixed with the kernel name, task number and rank. Local. */
 DAGR_API void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt,
                              ...) __attribute__((format(printf, 3, 4)));
@@ -228,12 +238,12 @@ DAGR_API void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status,
  * ---------------------------------------------------------------------------------------- */
 
 /* Creates an in-order queue: tasks spawned with opts.queue = q run one after another in
- * insertion order (like a CUDA stream), on whatever ranks they run. Every rank calls it in
- * the same order. Errors: DAGR_ERR_ARG, DAGR_ERR_NOMEM. */
+ * insertion order (like a CUDA stream), on whatever ranks they run. Logically collective.
+ * Errors: DAGR_ERR_ARG, DAGR_ERR_NOMEM. */
 DAGR_API dagr_status_t dagr_queue_create(dagr_ctx_t *ctx, dagr_queue_t **out);
 
-/* Releases a queue (tasks already in it still run in order). Every rank, same order. Sets
- * *q to NULL; tolerates NULL. */
+/* Releases a queue (tasks already in it still run in order). Logically collective. Sets *q
+ * to NULL; tolerates NULL. */
 DAGR_API dagr_status_t dagr_queue_destroy(dagr_queue_t **q);
 
 /* ------------------------------------------------------------------------------------------
