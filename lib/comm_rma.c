@@ -721,8 +721,10 @@ static void recv_finish(comm_t *c, node_t *r, bool poisoned) {
     r->staging = NULL;
     r->staging_heap = false;
     recv_unpin(r);
-    if (!poisoned)
+    if (!poisoned) {
+        data_written(h); /* copies on devices are stale now */
         atomic_fetch_add_explicit(&c->ctx->bytes_received, h->bytes, memory_order_relaxed);
+    }
     if (c->ctx->trace) trace_recv(c->ctx, r, poisoned ? 0 : h->bytes);
     node_complete(c->ctx, r);
 }

@@ -202,6 +202,8 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     /* Configuration errors must be the same on every rank, or some would go on into the
      * collectives below and wait forever. */
     dagr_status_t s = apply_env(&conf);
+    device_env_t denv;
+    if (s == DAGR_OK) s = device_env_parse(&denv);
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", s == DAGR_OK ? "" : dagr_last_error());
     s = ctx_agree(conf.comm, s, msg);
@@ -220,6 +222,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     atomic_init(&ctx->nodes.pooled, 0);
     ctx->own_mpi = own;
     ctx->cfg = conf;
+    ctx->denv = denv;
     divergence_init(&ctx->div);
     pthread_mutex_init(&ctx->wait_lock, NULL);
     pthread_cond_init(&ctx->wait_cond, NULL);
@@ -251,11 +254,17 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if ((s = trace_start(ctx)) != DAGR_OK) goto undo_ctx;
     if ((s = comm_start(ctx)) != DAGR_OK) goto undo_comm;
     if ((s = sched_start(ctx)) != DAGR_OK) goto undo_comm;
+    if ((s = device_start(ctx)) != DAGR_OK) goto undo_sched;
     if ((s = progress_start(ctx)) != DAGR_OK) goto undo_sched;
     if ((s = divergence_start(ctx)) != DAGR_OK) goto undo_progress;
     if (ctx->cfg.verbose && ctx->rank == 0) {
         fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n", ctx->size,
                 ctx->local_size, ctx->cfg.threads);
+        if (ctx->ndev)
+            fprintf(stderr,
+                    "dagr: %d test devices per rank, %zu bytes of memory each, copies delayed "
+                    "%ld us\n",
+                    ctx->ndev, ctx->denv.test_memory, ctx->denv.test_delay_us);
         if (ctx->store)
             fprintf(stderr, "dagr: memory limit %zu bytes of data per rank, spilling to %s\n",
                     ctx->cfg.memory_limit, store_dir(ctx));
@@ -268,6 +277,7 @@ undo_progress:
     progress_stop(ctx);
 undo_sched:
     sched_stop(ctx);
+    device_stop(ctx);
 undo_comm:
     comm_stop(ctx);
 undo_ctx:
@@ -291,6 +301,7 @@ dagr_status_t dagr_finalize(dagr_ctx_t **pctx) {
     divergence_stop(ctx);
     progress_stop(ctx);
     sched_stop(ctx);
+    device_stop(ctx);
     comm_stop(ctx);
     /* With every thread joined, the trace buffers are complete and no longer written. */
     dagr_status_t ts = trace_finish(ctx);

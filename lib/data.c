@@ -199,8 +199,20 @@ void data_ref(dagr_data_t *h) {
     atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
 }
 
+void data_written(dagr_data_t *h) {
+    pthread_mutex_lock(&h->lock);
+    data_written_locked(h);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void data_host_writing(node_t *n) {
+    for (int j = 0; j < n->nacc; j++)
+        if (n->acc[j].mode & DAGR_WRITE) data_written(n->acc[j].h);
+}
+
 /* Frees a copy (never the home), resident or spilled. */
 static void buf_free(dagr_data_t *h) {
+    data_written_locked(h);
     if (h->ctx->store) store_forget_locked(h);
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, h->bytes);
@@ -212,6 +224,7 @@ static void buf_free(dagr_data_t *h) {
 
 void data_unref(dagr_data_t *h) {
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1) return;
+    if (h->dev) device_forget(h);
     if (h->ctx->store) store_forget_locked(h);
     if (h->buf_kind != BUF_HOME) buf_free(h);
     if (h->home && !h->attached) free(h->home);
@@ -253,6 +266,7 @@ dagr_status_t data_set_size(dagr_data_t *h, size_t bytes, bool keep) {
     else
         h->buf_kind = p ? BUF_HEAP : BUF_NONE;
     h->bytes = h->rows = h->home_ld = bytes;
+    data_written_locked(h);
     if (st) {
         store_resized_locked(h, old);
         /* Out of core a home without a buffer is zeros not yet allocated (store.c). */

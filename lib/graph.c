@@ -275,7 +275,8 @@ typedef struct trace_info {
 
 static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                   size_t args_size, int naccess, const uniq_t *u, int nu,
-                                  const int *map, int priority, uint64_t seq, trace_info_t ti) {
+                                  const int *map, int priority, int where, uint64_t seq,
+                                  trace_info_t ti) {
     node_t *n = node_new(ctx, NODE_TASK);
     DAGR_CHECK(n, DAGR_ERR_NOMEM, "cannot allocate a task");
     if (!node_reserve(n, nu, naccess)) {
@@ -286,6 +287,7 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
     memcpy(n->more, k->cpu_more, sizeof n->more);
     n->name = k->name;
     n->priority = priority;
+    n->where = (uint8_t)where;
     n->seq = seq;
     if (ctx->trace) {
         n->tr_kernel = ti.kernel;
@@ -404,6 +406,7 @@ static dagr_status_t spawn_checked(dagr_ctx_t *ctx, const dagr_kernel_t *k, cons
     if (ctx->trace)
         ti = (trace_info_t){trace_kernel(ctx, k->name, name_hash), opts ? opts->flops : 0};
     if (runner == ctx->rank)
-        return insert_local(ctx, k, args, args_size, naccess, u, nu, map, priority, seq, ti);
+        return insert_local(ctx, k, args, args_size, naccess, u, nu, map, priority,
+                            opts ? (int)opts->where : DAGR_WHERE_ANY, seq, ti);
     return insert_remote(ctx, u, nu, runner, seq);
 }

@@ -54,6 +54,7 @@ struct node {
     bool failed;          /* the node itself failed */
     bool retried;         /* the body asked to run again later */
     uint8_t kind;
+    uint8_t where; /* NODE_TASK: dagr_where_t */
     int priority;
     uint64_t order; /* ready-queue tie-break: FIFO among equal priorities */
     uint64_t seq;   /* insertion number of the task (or of the task that caused the transfer) */
@@ -170,6 +171,12 @@ struct dagr_data {
     uint8_t buf_kind;
     int pending; /* local nodes not finished that use buf */
 
+    /* Devices (device.c). wgen counts changes of the local host copy's contents (guarded by
+     * lock): a device copy is valid while it holds the same generation. dev: one copy per
+     * device, allocated at the first use on a device. */
+    uint64_t wgen;
+    struct dev_copy *dev;
+
     /* Out of core (store.c; only with a memory limit, ctx->store). Guarded by lock. */
     bool spilled;    /* buf (of buf_kind) is not in memory: it is in the spill file at slot,
                         or all zeros when slot < 0 (a home never touched yet) */
@@ -201,6 +208,14 @@ void data_unref(struct dagr_data *h);
  * the handle to itself (the task writing it, or the receive of its next version). Any
  * thread, h->lock not held. Errors: DAGR_ERR_NOMEM. */
 dagr_status_t data_set_size(struct dagr_data *h, size_t bytes, bool keep);
+/* The host copy of h changed (a write, a receive, a resize, a new buffer): copies of it on
+ * devices are stale. h->lock held / not held. */
+static inline void data_written_locked(struct dagr_data *h) {
+    h->wgen++;
+}
+void data_written(struct dagr_data *h);
+/* A host task is about to write: data_written for each handle it writes. */
+void data_host_writing(node_t *n);
 /* Gives h a local buffer if it has none (for a write on a rank that holds no copy). */
 dagr_status_t data_ensure_buf(struct dagr_data *h);
 /* Local node bookkeeping: one more / one fewer pending user of buf. */
@@ -263,23 +278,119 @@ void graph_forget_nodes(struct dagr_ctx *ctx, struct dagr_data *h);
  * Scheduler (sched.c)
  * ------------------------------------------------------------------------------------- */
 
+/* A ready queue: a priority heap (higher priority first, then first-ready first; retried
+ * tasks after the others). The caller holds whatever lock guards it. */
+typedef struct rq {
+    node_t **heap;
+    size_t n, cap;
+    uint64_t next_order;
+} rq_t;
+bool rq_push(rq_t *q, node_t *n); /* false: out of memory */
+node_t *rq_pop(rq_t *q);          /* NULL when empty */
+void rq_free(rq_t *q);
+
 typedef struct sched {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    node_t **heap;
-    size_t nheap, capheap;
-    uint64_t next_order;
+    rq_t rq; /* the host workers' ready queue */
     int nsleeping;
     bool stop;
     int nworkers;
     pthread_t *workers;
 } sched_t;
 
+/* Where a running task's bodies leave why they failed, and what dagr_task_resize and
+ * dagr_task_defer need (view->internal_ points here). */
+typedef struct task_note {
+    dagr_status_t status;
+    bool forced;                   /* dagr_task_resize failed: the task fails whatever the
+                                      body returns */
+    int device;                    /* the device running it, -1 a host worker */
+    struct dagr_task_token *token; /* dagr_task_defer's, or NULL */
+    /* The running task and its view's arrays (dagr_task_resize updates them). */
+    node_t *node;
+    void **buf;
+    size_t *bytes, *ld;
+    char msg[DAGR_ERRMSG_MAX];
+} task_note_t;
+void task_note_init(task_note_t *note, node_t *n, int device);
+/* Calls n's bodies on this thread (one answering DAGR_TASK_NEXT hands it to the next) over
+ * accbuf[j], accld[j] for its unique accesses j (NULL: each handle's local buffer and leading
+ * dimension). A body answering DAGR_TASK_ASYNC leaves note->token (hand it to token_arrive
+ * once the pins are recorded); errors are in the note. */
+dagr_task_result_t task_call(struct dagr_ctx *ctx, node_t *n, int worker, void *const *accbuf,
+                             const size_t *accld, task_note_t *note);
+/* Records a task's failure once, "task 'name' (#seq) failed on rank r: why". */
+void task_failed(struct dagr_ctx *ctx, node_t *n, dagr_status_t status, const char *why);
+/* A task's end: the failure (status != DAGR_OK) recorded, the first `pinned` accesses
+ * unpinned (out of core), completion. */
+void task_finish(struct dagr_ctx *ctx, node_t *n, dagr_status_t status, const char *why,
+                 int pinned);
+/* The body's return of a deferred task (after token_set_pinned); the second of it and
+ * dagr_task_complete finishes the task. */
+void token_set_pinned(struct dagr_task_token *t, int pinned);
+void token_arrive(struct dagr_task_token *t);
+
 dagr_status_t sched_start(struct dagr_ctx *ctx);
 void sched_stop(struct dagr_ctx *ctx);
+/* A ready task: to a device's queue when it should run there (device.c), else the host's. */
 void sched_push(struct dagr_ctx *ctx, node_t *n);
+void sched_push_host(struct dagr_ctx *ctx, node_t *n);
+/* Fails a ready node no queue could take (out of memory). */
+void sched_push_failed(struct dagr_ctx *ctx, node_t *n);
+/* Tasks waiting in the host queue (a hint, read without the lock). */
+size_t sched_host_load(const struct dagr_ctx *ctx);
 /* Any thread, no lock: whether every worker sleeps for want of a task (a hint; racy). */
 bool sched_all_idle(const struct dagr_ctx *ctx);
+
+/* ---------------------------------------------------------------------------------------
+ * Devices (device.c, testdev.c). A device is a memory node with its own worker: a ready task
+ * placed there gets a copy of each of its handles in the device's memory (copied in
+ * asynchronously, several tasks ahead), runs there, and copies what it wrote back to the host
+ * copy before it completes (write-through: the host copy is always the complete one, and a
+ * device copy is a cache that may be dropped whenever no task uses it). Copies no task uses are
+ * evicted least recently used first when the device's memory budget is full.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct device device_t;
+
+/* How dagr moves data to and from one kind of memory node. */
+typedef struct mem_ops {
+    const char *kind;
+    void *(*alloc)(void *impl, size_t bytes); /* NULL: no memory */
+    void (*free)(void *impl, void *p, size_t bytes);
+    /* Starts copying n bytes to dst from src (one of them in the node's memory); *done turns
+     * true when they are there, and device_copy_done(dev) is called. */
+    void (*copy)(void *impl, void *dst, const void *src, size_t n, atomic_bool *done);
+    void (*stop)(void *impl); /* joins its threads, frees itself */
+} mem_ops_t;
+
+/* What the environment asks for (DAGR_TEST_DEVICES, DAGR_TEST_DEVICE_MEMORY,
+ * DAGR_TEST_DEVICE_DELAY). */
+typedef struct device_env {
+    int test_devices;
+    size_t test_memory;
+    long test_delay_us;
+} device_env_t;
+/* Reads the environment; DAGR_ERR_ARG naming a bad value. Local. */
+dagr_status_t device_env_parse(device_env_t *e);
+/* The test device's memory node (testdev.c): host memory under a budget, copies made by a
+ * thread of its own after an optional delay. Returns its impl for ops, or NULL. */
+void *testdev_start(device_t *dev, long delay_us);
+extern const mem_ops_t testdev_ops;
+
+/* Starts the devices ctx->denv asks for, their workers included (after sched_start). */
+dagr_status_t device_start(struct dagr_ctx *ctx);
+void device_stop(struct dagr_ctx *ctx);
+/* A ready task: queues it on a device and returns true when it should run there. */
+bool device_place(struct dagr_ctx *ctx, node_t *n);
+/* A copy finished (any thread): wakes the device's worker. */
+void device_copy_done(device_t *dev);
+/* A deferred task that ran on device d was completed (dagr_task_complete). */
+void device_task_done(struct dagr_ctx *ctx, node_t *n, int d, dagr_status_t status,
+                      const char *why);
+/* h is dying: frees its device copies. */
+void device_forget(struct dagr_data *h);
 
 /* ---------------------------------------------------------------------------------------
  * Receive arena (arena.c): a first-fit allocator over a region of the RMA window
@@ -489,6 +600,9 @@ struct dagr_ctx {
     char err_msg[DAGR_ERRMSG_MAX];
 
     sched_t sched;
+    device_env_t denv;
+    int ndev;
+    device_t **devs;
     node_pool_t nodes;
     comm_t *comm_engine;
     arena_t arena;

@@ -1,7 +1,9 @@
-/* The per-rank scheduler: worker threads taking ready tasks from one priority heap
- * (higher priority first, then first-ready first), running their bodies and completing
- * them. One lock guards the heap; a worker sleeps only when the heap is empty, and a push
- * signals only when someone sleeps, so a busy rank makes no futex calls per task. */
+/* The per-rank scheduler: worker threads taking ready tasks from a priority heap (higher
+ * priority first, then first-ready first), running their bodies and completing them. There
+ * is one ready queue per worker class: the host workers' here, and one per device (device.c),
+ * which a ready task joins when the device is where it should run. One lock guards the host
+ * heap; a worker sleeps only when the heap is empty, and a push signals only when someone
+ * sleeps, so a busy rank makes no futex calls per task. */
 #include "lib_impl.h"
 
 #include <cblas.h>
@@ -45,28 +47,56 @@ static void heap_down(node_t **h, size_t n, size_t i) {
     h[i] = x;
 }
 
-void sched_push(dagr_ctx_t *ctx, node_t *n) {
+bool rq_push(rq_t *q, node_t *n) {
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 1024;
+        node_t **h = realloc(q->heap, cap * sizeof *h);
+        if (!h) return false;
+        q->heap = h;
+        q->cap = cap;
+    }
+    n->order = q->next_order++;
+    q->heap[q->n] = n;
+    heap_up(q->heap, q->n++);
+    return true;
+}
+
+node_t *rq_pop(rq_t *q) {
+    if (!q->n) return NULL;
+    node_t *n = q->heap[0];
+    q->heap[0] = q->heap[--q->n];
+    if (q->n) heap_down(q->heap, q->n, 0);
+    return n;
+}
+
+void rq_free(rq_t *q) {
+    free(q->heap);
+    memset(q, 0, sizeof *q);
+}
+
+/* A ready node the queue cannot take fails rather than be lost (and hang the wait). */
+void sched_push_failed(dagr_ctx_t *ctx, node_t *n) {
+    n->failed = true;
+    ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory growing a ready queue");
+    node_complete(ctx, n);
+}
+
+void sched_push_host(dagr_ctx_t *ctx, node_t *n) {
     sched_t *s = &ctx->sched;
     pthread_mutex_lock(&s->lock);
-    if (s->nheap == s->capheap) {
-        size_t cap = s->capheap ? 2 * s->capheap : 1024;
-        node_t **h = realloc(s->heap, cap * sizeof *h);
-        if (!h) {
-            /* Cannot queue it: fail the task rather than lose it (and hang the wait). */
-            pthread_mutex_unlock(&s->lock);
-            n->failed = true;
-            ctx_record_failure(ctx, DAGR_ERR_NOMEM, "out of memory growing the ready queue");
-            node_complete(ctx, n);
-            return;
-        }
-        s->heap = h;
-        s->capheap = cap;
-    }
-    n->order = s->next_order++;
-    s->heap[s->nheap] = n;
-    heap_up(s->heap, s->nheap++);
-    if (s->nsleeping) pthread_cond_signal(&s->cond);
+    bool ok = rq_push(&s->rq, n);
+    if (ok && s->nsleeping) pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    if (!ok) sched_push_failed(ctx, n);
+}
+
+void sched_push(dagr_ctx_t *ctx, node_t *n) {
+    if (ctx->ndev && device_place(ctx, n)) return;
+    sched_push_host(ctx, n);
+}
+
+size_t sched_host_load(const dagr_ctx_t *ctx) {
+    return __atomic_load_n(&ctx->sched.rq.n, __ATOMIC_RELAXED);
 }
 
 bool sched_all_idle(const dagr_ctx_t *ctx) {
@@ -87,7 +117,7 @@ static inline void cpu_relax(void) {
  * call on both sides. */
 static void spin_for_work(sched_t *s) {
     for (int i = 0; i < 2000; i++) {
-        if (__atomic_load_n(&s->nheap, __ATOMIC_RELAXED) ||
+        if (__atomic_load_n(&s->rq.n, __ATOMIC_RELAXED) ||
             __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
             return;
         cpu_relax();
@@ -95,19 +125,14 @@ static void spin_for_work(sched_t *s) {
 }
 
 static node_t *sched_pop(sched_t *s) {
-    if (!__atomic_load_n(&s->nheap, __ATOMIC_RELAXED)) spin_for_work(s);
+    if (!__atomic_load_n(&s->rq.n, __ATOMIC_RELAXED)) spin_for_work(s);
     pthread_mutex_lock(&s->lock);
-    while (s->nheap == 0 && !s->stop) {
+    while (s->rq.n == 0 && !s->stop) {
         s->nsleeping++;
         pthread_cond_wait(&s->cond, &s->lock);
         s->nsleeping--;
     }
-    node_t *n = NULL;
-    if (s->nheap) {
-        n = s->heap[0];
-        s->heap[0] = s->heap[--s->nheap];
-        if (s->nheap) heap_down(s->heap, s->nheap, 0);
-    }
+    node_t *n = rq_pop(&s->rq);
     pthread_mutex_unlock(&s->lock);
     return n;
 }
@@ -116,21 +141,10 @@ static node_t *sched_pop(sched_t *s) {
  * Running a task
  * ---------------------------------------------------------------------------------------- */
 
-/* Where dagr_task_fail leaves the body's reason (view->internal_ points here). */
-typedef struct fail_note {
-    dagr_status_t status;
-    bool forced;   /* dagr_task_resize failed: the task fails whatever the body returns */
-    struct dagr_task_token *token; /* dagr_task_defer's, or NULL */
-    /* The running task and its view's arrays (dagr_task_resize updates them). */
-    node_t *node;
-    void **buf;
-    size_t *bytes, *ld;
-    char msg[DAGR_ERRMSG_MAX];
-} fail_note_t;
 
 void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt, ...) {
     if (!task || !task->internal_) return;
-    fail_note_t *note = task->internal_;
+    task_note_t *note = task->internal_;
     note->status = status < 0 ? status : DAGR_ERR_TASK;
     va_list ap;
     va_start(ap, fmt);
@@ -141,7 +155,7 @@ void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const ch
 dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes) {
     DAGR_CHECK(task && task->internal_, DAGR_ERR_ARG,
                "task is NULL or not the view of a running task");
-    fail_note_t *note = task->internal_;
+    task_note_t *note = task->internal_;
     node_t *n = note->node;
     dagr_status_t s;
     if (i < 0 || i >= n->nuser) {
@@ -184,6 +198,7 @@ struct dagr_task_token {
     node_t *node;
     dagr_ctx_t *ctx;
     atomic_int gate;      /* 2, minus one at the body's return and one at completion */
+    int device;           /* the device the task ran on (device.c finishes it), -1 none */
     int pinned;           /* accesses pinned out of core, released at the end */
     dagr_status_t status; /* dagr_task_complete's */
     char msg[DAGR_ERRMSG_MAX];
@@ -191,19 +206,20 @@ struct dagr_task_token {
 
 dagr_task_token_t *dagr_task_defer(const dagr_task_view_t *task) {
     if (!task || !task->internal_) return NULL;
-    fail_note_t *note = task->internal_;
+    task_note_t *note = task->internal_;
     if (!note->token) {
         note->token = calloc(1, sizeof *note->token);
         if (!note->token) return NULL;
         note->token->node = note->node;
         note->token->ctx = note->node->acc[0].h->ctx; /* a task has at least one access */
+        note->token->device = note->device;
         atomic_init(&note->token->gate, 2);
     }
     return note->token;
 }
 
 /* Records the task's failure (once: later ones are dropped). */
-static void task_failed(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const char *why) {
+void task_failed(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const char *why) {
     if (n->failed) return;
     char msg[DAGR_ERRMSG_MAX + 160]; /* ctx_record_failure keeps what fits */
     snprintf(msg, sizeof msg, "task '%s' (#%llu) failed on rank %d: %s", n->name,
@@ -215,8 +231,7 @@ static void task_failed(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const 
 
 /* A task's end: its failure recorded (status and message, unless it already failed), the
  * out-of-core pins of its accesses released, completion. */
-static void task_finish(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const char *why,
-                        int pinned) {
+void task_finish(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const char *why, int pinned) {
     if (status != DAGR_OK) task_failed(ctx, n, status, why);
     for (int j = 0; j < pinned; j++)
         data_unpin(n->acc[j].h);
@@ -224,10 +239,17 @@ static void task_finish(dagr_ctx_t *ctx, node_t *n, dagr_status_t status, const 
     node_complete(ctx, n);
 }
 
-static void token_arrive(dagr_task_token_t *t) {
+void token_arrive(dagr_task_token_t *t) {
     if (atomic_fetch_sub_explicit(&t->gate, 1, memory_order_acq_rel) != 1) return;
-    task_finish(t->ctx, t->node, t->status, t->msg, t->pinned);
+    if (t->device >= 0)
+        device_task_done(t->ctx, t->node, t->device, t->status, t->msg);
+    else
+        task_finish(t->ctx, t->node, t->status, t->msg, t->pinned);
     free(t);
+}
+
+void token_set_pinned(dagr_task_token_t *t, int pinned) {
+    t->pinned = pinned;
 }
 
 void dagr_task_complete(dagr_task_token_t *token, dagr_status_t status, const char *fmt, ...) {
@@ -243,35 +265,90 @@ void dagr_task_complete(dagr_task_token_t *token, dagr_status_t status, const ch
     token_arrive(token);
 }
 
-static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
-    if (atomic_load(&n->poisoned)) {
-        node_complete(ctx, n);
-        return;
-    }
+dagr_task_result_t task_call(dagr_ctx_t *ctx, node_t *n, int worker, void *const *accbuf,
+                             const size_t *accld, task_note_t *note) {
     /* The view's arrays: on the stack for the common few accesses, else on the heap. */
     enum { STACK_ACC = 16 };
     void *buf_stack[STACK_ACC], **buf = buf_stack;
     size_t bytes_stack[STACK_ACC], ld_stack[STACK_ACC], *bytes = bytes_stack, *ld = ld_stack;
-    fail_note_t note; /* not zeroed whole: 512 bytes of memset per task, for an empty msg */
-    note.status = DAGR_OK;
-    note.forced = false;
-    note.token = NULL;
-    note.node = n;
-    note.msg[0] = 0;
     if (n->nuser > STACK_ACC) {
         buf = malloc((size_t)n->nuser * sizeof *buf);
         bytes = malloc(2 * (size_t)n->nuser * sizeof *bytes);
         ld = bytes ? bytes + n->nuser : NULL;
         if (!buf || !bytes) {
-            note.status = DAGR_ERR_NOMEM;
-            snprintf(note.msg, sizeof note.msg, "cannot allocate the view of %d accesses",
+            if (buf != buf_stack) free(buf);
+            free(bytes);
+            note->status = DAGR_ERR_NOMEM;
+            snprintf(note->msg, sizeof note->msg, "cannot allocate the view of %d accesses",
                      n->nuser);
+            return DAGR_TASK_ERROR;
         }
     }
+    note->buf = buf;
+    note->bytes = bytes;
+    note->ld = ld;
+    for (int i = 0; i < n->nuser; i++) {
+        int j = n->map[i];
+        dagr_data_t *h = n->acc[j].h;
+        buf[i] = accbuf ? accbuf[j] : h->buf;
+        bytes[i] = h->bytes;
+        ld[i] = accld ? accld[j] : data_ld(h);
+    }
+    dagr_task_view_t view = {
+        .buf = buf,
+        .bytes = bytes,
+        .ld = ld,
+        .nbuf = n->nuser,
+        .args = n->args,
+        .args_size = n->args_size,
+        .rank = ctx->rank,
+        .worker = worker,
+        .seq = n->seq,
+        .internal_ = note,
+    };
+    /* A body answering NEXT hands the task to the kernel's next body, on this worker now (its
+     * inputs are here and pinned). */
+    dagr_task_result_t r = n->fn(&view);
+    for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
+        r = n->more[b](&view);
+    if (r == DAGR_TASK_ASYNC && !note->token) {
+        r = DAGR_TASK_ERROR;
+        note->status = DAGR_ERR_TASK;
+        snprintf(note->msg, sizeof note->msg,
+                 "the body returned DAGR_TASK_ASYNC without calling dagr_task_defer");
+    }
+    if (note->forced && r != DAGR_TASK_ASYNC) r = DAGR_TASK_ERROR; /* the note says why */
+    if (r == DAGR_TASK_NEXT && note->status == DAGR_OK) {
+        note->status = DAGR_ERR_TASK;
+        snprintf(note->msg, sizeof note->msg,
+                 "every body of the kernel answered DAGR_TASK_NEXT: none can run it");
+    }
+    if (r != DAGR_TASK_ASYNC) {
+        free(note->token); /* deferred, but the body answered otherwise: the token is void */
+        note->token = NULL;
+    }
+    if (buf != buf_stack) free(buf);
+    if (bytes != bytes_stack) free(bytes);
+    return r;
+}
 
-    note.buf = buf;
-    note.bytes = bytes;
-    note.ld = ld;
+void task_note_init(task_note_t *note, node_t *n, int device) {
+    /* Not zeroed whole: 512 bytes of memset per task, for an empty msg. */
+    note->status = DAGR_OK;
+    note->forced = false;
+    note->token = NULL;
+    note->node = n;
+    note->device = device;
+    note->msg[0] = 0;
+}
+
+static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
+    if (atomic_load(&n->poisoned)) {
+        node_complete(ctx, n);
+        return;
+    }
+    task_note_t note;
+    task_note_init(&note, n, -1);
     /* A handle whose size tasks decide starts a version written with DAGR_WRITE empty: its
      * body sets the size it writes (dagr_task_resize). Never fails: it only frees. */
     for (int j = 0; note.status == DAGR_OK && j < n->nacc; j++)
@@ -308,45 +385,11 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     dagr_task_result_t r = DAGR_TASK_ERROR;
     int64_t t0 = ctx->trace ? trace_ticks() : 0;
     if (note.status == DAGR_OK) {
-        for (int i = 0; i < n->nuser; i++) {
-            dagr_data_t *h = n->acc[n->map[i]].h;
-            buf[i] = h->buf;
-            bytes[i] = h->bytes;
-            ld[i] = data_ld(h);
-        }
-        dagr_task_view_t view = {
-            .buf = buf,
-            .bytes = bytes,
-            .ld = ld,
-            .nbuf = n->nuser,
-            .args = n->args,
-            .args_size = n->args_size,
-            .rank = ctx->rank,
-            .worker = worker,
-            .seq = n->seq,
-            .internal_ = &note,
-        };
-        /* A body answering NEXT hands the task to the kernel's next body, on this worker
-         * now (its inputs are here and pinned). */
-        r = n->fn(&view);
-        for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
-            r = n->more[b](&view);
-        if (r == DAGR_TASK_ASYNC && !note.token) {
-            r = DAGR_TASK_ERROR;
-            note.status = DAGR_ERR_TASK;
-            snprintf(note.msg, sizeof note.msg,
-                     "the body returned DAGR_TASK_ASYNC without calling dagr_task_defer");
-        }
-        if (note.forced && r != DAGR_TASK_ASYNC) r = DAGR_TASK_ERROR; /* the note says why */
-        if (r == DAGR_TASK_NEXT && note.status == DAGR_OK) {
-            note.status = DAGR_ERR_TASK;
-            snprintf(note.msg, sizeof note.msg,
-                     "every body of the kernel answered DAGR_TASK_NEXT: none can run it");
-        }
+        /* The host copies change: copies on devices are stale from now on. */
+        if (ctx->ndev) data_host_writing(n);
+        r = task_call(ctx, n, worker, NULL, NULL, &note);
     }
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
-    if (buf != buf_stack) free(buf);
-    if (bytes != bytes_stack) free(bytes);
     if (r == DAGR_TASK_ASYNC) {
         /* A failed resize fails it now (nothing more is recorded at completion). */
         if (note.forced) task_failed(ctx, n, note.status, note.msg);
@@ -354,12 +397,11 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         token_arrive(note.token); /* n is not ours after this */
         return;
     }
-    free(note.token); /* deferred, but the body answered otherwise: the token is void */
     if (r == DAGR_TASK_RETRY) {
         for (int j = 0; j < pinned; j++)
             data_unpin(n->acc[j].h);
         n->retried = true;
-        sched_push(ctx, n);
+        sched_push_host(ctx, n);
         return;
     }
     task_finish(ctx, n, r == DAGR_TASK_DONE ? DAGR_OK
@@ -424,7 +466,7 @@ void sched_stop(dagr_ctx_t *ctx) {
     sched_t *s = &ctx->sched;
     pthread_mutex_lock(&s->lock);
     s->stop = true;
-    s->nheap = 0;
+    s->rq.n = 0;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < s->nworkers; i++)
@@ -432,8 +474,7 @@ void sched_stop(dagr_ctx_t *ctx) {
     s->nworkers = 0;
     free(s->workers);
     s->workers = NULL;
-    free(s->heap);
-    s->heap = NULL;
+    rq_free(&s->rq);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
 }

@@ -426,8 +426,9 @@ static dagr_status_t trace_alloc(dagr_ctx_t *ctx, trace_t **out) {
     pthread_mutex_init(&tr->io_lock, NULL);
     ctx->trace = tr; /* trace_discard frees what follows, however far it got */
     tr->rank = ctx->rank;
-    tr->nthreads = cfg->threads;
-    tr->nbufs = cfg->threads + 3;
+    /* Workers: the host's, then one per device. */
+    tr->nthreads = cfg->threads + ctx->denv.test_devices;
+    tr->nbufs = tr->nthreads + 3;
     tr->cap = cfg->trace_events ? cfg->trace_events : DEFAULT_EVENTS;
     tr->summary = cfg->summary;
     /* The graph costs about 60 bytes a task more than the events: only when it is used. */

@@ -109,6 +109,28 @@ typedef struct dagr_memory_stats {
  * field is 0. Local; call from the main thread. Errors: DAGR_ERR_ARG (ctx or out NULL). */
 DAGR_API dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out);
 
+/* This rank's devices (memory nodes with a worker of their own: today the test devices that
+ * DAGR_TEST_DEVICES asks for, see README "Devices"). Local. */
+DAGR_API int dagr_devices(const dagr_ctx_t *ctx);
+
+/* One device's figures since dagr_init. */
+typedef struct dagr_device_stats {
+    const char *kind;     /* "test device" */
+    size_t memory;        /* its memory budget, bytes */
+    size_t used, peak;    /* bytes of copies on it now, and at most */
+    uint64_t tasks;       /* tasks it ran */
+    uint64_t copies_in;   /* host-to-device copies, and their bytes */
+    uint64_t bytes_in;
+    uint64_t copies_out;  /* device-to-host copies (what its tasks wrote), and their bytes */
+    uint64_t bytes_out;
+    uint64_t evictions;   /* copies dropped to make room */
+} dagr_device_stats_t;
+
+/* Fills *out with device `device`'s figures. Local. Errors: DAGR_ERR_ARG (ctx or out NULL,
+ * device out of range [0, dagr_devices(ctx))). */
+DAGR_API dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device,
+                                         dagr_device_stats_t *out);
+
 /* Worker threads running tasks on this rank. Local. */
 DAGR_API int dagr_threads(const dagr_ctx_t *ctx);
 

@@ -194,7 +194,8 @@ static int chain(dagr_ctx_t *ctx, uint64_t seed, int ntasks) {
                          (unsigned long long)v, (unsigned long long)model[k]);
         SC_TRY(dagr_data_destroy(&h[k]));
     }
-    int threads = dagr_threads(ctx), once = 1;
+    /* Host workers and one per device. */
+    int threads = dagr_threads(ctx) + dagr_devices(ctx), once = 1;
     for (int i = 0; i < threads && i < 64; i++)
         once &= atomic_load(&init_seen[i]) == 1;
     bool init_ok = atomic_load(&inits) == threads && once && atomic_load(&tasks_before_init) == 0;

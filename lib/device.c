@@ -1,0 +1,687 @@
+/* Devices: memory nodes with a worker of their own (lib_impl.h, "Devices").
+ *
+ * Each handle keeps one copy per device (struct dev_copy: buffer, the host generation it
+ * holds, pins), made when a task placed on the device needs it. A device's worker takes ready
+ * tasks from its own priority queue and works on up to DEPTH of them at once: it reserves
+ * their copies (evicting copies no task uses, least recently used first, when the memory budget
+ * is full), starts the copies in of those not valid, runs the oldest task whose copies are in,
+ * then copies back what it wrote and completes it once that is in the host copy. So the copies
+ * of the next tasks move while a body runs.
+ *
+ * Write-through. The host copy is complete whenever no device task is writing it: what a
+ * device task writes goes back before the task completes, so transfers to other ranks, waits,
+ * fetches, checkpoints and the out-of-core store never look at a device, and a device copy is
+ * only ever a clean cache of the host one (dropping it needs no write-back). A device copy is
+ * valid while it holds the host copy's generation (h->wgen, bumped at every host change:
+ * a host task writing, a receive, a resize, a freed buffer) and the device task writing it
+ * sets both at once. What this costs: a tile written on a device and read next on the same
+ * device crosses to the host once more than with lazy write-back.
+ *
+ * Which tasks: any task (its CPU bodies run on the device's copies, which for the test device
+ * are host memory; a GPU's needs device bodies, the GPU issue) except those that must stay on
+ * the host: DAGR_WHERE_CPU, a handle whose size tasks decide (resizing happens on the host
+ * copy), an owner's strided home (copies are packed), and retries of host tasks.
+ *
+ * Locks: a device's lock guards its queue, its tasks in flight and every handle's copy on it;
+ * it may be held while taking a handle's lock, never the other way round, and never across a
+ * call that can spill (data_pin), whose last reference on a handle calls device_forget. */
+#include "lib_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEPTH 3 /* tasks a device works on at once: one running, the next ones' copies moving */
+#define MAX_DEVICES 8
+
+struct dev_copy {
+    void *buf;
+    size_t bytes;       /* of buf */
+    uint64_t wgen;      /* the host generation it holds (or is loading) */
+    bool have;          /* buf holds generation wgen once `loaded` */
+    atomic_bool loaded; /* the copy in is complete */
+    int pins;           /* tasks of the device using it */
+    bool tracked;       /* in the LRU list (only unpinned copies with a buffer are) */
+    dagr_data_t *h;
+    struct dev_copy *prev, *next;
+};
+
+enum { ST_IN, ST_RUNNING, ST_ASYNC, ST_OUT };
+
+typedef struct dtask {
+    node_t *n;
+    int stage;
+    bool pinned_host;    /* out of core: every access's host copy is pinned */
+    atomic_bool *out;    /* per unique access: its copy out is done (written ones) */
+    dagr_status_t status; /* the bodies' or the asynchronous completion's */
+    char msg[DAGR_ERRMSG_MAX];
+} dtask_t;
+
+struct device {
+    dagr_ctx_t *ctx;
+    int index, worker; /* worker: its thread's index for the trace and worker_init */
+    const mem_ops_t *ops;
+    void *impl;
+    size_t budget, used;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    rq_t rq;
+    dtask_t *active[DEPTH]; /* oldest first */
+    int nactive;
+    struct dev_copy *lru_head, *lru_tail;
+    bool stop;
+    pthread_t thread;
+    bool have_thread;
+    dagr_device_stats_t st;
+};
+
+/* ------------------------------------------------------------------------------------------
+ * Configuration
+ * ---------------------------------------------------------------------------------------- */
+
+static bool parse_count(const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return false;
+    *out = x;
+    return true;
+}
+
+dagr_status_t device_env_parse(device_env_t *e) {
+    memset(e, 0, sizeof *e);
+    e->test_memory = (size_t)256 << 20;
+    const char *v;
+    long x;
+    if ((v = getenv("DAGR_TEST_DEVICES")) && *v) {
+        DAGR_CHECK(parse_count(v, 0, MAX_DEVICES, &x), DAGR_ERR_ARG,
+                   "DAGR_TEST_DEVICES='%s' must be an integer in [0, %d]", v, MAX_DEVICES);
+        e->test_devices = (int)x;
+    }
+    if ((v = getenv("DAGR_TEST_DEVICE_MEMORY")) && *v) {
+        char *end;
+        errno = 0;
+        unsigned long long b = strtoull(v, &end, 10);
+        unsigned shift = *end == 'K' || *end == 'k'   ? 10
+                         : *end == 'M' || *end == 'm' ? 20
+                         : *end == 'G' || *end == 'g' ? 30
+                                                      : 0;
+        if (shift) end++;
+        DAGR_CHECK(!errno && end != v && !*end && v[0] != '-' && b > 0 && b < (1ull << (63 - shift)),
+                   DAGR_ERR_ARG,
+                   "DAGR_TEST_DEVICE_MEMORY='%s' must be a positive size in bytes (suffix K, M "
+                   "or G allowed)",
+                   v);
+        e->test_memory = (size_t)(b << shift);
+    }
+    if ((v = getenv("DAGR_TEST_DEVICE_DELAY")) && *v) {
+        DAGR_CHECK(parse_count(v, 0, 1000000, &x), DAGR_ERR_ARG,
+                   "DAGR_TEST_DEVICE_DELAY='%s' must be microseconds in [0, 1000000]", v);
+        e->test_delay_us = x;
+    }
+    return DAGR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Copies (device lock held)
+ * ---------------------------------------------------------------------------------------- */
+
+static void lru_remove(device_t *d, struct dev_copy *c) {
+    if (!c->tracked) return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        d->lru_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        d->lru_tail = c->prev;
+    c->prev = c->next = NULL;
+    c->tracked = false;
+}
+
+static void lru_append(device_t *d, struct dev_copy *c) {
+    c->prev = d->lru_tail;
+    c->next = NULL;
+    if (d->lru_tail)
+        d->lru_tail->next = c;
+    else
+        d->lru_head = c;
+    d->lru_tail = c;
+    c->tracked = true;
+}
+
+static void copy_drop(device_t *d, struct dev_copy *c) {
+    lru_remove(d, c);
+    if (c->buf) {
+        d->ops->free(d->impl, c->buf, c->bytes);
+        d->used -= c->bytes;
+    }
+    c->buf = NULL;
+    c->bytes = 0;
+    c->have = false;
+}
+
+/* h's copy on d, the handle's array made at its first use on any device. */
+static struct dev_copy *copy_of(device_t *d, dagr_data_t *h) {
+    pthread_mutex_lock(&h->lock);
+    if (!h->dev) {
+        h->dev = calloc((size_t)d->ctx->ndev, sizeof *h->dev);
+        for (int i = 0; h->dev && i < d->ctx->ndev; i++) {
+            h->dev[i].h = h;
+            atomic_init(&h->dev[i].loaded, false);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return h->dev ? &h->dev[d->index] : NULL;
+}
+
+static uint64_t host_gen(dagr_data_t *h) {
+    pthread_mutex_lock(&h->lock);
+    uint64_t g = h->wgen;
+    pthread_mutex_unlock(&h->lock);
+    return g;
+}
+
+static void copy_unpin(device_t *d, struct dev_copy *c) {
+    if (--c->pins == 0 && c->buf) lru_append(d, c);
+}
+
+void device_forget(dagr_data_t *h) {
+    dagr_ctx_t *ctx = h->ctx;
+    for (int i = 0; i < ctx->ndev; i++) {
+        device_t *d = ctx->devs[i];
+        pthread_mutex_lock(&d->lock);
+        copy_drop(d, &h->dev[i]);
+        pthread_mutex_unlock(&d->lock);
+    }
+    free(h->dev);
+    h->dev = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Admission: a task's copies reserved (device lock held)
+ * ---------------------------------------------------------------------------------------- */
+
+enum { ADMIT_OK, ADMIT_WAIT, ADMIT_HOST };
+
+/* Bytes n needs on d that have no buffer there yet. */
+static size_t bytes_missing(device_t *d, node_t *n) {
+    size_t need = 0;
+    for (int j = 0; j < n->nacc; j++) {
+        dagr_data_t *h = n->acc[j].h;
+        const struct dev_copy *c = h->dev ? &h->dev[d->index] : NULL;
+        if (!c || !c->buf) need += h->bytes;
+    }
+    return need;
+}
+
+/* Makes room for n's copies, evicting copies no task uses (the oldest first): ADMIT_WAIT when
+ * the copies of tasks in flight leave too little, ADMIT_HOST when n could never fit. */
+static int make_room(device_t *d, node_t *n) {
+    size_t need = bytes_missing(d, n);
+    if (need > d->budget) return ADMIT_HOST;
+    while (d->used + need > d->budget && d->lru_head) {
+        copy_drop(d, d->lru_head);
+        d->st.evictions++;
+    }
+    if (d->used + need <= d->budget) return ADMIT_OK;
+    return d->nactive ? ADMIT_WAIT : ADMIT_HOST;
+}
+
+/* Pins n's copies on d, allocating the missing ones; marks those to load (their generation set
+ * now: a task admitted later waits for the same load). Returns how many accesses it pinned:
+ * fewer than n->nacc when out of memory. */
+static int reserve(device_t *d, dtask_t *t) {
+    node_t *n = t->n;
+    for (int j = 0; j < n->nacc; j++) {
+        dagr_data_t *h = n->acc[j].h;
+        struct dev_copy *c = copy_of(d, h);
+        if (!c) return j;
+        if (!c->buf && h->bytes) {
+            c->buf = d->ops->alloc(d->impl, h->bytes);
+            if (!c->buf) return j;
+            c->bytes = h->bytes;
+            c->have = false;
+            d->used += h->bytes;
+            if (d->used > d->st.peak) d->st.peak = d->used;
+        }
+        lru_remove(d, c);
+        c->pins++;
+        uint64_t g = host_gen(h);
+        if (!c->have || c->wgen != g) {
+            c->have = true;
+            c->wgen = g;
+            atomic_store_explicit(&c->loaded, h->bytes == 0, memory_order_relaxed);
+            t->out[j] = h->bytes != 0; /* borrowed until the copy in starts: "to load" */
+        }
+    }
+    return n->nacc;
+}
+
+static void release(device_t *d, dtask_t *t, int upto) {
+    for (int j = 0; j < upto; j++) {
+        dagr_data_t *h = t->n->acc[j].h;
+        if (h->dev) copy_unpin(d, &h->dev[d->index]);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The worker
+ * ---------------------------------------------------------------------------------------- */
+
+static dtask_t *dtask_new(node_t *n) {
+    dtask_t *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->out = calloc((size_t)n->nacc, sizeof *t->out);
+    if (!t->out) {
+        free(t);
+        return NULL;
+    }
+    t->n = n;
+    t->stage = ST_IN;
+    return t;
+}
+
+static void dtask_free(dtask_t *t) {
+    free(t->out);
+    free(t);
+}
+
+/* Unlocked: host copies pinned (out of core) or made, then the copies in started for the
+ * accesses reserve marked. On failure the task ends without running. */
+static void start_in(device_t *d, dtask_t *t) {
+    dagr_ctx_t *ctx = d->ctx;
+    node_t *n = t->n;
+    dagr_status_t s = DAGR_OK;
+    if (ctx->store) {
+        int j = 0;
+        /* A written copy is pinned for writing: the spill file's copy is stale after it. */
+        for (; j < n->nacc && s == DAGR_OK; j++)
+            s = data_pin(n->acc[j].h, n->acc[j].mode & DAGR_WRITE ? PIN_WRITE : PIN_READ);
+        if (s != DAGR_OK)
+            for (int k = 0; k < j - 1; k++)
+                data_unpin(n->acc[k].h);
+        t->pinned_host = s == DAGR_OK;
+    } else {
+        for (int j = 0; j < n->nacc && s == DAGR_OK; j++)
+            s = data_ensure_buf(n->acc[j].h);
+    }
+    for (int j = 0; j < n->nacc; j++) {
+        bool load = atomic_exchange(&t->out[j], false);
+        dagr_data_t *h = n->acc[j].h;
+        struct dev_copy *c = &h->dev[d->index];
+        if (!load) continue;
+        if (s != DAGR_OK) { /* nothing to load from: the copy holds nothing valid */
+            pthread_mutex_lock(&d->lock);
+            c->have = false;
+            pthread_mutex_unlock(&d->lock);
+            atomic_store(&c->loaded, true);
+            continue;
+        }
+        d->ops->copy(d->impl, c->buf, h->buf, h->bytes, &c->loaded);
+        pthread_mutex_lock(&d->lock);
+        d->st.copies_in++;
+        d->st.bytes_in += h->bytes;
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (s != DAGR_OK) {
+        t->status = s;
+        snprintf(t->msg, sizeof t->msg, "%s", dagr_last_error());
+    }
+}
+
+static bool loaded(device_t *d, const dtask_t *t) {
+    for (int j = 0; j < t->n->nacc; j++) {
+        const dagr_data_t *h = t->n->acc[j].h;
+        if (h->bytes && !atomic_load_explicit(&h->dev[d->index].loaded, memory_order_acquire))
+            return false;
+    }
+    return true;
+}
+
+/* Unlocked: the bodies, on the device's copies. */
+static dagr_task_result_t run_body(device_t *d, dtask_t *t) {
+    dagr_ctx_t *ctx = d->ctx;
+    node_t *n = t->n;
+    enum { STACK = 16 };
+    void *bs[STACK], **bufs = n->nacc <= STACK ? bs : malloc((size_t)n->nacc * sizeof *bufs);
+    size_t ls[STACK], *lds = n->nacc <= STACK ? ls : malloc((size_t)n->nacc * sizeof *lds);
+    task_note_t note;
+    task_note_init(&note, n, d->index);
+    dagr_task_result_t r = DAGR_TASK_ERROR;
+    if (!bufs || !lds) {
+        note.status = DAGR_ERR_NOMEM;
+        snprintf(note.msg, sizeof note.msg, "cannot allocate the view of %d accesses", n->nacc);
+    } else {
+        for (int j = 0; j < n->nacc; j++) {
+            dagr_data_t *h = n->acc[j].h;
+            bufs[j] = h->dev[d->index].buf;
+            lds[j] = h->rows; /* device copies are packed */
+        }
+        int64_t t0 = ctx->trace ? trace_ticks() : 0;
+        r = task_call(ctx, n, d->worker, bufs, lds, &note);
+        if (ctx->trace) trace_task(ctx, n, d->worker, t0, r != DAGR_TASK_RETRY);
+    }
+    if (bufs != bs) free(bufs);
+    if (lds != ls) free(lds);
+    t->status = note.status;
+    snprintf(t->msg, sizeof t->msg, "%s", note.msg);
+    if (r == DAGR_TASK_ASYNC) {
+        if (note.forced) task_failed(ctx, n, note.status, note.msg);
+        pthread_mutex_lock(&d->lock);
+        t->stage = ST_ASYNC;
+        pthread_mutex_unlock(&d->lock);
+        token_arrive(note.token); /* device_task_done, now or later */
+    }
+    return r;
+}
+
+/* Device lock held: starts copying back what the task wrote (ST_OUT), or ends it. */
+static void start_out(device_t *d, dtask_t *t) {
+    node_t *n = t->n;
+    t->stage = ST_OUT;
+    for (int j = 0; j < n->nacc; j++) {
+        dagr_data_t *h = n->acc[j].h;
+        atomic_store(&t->out[j], true);
+        if (!(n->acc[j].mode & DAGR_WRITE) || !h->bytes || t->status != DAGR_OK) continue;
+        atomic_store(&t->out[j], false);
+        d->st.copies_out++;
+        d->st.bytes_out += h->bytes;
+        d->ops->copy(d->impl, h->buf, h->dev[d->index].buf, h->bytes, &t->out[j]);
+    }
+}
+
+static bool out_done(const dtask_t *t) {
+    for (int j = 0; j < t->n->nacc; j++)
+        if (!atomic_load_explicit(&t->out[j], memory_order_acquire)) return false;
+    return true;
+}
+
+/* Device lock held, on entry and on return (dropped meanwhile): the task's end. What it wrote
+ * is in the host copies: they and the device's copies take a new generation together. */
+static void finish(device_t *d, int i) {
+    dtask_t *t = d->active[i];
+    memmove(&d->active[i], &d->active[i + 1], (size_t)(d->nactive - i - 1) * sizeof *d->active);
+    d->nactive--;
+    node_t *n = t->n;
+    for (int j = 0; j < n->nacc; j++) {
+        dagr_data_t *h = n->acc[j].h;
+        struct dev_copy *c = &h->dev[d->index];
+        if (!(n->acc[j].mode & DAGR_WRITE)) continue;
+        if (t->status == DAGR_OK) {
+            pthread_mutex_lock(&h->lock);
+            data_written_locked(h);
+            c->wgen = h->wgen;
+            pthread_mutex_unlock(&h->lock);
+        } else {
+            c->have = false; /* the body may have changed it: not the host's contents */
+        }
+    }
+    release(d, t, n->nacc);
+    d->st.tasks++;
+    pthread_mutex_unlock(&d->lock);
+    task_finish(d->ctx, n, t->status, t->msg, t->pinned_host ? n->nacc : 0);
+    dtask_free(t);
+    pthread_mutex_lock(&d->lock);
+}
+
+void device_task_done(dagr_ctx_t *ctx, node_t *n, int di, dagr_status_t status, const char *why) {
+    device_t *d = ctx->devs[di];
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < d->nactive; i++) {
+        dtask_t *t = d->active[i];
+        if (t->n != n) continue;
+        if (status != DAGR_OK || n->failed) {
+            t->status = status != DAGR_OK ? status : DAGR_ERR_TASK;
+            snprintf(t->msg, sizeof t->msg, "%s", why ? why : "");
+        }
+        start_out(d, t);
+        break;
+    }
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void device_copy_done(device_t *d) {
+    pthread_mutex_lock(&d->lock);
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Device lock held: admits ready tasks while there is room (DEPTH and memory). Returns
+ * whether anything changed. */
+static bool admit(device_t *d) {
+    dagr_ctx_t *ctx = d->ctx;
+    bool any = false;
+    while (d->nactive < DEPTH && d->rq.n) {
+        node_t *n = d->rq.heap[0];
+        if (atomic_load(&n->poisoned)) {
+            rq_pop(&d->rq);
+            pthread_mutex_unlock(&d->lock);
+            node_complete(ctx, n);
+            pthread_mutex_lock(&d->lock);
+            any = true;
+            continue;
+        }
+        int a = make_room(d, n);
+        if (a == ADMIT_WAIT) break;
+        rq_pop(&d->rq);
+        any = true;
+        dtask_t *t = a == ADMIT_OK ? dtask_new(n) : NULL;
+        int pinned = t ? reserve(d, t) : 0;
+        if (t && pinned < n->nacc) {
+            release(d, t, pinned);
+            dtask_free(t);
+            t = NULL;
+        }
+        if (!t) { /* never fits, or no memory for the copies: the host runs it */
+            pthread_mutex_unlock(&d->lock);
+            sched_push_host(ctx, n);
+            pthread_mutex_lock(&d->lock);
+            continue;
+        }
+        d->active[d->nactive++] = t;
+        pthread_mutex_unlock(&d->lock);
+        start_in(d, t);
+        pthread_mutex_lock(&d->lock);
+    }
+    return any;
+}
+
+static void *device_main(void *p) {
+    device_t *d = p;
+    dagr_ctx_t *ctx = d->ctx;
+    if (ctx->cfg.worker_init) ctx->cfg.worker_init(d->worker, ctx->cfg.worker_init_arg);
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        bool any = admit(d);
+        /* The oldest task whose copies are in runs; ended ones finish. */
+        for (int i = 0; i < d->nactive; i++) {
+            dtask_t *t = d->active[i];
+            if (t->stage == ST_IN && (t->status != DAGR_OK || loaded(d, t))) {
+                any = true;
+                if (t->status != DAGR_OK) { /* its host copies could not be had */
+                    finish(d, i);
+                    break;
+                }
+                t->stage = ST_RUNNING;
+                pthread_mutex_unlock(&d->lock);
+                dagr_task_result_t r = run_body(d, t);
+                pthread_mutex_lock(&d->lock);
+                if (r == DAGR_TASK_ASYNC) break; /* device_task_done takes it on */
+                if (r == DAGR_TASK_RETRY) {
+                    /* Not now: back to the queue, its copies given back. */
+                    memmove(&d->active[i], &d->active[i + 1],
+                            (size_t)(d->nactive - i - 1) * sizeof *d->active);
+                    d->nactive--;
+                    release(d, t, t->n->nacc);
+                    node_t *n = t->n;
+                    bool pinned = t->pinned_host;
+                    dtask_free(t);
+                    n->retried = true;
+                    pthread_mutex_unlock(&d->lock);
+                    for (int j = 0; pinned && j < n->nacc; j++)
+                        data_unpin(n->acc[j].h);
+                    pthread_mutex_lock(&d->lock);
+                    if (!rq_push(&d->rq, n)) {
+                        pthread_mutex_unlock(&d->lock);
+                        sched_push_failed(ctx, n);
+                        pthread_mutex_lock(&d->lock);
+                    }
+                    break;
+                }
+                if (r != DAGR_TASK_DONE && t->status == DAGR_OK) t->status = DAGR_ERR_TASK;
+                start_out(d, t);
+                break;
+            }
+            if (t->stage == ST_OUT && out_done(t)) {
+                any = true;
+                finish(d, i);
+                break;
+            }
+        }
+        if (any) continue;
+        if (d->stop && d->nactive == 0 && d->rq.n == 0) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 2000000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Placement
+ * ---------------------------------------------------------------------------------------- */
+
+static bool eligible(const dagr_ctx_t *ctx, const node_t *n) {
+    if (n->kind != NODE_TASK || n->retried || n->where == DAGR_WHERE_CPU) return false;
+    for (int j = 0; j < n->nacc; j++) {
+        const dagr_data_t *h = n->acc[j].h;
+        if (h->dynamic || (h->owner == ctx->rank && data_strided(h))) return false;
+    }
+    return true;
+}
+
+static size_t device_load(const device_t *d) {
+    return __atomic_load_n(&d->rq.n, __ATOMIC_RELAXED) +
+           (size_t)__atomic_load_n(&d->nactive, __ATOMIC_RELAXED);
+}
+
+/* Bytes of n's handles with a valid copy on d (a hint: read without locks). */
+static size_t affinity(const device_t *d, const node_t *n) {
+    size_t b = 0;
+    for (int j = 0; j < n->nacc; j++) {
+        const dagr_data_t *h = n->acc[j].h;
+        const struct dev_copy *c = h->dev ? &h->dev[d->index] : NULL;
+        if (c && c->have && c->wgen == __atomic_load_n(&h->wgen, __ATOMIC_RELAXED)) b += h->bytes;
+    }
+    return b;
+}
+
+/* Where its inputs already are, unless that device is much busier than the host; else the
+ * least loaded of the host (tasks queued per worker) and the devices. */
+bool device_place(dagr_ctx_t *ctx, node_t *n) {
+    if (!eligible(ctx, n)) return false;
+    size_t host = sched_host_load(ctx) / (size_t)ctx->cfg.threads;
+    device_t *best = NULL, *least = NULL;
+    size_t best_aff = 0, least_load = SIZE_MAX;
+    for (int i = 0; i < ctx->ndev; i++) {
+        device_t *d = ctx->devs[i];
+        size_t a = affinity(d, n), l = device_load(d);
+        if (a > best_aff) best_aff = a, best = d;
+        if (l < least_load) least_load = l, least = d;
+    }
+    device_t *d = best && device_load(best) <= host + DEPTH ? best
+                  : least_load <= host                    ? least
+                                                          : NULL;
+    if (!d) return false;
+    pthread_mutex_lock(&d->lock);
+    bool ok = rq_push(&d->rq, n);
+    if (ok) pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    if (!ok) sched_push_failed(ctx, n);
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Start, stop, statistics
+ * ---------------------------------------------------------------------------------------- */
+
+dagr_status_t device_start(dagr_ctx_t *ctx) {
+    int nd = ctx->denv.test_devices;
+    if (nd == 0) return DAGR_OK;
+    ctx->devs = calloc((size_t)nd, sizeof *ctx->devs);
+    DAGR_CHECK(ctx->devs, DAGR_ERR_NOMEM, "cannot allocate %d devices", nd);
+    for (int i = 0; i < nd; i++) {
+        device_t *d = calloc(1, sizeof *d);
+        DAGR_CHECK(d, DAGR_ERR_NOMEM, "cannot allocate device %d", i);
+        d->ctx = ctx;
+        d->index = i;
+        d->worker = ctx->cfg.threads + i;
+        d->ops = &testdev_ops;
+        d->budget = ctx->denv.test_memory;
+        d->st.memory = d->budget;
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->cond, NULL);
+        ctx->devs[i] = d;
+        ctx->ndev = i + 1;
+        d->impl = testdev_start(d, ctx->denv.test_delay_us);
+        DAGR_CHECK(d->impl, DAGR_ERR_NOMEM, "cannot start test device %d", i);
+        DAGR_CHECK(pthread_create(&d->thread, NULL, device_main, d) == 0, DAGR_ERR_NOMEM,
+                   "cannot start the worker of device %d", i);
+        d->have_thread = true;
+    }
+    return DAGR_OK;
+}
+
+/* After the host workers stopped: stops and frees the devices. Nothing is in flight after a
+ * successful wait; after a divergence, tasks still queued are dropped with the context. */
+void device_stop(dagr_ctx_t *ctx) {
+    for (int i = 0; i < ctx->ndev; i++) {
+        device_t *d = ctx->devs[i];
+        if (d->have_thread) {
+            pthread_mutex_lock(&d->lock);
+            d->stop = true;
+            d->rq.n = 0;
+            pthread_cond_signal(&d->cond);
+            pthread_mutex_unlock(&d->lock);
+            pthread_join(d->thread, NULL);
+        }
+        if (d->impl) d->ops->stop(d->impl);
+        /* Every handle is gone by now (device_forget freed their copies), except after a
+         * divergence, whose handles stay allocated. */
+        rq_free(&d->rq);
+        pthread_cond_destroy(&d->cond);
+        pthread_mutex_destroy(&d->lock);
+        free(d);
+    }
+    free(ctx->devs);
+    ctx->devs = NULL;
+    ctx->ndev = 0;
+}
+
+
+int dagr_devices(const dagr_ctx_t *ctx) {
+    return ctx ? ctx->ndev : 0;
+}
+
+dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device, dagr_device_stats_t *out) {
+    DAGR_CHECK(ctx && out, DAGR_ERR_ARG, "ctx or out is NULL");
+    DAGR_CHECK(device >= 0 && device < ctx->ndev, DAGR_ERR_ARG,
+               "device %d out of range [0, %d)", device, ctx->ndev);
+    device_t *d = ctx->devs[device];
+    pthread_mutex_lock(&d->lock);
+    *out = d->st;
+    out->used = d->used;
+    pthread_mutex_unlock(&d->lock);
+    out->kind = d->ops->kind;
+    return DAGR_OK;
+}

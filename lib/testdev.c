@@ -1,0 +1,119 @@
+/* The test device: a memory node that behaves like a GPU's but lives in host memory, so that
+ * every device path (placement, copies in and out, a worker of its own, eviction under a
+ * memory budget, asynchronous completion) runs on machines without one, CI's included. Its
+ * memory is its own allocations under the budget device.c enforces; its copies are made by a
+ * thread of its own, in order, each after an optional delay (DAGR_TEST_DEVICE_DELAY
+ * microseconds), so that they overlap the tasks its worker runs as a GPU's copy engines do. */
+#include "lib_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct copy_req {
+    void *dst;
+    const void *src;
+    size_t n;
+    atomic_bool *done;
+    struct copy_req *next;
+} copy_req_t;
+
+typedef struct testdev {
+    device_t *dev;
+    long delay_us;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    copy_req_t *head, **tail;
+    bool stop;
+    pthread_t thread;
+} testdev_t;
+
+static void *copy_main(void *p) {
+    testdev_t *t = p;
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        while (!t->head && !t->stop)
+            pthread_cond_wait(&t->cond, &t->lock);
+        copy_req_t *r = t->head;
+        if (r) {
+            t->head = r->next;
+            if (!t->head) t->tail = &t->head;
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (!r) return NULL; /* stopping, and nothing left */
+        if (t->delay_us > 0) {
+            struct timespec ts = {t->delay_us / 1000000, (t->delay_us % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+        }
+        memcpy(r->dst, r->src, r->n);
+        atomic_store_explicit(r->done, true, memory_order_release);
+        free(r);
+        device_copy_done(t->dev);
+    }
+}
+
+void *testdev_start(device_t *dev, long delay_us) {
+    testdev_t *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->dev = dev;
+    t->delay_us = delay_us;
+    t->tail = &t->head;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    if (pthread_create(&t->thread, NULL, copy_main, t) != 0) {
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void *td_alloc(void *impl, size_t bytes) {
+    (void)impl;
+    return data_alloc_zeroed(bytes, false);
+}
+
+static void td_free(void *impl, void *p, size_t bytes) {
+    (void)impl, (void)bytes;
+    free(p);
+}
+
+/* Out of memory for the request: the copy is made here, at once (still correct). */
+static void td_copy(void *impl, void *dst, const void *src, size_t n, atomic_bool *done) {
+    testdev_t *t = impl;
+    copy_req_t *r = malloc(sizeof *r);
+    if (!r) {
+        memcpy(dst, src, n);
+        atomic_store_explicit(done, true, memory_order_release);
+        device_copy_done(t->dev);
+        return;
+    }
+    *r = (copy_req_t){dst, src, n, done, NULL};
+    pthread_mutex_lock(&t->lock);
+    *t->tail = r;
+    t->tail = &r->next;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Finishes the copies queued, then stops. */
+static void td_stop(void *impl) {
+    testdev_t *t = impl;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+const mem_ops_t testdev_ops = {
+    .kind = "test device",
+    .alloc = td_alloc,
+    .free = td_free,
+    .copy = td_copy,
+    .stop = td_stop,
+};
