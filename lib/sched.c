@@ -304,6 +304,7 @@ dagr_task_result_t task_call(dagr_ctx_t *ctx, node_t *n, int worker, void *const
         .rank = ctx->rank,
         .worker = worker,
         .seq = n->seq,
+        .device = note->device,
         .internal_ = note,
     };
     /* A body answering NEXT hands the task to the kernel's next body, on this worker now (its

@@ -58,7 +58,8 @@ typedef struct dagr_config {
     const char *spill_dir; /* where the spill file goes; NULL = $TMPDIR, else /tmp */
 
     /* Called once on each worker thread as it starts, before it runs any task, with the
-     * worker's index (0 .. threads-1) and worker_init_arg: per-thread state of other
+     * worker's index (0 .. threads-1 for the host's workers, threads + d for device d's, as
+     * in dagr_task_view_t.worker) and worker_init_arg: per-thread state of other
      * libraries (pinning the thread to a core, a BLAS's per-thread setting, binding a
      * device). NULL = none. It must not call dagr. */
     void (*worker_init)(int worker, void *arg);

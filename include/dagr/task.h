@@ -138,7 +138,9 @@ typedef struct dagr_task_view {
     const void *args; /* the task's copy of the argument block (NULL if args_size is 0) */
     size_t args_size;
     int rank;     /* rank running the task */
-    int worker;   /* worker thread index on that rank, 0 .. dagr_threads()-1 */
+    int worker;   /* worker thread index on that rank: 0 .. dagr_threads()-1 for the host's
+                     workers, dagr_threads() + d for device d's */
+    int device;   /* the device whose memory buf[] points into, -1 host memory */
     uint64_t seq; /* the task's insertion number, counted from 0 on every rank alike */
     void *internal_;
 } dagr_task_view_t;

@@ -434,7 +434,7 @@ int main(int argc, char **argv) {
     dagr_ctx_t *ctx = NULL;
     SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
     sc_set_rank(dagr_rank(ctx));
-    g_threads = dagr_threads(ctx);
+    g_threads = dagr_threads(ctx) + dagr_devices(ctx); /* device workers follow the host's */
     for (int i = 3; i < argc; i++)
         run_seed(ctx, strtoull(argv[i], NULL, 10), ntasks, nh);
     SC_EXPECT_STATUS(dagr_finalize(&ctx), DAGR_OK);
