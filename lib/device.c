@@ -599,9 +599,10 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
         if (a > best_aff) best_aff = a, best = d;
         if (l < least_load) least_load = l, least = d;
     }
-    device_t *d = best && device_load(best) <= host + DEPTH ? best
-                  : least_load <= host                    ? least
-                                                          : NULL;
+    bool must = n->where == DAGR_WHERE_DEVICE;
+    device_t *d = best && (must || device_load(best) <= host + DEPTH) ? best
+                  : must || least_load <= host                         ? least
+                                                                       : NULL;
     if (!d) return false;
     pthread_mutex_lock(&d->lock);
     bool ok = rq_push(&d->rq, n);
@@ -633,7 +634,7 @@ dagr_status_t device_start(dagr_ctx_t *ctx) {
         pthread_cond_init(&d->cond, NULL);
         ctx->devs[i] = d;
         ctx->ndev = i + 1;
-        d->impl = testdev_start(d, ctx->denv.test_delay_us);
+        d->impl = testdev_start(d, d->budget, ctx->denv.test_delay_us);
         DAGR_CHECK(d->impl, DAGR_ERR_NOMEM, "cannot start test device %d", i);
         DAGR_CHECK(pthread_create(&d->thread, NULL, device_main, d) == 0, DAGR_ERR_NOMEM,
                    "cannot start the worker of device %d", i);
@@ -683,5 +684,6 @@ dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device, dagr_device_s
     out->used = d->used;
     pthread_mutex_unlock(&d->lock);
     out->kind = d->ops->kind;
+    out->copy_seconds = d->ops->busy(d->impl);
     return DAGR_OK;
 }

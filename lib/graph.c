@@ -211,9 +211,10 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
                        opts->where == DAGR_WHERE_DEVICE,
                    DAGR_ERR_ARG, "opts->where %d is not DAGR_WHERE_ANY, _CPU or _DEVICE",
                    (int)opts->where);
-        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || k->gpu, DAGR_ERR_ARG,
-                   "kernel '%s' has no device body: opts->where = DAGR_WHERE_DEVICE cannot be "
-                   "served",
+        /* Test devices run the CPU bodies; a GPU will need the device body. */
+        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || k->gpu || ctx->ndev, DAGR_ERR_ARG,
+                   "kernel '%s' has no device body and this rank has no test devices: "
+                   "opts->where = DAGR_WHERE_DEVICE cannot be served",
                    k->name);
     }
     return DAGR_OK;

@@ -362,7 +362,8 @@ typedef struct mem_ops {
     /* Starts copying n bytes to dst from src (one of them in the node's memory); *done turns
      * true when they are there, and device_copy_done(dev) is called. */
     void (*copy)(void *impl, void *dst, const void *src, size_t n, atomic_bool *done);
-    void (*stop)(void *impl); /* joins its threads, frees itself */
+    double (*busy)(void *impl); /* seconds its copies took so far (delays left out) */
+    void (*stop)(void *impl);   /* joins its threads, frees itself */
 } mem_ops_t;
 
 /* What the environment asks for (DAGR_TEST_DEVICES, DAGR_TEST_DEVICE_MEMORY,
@@ -375,8 +376,9 @@ typedef struct device_env {
 /* Reads the environment; DAGR_ERR_ARG naming a bad value. Local. */
 dagr_status_t device_env_parse(device_env_t *e);
 /* The test device's memory node (testdev.c): host memory under a budget, copies made by a
- * thread of its own after an optional delay. Returns its impl for ops, or NULL. */
-void *testdev_start(device_t *dev, long delay_us);
+ * thread of its own after an optional delay. Returns its impl for ops, or NULL. alloc and
+ * free are called under the device's lock only. */
+void *testdev_start(device_t *dev, size_t budget, long delay_us);
 extern const mem_ops_t testdev_ops;
 
 /* Starts the devices ctx->denv asks for, their workers included (after sched_start). */

@@ -18,15 +18,32 @@ typedef struct copy_req {
     struct copy_req *next;
 } copy_req_t;
 
+/* Freed blocks kept for reuse, as GPU allocators keep theirs: fresh memory faults its pages in
+ * at the first copy, which would make copies look several times slower than they are. */
+typedef struct pooled {
+    void *p;
+    size_t bytes;
+    struct pooled *next;
+} pooled_t;
+
 typedef struct testdev {
     device_t *dev;
+    size_t pool_max, pool_bytes; /* at most the budget's worth of free blocks is kept */
+    pooled_t *pool;
     long delay_us;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     copy_req_t *head, **tail;
     bool stop;
+    double busy; /* seconds spent copying (guarded by lock) */
     pthread_t thread;
 } testdev_t;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void *copy_main(void *p) {
     testdev_t *t = p;
@@ -45,17 +62,23 @@ static void *copy_main(void *p) {
             struct timespec ts = {t->delay_us / 1000000, (t->delay_us % 1000000) * 1000};
             nanosleep(&ts, NULL);
         }
+        double c0 = now();
         memcpy(r->dst, r->src, r->n);
+        double c1 = now();
         atomic_store_explicit(r->done, true, memory_order_release);
+        pthread_mutex_lock(&t->lock);
+        t->busy += c1 - c0;
+        pthread_mutex_unlock(&t->lock);
         free(r);
         device_copy_done(t->dev);
     }
 }
 
-void *testdev_start(device_t *dev, long delay_us) {
+void *testdev_start(device_t *dev, size_t budget, long delay_us) {
     testdev_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->dev = dev;
+    t->pool_max = budget;
     t->delay_us = delay_us;
     t->tail = &t->head;
     pthread_mutex_init(&t->lock, NULL);
@@ -69,14 +92,41 @@ void *testdev_start(device_t *dev, long delay_us) {
     return t;
 }
 
+/* Called by the device's worker only (under the device's lock): the pool needs no lock. */
 static void *td_alloc(void *impl, size_t bytes) {
-    (void)impl;
+    testdev_t *t = impl;
+    for (pooled_t **pp = &t->pool; *pp; pp = &(*pp)->next) {
+        pooled_t *b = *pp;
+        if (b->bytes != bytes) continue;
+        *pp = b->next;
+        t->pool_bytes -= bytes;
+        void *p = b->p;
+        free(b);
+        return p;
+    }
     return data_alloc_zeroed(bytes, false);
 }
 
 static void td_free(void *impl, void *p, size_t bytes) {
-    (void)impl, (void)bytes;
-    free(p);
+    testdev_t *t = impl;
+    /* Room in the pool: the oldest blocks go first. */
+    while (t->pool && t->pool_bytes + bytes > t->pool_max) {
+        pooled_t **last = &t->pool;
+        while ((*last)->next)
+            last = &(*last)->next;
+        t->pool_bytes -= (*last)->bytes;
+        free((*last)->p);
+        free(*last);
+        *last = NULL;
+    }
+    pooled_t *b = bytes <= t->pool_max ? malloc(sizeof *b) : NULL;
+    if (!b) {
+        free(p);
+        return;
+    }
+    *b = (pooled_t){p, bytes, t->pool};
+    t->pool = b;
+    t->pool_bytes += bytes;
 }
 
 /* Out of memory for the request: the copy is made here, at once (still correct). */
@@ -97,6 +147,14 @@ static void td_copy(void *impl, void *dst, const void *src, size_t n, atomic_boo
     pthread_mutex_unlock(&t->lock);
 }
 
+static double td_busy(void *impl) {
+    testdev_t *t = impl;
+    pthread_mutex_lock(&t->lock);
+    double b = t->busy;
+    pthread_mutex_unlock(&t->lock);
+    return b;
+}
+
 /* Finishes the copies queued, then stops. */
 static void td_stop(void *impl) {
     testdev_t *t = impl;
@@ -105,6 +163,12 @@ static void td_stop(void *impl) {
     pthread_cond_signal(&t->cond);
     pthread_mutex_unlock(&t->lock);
     pthread_join(t->thread, NULL);
+    while (t->pool) {
+        pooled_t *b = t->pool;
+        t->pool = b->next;
+        free(b->p);
+        free(b);
+    }
     pthread_cond_destroy(&t->cond);
     pthread_mutex_destroy(&t->lock);
     free(t);
@@ -115,5 +179,6 @@ const mem_ops_t testdev_ops = {
     .alloc = td_alloc,
     .free = td_free,
     .copy = td_copy,
+    .busy = td_busy,
     .stop = td_stop,
 };

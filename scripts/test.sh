@@ -7,11 +7,13 @@
 #
 # Without options it then runs a representative part of the suite again in multi-node mode
 # (meson test --setup offnode: MPICH's network path between all ranks, one rank per node as
-# dagr sees it); both runs count in the closing line.
+# dagr sees it) and with two test devices per rank (meson test --setup devices); every run
+# counts in the closing line.
 #
 # Environment: DAGR_BUILD_DIR (default build), DAGR_TIMEOUT_MULTIPLIER (default 4: 2 cores
 # running 4-rank MPI tests are slow), MESON_TESTTHREADS (parallel tests; meson's default),
-# DAGR_OFFNODE_TESTS (the tests run in multi-node mode; empty: none).
+# DAGR_OFFNODE_TESTS (the tests run in multi-node mode; empty: none), DAGR_DEVICE_TESTS (the
+# tests run with test devices; empty: none).
 # SKIP and EXPECTEDFAIL count as passed (skips are listed on an earlier line); FAIL,
 # TIMEOUT, ERROR and UNEXPECTEDPASS count as failed.
 set -uo pipefail
@@ -59,7 +61,23 @@ if [ $# -eq 0 ] && [ -n "$offnode_tests" ]; then
     fi
 fi
 
-python3 - "$meson_rc" "$log" "$off_log" <<'PY'
+dev_log="$build/meson-logs/testlog-devices.json"
+rm -f "$dev_log"
+device_tests=${DAGR_DEVICE_TESTS-test_stress test_deps test_queue test_fail test_async test_dynsize test_linalg_chol test_linalg_lu test_linalg_qr test_darray_ops test_darray_checkpoint}
+if [ $# -eq 0 ] && [ -n "$device_tests" ]; then
+    echo "test.sh: with two test devices per rank (meson test --setup devices): $device_tests"
+    # shellcheck disable=SC2086 # a list of test names
+    meson test -C "$build" --setup devices --print-errorlogs \
+        --timeout-multiplier "${DAGR_TIMEOUT_MULTIPLIER:-4}" $device_tests
+    dev_rc=$?
+    [ "$meson_rc" -ne 0 ] || meson_rc=$dev_rc
+    if [ ! -s "$dev_log" ]; then
+        echo "test.sh: meson test --setup devices exited with $dev_rc and wrote no $dev_log"
+        meson_rc=1
+    fi
+fi
+
+python3 - "$meson_rc" "$log" "$off_log" "$dev_log" <<'PY'
 import json
 import os
 import sys
@@ -70,7 +88,8 @@ passed, failed, skipped, bad = 0, 0, [], []
 for path in paths:
     if not os.path.exists(path):
         continue
-    mode = " (offnode)" if path.endswith("-offnode.json") else ""
+    mode = (" (offnode)" if path.endswith("-offnode.json")
+            else " (devices)" if path.endswith("-devices.json") else "")
     with open(path, encoding="utf-8") as f:
         lines = [line.strip() for line in f]
     for line in lines:

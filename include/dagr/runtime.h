@@ -125,6 +125,7 @@ typedef struct dagr_device_stats {
     uint64_t copies_out;  /* device-to-host copies (what its tasks wrote), and their bytes */
     uint64_t bytes_out;
     uint64_t evictions;   /* copies dropped to make room */
+    double copy_seconds;  /* time its copies took, both ways (the test device: its memcpys) */
 } dagr_device_stats_t;
 
 /* Fills *out with device `device`'s figures. Local. Errors: DAGR_ERR_ARG (ctx or out NULL,

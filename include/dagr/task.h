@@ -165,10 +165,14 @@ typedef struct dagr_kernel {
 
 /* Where a task may run (dagr_task_opts_t.where). */
 typedef enum dagr_where {
-    DAGR_WHERE_ANY = 0,    /* wherever it is expected to finish first (today: a CPU worker) */
+    DAGR_WHERE_ANY = 0,    /* the host's workers or a device: where its data already is, else
+                              the least busy */
     DAGR_WHERE_CPU = 1,    /* a CPU worker, even when the kernel has a device body */
     DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) for a kernel without
-                              a device body, which is every kernel until device bodies exist */
+                              a device body on a rank without test devices (which run the CPU
+                              body); a task that cannot use a device's copies (a handle whose
+                              size tasks decide, an owner's strided home, more data than the
+                              device's memory) runs on the host */
 } dagr_where_t;
 
 /* Options of one task. Fill with dagr_task_opts_init(). */
@@ -193,8 +197,7 @@ DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
  * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess < 1,
  * unknown mode, handle of another context, args NULL with args_size > 0, a cpu_more body
  * after a NULL one, opts->where unknown or DAGR_WHERE_DEVICE for a kernel without a device
- * body,
- * args_size > DAGR_MAX_ARGS, opts->rank out of range, opts->flops negative or not finite),
+ * body on a rank without test devices, args_size > DAGR_MAX_ARGS, opts->rank out of range, opts->flops negative or not finite),
  * DAGR_ERR_NOMEM (no memory for many accesses), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the
  * context is unusable after an earlier divergence.
  * With tracing on (DAGR_TRACE, DAGR_DOT, DAGR_SUMMARY) the task is recorded under the

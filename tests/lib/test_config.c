@@ -333,3 +333,37 @@ Test(lib_config, quiet_by_default, .init = capture_output) {
     cr_expect(strstr(out, "dagr") == NULL && strstr(err, "dagr") == NULL,
               "printed without verbose: stdout \"%s\" stderr \"%s\"", out, err);
 }
+
+/* The test devices' variables (README "Devices"). */
+Test(lib_config, env_test_devices_garbage) {
+    refuse_env("DAGR_TEST_DEVICES", "two");
+}
+Test(lib_config, env_test_devices_too_many) {
+    refuse_env("DAGR_TEST_DEVICES", "9");
+}
+Test(lib_config, env_test_device_memory_zero) {
+    refuse_env("DAGR_TEST_DEVICE_MEMORY", "0");
+}
+Test(lib_config, env_test_device_memory_garbage) {
+    refuse_env("DAGR_TEST_DEVICE_MEMORY", "4Q");
+}
+Test(lib_config, env_test_device_delay_negative) {
+    refuse_env("DAGR_TEST_DEVICE_DELAY", "-1");
+}
+Test(lib_config, test_devices_counted_and_reported) {
+    setenv("DAGR_TEST_DEVICES", "2", 1);
+    setenv("DAGR_TEST_DEVICE_MEMORY", "3M", 1);
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_expect_eq(dagr_devices(ctx), 2);
+    dagr_device_stats_t st;
+    cr_expect_eq(dagr_device_stats(ctx, 1, &st), DAGR_OK);
+    cr_expect_eq(st.memory, (size_t)3 << 20);
+    cr_expect_str_eq(st.kind, "test device");
+    cr_expect_eq(st.tasks, 0);
+    cr_expect_eq(dagr_device_stats(ctx, 2, &st), DAGR_ERR_ARG);
+    cr_expect_eq(dagr_device_stats(ctx, -1, &st), DAGR_ERR_ARG);
+    cr_expect_eq(dagr_device_stats(ctx, 0, NULL), DAGR_ERR_ARG);
+    cr_expect_eq(dagr_finalize(&ctx), DAGR_OK);
+    cr_expect_eq(dagr_devices(NULL), 0);
+}

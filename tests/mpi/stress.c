@@ -51,7 +51,7 @@ typedef struct hslot {
     unsigned char *ref;  /* contents in the sequential model */
 } hslot_t;
 
-static int g_threads;
+static int g_threads, g_workers; /* host workers; and device workers after them */
 static atomic_long g_ran;
 
 static uint64_t hash_bytes(uint64_t h, const unsigned char *p, size_t n) {
@@ -131,8 +131,8 @@ static dagr_task_result_t k_stress(const dagr_task_view_t *t) {
                  (unsigned long long)a.seq, t->rank, a.expect_rank);
         goto bad;
     }
-    if (t->worker < 0 || t->worker >= g_threads) {
-        snprintf(why, sizeof why, "worker %d outside [0, %d)", t->worker, g_threads);
+    if (t->worker < 0 || t->worker >= g_workers) {
+        snprintf(why, sizeof why, "worker %d outside [0, %d)", t->worker, g_workers);
         goto bad;
     }
     for (int i = 0; i < a.nacc; i++) {
@@ -434,7 +434,8 @@ int main(int argc, char **argv) {
     dagr_ctx_t *ctx = NULL;
     SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
     sc_set_rank(dagr_rank(ctx));
-    g_threads = dagr_threads(ctx) + dagr_devices(ctx); /* device workers follow the host's */
+    g_threads = dagr_threads(ctx);
+    g_workers = g_threads + dagr_devices(ctx);
     for (int i = 3; i < argc; i++)
         run_seed(ctx, strtoull(argv[i], NULL, 10), ntasks, nh);
     SC_EXPECT_STATUS(dagr_finalize(&ctx), DAGR_OK);
