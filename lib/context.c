@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_PENDING ((size_t)1 << 16)
@@ -344,4 +345,134 @@ dagr_status_t ctx_usable(const dagr_ctx_t *ctx) {
 
 uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx) {
     return ctx->div.count;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Agreeing across ranks, failures, and the main thread's waits
+ * ---------------------------------------------------------------------------------------- */
+
+int ctx_wait_request(MPI_Request *req) {
+    /* Waiting ranks used to spin inside MPI_Allreduce for as long as the slowest rank
+     * computed: a core taken from the workers, and MPICH's lock from the progress thread
+     * (whose transfers then stalled; a 2-rank gemm in MPICH's network mode ran at half
+     * speed). Test in a loop for up to 20 ms, which covers ranks arriving nearly together at
+     * full speed (sleeping sooner cost a short wait_all up to 2x), then sleep between tests,
+     * longer and longer up to 200 us. */
+    double until = dagr_now() + 20e-3;
+    long ns = 0;
+    for (int spins = 1;; spins++) {
+        int done = 0;
+        int e = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (e != MPI_SUCCESS || done) return e;
+        if (ns == 0 && (spins % 256 || dagr_now() < until)) continue;
+        ns = ns ? (ns < 100000 ? 2 * ns : 200000) : 20000;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The lowest failing rank `first` (< size) sends its status and message to every rank. */
+static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine, const char *msg) {
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct {
+        int status;
+        char msg[DAGR_ERRMSG_MAX];
+    } note = {.status = mine};
+    if (rank == first) snprintf(note.msg, sizeof note.msg, "%s", msg ? msg : "");
+    MPI_Request req;
+    DAGR_TRY_MPI(MPI_Ibcast(&note, (int)sizeof note, MPI_BYTE, first, comm, &req));
+    DAGR_TRY_MPI(ctx_wait_request(&req));
+    dagr_error_set_raw(note.msg);
+    return (dagr_status_t)note.status;
+}
+
+/* Collective: every rank passes its own status and message; all return the status of the
+ * lowest-numbered failing rank, with its message, or DAGR_OK. */
+dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int bad = mine != DAGR_OK ? rank : size, first = size;
+    MPI_Request req;
+    DAGR_TRY_MPI(MPI_Iallreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm, &req));
+    DAGR_TRY_MPI(ctx_wait_request(&req));
+    if (first == size) return DAGR_OK;
+    return share_failure(comm, first, mine, msg);
+}
+
+dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
+    if (ctx->broken) {
+        dagr_error_set_raw(ctx->broken_msg);
+        return DAGR_ERR_DIVERGED;
+    }
+    divergence_enter(ctx);
+    int first = ctx->size;
+    DAGR_TRY(divergence_check(ctx, mine != DAGR_OK ? ctx->rank : ctx->size, &first));
+    if (first == ctx->size) return DAGR_OK;
+    return share_failure(ctx->comm, first, mine, msg);
+}
+
+void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg) {
+    pthread_mutex_lock(&ctx->err_lock);
+    if (ctx->err_status == DAGR_OK) {
+        ctx->err_status = s;
+        snprintf(ctx->err_msg, sizeof ctx->err_msg, "%s", msg);
+    }
+    pthread_mutex_unlock(&ctx->err_lock);
+}
+
+/* Waits until at most target nodes are in flight, or until ms milliseconds have passed (ms <
+ * 0: no limit). Returns whether the target was reached. */
+static bool wait_inflight(dagr_ctx_t *ctx, long target, long ms) {
+    if (atomic_load(&ctx->inflight) <= target) return true;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ctx->wait_lock);
+    ctx->wait_target = target;
+    atomic_store(&ctx->waiter, true);
+    int e = 0;
+    while (atomic_load(&ctx->inflight) > target && e != ETIMEDOUT) {
+        if (ms < 0)
+            pthread_cond_wait(&ctx->wait_cond, &ctx->wait_lock);
+        else
+            e = pthread_cond_timedwait(&ctx->wait_cond, &ctx->wait_lock, &until);
+    }
+    atomic_store(&ctx->waiter, false);
+    pthread_mutex_unlock(&ctx->wait_lock);
+    return atomic_load(&ctx->inflight) <= target;
+}
+
+void ctx_wait_inflight(dagr_ctx_t *ctx, long target) {
+    wait_inflight(ctx, target, -1);
+}
+
+dagr_status_t ctx_wait_backlog(dagr_ctx_t *ctx, long target) {
+    long ms = 10;
+    while (!wait_inflight(ctx, target, ms)) {
+        /* A peer's collective proves the graphs differ: join its check (every rank then gets
+         * DAGR_ERR_DIVERGED). Otherwise look again later, less often. */
+        if (divergence_peer_behind(ctx)) {
+            dagr_status_t s = ctx_sync(ctx, DAGR_OK, NULL);
+            if (s != DAGR_OK) return s;
+        }
+        ms = ms < 500 ? 2 * ms : 1000;
+    }
+    return DAGR_OK;
+}
+
+void ctx_node_finished(dagr_ctx_t *ctx) {
+    long left = atomic_fetch_sub(&ctx->inflight, 1) - 1;
+    /* Pairs with the waiter's store-then-load: one of the two sees the other. */
+    if (atomic_load(&ctx->waiter) && left <= ctx->wait_target) {
+        pthread_mutex_lock(&ctx->wait_lock);
+        pthread_cond_signal(&ctx->wait_cond);
+        pthread_mutex_unlock(&ctx->wait_lock);
+    }
 }

@@ -170,23 +170,6 @@ dagr_status_t ctx_live_data(dagr_ctx_t *ctx, dagr_data_t ***out, int64_t *n) {
     return DAGR_OK;
 }
 
-/* Unlinks the handle from the live list, brings its latest contents home and drops the
- * user's reference; nodes still using it keep it alive. */
-dagr_status_t data_retire(dagr_data_t *h) {
-    dagr_ctx_t *ctx = h->ctx;
-    dagr_status_t s = DAGR_OK;
-    if (!ctx->broken) s = graph_migrate_home(ctx, h);
-    graph_forget_nodes(ctx, h);
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        ctx->live = h->next;
-    if (h->next) h->next->prev = h->prev;
-    h->prev = h->next = NULL;
-    data_unref(h);
-    return s;
-}
-
 dagr_status_t dagr_data_destroy(dagr_data_t **data) {
     if (!data || !*data) return DAGR_OK;
     dagr_data_t *h = *data;

@@ -269,6 +269,19 @@ void store_resized_locked(struct dagr_data *h, size_t old_bytes);
  * Graph insertion (graph.c)
  * ------------------------------------------------------------------------------------- */
 
+/* A task's access to one handle, merged over the accesses naming it (task.c). */
+typedef struct uniq {
+    struct dagr_data *h;
+    uint8_t mode;
+} uniq_t;
+/* The local task n: RECVs for the versions it reads that this rank lacks, its local
+ * dependencies, then it may run (the insertion guard dropped). */
+dagr_status_t graph_add_task(struct dagr_ctx *ctx, node_t *n, const uniq_t *u, int nu,
+                             uint64_t seq, int priority);
+/* Another rank's task: SENDs of the versions it reads that this rank holds and the runner
+ * lacks; the handles it writes move on to it. */
+dagr_status_t graph_plan_remote(struct dagr_ctx *ctx, const uniq_t *u, int nu, int runner,
+                                uint64_t seq);
 /* Makes the owner's home buffer hold the latest version (inserts RECV/SEND as needed). */
 dagr_status_t graph_migrate_home(struct dagr_ctx *ctx, struct dagr_data *h);
 /* Drops the handle's references to finished nodes (last_writer/readers). */

@@ -5,6 +5,7 @@
 #include <dagr/runtime.h>
 #include <dagr/status.h>
 #include <dagr/task.h>
+#include <dagr/types.h>
 #include <dagr/darray.h>
 #include <dagr/linalg.h>
 #include <dagr/io.h>

@@ -20,21 +20,13 @@
 #include <dagr/runtime.h>
 #include <dagr/status.h>
 #include <dagr/task.h>
+#include <dagr/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct dagr_darray dagr_darray_t;
-
-typedef enum dagr_dtype {
-    DAGR_FLOAT = 1,
-    DAGR_DOUBLE = 2,
-    DAGR_INT64 = 3,
-} dagr_dtype_t;
-
-/* Bytes per element of a dtype; 0 for an unknown one. Local. */
-DAGR_API size_t dagr_dtype_size(dagr_dtype_t t);
 
 /* ------------------------------------------------------------------------------------------
  * Distributions

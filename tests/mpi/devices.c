@@ -1,6 +1,7 @@
-/* Results must not depend on where tasks run: the linear algebra routines, DArray operations and
- * checkpoint/resume on seeded inputs, with whatever test devices the environment asks for
- * (DAGR_TEST_DEVICES). Every result is gathered and hashed; the Criterion test compares the
+/* Results must not depend on where tasks run: the linear algebra routines (gemm, syrk, symm,
+ * trmm, trsm, potrf, potrs, posv, getrf, getrs, gesv, geqrf, ormqr, orgqr, gels), DArray
+ * operations and checkpoint/resume on seeded inputs, with whatever test devices the
+ * environment asks for (DAGR_TEST_DEVICES). Every result is gathered and hashed; the Criterion test compares the
  * hashes of runs with 0, 1 and 2 devices per rank (bitwise the same results) and checks that
  * the devices ran tasks and evicted copies.
  *
@@ -65,6 +66,9 @@ int main(int argc, char **argv) {
     /* BLAS 3 and DArray element-wise operations. */
     SC_TRY(dagr_gemm(DAGR_NO_TRANS, DAGR_TRANS, 1.0, A, A, 0.0, C));
     SC_TRY(dagr_syrk(DAGR_LOWER, DAGR_NO_TRANS, 0.5, A, 0.0, S));
+    SC_TRY(dagr_darray_copy(B, X));
+    SC_TRY(dagr_symm(DAGR_LEFT, DAGR_LOWER, 1.0, S, B, 0.5, X));
+    mix(X);
     SC_TRY(dagr_darray_identity(L));
     SC_TRY(dagr_darray_axpby((double)N, L, 1.0, C)); /* C = A A^T + N I: SPD */
     SC_TRY(dagr_darray_copy(C, L));
@@ -90,6 +94,14 @@ int main(int argc, char **argv) {
     mix(S);
     mix(X);
     SC_TRY(dagr_pivots_destroy(&piv));
+    SC_TRY(dagr_darray_copy(A, S));
+    SC_TRY(dagr_darray_copy(B, X));
+    SC_TRY(dagr_gesv(S, X));
+    mix(X);
+    SC_TRY(dagr_darray_copy(C, S));
+    SC_TRY(dagr_darray_copy(B, X));
+    SC_TRY(dagr_posv(DAGR_UPPER, S, X));
+    mix(X);
 
     /* QR and least squares. */
     dagr_qr_t *qr = NULL;
@@ -97,7 +109,16 @@ int main(int argc, char **argv) {
     SC_TRY(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, T, qr, R));
     mix(T);
     mix(R);
+    dagr_darray_t *Qm;
+    SC_TRY(dagr_darray_create(ctx, DAGR_DOUBLE, N + 7, N, NB, NB, g, &Qm));
+    SC_TRY(dagr_orgqr(T, qr, Qm));
+    mix(Qm);
+    SC_TRY(dagr_darray_destroy(&Qm));
     SC_TRY(dagr_qr_destroy(&qr));
+    SC_TRY(dagr_darray_random(T, 5));
+    SC_TRY(dagr_darray_random(R, 6));
+    SC_TRY(dagr_gels(T, R));
+    mix(R);
 
     /* Reductions, a transpose and another distribution. */
     double v;
