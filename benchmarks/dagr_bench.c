@@ -391,7 +391,7 @@ static double residual(inputs_t *in) {
         refresh(in);
         TRY(dagr_getrf(in->A, &p));
         piv = malloc((size_t)O.n * sizeof *piv);
-        TRY(dagr_pivots_get(p, piv));
+        TRY(dagr_pivots_fetch(p, piv));
         dagr_pivots_destroy(&p);
         free(A);
         A = gather0(in->A);

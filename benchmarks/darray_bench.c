@@ -23,7 +23,7 @@
  * untimed warm-up round. GB/s = 1e9 bytes / s. ratio = dagr GB/s / plain GB/s.
  *
  * Checks: X = 1 and Y = 2 initially, so Y after r rounds of axpby is 1 + 2^-r (checked at a
- * few elements with dagr_darray_get), the norm is n, and a few elements of the redistributed
+ * few elements with dagr_darray_fetch), the norm is n, and a few elements of the redistributed
  * array match the source.
  *
  * Prints one JSON object per case on rank 0.
@@ -152,12 +152,12 @@ static const char *check_case(enum bench_case c, run_state_t *st, int rounds, in
         int64_t i = (probes[k][0] + n) % n, j = (probes[k][1] + n) % n;
         double a = 0, b = 0;
         if (c == CASE_AXPBY) {
-            if (dagr_darray_get(st->Y, i, j, &a) != DAGR_OK) return "dagr_darray_get failed";
+            if (dagr_darray_fetch(st->Y, i, j, &a) != DAGR_OK) return "dagr_darray_fetch failed";
             if (fabs(a - (1.0 + ldexp(1.0, -rounds))) > 1e-15) return "wrong axpby result";
         } else if (c == CASE_REDIST) {
-            if (dagr_darray_get(st->X, i, j, &a) != DAGR_OK ||
-                dagr_darray_get(st->Z, i, j, &b) != DAGR_OK)
-                return "dagr_darray_get failed";
+            if (dagr_darray_fetch(st->X, i, j, &a) != DAGR_OK ||
+                dagr_darray_fetch(st->Z, i, j, &b) != DAGR_OK)
+                return "dagr_darray_fetch failed";
             if (a != b) return "redistributed element differs";
         }
     }

@@ -143,7 +143,7 @@ dagr_status_t dagr_darray_set(dagr_darray_t *A, int64_t i, int64_t j, const void
     return dagr_spawn(A->ctx, &set_kernel, &a, sizeof a, 1, &acc, NULL);
 }
 
-dagr_status_t dagr_darray_get(const dagr_darray_t *A, int64_t i, int64_t j, void *value) {
+dagr_status_t dagr_darray_fetch(const dagr_darray_t *A, int64_t i, int64_t j, void *value) {
     DAGR_TRY(check_elem(A, i, j, value));
     dagr_data_t *tile = da_handle(A, i / A->mb, j / A->nb), *h = NULL;
     DAGR_TRY(dagr_data_create(A->ctx, A->es, dagr_data_owner(tile), &h));

@@ -354,7 +354,7 @@ dagr_status_t dagr_darray_reduce_value(const dagr_darray_t *A, dagr_reduce_t op,
     dagr_darray_t *R = NULL;
     DAGR_TRY(dagr_darray_create(A->ctx, DAGR_DOUBLE, 1, 1, 1, 1, dagr_grid_2d(1, 1), &R));
     dagr_status_t s = dagr_darray_reduce(A, op, R);
-    if (s == DAGR_OK) s = dagr_darray_get(R, 0, 0, out);
+    if (s == DAGR_OK) s = dagr_darray_fetch(R, 0, 0, out);
     dagr_darray_destroy(&R);
     return s;
 }

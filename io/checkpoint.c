@@ -408,8 +408,8 @@ static dagr_status_t fill(dagr_ctx_t *ctx, layout_t *L, hid_t file, hid_t table,
     if (s == DAGR_OK) s = w;
     if (s == DAGR_OK && L->n) {
         /* Each checksum was set by the handle's owner only: the others' slots are 0. */
-        int e = MPI_Reduce(dagr_rank(ctx) ? sums : MPI_IN_PLACE, sums, (int)L->n, MPI_UINT64_T, MPI_BOR,
-                           0, ctx_comm(ctx));
+        int e = MPI_Reduce(dagr_rank(ctx) ? sums : MPI_IN_PLACE, sums, (int)L->n, MPI_UINT64_T,
+                           MPI_BOR, 0, ctx_comm(ctx));
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Reduce");
         for (int64_t k = 0; k < L->n; k++)
             L->table[k * TABLE_COLS + 3] = sums[k];
@@ -565,13 +565,12 @@ static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, 
         const uint64_t *f = table + k * TABLE_COLS, *h = L->table + k * TABLE_COLS;
         bool file_dynamic = f[2] == 0 && f[1] == 1;
         if (data_shape(L->h[k]).dynamic != file_dynamic)
-            return DAGR_ERR(DAGR_ERR_FORMAT,
-                            "data handle %lld (in creation order) is %s in checkpoint '%s' but "
-                            "%s here",
-                            (long long)k,
-                            file_dynamic ? "a handle whose size tasks decide" : "of fixed size",
-                            path,
-                            file_dynamic ? "of fixed size" : "a handle whose size tasks decide");
+            return DAGR_ERR(
+                DAGR_ERR_FORMAT,
+                "data handle %lld (in creation order) is %s in checkpoint '%s' but "
+                "%s here",
+                (long long)k, file_dynamic ? "a handle whose size tasks decide" : "of fixed size",
+                path, file_dynamic ? "of fixed size" : "a handle whose size tasks decide");
         if (!file_dynamic && (f[0] != h[0] || f[1] != h[1] || f[2] != h[2]))
             return DAGR_ERR(DAGR_ERR_FORMAT,
                             "data handle %lld (in creation order) is %llu x %llu of %llu-byte "

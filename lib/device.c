@@ -52,8 +52,8 @@ enum { ST_IN, ST_RUNNING, ST_ASYNC, ST_OUT };
 typedef struct dtask {
     node_t *n;
     int stage;
-    bool pinned_host;    /* out of core: every access's host copy is pinned */
-    atomic_bool *out;    /* per unique access: its copy out is done (written ones) */
+    bool pinned_host;     /* out of core: every access's host copy is pinned */
+    atomic_bool *out;     /* per unique access: its copy out is done (written ones) */
     dagr_status_t status; /* the bodies' or the asynchronous completion's */
     char msg[DAGR_ERRMSG_MAX];
 } dtask_t;
@@ -108,7 +108,8 @@ dagr_status_t device_env_parse(device_env_t *e) {
                          : *end == 'G' || *end == 'g' ? 30
                                                       : 0;
         if (shift) end++;
-        DAGR_CHECK(!errno && end != v && !*end && v[0] != '-' && b > 0 && b < (1ull << (63 - shift)),
+        DAGR_CHECK(!errno && end != v && !*end && v[0] != '-' && b > 0 &&
+                       b < (1ull << (63 - shift)),
                    DAGR_ERR_ARG,
                    "DAGR_TEST_DEVICE_MEMORY='%s' must be a positive size in bytes (suffix K, M "
                    "or G allowed)",
@@ -601,8 +602,8 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
     }
     bool must = n->where == DAGR_WHERE_DEVICE;
     device_t *d = best && (must || device_load(best) <= host + DEPTH) ? best
-                  : must || least_load <= host                         ? least
-                                                                       : NULL;
+                  : must || least_load <= host                        ? least
+                                                                      : NULL;
     if (!d) return false;
     pthread_mutex_lock(&d->lock);
     bool ok = rq_push(&d->rq, n);
@@ -669,15 +670,14 @@ void device_stop(dagr_ctx_t *ctx) {
     ctx->ndev = 0;
 }
 
-
 int dagr_devices(const dagr_ctx_t *ctx) {
     return ctx ? ctx->ndev : 0;
 }
 
 dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device, dagr_device_stats_t *out) {
     DAGR_CHECK(ctx && out, DAGR_ERR_ARG, "ctx or out is NULL");
-    DAGR_CHECK(device >= 0 && device < ctx->ndev, DAGR_ERR_ARG,
-               "device %d out of range [0, %d)", device, ctx->ndev);
+    DAGR_CHECK(device >= 0 && device < ctx->ndev, DAGR_ERR_ARG, "device %d out of range [0, %d)",
+               device, ctx->ndev);
     device_t *d = ctx->devs[device];
     pthread_mutex_lock(&d->lock);
     *out = d->st;

@@ -152,7 +152,7 @@ struct dagr_data {
     bool attached;
     bool is_queue;
     bool dynamic; /* dagr_data_create_dynamic: each version's writer sets its size */
-    void *home; /* owner only: the persistent buffer (ours or the caller's) */
+    void *home;   /* owner only: the persistent buffer (ours or the caller's) */
     atomic_int refs;
 
     /* Graph bookkeeping, touched only by the inserting (main) thread. */
@@ -276,8 +276,8 @@ typedef struct uniq {
 } uniq_t;
 /* The local task n: RECVs for the versions it reads that this rank lacks, its local
  * dependencies, then it may run (the insertion guard dropped). */
-dagr_status_t graph_add_task(struct dagr_ctx *ctx, node_t *n, const uniq_t *u, int nu,
-                             uint64_t seq, int priority);
+dagr_status_t graph_add_task(struct dagr_ctx *ctx, node_t *n, const uniq_t *u, int nu, uint64_t seq,
+                             int priority);
 /* Another rank's task: SENDs of the versions it reads that this rank holds and the runner
  * lacks; the handles it writes move on to it. */
 dagr_status_t graph_plan_remote(struct dagr_ctx *ctx, const uniq_t *u, int nu, int runner,

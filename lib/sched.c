@@ -141,7 +141,6 @@ static node_t *sched_pop(sched_t *s) {
  * Running a task
  * ---------------------------------------------------------------------------------------- */
 
-
 void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const char *fmt, ...) {
     if (!task || !task->internal_) return;
     task_note_t *note = task->internal_;
@@ -159,8 +158,7 @@ dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes
     node_t *n = note->node;
     dagr_status_t s;
     if (i < 0 || i >= n->nuser) {
-        s = DAGR_ERR(DAGR_ERR_ARG, "dagr_task_resize: access %d out of range [0, %d)", i,
-                     n->nuser);
+        s = DAGR_ERR(DAGR_ERR_ARG, "dagr_task_resize: access %d out of range [0, %d)", i, n->nuser);
     } else {
         const node_access_t *a = &n->acc[n->map[i]];
         dagr_data_t *h = a->h;
@@ -405,9 +403,10 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         sched_push_host(ctx, n);
         return;
     }
-    task_finish(ctx, n, r == DAGR_TASK_DONE ? DAGR_OK
-                        : note.status != DAGR_OK ? note.status
-                                                 : DAGR_ERR_TASK,
+    task_finish(ctx, n,
+                r == DAGR_TASK_DONE      ? DAGR_OK
+                : note.status != DAGR_OK ? note.status
+                                         : DAGR_ERR_TASK,
                 note.msg, pinned);
 }
 

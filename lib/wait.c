@@ -57,8 +57,8 @@ dagr_status_t data_sizes_agree(dagr_ctx_t *ctx, dagr_data_t *const *hs, size_t n
     for (size_t off = 0; off < n; off += CHUNK) {
         int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
         MPI_Request req;
-        DAGR_TRY_MPI(MPI_Iallreduce(MPI_IN_PLACE, out + off, cnt, MPI_UINT64_T, MPI_MAX, ctx->comm,
-                                    &req));
+        DAGR_TRY_MPI(
+            MPI_Iallreduce(MPI_IN_PLACE, out + off, cnt, MPI_UINT64_T, MPI_MAX, ctx->comm, &req));
         DAGR_TRY_MPI(ctx_wait_request(&req));
     }
     return DAGR_OK;

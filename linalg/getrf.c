@@ -369,7 +369,7 @@ dagr_status_t dagr_gesv(dagr_darray_t *A, dagr_darray_t *B) {
     return dagr_gesv_ex(A, B, NULL);
 }
 
-dagr_status_t dagr_pivots_get(const dagr_pivots_t *piv, int64_t *ipiv) {
+dagr_status_t dagr_pivots_fetch(const dagr_pivots_t *piv, int64_t *ipiv) {
     DAGR_CHECK(piv, DAGR_ERR_ARG, "piv is NULL");
     int64_t total = min64(piv->m, piv->n);
     DAGR_CHECK(ipiv || total == 0, DAGR_ERR_ARG, "ipiv is NULL");

@@ -139,7 +139,7 @@ DAGR_API dagr_status_t dagr_darray_gather(const dagr_darray_t *A, void *dst, int
 DAGR_API dagr_status_t dagr_darray_set(dagr_darray_t *A, int64_t i, int64_t j, const void *value);
 /* *value = A(i, j) on every rank (a value of A's dtype). Collective: waits (as
  * dagr_wait_all). Errors: as set, and those of dagr_wait_all. */
-DAGR_API dagr_status_t dagr_darray_get(const dagr_darray_t *A, int64_t i, int64_t j, void *value);
+DAGR_API dagr_status_t dagr_darray_fetch(const dagr_darray_t *A, int64_t i, int64_t j, void *value);
 
 /* ------------------------------------------------------------------------------------------
  * Element-wise work

@@ -1,7 +1,7 @@
 /* dagr — dense linear algebra on DArrays (tile algorithms).
  *
  * Every routine is Logically collective (see dagr/task.h) and only inserts tasks, except
- * dagr_pivots_get, which is Collective (it waits); routines chain without barriers
+ * dagr_pivots_fetch, which is Collective (it waits); routines chain without barriers
  * (dagr_potrf then dagr_potrs is one graph) and numerical failures (a matrix that is not
  * positive definite, an exactly singular one) surface at the next dagr_wait_all on every
  * rank, with the global column in dagr_last_error(). Shape, tile-size or dtype mismatches
@@ -154,7 +154,7 @@ DAGR_API dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B,
 /* The pivots as LAPACK's ipiv (1-based global row indices, length min(m, n)) on every rank.
  * Collective: waits (as dagr_wait_all). Errors: DAGR_ERR_ARG (piv NULL, ipiv NULL while
  * min(m, n) > 0), and those of dagr_wait_all. */
-DAGR_API dagr_status_t dagr_pivots_get(const dagr_pivots_t *piv, int64_t *ipiv);
+DAGR_API dagr_status_t dagr_pivots_fetch(const dagr_pivots_t *piv, int64_t *ipiv);
 /* Releases the pivots. Logically collective; tolerates NULL; sets *piv to NULL. */
 DAGR_API dagr_status_t dagr_pivots_destroy(dagr_pivots_t **piv);
 

@@ -116,16 +116,16 @@ DAGR_API int dagr_devices(const dagr_ctx_t *ctx);
 
 /* One device's figures since dagr_init. */
 typedef struct dagr_device_stats {
-    const char *kind;     /* "test device" */
-    size_t memory;        /* its memory budget, bytes */
-    size_t used, peak;    /* bytes of copies on it now, and at most */
-    uint64_t tasks;       /* tasks it ran */
-    uint64_t copies_in;   /* host-to-device copies, and their bytes */
+    const char *kind;   /* "test device" */
+    size_t memory;      /* its memory budget, bytes */
+    size_t used, peak;  /* bytes of copies on it now, and at most */
+    uint64_t tasks;     /* tasks it ran */
+    uint64_t copies_in; /* host-to-device copies, and their bytes */
     uint64_t bytes_in;
-    uint64_t copies_out;  /* device-to-host copies (what its tasks wrote), and their bytes */
+    uint64_t copies_out; /* device-to-host copies (what its tasks wrote), and their bytes */
     uint64_t bytes_out;
-    uint64_t evictions;   /* copies dropped to make room */
-    double copy_seconds;  /* time its copies took, both ways (the test device: its memcpys) */
+    uint64_t evictions;  /* copies dropped to make room */
+    double copy_seconds; /* time its copies took, both ways (the test device: its memcpys) */
 } dagr_device_stats_t;
 
 /* Fills *out with device `device`'s figures. Local. Errors: DAGR_ERR_ARG (ctx or out NULL,

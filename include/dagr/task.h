@@ -197,11 +197,10 @@ DAGR_API void dagr_task_opts_init(dagr_task_opts_t *opts);
  * Errors: DAGR_ERR_ARG (NULL ctx/kernel/body/data, naccess < 1,
  * unknown mode, handle of another context, args NULL with args_size > 0, a cpu_more body
  * after a NULL one, opts->where unknown or DAGR_WHERE_DEVICE for a kernel without a device
- * body on a rank without test devices, args_size > DAGR_MAX_ARGS, opts->rank out of range, opts->flops negative or not finite),
- * DAGR_ERR_NOMEM (no memory for many accesses), DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the
- * context is unusable after an earlier divergence.
- * With tracing on (DAGR_TRACE, DAGR_DOT, DAGR_SUMMARY) the task is recorded under the
- * kernel's name. */
+ * body on a rank without test devices, args_size > DAGR_MAX_ARGS, opts->rank out of range,
+ * opts->flops negative or not finite), DAGR_ERR_NOMEM (no memory for many accesses),
+ * DAGR_ERR_DIVERGED / DAGR_ERR_STATE if the context is unusable after an earlier divergence. With
+ * tracing on (DAGR_TRACE, DAGR_DOT, DAGR_SUMMARY) the task is recorded under the kernel's name. */
 DAGR_API dagr_status_t dagr_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
                                   size_t args_size, int naccess, const dagr_access_t *access,
                                   const dagr_task_opts_t *opts);

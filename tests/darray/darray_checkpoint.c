@@ -109,7 +109,7 @@ static int run(int64_t steps, int64_t every, int64_t crash_at) {
     path_of(ckpt, sizeof ckpt, "run.ckpt");
     SC_TRY(dagr_resume(ctx, ckpt));
     double s0 = -1;
-    SC_TRY(dagr_darray_get(S, 0, 0, &s0));
+    SC_TRY(dagr_darray_fetch(S, 0, 0, &s0));
     int64_t step = (int64_t)s0;
     sc_say("RESUMED step=%lld", (long long)step);
 
@@ -146,7 +146,7 @@ static int run(int64_t steps, int64_t every, int64_t crash_at) {
     double got[4];
     SC_TRY(dagr_fetch(H, got, -1));
     h = fnv(h, got, sizeof got);
-    SC_TRY(dagr_darray_get(S, 0, 0, &s0));
+    SC_TRY(dagr_darray_fetch(S, 0, 0, &s0));
     int ok = SC_CHECK((int64_t)s0 == steps, "S = %g after %lld steps", s0, (long long)steps);
     sc_result("final", ok, "step=%lld hash=%016llx", (long long)s0, (unsigned long long)h);
     dagr_data_destroy(&H);

@@ -212,9 +212,9 @@ static void check_scatter_gather(dagr_dtype_t t) {
             memcpy(v, &n, 8);
         }
         SC_TRY(dagr_darray_set(A, i, j, v));
-        SC_TRY(dagr_darray_get(A, i, j, got));
+        SC_TRY(dagr_darray_fetch(A, i, j, got));
         ok &= SC_CHECK(memcmp(v, got, es) == 0, "get after set");
-        SC_TRY(dagr_darray_get(A, 0, 0, got));
+        SC_TRY(dagr_darray_fetch(A, 0, 0, got));
         double g0 = t == DAGR_FLOAT   ? *(float *)got
                     : t == DAGR_INT64 ? (double)*(int64_t *)got
                                       : *(double *)got;

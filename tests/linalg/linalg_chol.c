@@ -334,7 +334,7 @@ static void check_errors(void) {
     double v = 4.0, got = 0;
     SC_TRY(dagr_darray_set(A, 1, 1, &v));
     ok &= SC_EXPECT_STATUS(dagr_posv(DAGR_LOWER, A, W), DAGR_ERR_ARG);
-    SC_TRY(dagr_darray_get(A, 1, 1, &got));
+    SC_TRY(dagr_darray_fetch(A, 1, 1, &got));
     ok &= SC_CHECK(got == 4.0, "A(1, 1) = %g after a refused posv (want 4)", got);
     sc_result("errors", ok, "-");
     dagr_darray_t *all[] = {A, B, R, T, Z, F, W, V};

@@ -96,7 +96,7 @@ static void test_factor(dagr_dtype_t t) {
     if (t == DAGR_FLOAT) opts.lookahead = 0, opts.ib = 7;
     SC_TRY(dagr_getrf_ex(A, &piv, &opts));
     SC_TRY(dagr_wait_all(ctx));
-    SC_TRY(dagr_pivots_get(piv, ipiv));
+    SC_TRY(dagr_pivots_fetch(piv, ipiv));
     double *LU = sc_gather(A);
     double res = factor_residual(A0, LU, ipiv, M, N, sc_eps(t));
     sc_result("factor", res < 60, "dtype=%s resid=%.3g", sc_dtype_name(t), res);
@@ -197,7 +197,7 @@ static void expect_singular(const char *name, dagr_dtype_t t, int64_t m, int64_t
              SC_CHECK(got == want, "column %ld, want %lld (%s)", got, (long long)want, msg);
     /* the factorization completed: the pivots can be read after the error */
     int64_t *ipiv = calloc((size_t)(m < n ? m : n) + 1, sizeof *ipiv);
-    SC_TRY(dagr_pivots_get(piv, ipiv));
+    SC_TRY(dagr_pivots_fetch(piv, ipiv));
     free(ipiv);
     sc_result(name, ok, "dtype=%s column=%ld", sc_dtype_name(t), got);
     SC_TRY(dagr_pivots_destroy(&piv));
@@ -276,7 +276,7 @@ static void test_errors(void) {
     ok &= SC_EXPECT_STATUS(dagr_getrs(DAGR_NO_TRANS, A, NULL, A), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_getrs((dagr_op_t)7, A, piv, A), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_getrs(DAGR_NO_TRANS, A, piv, A), DAGR_ERR_ARG); /* shares */
-    ok &= SC_EXPECT_STATUS(dagr_pivots_get(NULL, NULL), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_pivots_fetch(NULL, NULL), DAGR_ERR_ARG);
     /* A is zero: singular at column 1 */
     ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_ERR_SINGULAR);
     SC_TRY(dagr_pivots_destroy(&piv));

@@ -112,7 +112,10 @@ static dagr_task_result_t k_job(const dagr_task_view_t *t) {
             dagr_task_fail(t, DAGR_ERR_NOMEM, "cannot defer");
             return DAGR_TASK_ERROR;
         }
-        *w = (work_t){.token = tok, .x = x, .add = add, .delay_us = jb.delay_us,
+        *w = (work_t){.token = tok,
+                      .x = x,
+                      .add = add,
+                      .delay_us = jb.delay_us,
                       .status = jb.how == HOW_FAIL ? DAGR_ERR_NUMERICAL : DAGR_OK};
         queue_work(w);
         return DAGR_TASK_ASYNC;

@@ -1,9 +1,9 @@
 /* Results must not depend on where tasks run: the linear algebra routines (gemm, syrk, symm,
  * trmm, trsm, potrf, potrs, posv, getrf, getrs, gesv, geqrf, ormqr, orgqr, gels), DArray
  * operations and checkpoint/resume on seeded inputs, with whatever test devices the
- * environment asks for (DAGR_TEST_DEVICES). Every result is gathered and hashed; the Criterion test compares the
- * hashes of runs with 0, 1 and 2 devices per rank (bitwise the same results) and checks that
- * the devices ran tasks and evicted copies.
+ * environment asks for (DAGR_TEST_DEVICES). Every result is gathered and hashed; the Criterion test
+ * compares the hashes of runs with 0, 1 and 2 devices per rank (bitwise the same results) and
+ * checks that the devices ran tasks and evicted copies.
  *
  * Usage: devices P Q N NB CKPT_PATH
  *
