@@ -124,7 +124,7 @@ static dagr_task_result_t k_get(const dagr_task_view_t *task) {
 }
 
 static const dagr_kernel_t set_kernel = {.name = "darray_set", .cpu = k_set};
-static const dagr_kernel_t get_kernel = {.name = "darray_get", .cpu = k_get};
+static const dagr_kernel_t get_kernel = {.name = "darray_fetch", .cpu = k_get};
 
 static dagr_status_t check_elem(const dagr_darray_t *A, int64_t i, int64_t j, const void *value) {
     DAGR_TRY(da_check(A, "A"));
