@@ -151,7 +151,8 @@ static dagr_status_t scale_tiles(dagr_darray_t *C, double beta, int uplo) {
 dagr_status_t dagr_gemm_ex(dagr_op_t ta, dagr_op_t tb, double alpha, const dagr_darray_t *A,
                            const dagr_darray_t *B, double beta, dagr_darray_t *C,
                            const dagr_linalg_opts_t *opts) {
-    (void)la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_gemm_ex", &o));
     DAGR_TRY(check_enums(ta, tb, DAGR_LOWER, DAGR_LEFT, DAGR_NON_UNIT));
     DAGR_TRY(la_check_same(A, C, "A", "C"));
     DAGR_TRY(la_check_same(B, C, "B", "C"));
@@ -194,7 +195,8 @@ dagr_status_t dagr_gemm(dagr_op_t ta, dagr_op_t tb, double alpha, const dagr_dar
 
 dagr_status_t dagr_syrk_ex(dagr_uplo_t uplo, dagr_op_t trans, double alpha, const dagr_darray_t *A,
                            double beta, dagr_darray_t *C, const dagr_linalg_opts_t *opts) {
-    (void)la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_syrk_ex", &o));
     DAGR_TRY(check_enums(trans, DAGR_NO_TRANS, uplo, DAGR_LEFT, DAGR_NON_UNIT));
     DAGR_TRY(la_check_same(A, C, "A", "C"));
     bool t = trans == DAGR_TRANS;
@@ -245,7 +247,8 @@ dagr_status_t dagr_syrk(dagr_uplo_t uplo, dagr_op_t trans, double alpha, const d
 dagr_status_t dagr_symm_ex(dagr_side_t side, dagr_uplo_t uplo, double alpha, const dagr_darray_t *A,
                            const dagr_darray_t *B, double beta, dagr_darray_t *C,
                            const dagr_linalg_opts_t *opts) {
-    (void)la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_symm_ex", &o));
     DAGR_TRY(check_enums(DAGR_NO_TRANS, DAGR_NO_TRANS, uplo, side, DAGR_NON_UNIT));
     DAGR_TRY(la_check_same(A, C, "A", "C"));
     DAGR_TRY(la_check_same(B, C, "B", "C"));
@@ -384,7 +387,8 @@ dagr_status_t la_trsm_insert(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans
 dagr_status_t dagr_trsm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
                            double alpha, const dagr_darray_t *A, dagr_darray_t *B,
                            const dagr_linalg_opts_t *opts) {
-    dagr_linalg_opts_t o = la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD, "dagr_trsm_ex", &o));
     DAGR_TRY(la_trsm_check(side, uplo, trans, diag, A, B));
     DAGR_TRY(la_trsm_insert(side, uplo, trans, diag, alpha, A, B, o.lookahead));
     return la_check_finite(B, LA_FULL, NULL, "trsm");
@@ -439,7 +443,8 @@ static dagr_status_t trmm_insert(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t t
 dagr_status_t dagr_trmm_ex(dagr_side_t side, dagr_uplo_t uplo, dagr_op_t trans, dagr_diag_t diag,
                            double alpha, const dagr_darray_t *A, dagr_darray_t *B,
                            const dagr_linalg_opts_t *opts) {
-    (void)la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_trmm_ex", &o));
     DAGR_TRY(check_tri("trmm", side, uplo, trans, diag, A, B));
     DAGR_TRY(trmm_insert(side, uplo, trans, diag, alpha, A, B));
     return la_check_finite(B, LA_FULL, NULL, "trmm");

@@ -11,13 +11,31 @@ void dagr_linalg_opts_init(dagr_linalg_opts_t *opts) {
     opts->variant = 0;
 }
 
-dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts) {
-    dagr_linalg_opts_t o;
-    dagr_linalg_opts_init(&o);
-    if (opts) o = *opts;
-    if (o.lookahead < 0) o.lookahead = 0;
-    if (o.ib <= 0) o.ib = 32;
-    return o;
+dagr_status_t la_opts(const dagr_linalg_opts_t *opts, unsigned uses, const char *routine,
+                      dagr_linalg_opts_t *out) {
+    dagr_linalg_opts_t d;
+    dagr_linalg_opts_init(&d);
+    *out = opts ? *opts : d;
+    if (uses & LA_USES_LOOKAHEAD)
+        DAGR_CHECK(out->lookahead >= 0, DAGR_ERR_ARG, "%s: opts->lookahead %d must be >= 0",
+                   routine, out->lookahead);
+    else
+        DAGR_CHECK(out->lookahead == d.lookahead, DAGR_ERR_ARG,
+                   "%s does not use opts->lookahead (it has no panels to factor ahead): leave it "
+                   "at its default %d (dagr_linalg_opts_init), not %d",
+                   routine, d.lookahead, out->lookahead);
+    if (uses & LA_USES_IB)
+        DAGR_CHECK(out->ib >= 1, DAGR_ERR_ARG, "%s: opts->ib %d must be >= 1", routine, out->ib);
+    else
+        DAGR_CHECK(out->ib == d.ib, DAGR_ERR_ARG,
+                   "%s does not use opts->ib (it has no inner blocking): leave it at its default "
+                   "%d (dagr_linalg_opts_init), not %d",
+                   routine, d.ib, out->ib);
+    if (!(uses & LA_USES_VARIANT))
+        DAGR_CHECK(out->variant == d.variant, DAGR_ERR_ARG,
+                   "%s has no variants: opts->variant must be %d, not %d", routine, d.variant,
+                   out->variant);
+    return DAGR_OK;
 }
 
 dagr_status_t la_check_dtype(const dagr_darray_t *A, const char *name) {

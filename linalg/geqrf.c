@@ -179,7 +179,8 @@ static dagr_status_t qr_factor(dagr_darray_t *A, dagr_qr_t **qr_out,
     DAGR_TRY(la_check_dtype(A, "A"));
     DAGR_CHECK(A->mb == A->nb, DAGR_ERR_ARG, "A has %lld x %lld tiles: QR needs square tiles",
                (long long)A->mb, (long long)A->nb);
-    dagr_linalg_opts_t o = la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD | LA_USES_IB | LA_USES_VARIANT, "dagr_geqrf_ex", &o));
     DAGR_CHECK(o.variant >= 0 && o.variant <= 2, DAGR_ERR_ARG,
                "QR variant %d is unknown (0 = auto, 1 = tree, 2 = flat)", o.variant);
     int nranks = dagr_size(A->ctx);
@@ -293,11 +294,25 @@ static dagr_status_t ormqr_apply(dagr_side_t side, dagr_op_t trans, const dagr_d
 
 dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
                          const dagr_qr_t *qr, dagr_darray_t *C) {
+    return dagr_ormqr_ex(side, trans, A, qr, C, NULL);
+}
+
+dagr_status_t dagr_ormqr_ex(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
+                            const dagr_qr_t *qr, dagr_darray_t *C, const dagr_linalg_opts_t *opts) {
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_ormqr_ex", &o));
     DAGR_TRY(ormqr_apply(side, trans, A, qr, C));
     return la_check_finite(C, LA_FULL, NULL, "ormqr");
 }
 
 dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q) {
+    return dagr_orgqr_ex(A, qr, Q, NULL);
+}
+
+dagr_status_t dagr_orgqr_ex(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q,
+                            const dagr_linalg_opts_t *opts) {
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_orgqr_ex", &o));
     DAGR_TRY(check_qr(A, qr));
     DAGR_TRY(la_check_same(A, Q, "A", "Q"));
     DAGR_CHECK(Q->m == A->m && Q->mb == A->mb && Q->n <= A->m, DAGR_ERR_ARG,

@@ -8,8 +8,8 @@
  *      it keeps L in the row order LAPACK's dgetrf leaves it;
  *   3. gemm updates the trailing tiles, A(i, j) -= A(i, k) A(k, j).
  * The tasks of the next `lookahead` tile columns get a higher priority so that the next panel
- * is ready while the rest of the trailing update runs. opts.ib is not used: LAPACK's getrf
- * (recursive in OpenBLAS) chooses its own blocking inside the panel.
+ * is ready while the rest of the trailing update runs. opts.ib is refused unless at its
+ * default: LAPACK's getrf (recursive in OpenBLAS) chooses its own blocking inside the panel.
  *
  * A stack (one tile column from the diagonal down) of more than LU_MAX_STACK tiles is first
  * gathered into one contiguous block by lu_copy tasks (LU_COPY_CHUNK tiles each), worked on
@@ -242,7 +242,8 @@ static dagr_status_t getrf_insert(dagr_darray_t *A, const dagr_pivots_t *p, int 
 static dagr_status_t getrf_factor(dagr_darray_t *A, dagr_pivots_t **piv_out,
                                   const dagr_linalg_opts_t *opts) {
     DAGR_TRY(getrf_check(A));
-    dagr_linalg_opts_t o = la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD, "dagr_getrf_ex", &o));
     dagr_pivots_t *p = NULL;
     DAGR_TRY(pivots_new(A, &p));
     dagr_status_t st = getrf_insert(A, p, o.lookahead);
@@ -340,6 +341,13 @@ static dagr_status_t getrs_insert(dagr_op_t trans, const dagr_darray_t *A, const
 
 dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A, const dagr_pivots_t *piv,
                          dagr_darray_t *B) {
+    return dagr_getrs_ex(trans, A, piv, B, NULL);
+}
+
+dagr_status_t dagr_getrs_ex(dagr_op_t trans, const dagr_darray_t *A, const dagr_pivots_t *piv,
+                            dagr_darray_t *B, const dagr_linalg_opts_t *opts) {
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, 0, "dagr_getrs_ex", &o));
     DAGR_TRY(getrs_check(trans, A, piv, B));
     DAGR_TRY(getrs_insert(trans, A, piv, B));
     return la_check_finite(B, LA_FULL, piv->info, "getrs");

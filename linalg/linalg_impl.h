@@ -39,8 +39,12 @@ extern const dagr_kernel_t la_gemm_kernel, la_syrk_kernel, la_symm_kernel, la_tr
 /* tile_op_t.uplo of the scale kernel for a whole tile. */
 #define LA_FULL 2
 
-/* Options with defaults filled in. */
-dagr_linalg_opts_t la_opts(const dagr_linalg_opts_t *opts);
+/* The options a routine takes (opts NULL: the defaults) into *out. An option the routine uses
+ * is checked (lookahead >= 0, ib >= 1; variants by the routine); one it does not use must be
+ * at its default: DAGR_ERR_ARG naming the routine and the option otherwise, never ignored. */
+enum { LA_USES_LOOKAHEAD = 1, LA_USES_IB = 2, LA_USES_VARIANT = 4 };
+dagr_status_t la_opts(const dagr_linalg_opts_t *opts, unsigned uses, const char *routine,
+                      dagr_linalg_opts_t *out);
 
 /* Argument checks (messages name the operands). */
 dagr_status_t la_check_dtype(const dagr_darray_t *A, const char *name);

@@ -75,7 +75,8 @@ static dagr_status_t potrf_insert(dagr_uplo_t uplo, dagr_darray_t *A, int lookah
 }
 
 dagr_status_t dagr_potrf_ex(dagr_uplo_t uplo, dagr_darray_t *A, const dagr_linalg_opts_t *opts) {
-    dagr_linalg_opts_t o = la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD, "dagr_potrf_ex", &o));
     DAGR_TRY(check_potrf(uplo, A));
     return potrf_insert(uplo, A, o.lookahead);
 }
@@ -107,7 +108,8 @@ static dagr_status_t potrs_insert(dagr_uplo_t uplo, const dagr_darray_t *A, dagr
 
 dagr_status_t dagr_potrs_ex(dagr_uplo_t uplo, const dagr_darray_t *A, dagr_darray_t *B,
                             const dagr_linalg_opts_t *opts) {
-    dagr_linalg_opts_t o = la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD, "dagr_potrs_ex", &o));
     DAGR_TRY(check_potrs(uplo, A, B));
     DAGR_TRY(potrs_insert(uplo, A, B, o.lookahead));
     return la_check_finite(B, LA_FULL, NULL, "potrs");
@@ -119,7 +121,8 @@ dagr_status_t dagr_potrs(dagr_uplo_t uplo, const dagr_darray_t *A, dagr_darray_t
 
 dagr_status_t dagr_posv_ex(dagr_uplo_t uplo, dagr_darray_t *A, dagr_darray_t *B,
                            const dagr_linalg_opts_t *opts) {
-    dagr_linalg_opts_t o = la_opts(opts);
+    dagr_linalg_opts_t o;
+    DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD, "dagr_posv_ex", &o));
     /* Both checks before anything is inserted: a bad B must not leave A half factored. */
     DAGR_TRY(check_potrs(uplo, A, B));
     DAGR_TRY(potrf_insert(uplo, A, o.lookahead));

@@ -61,10 +61,16 @@ typedef enum dagr_diag {
     DAGR_UNIT = 1,
 } dagr_diag_t;
 
-/* Options of the _ex forms. Fill with dagr_linalg_opts_init(). */
+/* Options of the _ex forms (every routine has one). Fill with dagr_linalg_opts_init(). A
+ * routine honours the options it uses and refuses (DAGR_ERR_ARG, naming the routine and the
+ * option) any other one not left at its default, never ignores one:
+ *   lookahead  potrf, potrs, posv, getrf, gesv, trsm, geqrf, gels (>= 0)
+ *   ib         geqrf, gels (>= 1)
+ *   variant    geqrf, gels (0 auto, 1 tree, 2 flat)
+ * gemm, syrk, symm, trmm, getrs, ormqr and orgqr use none. */
 typedef struct dagr_linalg_opts {
     int lookahead; /* panels factored ahead of the trailing update (priority boost); default 1 */
-    int ib;        /* inner block size of the QR and LU panel kernels; default 32 */
+    int ib;        /* inner block size of the QR panel kernels; default 32 */
     int variant;   /* tile-algorithm variant, 0 = the default (see each routine) */
 } dagr_linalg_opts_t;
 
@@ -147,6 +153,9 @@ DAGR_API dagr_status_t dagr_getrf_ex(dagr_darray_t *A, dagr_pivots_t **piv_out,
 /* Solves op(A) X = B with A, piv from dagr_getrf; X overwrites B. Logically collective. */
 DAGR_API dagr_status_t dagr_getrs(dagr_op_t trans, const dagr_darray_t *A, const dagr_pivots_t *piv,
                                   dagr_darray_t *B);
+DAGR_API dagr_status_t dagr_getrs_ex(dagr_op_t trans, const dagr_darray_t *A,
+                                     const dagr_pivots_t *piv, dagr_darray_t *B,
+                                     const dagr_linalg_opts_t *opts);
 /* dagr_getrf then dagr_getrs (the pivots are released). Logically collective. */
 DAGR_API dagr_status_t dagr_gesv(dagr_darray_t *A, dagr_darray_t *B);
 DAGR_API dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B,
@@ -170,8 +179,13 @@ DAGR_API dagr_status_t dagr_geqrf_ex(dagr_darray_t *A, dagr_qr_t **qr_out,
 /* C = op(Q) C (LEFT) or C op(Q) (RIGHT) with Q from dagr_geqrf(A). Logically collective. */
 DAGR_API dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
                                   const dagr_qr_t *qr, dagr_darray_t *C);
+DAGR_API dagr_status_t dagr_ormqr_ex(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
+                                     const dagr_qr_t *qr, dagr_darray_t *C,
+                                     const dagr_linalg_opts_t *opts);
 /* Q = the first n columns of Q (Q is m x n, like A). Logically collective. */
 DAGR_API dagr_status_t dagr_orgqr(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q);
+DAGR_API dagr_status_t dagr_orgqr_ex(const dagr_darray_t *A, const dagr_qr_t *qr, dagr_darray_t *Q,
+                                     const dagr_linalg_opts_t *opts);
 /* Least squares min ||A X - B|| for m >= n: X overwrites the first n rows of B; A is
  * overwritten by its QR factorization. A that does not have full rank (R has an exactly zero
  * diagonal entry, as LAPACK's gels tests): DAGR_ERR_SINGULAR at the next wait naming the first

@@ -90,10 +90,18 @@ static void test_factor(dagr_dtype_t t) {
     int64_t kmin = M < N ? M : N;
     int64_t *ipiv = calloc((size_t)kmin + 1, sizeof *ipiv);
     dagr_pivots_t *piv = NULL;
-    /* the float run also covers the _ex form (no lookahead, an odd inner block size) */
+    /* the float run also covers the _ex form (no lookahead); getrf has no inner blocking, so
+     * an inner block size is refused rather than ignored, and nothing is inserted */
     dagr_linalg_opts_t opts;
     dagr_linalg_opts_init(&opts);
-    if (t == DAGR_FLOAT) opts.lookahead = 0, opts.ib = 7;
+    if (t == DAGR_FLOAT) {
+        dagr_linalg_opts_t bad = opts;
+        bad.ib = 7;
+        SC_EXPECT_STATUS(dagr_getrf_ex(A, &piv, &bad), DAGR_ERR_ARG);
+        SC_CHECK(strstr(dagr_last_error(), "opts->ib"), "message: %s", dagr_last_error());
+        SC_CHECK(piv == NULL, "a refused getrf_ex made pivots");
+        opts.lookahead = 0;
+    }
     SC_TRY(dagr_getrf_ex(A, &piv, &opts));
     SC_TRY(dagr_wait_all(ctx));
     SC_TRY(dagr_pivots_fetch(piv, ipiv));

@@ -301,6 +301,22 @@ static void check_errors(void) {
     bad.variant = 7;
     ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
     ok &= SC_CHECK(qr == NULL, "qr set by a failed call");
+    /* Options are honoured or refused, never ignored: an out-of-range one, and one the routine
+     * does not use, name the option. */
+    dagr_linalg_opts_init(&bad);
+    bad.ib = 0;
+    ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "opts->ib") != NULL, "%s", dagr_last_error());
+    dagr_linalg_opts_init(&bad);
+    bad.lookahead = -1;
+    ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "opts->lookahead") != NULL, "%s", dagr_last_error());
+    dagr_linalg_opts_init(&bad);
+    bad.variant = 1;
+    ok &= SC_EXPECT_STATUS(dagr_gemm_ex(DAGR_NO_TRANS, DAGR_NO_TRANS, 1.0, A, A, 0.0, A, &bad),
+                           DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "dagr_gemm_ex has no variants") != NULL, "%s",
+                   dagr_last_error());
     SC_TRY(dagr_darray_random(A, 3));
     SC_TRY(dagr_geqrf(A, &qr));
     dagr_darray_t *Cbad = make(DAGR_DOUBLE, 12, 2, 3, 3); /* row tiles differ */
@@ -308,6 +324,14 @@ static void check_errors(void) {
     dagr_darray_t *Cshort = make(DAGR_DOUBLE, 11, 2, 4, 4); /* rows differ */
     ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, Cshort), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_RIGHT, DAGR_TRANS, A, qr, Cshort), DAGR_ERR_ARG);
+    dagr_linalg_opts_init(&bad);
+    bad.lookahead = 2;
+    ok &= SC_EXPECT_STATUS(dagr_ormqr_ex(DAGR_LEFT, DAGR_TRANS, A, qr, Cshort, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "dagr_ormqr_ex does not use opts->lookahead") != NULL,
+                   "%s", dagr_last_error());
+    dagr_linalg_opts_init(&bad);
+    bad.ib = 16;
+    ok &= SC_EXPECT_STATUS(dagr_orgqr_ex(A, qr, Cshort, &bad), DAGR_ERR_ARG);
     dagr_darray_t *Cf = make(DAGR_FLOAT, 12, 2, 4, 4); /* dtype differs */
     ok &= SC_EXPECT_STATUS(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, A, qr, Cf), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_ormqr((dagr_side_t)5, DAGR_TRANS, A, qr, Cshort), DAGR_ERR_ARG);
