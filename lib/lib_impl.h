@@ -568,7 +568,8 @@ typedef struct trace_rankstat {
     int64_t wall_ns;
     uint64_t bytes_sent, bytes_received;
     uint64_t dropped;
-    int64_t threads;
+    int64_t threads; /* workers: the host's, then one per device */
+    int64_t devices;
     uint64_t io_bytes[TRACE_IO_KINDS]; /* file I/O recorded, by trace_io_kind_t */
     int64_t io_ns[TRACE_IO_KINDS];
     uint64_t mem_limit, mem_peak, mem_over; /* the tile store's (0 without a memory limit) */

@@ -832,7 +832,9 @@ static void write_event(FILE *f, const trace_t *tr, int pid, const tev_t *e) {
     }
 }
 
-static void write_meta(FILE *f, int pid, int nthreads) {
+/* Rank pid's row names: its host workers, its devices' workers (the last `ndev` of the
+ * nthreads), then comm, main and io. */
+static void write_meta(FILE *f, int pid, int nthreads, int ndev) {
     fprintf(f,
             ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
             "\"args\":{\"name\":\"rank %d\"}}"
@@ -841,8 +843,10 @@ static void write_meta(FILE *f, int pid, int nthreads) {
             pid, pid, pid, pid);
     for (int t = 0; t < nthreads + 3; t++) {
         char name[32];
-        if (t < nthreads)
+        if (t < nthreads - ndev)
             snprintf(name, sizeof name, "worker %d", t);
+        else if (t < nthreads)
+            snprintf(name, sizeof name, "device %d", t - (nthreads - ndev));
         else
             snprintf(name, sizeof name, "%s",
                      t == nthreads       ? "comm"
@@ -902,7 +906,7 @@ static bool evwalk_next(trace_t *tr, evwalk_t *w, tev_t *out) {
 }
 
 /* Collective: every rank's events, aligned, written by rank 0 as they arrive. */
-static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
+static void merge_events(dagr_ctx_t *ctx, const trace_rankstat_t *rs) {
     trace_t *tr = ctx->trace;
     tev_t *out = malloc(CHUNK * sizeof *out);
     if (ctx->rank != 0) {
@@ -928,8 +932,8 @@ static void merge_events(dagr_ctx_t *ctx, const int64_t *nthreads_of) {
     FILE *f = tr->trace_f;
     fputs("{\"traceEvents\":[\n{\"name\":\"dagr\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{}}",
           f);
-    for (int r = 0; r < ctx->size; r++)
-        write_meta(f, r, (int)nthreads_of[r]);
+    for (int r = 0; rs && r < ctx->size; r++) /* rs is NULL when only draining the ranks */
+        write_meta(f, r, (int)rs[r].threads, (int)rs[r].devices);
     evwalk_t w = evwalk_start(tr);
     tev_t e;
     while (evwalk_next(tr, &w, &e))
@@ -978,6 +982,7 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     trace_kstat_t *ks = calloc(MAX_KERNELS, sizeof *ks), *kall = calloc(MAX_KERNELS, sizeof *ks);
     trace_rankstat_t me = {.wall_ns = tr->ns1 - tr->ns0,
                            .threads = tr->nthreads,
+                           .devices = ctx->denv.test_devices,
                            .bytes_sent = atomic_load(&ctx->bytes_sent),
                            .bytes_received = atomic_load(&ctx->bytes_received)};
     memcpy(me.io_bytes, tr->io_bytes, sizeof me.io_bytes);
@@ -1014,13 +1019,10 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     trace_rankstat_t rscratch;
     MPI_Gather(&me, (int)sizeof me, MPI_BYTE, rs ? (void *)rs : (void *)&rscratch, (int)sizeof me,
                MPI_BYTE, 0, ctx->comm);
-    int64_t *nthreads_of = ctx->rank == 0 ? calloc((size_t)P, sizeof *nthreads_of) : NULL;
-    if (ctx->rank == 0 && (!rs || !nthreads_of || !kall || gs != DAGR_OK)) {
+    if (ctx->rank == 0 && (!rs || !kall || gs != DAGR_OK)) {
         st = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory merging the trace on rank 0");
         snprintf(msg, sizeof msg, "%s", dagr_last_error());
     }
-    for (int r = 0; rs && nthreads_of && r < P; r++)
-        nthreads_of[r] = rs[r].threads;
     for (int k = 0; kall && k < MAX_KERNELS; k++)
         kall[k] = (trace_kstat_t){cnt_all[k], ns_all[k], fl_all[k]};
     uint64_t inserted = ctx->div.count;
@@ -1028,7 +1030,7 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     if (tr->trace_path) {
         if (ctx->rank == 0 && st == DAGR_OK) {
             FILE *f = tr->trace_f;
-            merge_events(ctx, nthreads_of);
+            merge_events(ctx, rs);
             fprintf(
                 f,
                 "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{\"dagr_version\":\"%d.%d.%d\","
@@ -1105,7 +1107,6 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     free(ks);
     free(kall);
     free(rs);
-    free(nthreads_of);
     free(g.nodes);
     free(g.rank_of);
     free(g.off);
