@@ -117,6 +117,7 @@ struct comm {
     MPI_Request *reqs;
     op_t *ops;
     int nops, capops, nmsgrecv;
+    int nsends; /* OP_SEND requests in flight: bytes leaving (read by comm_moving) */
     msg_t msgrecv[MSG_RECVS];
     char *base;
     size_t credit_off, arena_off;
@@ -343,6 +344,7 @@ static bool p2p_post(comm_t *c, uint8_t kind, node_t *n, char *p, size_t bytes, 
             break;
         }
         n->p2p_left++;
+        if (kind == OP_SEND) __atomic_add_fetch(&c->nsends, 1, __ATOMIC_RELAXED);
     }
     return n->p2p_left > 0;
 }
@@ -405,6 +407,7 @@ static bool p2p_poll(comm_t *c) {
             comm_fail(c, err, op.kind == OP_SEND ? "MPI_Isend of a tile" : "MPI_Irecv of a tile");
             op.node->failed = true;
         }
+        if (op.kind == OP_SEND) __atomic_sub_fetch(&c->nsends, 1, __ATOMIC_RELAXED);
         if (--op.node->p2p_left > 0) continue;
         if (op.kind == OP_SEND)
             send_finish(c, op.node, !op.node->failed);
@@ -901,6 +904,13 @@ static void *progress_main(void *p) {
 /* ------------------------------------------------------------------------------------------
  * Setup and teardown (collective)
  * ---------------------------------------------------------------------------------------- */
+
+/* Bytes leaving this rank: a receive posted for data that never comes (its sender diverged)
+ * is waiting, not moving, so only sends count; a transfer arriving here is its sender's. */
+bool comm_moving(const dagr_ctx_t *ctx) {
+    const comm_t *c = ctx->comm_engine;
+    return c && __atomic_load_n(&c->nsends, __ATOMIC_RELAXED) > 0;
+}
 
 void *comm_arena_alloc(dagr_ctx_t *ctx, size_t bytes) {
     return arena_alloc(&ctx->arena, bytes);

@@ -455,19 +455,32 @@ void ctx_wait_inflight(dagr_ctx_t *ctx, long target) {
 
 dagr_status_t ctx_wait_backlog(dagr_ctx_t *ctx, long target) {
     long ms = 10;
+    bool polled = false;
     while (!wait_inflight(ctx, target, ms)) {
         /* A peer's collective proves the graphs differ: join its check (every rank then gets
          * DAGR_ERR_DIVERGED). Otherwise look again later, less often. */
         if (divergence_peer_behind(ctx)) {
             dagr_status_t s = ctx_sync(ctx, DAGR_OK, NULL);
             if (s != DAGR_OK) return s;
+        } else if (divergence_all_stalled(
+                       ctx, sched_all_idle(ctx) && !device_busy(ctx) && !comm_moving(ctx),
+                       atomic_load(&ctx->nodes_done))) {
+            /* Every rank waits here with nothing moving anywhere: the graphs differ. */
+            divergence_stall_entry(ctx, true);
+            dagr_status_t s = ctx_sync(ctx, DAGR_OK, NULL);
+            divergence_stall_entry(ctx, false);
+            if (s != DAGR_OK) return s;
         }
         ms = ms < 500 ? 2 * ms : 1000;
+        polled = true;
     }
+    /* No longer waiting: a stale "stalled" must not make a peer think every rank is. */
+    if (polled) divergence_stall_entry(ctx, false);
     return DAGR_OK;
 }
 
 void ctx_node_finished(dagr_ctx_t *ctx) {
+    atomic_fetch_add_explicit(&ctx->nodes_done, 1, memory_order_relaxed);
     long left = atomic_fetch_sub(&ctx->inflight, 1) - 1;
     /* Pairs with the waiter's store-then-load: one of the two sees the other. */
     if (atomic_load(&ctx->waiter) && left <= ctx->wait_target) {

@@ -587,6 +587,12 @@ static size_t affinity(const device_t *d, const node_t *n) {
     return b;
 }
 
+bool device_busy(const dagr_ctx_t *ctx) {
+    for (int i = 0; i < ctx->ndev; i++)
+        if (device_load(ctx->devs[i])) return true;
+    return false;
+}
+
 /* Where its inputs already are, unless that device is much busier than the host; else the
  * least loaded of the host (tasks queued per worker) and the devices. */
 bool device_place(dagr_ctx_t *ctx, node_t *n) {

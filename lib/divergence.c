@@ -15,7 +15,15 @@
  * rank already has, proves that the graphs differ (every rank inserts the same number of
  * tasks before the k-th collective), and this rank joins that collective's check at once:
  * every rank gets DAGR_ERR_DIVERGED instead of a hang. The slot is one 64-bit word read and
- * written with MPI_Fetch_and_op, so that it is never seen half-written. */
+ * written with MPI_Fetch_and_op, so that it is never seen half-written.
+ *
+ * Every rank waiting for backlog room. When each rank inserted extra tasks of its own, all
+ * may wait in dagr_spawn with none in a collective. A graph every rank inserted alike always
+ * makes progress, so a second word per rank says whether its rank is stalled (waiting for
+ * backlog room with every worker idle, no device working and no bytes moving) and how many
+ * nodes it has finished. A waiting rank that sees every rank stalled, with nothing finished
+ * anywhere, for STALL_SECONDS enters the collective check with its word marked STALL_ENTRY;
+ * every other stalled rank sees that mark and joins, and all get DAGR_ERR_DIVERGED. */
 #include "lib_impl.h"
 
 #include <stdlib.h>
@@ -25,6 +33,11 @@
 /* The published word: the collective's number (mod 2^16) and the task count (mod 2^48). */
 #define SLOT_COUNT_BITS 48
 #define SLOT_COUNT_MASK ((UINT64_C(1) << SLOT_COUNT_BITS) - 1)
+/* The second word: STALLED, STALL_ENTRY, and the count of finished nodes below them. */
+#define STALLED (UINT64_C(1) << 63)
+#define STALL_ENTRY (UINT64_C(1) << 62)
+#define FINISHED_MASK (STALL_ENTRY - 1)
+#define STALL_SECONDS 2.0
 
 void divergence_init(divergence_t *d) {
     memset(d, 0, sizeof *d);
@@ -151,9 +164,9 @@ dagr_status_t divergence_start(dagr_ctx_t *ctx) {
     divergence_t *d = &ctx->div;
     d->win = MPI_WIN_NULL;
     uint64_t *slot = NULL;
-    DAGR_TRY_MPI(MPI_Win_allocate(sizeof(uint64_t), sizeof(uint64_t), MPI_INFO_NULL, ctx->comm,
+    DAGR_TRY_MPI(MPI_Win_allocate(2 * sizeof(uint64_t), sizeof(uint64_t), MPI_INFO_NULL, ctx->comm,
                                   &slot, &d->win));
-    *slot = 0;
+    slot[0] = slot[1] = 0;
     DAGR_TRY_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, d->win));
     /* Every slot is zero before anyone reads one. */
     DAGR_TRY_MPI(MPI_Barrier(ctx->comm));
@@ -187,7 +200,52 @@ bool divergence_peer_behind(dagr_ctx_t *ctx) {
         if (MPI_Fetch_and_op(&none, &word, MPI_UINT64_T, p, 0, MPI_NO_OP, d->win) != MPI_SUCCESS ||
             MPI_Win_flush(p, d->win) != MPI_SUCCESS)
             continue;
-        if (word >> SLOT_COUNT_BITS == next && (word & SLOT_COUNT_MASK) < d->count) return true;
+        if (word >> SLOT_COUNT_BITS != next) continue;
+        if ((word & SLOT_COUNT_MASK) < d->count) return true;
+        /* Entered because every rank stalled: join it, whatever the counts. */
+        if (MPI_Fetch_and_op(&none, &word, MPI_UINT64_T, p, 1, MPI_NO_OP, d->win) == MPI_SUCCESS &&
+            MPI_Win_flush(p, d->win) == MPI_SUCCESS && (word & STALL_ENTRY))
+            return true;
     }
     return false;
+}
+
+static void publish_stall(dagr_ctx_t *ctx, uint64_t word) {
+    uint64_t old;
+    MPI_Fetch_and_op(&word, &old, MPI_UINT64_T, ctx->rank, 1, MPI_REPLACE, ctx->div.win);
+    MPI_Win_flush(ctx->rank, ctx->div.win);
+}
+
+bool divergence_all_stalled(dagr_ctx_t *ctx, bool stalled, uint64_t finished) {
+    divergence_t *d = &ctx->div;
+    if (d->win == MPI_WIN_NULL) return false;
+    uint64_t mine = (stalled ? STALLED : 0) | (finished & FINISHED_MASK);
+    publish_stall(ctx, mine);
+    uint64_t sig = mine * 0x9e3779b97f4a7c15ull;
+    bool all = stalled;
+    for (int p = 0; p < ctx->size && all; p++) {
+        if (p == ctx->rank) continue;
+        uint64_t word = 0, none = 0;
+        if (MPI_Fetch_and_op(&none, &word, MPI_UINT64_T, p, 1, MPI_NO_OP, d->win) != MPI_SUCCESS ||
+            MPI_Win_flush(p, d->win) != MPI_SUCCESS || !(word & STALLED)) {
+            all = false;
+            break;
+        }
+        sig = (sig ^ word) * 0xc2b2ae3d27d4eb4full + (uint64_t)p;
+    }
+    double now = dagr_now();
+    if (!all || !d->stall_seen || sig != d->stall_sig) {
+        d->stall_seen = all;
+        d->stall_sig = sig;
+        d->stall_since = now;
+        return false;
+    }
+    return now - d->stall_since >= STALL_SECONDS;
+}
+
+void divergence_stall_entry(dagr_ctx_t *ctx, bool entering) {
+    divergence_t *d = &ctx->div;
+    if (d->win == MPI_WIN_NULL) return;
+    publish_stall(ctx, entering ? STALLED | STALL_ENTRY : 0);
+    d->stall_seen = false;
 }

@@ -404,6 +404,8 @@ void device_copy_done(device_t *dev);
 /* A deferred task that ran on device d was completed (dagr_task_complete). */
 void device_task_done(struct dagr_ctx *ctx, node_t *n, int d, dagr_status_t status,
                       const char *why);
+/* Any thread, no lock: whether a device has a task in its queue or in flight (a hint). */
+bool device_busy(const struct dagr_ctx *ctx);
 /* h is dying: frees its device copies. */
 void device_forget(struct dagr_data *h);
 
@@ -440,6 +442,8 @@ void comm_push(struct dagr_ctx *ctx, node_t *n);
 /* Allocates a local copy buffer for h in the receive arena, or NULL if it is full. */
 void *comm_arena_alloc(struct dagr_ctx *ctx, size_t bytes);
 void comm_arena_free(struct dagr_ctx *ctx, void *p, size_t bytes);
+/* Any thread, no lock: whether bytes of a transfer are moving through MPI now (a hint). */
+bool comm_moving(const struct dagr_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------
  * Divergence detection (divergence.c)
@@ -453,7 +457,11 @@ typedef struct divergence {
     size_t nlog, caplog;
     uint64_t stride;
     uint64_t ncoll; /* collective calls entered since dagr_init (ctx_sync) */
-    MPI_Win win;    /* one published word per rank: see divergence.c */
+    MPI_Win win;    /* two published words per rank: see divergence.c */
+    /* The main thread's view of a stall of every rank (divergence_all_stalled). */
+    bool stall_seen;
+    uint64_t stall_sig;
+    double stall_since;
 } divergence_t;
 
 void divergence_init(divergence_t *d);
@@ -472,6 +480,13 @@ void divergence_enter(struct dagr_ctx *ctx);
 /* Main thread, waiting for backlog room: true when a peer waits in the collective call this
  * rank has not reached, having inserted fewer tasks than this rank has (the graphs differ). */
 bool divergence_peer_behind(struct dagr_ctx *ctx);
+/* Main thread, waiting for backlog room: publishes whether this rank is stalled (idle, nothing
+ * moving) and how many nodes it finished; true once every rank has stayed stalled, with
+ * nothing finished anywhere, for a while: the graphs differ. */
+bool divergence_all_stalled(struct dagr_ctx *ctx, bool stalled, uint64_t finished);
+/* Marks this rank's entry into the check that a stall of every rank caused (peers join it),
+ * and clears the mark after. */
+void divergence_stall_entry(struct dagr_ctx *ctx, bool entering);
 
 /* ---------------------------------------------------------------------------------------
  * Observability: trace (trace.c), DOT (dot.c), summary (summary.c), progress (progress.c)
@@ -625,6 +640,7 @@ struct dagr_ctx {
 
     /* Statistics since init (for benchmarks and traces). */
     atomic_ulong tasks_run;
+    atomic_ulong nodes_done; /* every node finished (tasks and transfers) */
     atomic_ulong bytes_sent, bytes_received;
 
     store_t *store;       /* NULL unless a memory limit is set */

@@ -82,3 +82,28 @@ Test(lib_divergence, backlog_full_four_ranks_off_node, .timeout = 120) {
 Test(lib_divergence, backlog_default_size, .timeout = 240) {
     diverge_backlog(2, "DAGR_THREADS=1", "backlog 70000");
 }
+
+/* Every rank's extra tasks wait for data the next rank never sends: every rank waits in
+ * dagr_spawn for backlog room and none reaches a collective call. Each must see every rank
+ * stalled, with nothing finishing anywhere, and every dagr_spawn that waits must return
+ * DAGR_ERR_DIVERGED (in a few seconds), never hang. */
+static void diverge_all_backlog(int nranks, const char *env, const char *args) {
+    mpirun_t r;
+    mpirun(&r, nranks, env, 90, "diverge", args);
+    mpirun_assert_result(&r, "diverge", 1);
+    mpirun_assert_result(&r, "diverge_spawn", 1);
+    mpirun_assert_result(&r, "diverge_finalize", 1);
+    mpirun_assert_clean(&r);
+    cr_expect_lt(r.seconds, 30.0, "took %.1f s", r.seconds);
+    mpirun_free(&r);
+}
+
+Test(lib_divergence, every_rank_in_backlog_two_ranks, .timeout = 120) {
+    diverge_all_backlog(2, "DAGR_THREADS=1 DAGR_MAX_PENDING=4", "allbacklog 8");
+}
+Test(lib_divergence, every_rank_in_backlog_three_ranks, .timeout = 120) {
+    diverge_all_backlog(3, "DAGR_THREADS=2 DAGR_MAX_PENDING=4", "allbacklog 8");
+}
+Test(lib_divergence, every_rank_in_backlog_four_ranks_off_node, .timeout = 120) {
+    diverge_all_backlog(4, "DAGR_THREADS=1 DAGR_MAX_PENDING=4 MPIR_CVAR_NOLOCAL=1", "allbacklog 8");
+}

@@ -1,6 +1,6 @@
 /* Divergence scenario: rank 1 inserts a graph different from the other ranks'.
  *
- * Usage: diverge kernel|mode|handle|extra|owner|bytes|backlog [NEXTRA]
+ * Usage: diverge kernel|mode|handle|extra|owner|bytes|backlog|allbacklog [NEXTRA]
  *
  * Every rank inserts tasks #0 .. #(DIFF-1) alike. Then, on rank 1 only:
  *   kernel  task #DIFF uses a kernel with another name (same body);
@@ -15,6 +15,11 @@
  *           dagr_spawn for backlog room that never comes while the others wait in
  *           dagr_wait_all. dagr_spawn must return DAGR_ERR_DIVERGED on rank 1 (which then
  *           stops inserting) and dagr_wait_all on the others, naming task #NCOMMON.
+ *   allbacklog  every rank inserts NEXTRA more tasks of its own, each reading a handle of the
+ *           next rank (which never sends it): run with a DAGR_MAX_PENDING below NEXTRA, every
+ *           rank waits in dagr_spawn and none reaches a collective. dagr_spawn must return
+ *           DAGR_ERR_DIVERGED on every rank, naming task #NCOMMON (each rank's first extra
+ *           task differs from the others').
  * (For owner and bytes the tasks all match, so only the status is checked.)
  * dagr_wait_all must return DAGR_ERR_DIVERGED on every rank, without hanging, naming the first
  * differing task; dagr_spawn must then refuse new tasks (DAGR_ERR_DIVERGED or DAGR_ERR_STATE)
@@ -73,8 +78,19 @@ int main(int argc, char **argv) {
     if (strcmp(how, "owner") == 0) SC_TRY(dagr_data_create(ctx, 8, odd ? 0 : last, &odd_handle));
     if (strcmp(how, "bytes") == 0) SC_TRY(dagr_data_create(ctx, odd ? 16 : 8, 0, &odd_handle));
 
-    const int backlog = strcmp(how, "backlog") == 0;
+    const int allb = strcmp(how, "allbacklog") == 0;
+    const int backlog = strcmp(how, "backlog") == 0 || allb;
     const long nextra = backlog && argc > 2 ? atol(argv[2]) : 8;
+    dagr_data_t *next_rank = NULL, *own = NULL; /* allbacklog: the next rank's, and ours */
+    if (allb) {
+        for (int r = 0; r < size; r++) {
+            dagr_data_t *x;
+            SC_TRY(dagr_data_create(ctx, 8, r, &x));
+            if (r == (rank + 1) % size) next_rank = x;
+            if (r == rank) own = x;
+        }
+    }
+    const int extra_here = allb ? size > 1 : backlog && odd;
     int expect_seq = strcmp(how, "extra") == 0 || backlog                     ? NCOMMON
                      : strcmp(how, "owner") == 0 || strcmp(how, "bytes") == 0 ? -1
                                                                               : DIFF;
@@ -105,14 +121,15 @@ int main(int argc, char **argv) {
     }
     dagr_status_t spawn_st = DAGR_OK;
     long spawned = 0;
-    for (; odd && backlog && spawned < nextra && spawn_st == DAGR_OK; spawned++) {
-        dagr_access_t acc[2] = {{h[0], DAGR_READ}, {mine, DAGR_WRITE}};
+    for (; extra_here && spawned < nextra && spawn_st == DAGR_OK; spawned++) {
+        dagr_access_t acc[2] = {{allb ? next_rank : h[0], DAGR_READ},
+                                {allb ? own : mine, DAGR_WRITE}};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
         o.rank = rank;
         spawn_st = dagr_spawn(ctx, &K_COPY, NULL, 0, 2, acc, &o);
     }
-    if (odd && backlog) {
+    if (extra_here) {
         /* Within the backlog every spawn succeeds; the one that would wait must fail. */
         int ok = SC_EXPECT_STATUS(spawn_st, DAGR_ERR_DIVERGED);
         sc_result("diverge_spawn", ok, "spawned %ld of %ld extra tasks, last status %s", spawned,
