@@ -119,6 +119,15 @@ static dagr_status_t apply_env(dagr_config_t *cfg) {
         cfg->memory_limit = n;
     }
     if ((v = getenv("DAGR_SPILL_DIR")) && *v) cfg->spill_dir = v;
+    if ((v = getenv("DAGR_STOP_SIGNALS"))) {
+        stop_signals_t check;
+        if (stop_parse(v, &check) != DAGR_OK) {
+            char why[DAGR_ERRMSG_MAX];
+            snprintf(why, sizeof why, "%s", dagr_last_error());
+            return DAGR_ERR(DAGR_ERR_ARG, "DAGR_STOP_SIGNALS: %s", why);
+        }
+        cfg->stop_signals = v; /* "" turns them off */
+    }
     DAGR_CHECK(cfg->summary == 0 || cfg->summary == 1, DAGR_ERR_ARG, "summary %d must be 0 or 1",
                cfg->summary);
     DAGR_CHECK(
@@ -202,9 +211,18 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
 
     /* Configuration errors must be the same on every rank, or some would go on into the
      * collectives below and wait forever. */
-    dagr_status_t s = apply_env(&conf);
+    launch_info_t launch;
+    launch_detect(&launch);
+    int world = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    dagr_status_t s = launch_check(&launch, world);
+    /* Printed here too: a mislaunched job must say so even if the program prints nothing. */
+    if (s != DAGR_OK) fprintf(stderr, "dagr: %s\n", dagr_last_error());
+    if (s == DAGR_OK) s = apply_env(&conf);
     device_env_t denv;
+    stop_signals_t stop;
     if (s == DAGR_OK) s = device_env_parse(&denv);
+    if (s == DAGR_OK) s = stop_parse(conf.stop_signals, &stop);
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", s == DAGR_OK ? "" : dagr_last_error());
     s = ctx_agree(conf.comm, s, msg);
@@ -224,6 +242,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     ctx->own_mpi = own;
     ctx->cfg = conf;
     ctx->denv = denv;
+    ctx->launch = launch;
     divergence_init(&ctx->div);
     pthread_mutex_init(&ctx->wait_lock, NULL);
     pthread_cond_init(&ctx->wait_cond, NULL);
@@ -243,6 +262,11 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
         MPI_Comm_rank(node, &ctx->local_rank);
         MPI_Comm_size(node, &ctx->local_size);
         MPI_Comm_free(&node);
+        int mine[2] = {ctx->local_rank == 0, ctx->local_size}, sum[2];
+        e = MPI_Allreduce(&mine[0], &sum[0], 1, MPI_INT, MPI_SUM, ctx->comm);
+        if (e == MPI_SUCCESS) e = MPI_Allreduce(&mine[1], &sum[1], 1, MPI_INT, MPI_MAX, ctx->comm);
+        ctx->nnodes = sum[0];
+        ctx->max_local = sum[1];
     }
     if (e != MPI_SUCCESS) {
         s = dagr_error_mpi(e, __FILE__, __LINE__, "setting up the context's communicators");
@@ -258,9 +282,21 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if ((s = device_start(ctx)) != DAGR_OK) goto undo_sched;
     if ((s = progress_start(ctx)) != DAGR_OK) goto undo_sched;
     if ((s = divergence_start(ctx)) != DAGR_OK) goto undo_progress;
+    /* Last: a failure above leaves the signals' actions as they were. Every rank parsed the
+     * same list, and sigaction fails only for a signal the parser refused. */
+    ctx->stop = stop;
+    if ((s = stop_install(&ctx->stop)) != DAGR_OK) goto undo_progress;
     if (ctx->cfg.verbose && ctx->rank == 0) {
-        fprintf(stderr, "dagr: %d ranks (%d on this node), %d worker threads per rank\n", ctx->size,
-                ctx->local_size, ctx->cfg.threads);
+        fprintf(stderr,
+                "dagr: %d ranks on %d node%s (%d on this node), %d worker threads per rank; "
+                "launched by %s (%s)\n",
+                ctx->size, ctx->nnodes, ctx->nnodes == 1 ? "" : "s", ctx->local_size,
+                ctx->cfg.threads, ctx->launch.launcher, ctx->launch.pmi);
+        if (ctx->stop.n) {
+            char names[64];
+            stop_names(&ctx->stop, names, sizeof names);
+            fprintf(stderr, "dagr: stop signals %s\n", names);
+        }
         if (ctx->ndev)
             fprintf(stderr,
                     "dagr: %d test devices per rank, %zu bytes of memory each, copies delayed "
@@ -299,6 +335,7 @@ dagr_status_t dagr_finalize(dagr_ctx_t **pctx) {
      * than be freed under them. Otherwise every handle is idle now. */
     while (ctx->live)
         data_retire(ctx->live);
+    stop_restore(&ctx->stop);
     divergence_stop(ctx);
     progress_stop(ctx);
     sched_stop(ctx);
@@ -323,6 +360,50 @@ int dagr_rank(const dagr_ctx_t *ctx) {
 int dagr_size(const dagr_ctx_t *ctx) {
     return ctx ? ctx->size : 0;
 }
+/* This node's memory: the physical memory, or the job's cgroup limit when lower (cgroup v2
+ * memory.max, or v1 memory.limit_in_bytes). */
+static size_t node_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t mem = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+    static const char *const limits[] = {"/sys/fs/cgroup/memory.max",
+                                         "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    for (size_t i = 0; i < sizeof limits / sizeof *limits; i++) {
+        FILE *f = fopen(limits[i], "r");
+        unsigned long long v;
+        if (!f) continue;
+        if (fscanf(f, "%llu", &v) == 1 && v > 0 && (size_t)v < mem) mem = (size_t)v;
+        fclose(f); /* "max": no limit */
+    }
+    return mem;
+}
+
+dagr_status_t dagr_job_info(const dagr_ctx_t *ctx, dagr_job_info_t *out) {
+    DAGR_CHECK(ctx && out, DAGR_ERR_ARG, "%s is NULL", ctx ? "out" : "ctx");
+    dagr_ctx_t *c = (dagr_ctx_t *)ctx; /* the strings are filled once, here */
+    if (!c->mpi_library[0]) {
+        launch_library_name(c->mpi_library, sizeof c->mpi_library);
+        stop_names(&c->stop, c->stop_names, sizeof c->stop_names);
+    }
+    *out = (dagr_job_info_t){
+        .ranks = ctx->size,
+        .nodes = ctx->nnodes,
+        .ranks_on_node = ctx->local_size,
+        .max_ranks_per_node = ctx->max_local,
+        .threads = ctx->cfg.threads,
+        .devices = ctx->ndev,
+        .mpi_library = c->mpi_library,
+        .thread_level = thread_level_name(MPI_THREAD_MULTIPLE),
+        .launcher = ctx->launch.launcher,
+        .pmi = ctx->launch.pmi,
+        .memory_limit = ctx->cfg.memory_limit,
+        .node_memory = node_memory(),
+        .spill_dir = ctx->store ? store_dir(ctx) : NULL,
+        .comm_arena = ctx->arena.size,
+        .stop_signals = c->stop_names,
+    };
+    return DAGR_OK;
+}
+
 int dagr_threads(const dagr_ctx_t *ctx) {
     return ctx ? ctx->cfg.threads : 0;
 }

@@ -21,6 +21,8 @@ const char *dagr_status_str(dagr_status_t s) {
         return "DAGR_ERR_NOMEM: out of memory";
     case DAGR_ERR_MPI:
         return "DAGR_ERR_MPI: MPI failure";
+    case DAGR_ERR_LAUNCH:
+        return "DAGR_ERR_LAUNCH: mislaunched job";
     case DAGR_ERR_GPU:
         return "DAGR_ERR_GPU: GPU failure";
     case DAGR_ERR_IO:

@@ -17,6 +17,7 @@
 
 #include <mpi.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -600,6 +601,38 @@ dagr_status_t progress_start(struct dagr_ctx *ctx);
 void progress_stop(struct dagr_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------
+ * The launch check (launch.c) and stop signals (stop.c)
+ * ------------------------------------------------------------------------------------- */
+
+/* Who started this process, and how many processes it says it started. */
+typedef struct launch_info {
+    char launcher[48]; /* "mpiexec (MPICH's Hydra)", "srun", "OpenMPI's mpiexec", "none" */
+    char pmi[24];      /* "PMI-1 (Hydra)", "PMI-2", "PMIx", "none" */
+    long expected;     /* processes started; -1: unknown (no check) */
+    char source[32];   /* where expected came from ("PMI_SIZE", ...) */
+} launch_info_t;
+/* Local: reads the environment (and asks PMIx when built with it). */
+void launch_detect(launch_info_t *l);
+/* Local: DAGR_ERR_LAUNCH naming the launcher, the sizes and the fix when MPI_COMM_WORLD's
+ * size is not what the launcher started. */
+dagr_status_t launch_check(const launch_info_t *l, int world);
+/* "MPICH 4.0.2": the first line of MPI_Get_library_version, tidied. */
+void launch_library_name(char *out, size_t size);
+
+#define STOP_MAX_SIGNALS 8
+typedef struct stop_signals {
+    int n;
+    int sig[STOP_MAX_SIGNALS];
+    struct sigaction old[STOP_MAX_SIGNALS]; /* restored at finalize */
+} stop_signals_t;
+/* "USR1,TERM" (names with or without SIG, any case, or numbers; "" or NULL: none). */
+dagr_status_t stop_parse(const char *spec, stop_signals_t *out);
+/* "USR1,TERM" back from the numbers. */
+void stop_names(const stop_signals_t *s, char *buf, size_t size);
+dagr_status_t stop_install(stop_signals_t *s);
+void stop_restore(stop_signals_t *s);
+
+/* ---------------------------------------------------------------------------------------
  * The context (context.c)
  * ------------------------------------------------------------------------------------- */
 
@@ -608,7 +641,13 @@ struct dagr_ctx {
     MPI_Comm user_comm; /* the duplicate handed out by dagr_comm() */
     int rank, size;
     int local_rank, local_size; /* on this node */
+    int nnodes, max_local;      /* nodes of the job, most ranks on one */
     bool own_mpi;
+    launch_info_t launch;
+    stop_signals_t stop;
+    bool stop_seen; /* dagr_stop_requested said true once (the verbose line) */
+    char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING]; /* dagr_job_info's strings */
+    char stop_names[64];
     dagr_config_t cfg;
 
     /* Insertion state (main thread). */

@@ -5,6 +5,7 @@
 #define DAGR_RUNTIME_H
 
 #include <mpi.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,19 +65,29 @@ typedef struct dagr_config {
      * device). NULL = none. It must not call dagr. */
     void (*worker_init)(int worker, void *arg);
     void *worker_init_arg;
+
+    /* Signals that ask the job to stop (README, "Slurm"): "USR1,TERM" catches SIGUSR1 and
+     * SIGTERM from dagr_init to dagr_finalize, and dagr_stop_requested turns true once any
+     * rank got one. Names with or without SIG, or numbers; NULL or "" = none (the signals
+     * keep their actions). Copied at dagr_init. */
+    const char *stop_signals;
 } dagr_config_t;
 
 /* Fills *cfg with the defaults. Local. */
 DAGR_API void dagr_config_init(dagr_config_t *cfg);
 
 /* Starts dagr on every rank of cfg->comm. Collective over cfg->comm.
+ * It first checks that MPI_COMM_WORLD is the job the launcher started: a program started by a
+ * launcher that its MPI does not speak to (with MPICH: `srun --mpi=pmix`, `srun --mpi=none`,
+ * OpenMPI's mpiexec) would otherwise run as many one-rank copies of itself; every process then
+ * fails with DAGR_ERR_LAUNCH, whose message names the launcher, the sizes and the fix.
  * If MPI is not initialised yet, dagr initialises it with MPI_THREAD_MULTIPLE (passing
  * argc/argv, which may be NULL) and finalises it in dagr_finalize. If the application
  * initialised MPI itself, it must have asked for MPI_THREAD_MULTIPLE; dagr then leaves MPI
  * initialised at dagr_finalize. cfg may be NULL for the defaults.
  * On success *ctx_out is the new context. Errors: DAGR_ERR_ARG (ctx_out NULL, a bad field or
- * environment value), DAGR_ERR_MPI (MPI finalised already, thread level too low, a window
- * could not be created), DAGR_ERR_NOMEM. */
+ * environment value), DAGR_ERR_LAUNCH (above), DAGR_ERR_MPI (MPI finalised already, thread level
+ * too low, a window could not be created), DAGR_ERR_NOMEM. */
 DAGR_API dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg,
                                  dagr_ctx_t **ctx_out);
 
@@ -132,6 +143,41 @@ typedef struct dagr_device_stats {
  * device out of range [0, dagr_devices(ctx))). */
 DAGR_API dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device,
                                          dagr_device_stats_t *out);
+
+/* Whether the job should stop: true once any rank caught one of the stop signals
+ * (dagr_config_t.stop_signals, DAGR_STOP_SIGNALS) since dagr_init. Logically collective:
+ * every rank gets the same answer from the same call, so that all of them stop after the
+ * same step, checkpoint together and exit with DAGR_EXIT_STOPPED. Cheap (one small
+ * allreduce): call it once per step. Also true when ctx is NULL or unusable (a divergence),
+ * so that a loop ends; the checkpoint that follows then returns the error. */
+DAGR_API bool dagr_stop_requested(dagr_ctx_t *ctx);
+
+/* The exit status of a program that stopped early because it was asked to (it checkpointed
+ * and will resume): slurm/chain.sbatch resubmits the job when the program exits with it.
+ * 75 is EX_TEMPFAIL of <sysexits.h>: "try again later". */
+#define DAGR_EXIT_STOPPED 75
+
+/* What this job got (dagr_job_info; dagr-info prints it). Strings belong to the context. */
+typedef struct dagr_job_info {
+    int ranks;                /* in the context */
+    int nodes;                /* nodes they run on (as MPI_COMM_TYPE_SHARED groups them) */
+    int ranks_on_node;        /* ranks on this rank's node */
+    int max_ranks_per_node;   /* on the most crowded node */
+    int threads;              /* worker threads per rank */
+    int devices;              /* devices per rank (dagr_devices) */
+    const char *mpi_library;  /* the first line of MPI_Get_library_version */
+    const char *thread_level; /* MPI's thread level ("MPI_THREAD_MULTIPLE") */
+    const char *launcher;     /* "mpiexec (MPICH's Hydra)", "srun", "OpenMPI's mpiexec", "none" */
+    const char *pmi;          /* "PMI-1 (Hydra)", "PMI-2", "PMIx", "none" */
+    size_t memory_limit;      /* dagr's data limit per rank (DAGR_MEMORY_LIMIT); 0 = none */
+    size_t node_memory;       /* this node's memory, or less when a cgroup limits the job */
+    const char *spill_dir;    /* where data spills under the limit; NULL without one */
+    size_t comm_arena;        /* bytes of receive arena per rank */
+    const char *stop_signals; /* "USR1,TERM"; "" = none */
+} dagr_job_info_t;
+
+/* Fills *out. Local. Errors: DAGR_ERR_ARG (ctx or out NULL). */
+DAGR_API dagr_status_t dagr_job_info(const dagr_ctx_t *ctx, dagr_job_info_t *out);
 
 /* Worker threads running tasks on this rank. Local. */
 DAGR_API int dagr_threads(const dagr_ctx_t *ctx);

@@ -27,7 +27,9 @@ typedef enum dagr_status {
 
     DAGR_ERR_NOMEM = -10, /* memory allocation failed */
 
-    DAGR_ERR_MPI = -20, /* an MPI call failed, or MPI is unusable as initialised */
+    DAGR_ERR_MPI = -20,    /* an MPI call failed, or MPI is unusable as initialised */
+    DAGR_ERR_LAUNCH = -21, /* MPI's world is not the job the launcher started (the message
+                              names the launcher, the sizes and the fix) */
 
     DAGR_ERR_GPU = -30, /* a CUDA/cuBLAS call failed */
 
