@@ -16,9 +16,14 @@
  * rank's MPI_File_sync, then fsync and rename on rank 0, then fsync of the directory): a crash
  * or a failure while writing leaves the previous checkpoint as it was. Each handle is one task
  * on its owner, which computes the checksum and writes its extent of /data with an independent
- * H5Dwrite; rank 0 writes the table once the checksums are in. On resume each handle is one
- * task on its (new) owner that reads its extent into the handle and checks the checksum. */
+ * H5Dwrite; rank 0 writes the table once the checksums are in. dagr_checkpoint_async inserts
+ * the same tasks and returns: the end (checksums, table, flush, rename) is the context's
+ * pending action (lib/module.h), run collectively once the writes are done. On resume each
+ * handle is one task on its (new) owner that reads its extent into the handle and checks the
+ * checksum. */
 #include "io_impl.h"
+
+#include <stdatomic.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,11 +160,12 @@ typedef struct ckpt_args {
     hid_t data;   /* the /data dataset */
     uint64_t off; /* extent in /data */
     uint64_t rows, cols, elsize;
-    uint64_t *sum;    /* write: where this rank keeps the checksum (a slot of its own) */
-    uint64_t want;    /* read: the checksum the table holds */
-    int64_t k;        /* the handle's place in creation order (for messages) */
-    bool dynamic;     /* read: a handle whose size tasks decide, resized to rows bytes */
-    const char *path; /* the call waits, so it outlives the task */
+    uint64_t *sum;        /* write: where this rank keeps the checksum (a slot of its own) */
+    atomic_long *written; /* write: counts this rank's writes that succeeded */
+    uint64_t want;        /* read: the checksum the table holds */
+    int64_t k;            /* the handle's place in creation order (for messages) */
+    bool dynamic;         /* read: a handle whose size tasks decide, resized to rows bytes */
+    const char *path;     /* outlives the task (the call's, or the pending checkpoint's) */
 } ckpt_args_t;
 
 /* Writes or reads bytes [off, off + n) of /data from / into buf. Any thread. */
@@ -206,7 +212,10 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
     if (!write && a->dynamic && dagr_task_resize(t, 0, a->rows) != DAGR_OK)
         return DAGR_TASK_ERROR; /* the task fails with resize's reason */
     size_t n = t->bytes[0];
-    if (n == 0) return DAGR_TASK_DONE; /* an empty version of such a handle: nothing to move */
+    if (n == 0) { /* an empty version of such a handle: nothing to move */
+        if (write) atomic_fetch_add(a->written, 1);
+        return DAGR_TASK_DONE;
+    }
     bool strided = t->ld[0] != a->rows;
     void *p = strided ? malloc(n) : t->buf[0];
     if (!p) {
@@ -231,6 +240,7 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
         dagr_task_fail(t, s, "%s", dagr_last_error());
         return DAGR_TASK_ERROR;
     }
+    if (write) atomic_fetch_add(a->written, 1);
     return DAGR_TASK_DONE;
 }
 
@@ -248,7 +258,8 @@ static const dagr_kernel_t read_kernel = {.name = "checkpoint_read", .cpu = k_re
  * tasks decide even when empty (its size is restored too). sums: this rank's checksums
  * (write). */
 static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data, bool write,
-                                    uint64_t *sums, const char *path) {
+                                    uint64_t *sums, atomic_long *written, long *local,
+                                    const char *path) {
     for (int64_t k = 0; k < L->n; k++) {
         dagr_data_t *h = L->h[k];
         const uint64_t *row = L->table + k * TABLE_COLS;
@@ -260,6 +271,7 @@ static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t da
                          .cols = row[1],
                          .elsize = row[2],
                          .sum = sums ? sums + k : NULL,
+                         .written = written,
                          .want = row[3],
                          .k = k,
                          .dynamic = data_shape(h).dynamic,
@@ -267,6 +279,7 @@ static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t da
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
         o.rank = data_shape(h).owner;
+        if (local && o.rank == dagr_rank(ctx)) (*local)++;
         dagr_access_t acc = {h, write ? DAGR_READ : DAGR_WRITE};
         DAGR_TRY(dagr_spawn(ctx, write ? &write_kernel : &read_kernel, &a, sizeof a, 1, &acc, &o));
     }
@@ -391,87 +404,159 @@ static dagr_status_t check_replaceable(const char *path) {
 }
 
 /* ------------------------------------------------------------------------------------------
- * Checkpoint
+ * Checkpoint, synchronous and asynchronous
+ *
+ * Both forms begin the same way (ckpt_begin: lay out "<path>.tmp" and insert one write task
+ * per handle) and end the same way (ckpt_end: the checksums to rank 0, the table, every
+ * rank's flush, the close and the rename). dagr_checkpoint waits in between. Asynchronous,
+ * the end is the context's pending action: it runs at the next dagr_wait_all, or at the
+ * first dagr_stop_requested that finds every rank's writes done.
  * ---------------------------------------------------------------------------------------- */
 
-/* Collective, after the file is laid out: the tasks, the checksums to rank 0, the table. */
-static dagr_status_t fill(dagr_ctx_t *ctx, layout_t *L, hid_t file, hid_t table, hid_t data,
-                          const char *tmp) {
-    size_t n = (size_t)L->n ? (size_t)L->n : 1;
-    uint64_t *sums = calloc(n, sizeof *sums);
-    dagr_status_t s = da_agree(
-        ctx, sums ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n));
-    if (s != DAGR_OK) return s;
-    s = insert_extents(ctx, L, data, true, sums, tmp);
-    /* Wait even if an insertion failed: no task may still use the file at the close. */
-    dagr_status_t w = dagr_wait_all(ctx);
-    if (s == DAGR_OK) s = w;
+typedef struct ckpt {
+    layout_t L;
+    char *tmp, *path;
+    hid_t file, table, data;
+    uint64_t *sums;      /* this rank's checksums (the others' slots stay 0) */
+    long local;          /* write tasks on this rank */
+    atomic_long written; /* of them, those that succeeded */
+} ckpt_t;
+
+static void ckpt_free(ckpt_t *ck) {
+    layout_free(&ck->L);
+    free(ck->tmp);
+    free(ck->path);
+    free(ck->sums);
+    free(ck);
+}
+
+/* Collective, once no task uses the file: the checksums, the table and every rank's flush
+ * when `s` is DAGR_OK; then the close, and the rename or the removal of "<path>.tmp". Frees
+ * ck. Keeps `s` and its message when it is not DAGR_OK. */
+static dagr_status_t ckpt_end(dagr_ctx_t *ctx, ckpt_t *ck, dagr_status_t s) {
+    layout_t *L = &ck->L;
+    if (s == DAGR_OK)
+        s = da_agree(ctx, atomic_load(&ck->written) == ck->local
+                              ? DAGR_OK
+                              : DAGR_ERR(DAGR_ERR_INTERNAL,
+                                         "checkpoint '%s': %ld of this rank's %ld writes ended",
+                                         ck->path, atomic_load(&ck->written), ck->local));
     if (s == DAGR_OK && L->n) {
-        /* Each checksum was set by the handle's owner only: the others' slots are 0. */
-        int e = MPI_Reduce(dagr_rank(ctx) ? sums : MPI_IN_PLACE, sums, (int)L->n, MPI_UINT64_T,
-                           MPI_BOR, 0, ctx_comm(ctx));
+        int e = MPI_Reduce(dagr_rank(ctx) ? ck->sums : MPI_IN_PLACE, ck->sums, (int)L->n,
+                           MPI_UINT64_T, MPI_BOR, 0, ctx_comm(ctx));
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Reduce");
         for (int64_t k = 0; k < L->n; k++)
-            L->table[k * TABLE_COLS + 3] = sums[k];
+            L->table[k * TABLE_COLS + 3] = ck->sums[k];
         if (s == DAGR_OK && dagr_rank(ctx) == 0) {
             h5_enter();
-            s = write_table(table, L, tmp);
+            s = write_table(ck->table, L, ck->tmp);
             h5_leave();
         }
         s = da_agree(ctx, s);
     }
-    free(sums);
-    if (s != DAGR_OK) return s;
-    /* Collective: every rank's MPI_File_sync, so that the data are on disk before the rename. */
-    h5_enter();
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0)
-        s = h5_error(DAGR_ERR_IO, "cannot flush checkpoint '%s'", tmp);
-    h5_leave();
-    return da_agree(ctx, s);
+    if (s == DAGR_OK) {
+        /* Collective: every rank's MPI_File_sync, so that the data are on disk before the
+         * rename. */
+        h5_enter();
+        if (H5Fflush(ck->file, H5F_SCOPE_GLOBAL) < 0)
+            s = h5_error(DAGR_ERR_IO, "cannot flush checkpoint '%s'", ck->tmp);
+        h5_leave();
+        s = da_agree(ctx, s);
+    }
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", dagr_last_error());
+    dagr_status_t c = io_close(ctx, ck->table, -1, ck->tmp);
+    dagr_status_t d = io_close(ctx, ck->data, ck->file, ck->tmp);
+    if (s == DAGR_OK) s = c != DAGR_OK ? c : d;
+    if (s == DAGR_OK) {
+        s = da_agree(ctx, dagr_rank(ctx) == 0 ? commit(ck->tmp, ck->path) : DAGR_OK);
+    } else {
+        /* Keep the status and message of the failure; the previous checkpoint is untouched. */
+        if (c == DAGR_OK && d == DAGR_OK) dagr_error_set_raw(msg);
+        if (dagr_rank(ctx) == 0) unlink(ck->tmp);
+    }
+    ckpt_free(ck);
+    return s;
 }
 
-dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
-    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+/* Collective: checks the path, lays out "<path>.tmp" and inserts the write tasks. On
+ * failure nothing is left (no task, no file). */
+static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out) {
+    *out = NULL;
     DAGR_TRY(ctx_usable(ctx));
     DAGR_TRY(io_check_names(ctx, path, NULL, false));
     int exists;
     DAGR_TRY(io_probe_file(ctx, path, "dagr_checkpoint", &exists));
     if (exists) DAGR_TRY(da_agree(ctx, dagr_rank(ctx) == 0 ? check_replaceable(path) : DAGR_OK));
 
+    ckpt_t *ck = calloc(1, sizeof *ck);
     size_t len = strlen(path) + 5;
-    char *tmp = malloc(len);
-    DAGR_TRY(da_agree(ctx, tmp ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a path")));
-    snprintf(tmp, len, "%s.tmp", path);
-    layout_t L;
-    dagr_status_t s = layout_collect(ctx, &L);
+    if (ck) {
+        ck->tmp = malloc(len);
+        ck->path = strdup(path);
+        ck->file = ck->table = ck->data = -1;
+        atomic_init(&ck->written, 0);
+    }
+    dagr_status_t s = da_agree(ctx, ck && ck->tmp && ck->path
+                                        ? DAGR_OK
+                                        : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a checkpoint"));
     if (s != DAGR_OK) {
-        free(tmp);
+        if (ck) ckpt_free(ck);
         return s;
     }
-
-    hid_t file = -1, table = -1, data = -1;
-    s = io_open_file(ctx, tmp, IO_CREATE, &file);
+    snprintf(ck->tmp, len, "%s.tmp", path);
+    s = layout_collect(ctx, &ck->L);
+    if (s != DAGR_OK) {
+        ckpt_free(ck);
+        return s;
+    }
+    size_t n = (size_t)ck->L.n ? (size_t)ck->L.n : 1;
+    ck->sums = calloc(n, sizeof *ck->sums);
+    s = da_agree(ctx,
+                 ck->sums ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n));
+    if (s == DAGR_OK) s = io_open_file(ctx, ck->tmp, IO_CREATE, &ck->file);
     if (s == DAGR_OK) {
         h5_enter();
-        s = create_layout(ctx, &L, file, tmp, &table, &data);
+        s = create_layout(ctx, &ck->L, ck->file, ck->tmp, &ck->table, &ck->data);
         h5_leave();
         s = da_agree(ctx, s);
     }
-    if (s == DAGR_OK) s = fill(ctx, &L, file, table, data, tmp);
-    dagr_status_t c = io_close(ctx, table, -1, tmp);
-    if (s == DAGR_OK) s = c;
-    c = io_close(ctx, data, file, tmp);
-    if (s == DAGR_OK) s = c;
-
     if (s == DAGR_OK) {
-        s = da_agree(ctx, dagr_rank(ctx) == 0 ? commit(tmp, path) : DAGR_OK);
-    } else {
-        /* Keep the status and message of the failure; the previous checkpoint is untouched. */
-        if (dagr_rank(ctx) == 0) unlink(tmp);
+        s = insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->local,
+                           ck->tmp);
+        /* No task may still use the file at the close: wait for those inserted. */
+        if (s != DAGR_OK) (void)dagr_wait_all(ctx);
     }
-    layout_free(&L);
-    free(tmp);
-    return s;
+    if (s != DAGR_OK) return ckpt_end(ctx, ck, s);
+    *out = ck;
+    return DAGR_OK;
+}
+
+dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    /* One checkpoint at a time: an asynchronous one still writing ends first. */
+    if (ctx_has_pending(ctx)) DAGR_TRY(dagr_wait_all(ctx));
+    ckpt_t *ck;
+    DAGR_TRY(ckpt_begin(ctx, path, &ck));
+    return ckpt_end(ctx, ck, dagr_wait_all(ctx));
+}
+
+static bool ckpt_ready(void *arg) {
+    ckpt_t *ck = arg;
+    return atomic_load(&ck->written) == ck->local;
+}
+
+static dagr_status_t ckpt_run(dagr_ctx_t *ctx, void *arg, dagr_status_t waited) {
+    return ckpt_end(ctx, arg, waited);
+}
+
+dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path) {
+    DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    if (ctx_has_pending(ctx)) DAGR_TRY(dagr_wait_all(ctx));
+    ckpt_t *ck;
+    DAGR_TRY(ckpt_begin(ctx, path, &ck));
+    ctx_set_pending(ctx, &(ctx_pending_t){.ready = ckpt_ready, .run = ckpt_run, .arg = ck});
+    return DAGR_OK;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -631,7 +716,7 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
         s = da_agree(ctx, s);
     }
     if (s == DAGR_OK) {
-        s = insert_extents(ctx, &L, data, false, NULL, path);
+        s = insert_extents(ctx, &L, data, false, NULL, NULL, NULL, path);
         dagr_status_t w = dagr_wait_all(ctx);
         if (s == DAGR_OK) s = w;
     }

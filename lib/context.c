@@ -494,6 +494,26 @@ dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
     return share_failure(ctx->comm, first, mine, msg);
 }
 
+void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p) {
+    ctx->pending = p ? *p : (ctx_pending_t){0};
+}
+
+bool ctx_has_pending(const dagr_ctx_t *ctx) {
+    return ctx->pending.run != NULL;
+}
+
+dagr_status_t ctx_run_pending(dagr_ctx_t *ctx, dagr_status_t waited) {
+    ctx_pending_t p = ctx->pending;
+    if (!p.run) return waited;
+    ctx->pending = (ctx_pending_t){0}; /* taken first: the action may wait itself */
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", dagr_last_error());
+    dagr_status_t s = p.run(ctx, p.arg, waited);
+    if (waited == DAGR_OK) return s;
+    dagr_error_set_raw(msg);
+    return waited;
+}
+
 void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg) {
     pthread_mutex_lock(&ctx->err_lock);
     if (ctx->err_status == DAGR_OK) {

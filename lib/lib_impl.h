@@ -646,6 +646,7 @@ struct dagr_ctx {
     launch_info_t launch;
     stop_signals_t stop;
     bool stop_seen; /* dagr_stop_requested said true once (the verbose line) */
+    ctx_pending_t pending; /* run.run == NULL: none (module.h) */
     char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING]; /* dagr_job_info's strings */
     char stop_names[64];
     dagr_config_t cfg;

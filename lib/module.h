@@ -30,6 +30,26 @@ uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx);
  * all ranks return the lowest failing rank's status and message. */
 dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg);
 
+/* An action that every rank runs at the same point, once what it waited for is done
+ * (io/'s asynchronous checkpoint closes and renames its file this way). One at a time.
+ * It runs at the next dagr_wait_all of the context (dagr_finalize's included), after the
+ * wait, with the wait's agreed status; or earlier, at a dagr_stop_requested where `ready`
+ * holds on every rank, with DAGR_OK (an error it returns there comes back at the next wait). */
+typedef struct ctx_pending {
+    bool (*ready)(void *arg); /* Local, main thread: this rank's part could run now */
+    /* Collective: returns an agreed status; must keep `waited` and its message when that is
+     * not DAGR_OK (it then only cleans up). */
+    dagr_status_t (*run)(dagr_ctx_t *ctx, void *arg, dagr_status_t waited);
+    void *arg;
+} ctx_pending_t;
+/* Local: sets the action (none must be set). */
+void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p);
+/* Local: whether an action is set. */
+bool ctx_has_pending(const dagr_ctx_t *ctx);
+/* Collective: runs the action now, if one is set, and clears it; returns `waited` when it
+ * is not DAGR_OK, else the action's status (DAGR_OK without one). */
+dagr_status_t ctx_run_pending(dagr_ctx_t *ctx, dagr_status_t waited);
+
 /* ---------------------------------------------------------------------------------------
  * Data handles
  * ------------------------------------------------------------------------------------- */

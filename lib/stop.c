@@ -123,15 +123,22 @@ void stop_restore(stop_signals_t *s) {
 bool dagr_stop_requested(dagr_ctx_t *ctx) {
     if (!ctx) return true;
     if (ctx_sync(ctx, DAGR_OK, NULL) != DAGR_OK) return true;
-    int mine = stop_caught, any = 0;
+    /* The pending action (an asynchronous checkpoint's end) rides on the same allreduce: it
+     * runs here once every rank's part of it is ready. */
+    bool pending = ctx_has_pending(ctx);
+    int mine[2] = {stop_caught, pending && !ctx->pending.ready(ctx->pending.arg)}, any[2];
     MPI_Request req;
-    if (MPI_Iallreduce(&mine, &any, 1, MPI_INT, MPI_MAX, ctx->comm, &req) != MPI_SUCCESS ||
+    if (MPI_Iallreduce(mine, any, 2, MPI_INT, MPI_MAX, ctx->comm, &req) != MPI_SUCCESS ||
         ctx_wait_request(&req) != MPI_SUCCESS)
         return true;
-    if (any && !ctx->stop_seen) {
+    if (pending && !any[1]) {
+        dagr_status_t s = ctx_run_pending(ctx, DAGR_OK);
+        if (s != DAGR_OK) ctx_record_failure(ctx, s, dagr_last_error());
+    }
+    if (any[0] && !ctx->stop_seen) {
         ctx->stop_seen = true;
         if (ctx->cfg.verbose && ctx->rank == 0)
-            fprintf(stderr, "dagr: stop requested (signal %d on at least one rank)\n", any);
+            fprintf(stderr, "dagr: stop requested (signal %d on at least one rank)\n", any[0]);
     }
-    return any != 0;
+    return any[0] != 0;
 }

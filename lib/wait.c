@@ -36,7 +36,7 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
         mine = st;
         snprintf(msg, sizeof msg, "%s", dagr_last_error());
     }
-    return ctx_sync(ctx, mine, msg);
+    return ctx_run_pending(ctx, ctx_sync(ctx, mine, msg));
 }
 
 static dagr_status_t fetch_move(dagr_ctx_t *ctx, const dagr_data_t *data, size_t bytes, void *src,

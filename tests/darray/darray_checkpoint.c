@@ -1,6 +1,6 @@
 /* dagr_checkpoint / dagr_resume scenario.
  *
- * Usage: darray_checkpoint run P Q N NB DIR STEPS EVERY CRASH_AT
+ * Usage: darray_checkpoint run P Q N NB DIR STEPS EVERY CRASH_AT [async]
  *
  * A small simulation whose state is a double DArray U (N x N), a float DArray F (N x N/2+1),
  * the step counter S (a 1x1 double DArray) and a history H (4 doubles attached to the last
@@ -13,6 +13,10 @@
  * being written) and every rank exits with status 42 without finalizing. At the end it prints
  * RESULT final ok step=STEPS hash=<64-bit hash of U, F, S and H>: a run that crashed and was
  * started again (on any grid) must print the hash of one that ran straight through.
+ * With "async" the checkpoints are dagr_checkpoint_async, and every step asks
+ * dagr_stop_requested (which ends a checkpoint whose writes are done); a CRASH_AT that is a
+ * checkpoint step then exits right after the call, while the checkpoint writes, without a
+ * torn file of its own: the run started again must resume at the checkpoint before.
  *
  * Usage: darray_checkpoint errors P Q N NB DIR
  *
@@ -93,7 +97,7 @@ static dagr_task_result_t k_hist(const dagr_task_view_t *t) {
 }
 static const dagr_kernel_t hist_kernel = {.name = "hist", .cpu = k_hist};
 
-static int run(int64_t steps, int64_t every, int64_t crash_at) {
+static int run(int64_t steps, int64_t every, int64_t crash_at, bool async) {
     dagr_grid_t g = dagr_grid_2d(P, Q);
     dagr_darray_t *U = NULL, *F = NULL, *S = NULL;
     SC_TRY(dagr_darray_create(ctx, DAGR_DOUBLE, N, N, NB, NB, g, &U));
@@ -122,7 +126,17 @@ static int run(int64_t steps, int64_t every, int64_t crash_at) {
         dagr_access_t acc = {H, DAGR_RW};
         SC_TRY(dagr_spawn(ctx, &hist_kernel, &a, sizeof a, 1, &acc, NULL));
         SC_TRY(dagr_darray_shift(S, 1.0));
-        if ((step + 1) % every == 0) SC_TRY(dagr_checkpoint(ctx, ckpt));
+        bool at_ckpt = (step + 1) % every == 0;
+        if (at_ckpt) SC_TRY(async ? dagr_checkpoint_async(ctx, ckpt) : dagr_checkpoint(ctx, ckpt));
+        if (step + 1 == crash_at && async && at_ckpt) {
+            /* Killed while the checkpoint writes (nothing waits for it): the previous one
+             * must be the one resumed. */
+            sc_say("CRASH after step %lld", (long long)(step + 1));
+            MPI_Barrier(dagr_comm(ctx));
+            _exit(42);
+        }
+        /* Ends an asynchronous checkpoint whose writes are done, on every rank at once. */
+        SC_CHECK(!dagr_stop_requested(ctx), "a stop nobody asked for");
         if (step + 1 == crash_at) {
             if (rank == 0) {
                 char tmp[1100];
@@ -335,6 +349,57 @@ static int errors(void) {
     ok &= SC_EXPECT_STATUS(dagr_resume(ctx, good), DAGR_OK);
     ok &= holds(U, uh, "restored over a torn .tmp");
 
+    /* Asynchronous: the same file as the synchronous form's once a wait ended it, the path
+     * untouched until then; arguments refused at the call. */
+    ok &= EXPECT(dagr_checkpoint_async(NULL, good), DAGR_ERR_ARG, "ctx is NULL");
+    ok &= EXPECT(dagr_checkpoint_async(ctx, ""), DAGR_ERR_ARG, "path is empty");
+    ok &= EXPECT(dagr_checkpoint_async(ctx, text), DAGR_ERR_FORMAT, "is not an HDF5 file");
+    char agood[1024], atmp[1100];
+    path_of(agood, sizeof agood, "async.ckpt");
+    snprintf(atmp, sizeof atmp, "%s.tmp", agood);
+    SC_TRY(dagr_darray_scale(U, 3.0));
+    void *ua = gather_raw(U, &bytes);
+    ok &= SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, agood), DAGR_OK);
+    SC_TRY(dagr_darray_scale(U, 7.0)); /* after the writes of the versions before */
+    ok &= SC_CHECK(!exists(agood), "%s is there before its writes were waited for", agood);
+    ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_OK);
+    ok &= SC_CHECK(exists(agood) && !exists(atmp), "after the wait: %s %d, .tmp %d", agood,
+                   exists(agood), exists(atmp));
+    ok &= SC_EXPECT_STATUS(dagr_checkpoint(ctx, good), DAGR_OK);
+    ok &= SC_EXPECT_STATUS(dagr_resume(ctx, agood), DAGR_OK);
+    ok &= holds(U, ua, "restored from an asynchronous checkpoint");
+
+    /* Two in a row: the second waits for the first; dagr_stop_requested ends one whose
+     * writes are done, without a wait. */
+    ok &= SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, agood), DAGR_OK);
+    SC_TRY(dagr_darray_scale(U, 2.0));
+    void *u2 = gather_raw(U, &bytes); /* a wait: the first checkpoint ends here */
+    ok &= SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, agood), DAGR_OK);
+    for (int i = 0; i < 2000 && exists(atmp); i++) {
+        ok &= SC_CHECK(!dagr_stop_requested(ctx), "a stop nobody asked for");
+        usleep(1000);
+    }
+    ok &= SC_CHECK(!exists(atmp), "dagr_stop_requested did not end the checkpoint");
+    SC_TRY(dagr_darray_fill(U, 0.0));
+    ok &= SC_EXPECT_STATUS(dagr_resume(ctx, agood), DAGR_OK);
+    ok &= holds(U, u2, "restored from the second asynchronous checkpoint");
+
+    /* A task failing under the writes: the error comes at the next wait, the previous file
+     * stays, no .tmp is left. */
+    dagr_access_t facc = {dagr_darray_tile(U, 0, 0), DAGR_RW};
+    SC_TRY(dagr_spawn(ctx, &fail_kernel, NULL, 0, 1, &facc, NULL));
+    ok &= SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, agood), DAGR_OK);
+    ok &= EXPECT(dagr_wait_all(ctx), DAGR_ERR_NUMERICAL, "failing on purpose");
+    ok &= SC_CHECK(!exists(atmp), "a failed asynchronous checkpoint left %s", atmp);
+    SC_TRY(dagr_darray_fill(U, 0.0));
+    ok &= SC_EXPECT_STATUS(dagr_resume(ctx, agood), DAGR_OK);
+    ok &= holds(U, u2, "restored after a failed asynchronous checkpoint");
+
+    /* One still pending at dagr_finalize is ended there (main checks the file). */
+    ok &= SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, agood), DAGR_OK);
+
+    free(u2);
+    free(ua);
     free(uh);
     free(u3);
     free(u0);
@@ -348,11 +413,12 @@ int main(int argc, char **argv) {
     rank = dagr_rank(ctx);
     nranks = dagr_size(ctx);
     sc_set_rank(rank);
-    bool is_run = argc == 10 && !strcmp(argv[1], "run");
+    bool is_run =
+        (argc == 10 || (argc == 11 && !strcmp(argv[10], "async"))) && !strcmp(argv[1], "run");
     if (!is_run && !(argc == 7 && !strcmp(argv[1], "errors"))) {
         sc_fail_at(__FILE__, __LINE__,
-                   "usage: darray_checkpoint run P Q N NB DIR STEPS EVERY CRASH_AT | errors P Q "
-                   "N NB DIR");
+                   "usage: darray_checkpoint run P Q N NB DIR STEPS EVERY CRASH_AT [async] | "
+                   "errors P Q N NB DIR");
         dagr_finalize(&ctx);
         return sc_exit_code();
     }
@@ -360,9 +426,17 @@ int main(int argc, char **argv) {
     N = atoll(argv[4]), NB = atoll(argv[5]);
     dir = argv[6];
     if (is_run)
-        run(atoll(argv[7]), atoll(argv[8]), atoll(argv[9]));
+        run(atoll(argv[7]), atoll(argv[8]), atoll(argv[9]), argc == 11);
     else
         sc_result("ckpt_errors", errors(), " ");
     SC_EXPECT_STATUS(dagr_finalize(&ctx), DAGR_OK);
+    if (!is_run) {
+        /* The asynchronous checkpoint still pending at dagr_finalize was ended there. */
+        char agood[1024], atmp[1100];
+        path_of(agood, sizeof agood, "async.ckpt");
+        snprintf(atmp, sizeof atmp, "%s.tmp", agood);
+        bool there = access(agood, F_OK) == 0, tmp = access(atmp, F_OK) == 0;
+        SC_CHECK(there && !tmp, "after dagr_finalize: %s %d, .tmp %d", agood, there, tmp);
+    }
     return sc_exit_code();
 }

@@ -3,6 +3,7 @@
  * same grid or another number of ranks) must end with exactly the state of a run that went
  * straight through, having resumed at the last checkpoint; and every error with its status. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,10 @@
 /* Runs the simulation in dir on nranks ranks, grid "P Q"; returns the final hash (0 when the
  * run crashed as asked) and checks the step it resumed at. */
 static unsigned long long sim(const char *dir, int nranks, const char *grid, int crash_at,
-                              long resumed_at) {
+                              long resumed_at, bool async) {
     char args[512];
-    snprintf(args, sizeof args, "run %s %s %s %s %d %d %d", grid, N, NB, dir, STEPS, EVERY,
-             crash_at);
+    snprintf(args, sizeof args, "run %s %s %s %s %d %d %d%s", grid, N, NB, dir, STEPS, EVERY,
+             crash_at, async ? " async" : "");
     mpirun_t r;
     mpirun(&r, nranks, "DAGR_THREADS=2", 240, "darray_checkpoint", args);
     for (int k = 0; k < nranks; k++) {
@@ -56,19 +57,31 @@ static unsigned long long sim(const char *dir, int nranks, const char *grid, int
 }
 
 /* Straight through on (nranks, grid); crashed after step crash_at on (n1, g1) and started
- * again on (n2, g2): the same final state, resumed at the last checkpoint before the crash. */
-static void crash_and_resume(int nranks, const char *grid, int crash_at, int n1, const char *g1,
-                             int n2, const char *g2) {
+ * again on (n2, g2): the same final state, resumed at the last checkpoint before the crash.
+ * Asynchronous, a crash at a checkpoint step comes while that checkpoint writes: the run
+ * resumes at the one before, and ends the same as a synchronous run. */
+static void crash_and_resume_as(int nranks, const char *grid, int crash_at, int n1, const char *g1,
+                                int n2, const char *g2, bool async) {
     char a[256], b[256], ckpt[300], tmp[320];
     mpirun_tmpdir(a, sizeof a, "ckpt-straight");
     mpirun_tmpdir(b, sizeof b, "ckpt-crash");
-    unsigned long long want = sim(a, nranks, grid, 0, 0);
-    sim(b, n1, g1, crash_at, 0);
+    unsigned long long want = sim(a, nranks, grid, 0, 0, false);
+    if (async) {
+        char c[256];
+        mpirun_tmpdir(c, sizeof c, "ckpt-async");
+        unsigned long long got = sim(c, nranks, grid, 0, 0, true);
+        cr_assert_eq(got, want, "asynchronous checkpoints: hash %016llx, synchronous %016llx", got,
+                     want);
+        mpirun_rmdir(c);
+    }
+    sim(b, n1, g1, crash_at, 0, async);
     snprintf(tmp, sizeof tmp, "%s/run.ckpt.tmp", b);
     FILE *f = fopen(tmp, "r");
     cr_assert_not_null(f, "the crash did not leave its torn %s", tmp);
     fclose(f);
-    unsigned long long got = sim(b, n2, g2, 0, crash_at / EVERY * EVERY);
+    long resumed = crash_at / EVERY * EVERY;
+    if (async && crash_at % EVERY == 0) resumed -= EVERY;
+    unsigned long long got = sim(b, n2, g2, 0, resumed, async);
     cr_assert_eq(got, want, "resumed run ends with hash %016llx, straight run %016llx", got, want);
     snprintf(ckpt, sizeof ckpt, "%s/run.ckpt", b);
     f = fopen(ckpt, "r");
@@ -76,13 +89,28 @@ static void crash_and_resume(int nranks, const char *grid, int crash_at, int n1,
     fclose(f);
     /* A later checkpoint replaces the torn .tmp (resume itself leaves it alone). */
     f = fopen(tmp, "r");
-    if (crash_at / EVERY * EVERY + EVERY <= STEPS)
+    if (resumed + EVERY <= STEPS)
         cr_assert_null(f, "%s is still there after a later checkpoint", tmp);
     else
         cr_assert_not_null(f, "%s went away without a later checkpoint", tmp);
     if (f) fclose(f);
     mpirun_rmdir(a);
     mpirun_rmdir(b);
+}
+
+static void crash_and_resume(int nranks, const char *grid, int crash_at, int n1, const char *g1,
+                             int n2, const char *g2) {
+    crash_and_resume_as(nranks, grid, crash_at, n1, g1, n2, g2, false);
+}
+
+/* Asynchronous, killed while the checkpoint of step 10 writes: resumed at step 5, on
+ * another number of ranks. */
+Test(darray_checkpoint, async_killed_while_writing, .timeout = 300) {
+    crash_and_resume_as(3, "3 1", 10, 3, "3 1", 2, "1 2", true);
+}
+/* Asynchronous, crashed after step 8 (the checkpoint of step 5 ended): resumed at 5. */
+Test(darray_checkpoint, async_crash_between, .timeout = 300) {
+    crash_and_resume_as(2, "1 2", 8, 2, "1 2", 4, "2 2", true);
 }
 
 Test(darray_checkpoint, one_rank, .timeout = 300) {
