@@ -13,8 +13,18 @@
  * At the end rank 0 repeats the same number of sweeps serially (for n <= 1024) with the same
  * point function, and the program prints "jacobi: ok ..." when the two agree, or exits 1.
  *
+ * A long run across batch jobs: with --checkpoint PATH the program first resumes from PATH
+ * (none there: a fresh start), writes an asynchronous checkpoint every --every sweeps
+ * (dagr_checkpoint_async: the sweeps go on while it writes), and asks dagr_stop_requested
+ * after every sweep. Run with DAGR_STOP_SIGNALS=USR1,TERM, a signal (Slurm's
+ * `--signal=USR1@60`, or `scancel --signal=USR1`) makes every rank stop after the same sweep,
+ * write a synchronous checkpoint and exit with DAGR_EXIT_STOPPED (75); started again, on any
+ * number of ranks, it goes on from there and ends exactly as a run that was never stopped.
+ * slurm/chain.sbatch runs it that way.
+ *
  *   mpiexec.mpich -n 4 build/examples/jacobi [--n N] [--tile T] [--grid P Q] [--iters I]
  *                                           [--check K] [--tol X] [--threads T]
+ *                                           [--checkpoint PATH] [--every K]
  */
 #include <dagr/dagr.h>
 
@@ -29,6 +39,8 @@ typedef struct jacobi_opts {
     int iters, check;
     double tol;
     int threads;
+    const char *checkpoint; /* NULL: none */
+    int every;
 } jacobi_opts_t;
 
 /* The problem, as the stencil function needs it (valid on every rank while tasks run). */
@@ -87,8 +99,14 @@ static int serial_jacobi(const problem_t *pb, double *u, int sweeps) {
 }
 
 static int parse_opts(int argc, char **argv, jacobi_opts_t *o) {
-    *o = (jacobi_opts_t){
-        .n = 256, .tile = 64, .iters = 2000, .check = 50, .tol = 1e-6, .p = 0, .q = 0};
+    *o = (jacobi_opts_t){.n = 256,
+                         .tile = 64,
+                         .iters = 2000,
+                         .check = 50,
+                         .tol = 1e-6,
+                         .p = 0,
+                         .q = 0,
+                         .every = 500};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v && !strcmp(argv[i], "--n")) {
@@ -105,12 +123,16 @@ static int parse_opts(int argc, char **argv, jacobi_opts_t *o) {
             o->tol = atof(v), i++;
         } else if (v && !strcmp(argv[i], "--threads")) {
             o->threads = atoi(v), i++;
+        } else if (v && !strcmp(argv[i], "--checkpoint")) {
+            o->checkpoint = v, i++;
+        } else if (v && !strcmp(argv[i], "--every")) {
+            o->every = atoi(v), i++;
         } else {
             return -1;
         }
     }
     if (o->n < 1 || o->tile < 1 || o->iters < 0 || o->check < 1 || o->p < 0 || o->q < 0 ||
-        o->threads < 0)
+        o->threads < 0 || o->every < 1)
         return -1;
     return 0;
 }
@@ -126,15 +148,15 @@ int main(int argc, char **argv) {
     jacobi_opts_t o;
     dagr_ctx_t *ctx = NULL;
     dagr_config_t cfg;
-    dagr_darray_t *U[2] = {NULL, NULL}, *D = NULL;
+    dagr_darray_t *U[2] = {NULL, NULL}, *D = NULL, *S = NULL;
     double *result = NULL;
-    int ok = 0;
+    int ok = 0, stopped = 0;
 
     dagr_config_init(&cfg);
     if (parse_opts(argc, argv, &o)) {
         fprintf(stderr,
                 "usage: %s [--n N] [--tile T] [--grid P Q] [--iters I] [--check K] [--tol X] "
-                "[--threads T]\n",
+                "[--threads T] [--checkpoint PATH] [--every K]\n",
                 argv[0]);
         return 2;
     }
@@ -151,17 +173,45 @@ int main(int argc, char **argv) {
                    "dagr_darray_create"))
             goto out;
     if (failed(dagr_darray_create_like(U[0], DAGR_DOUBLE, &D), "dagr_darray_create_like")) goto out;
+    /* The sweep count lives in the state too, so that a checkpoint holds it. */
+    if (failed(dagr_darray_create(ctx, DAGR_DOUBLE, 1, 1, 1, 1, grid, &S), "dagr_darray_create"))
+        goto out;
+
+    int cur = 0, sweeps = 0;
+    if (o.checkpoint) {
+        double done = 0.0;
+        if (failed(dagr_resume(ctx, o.checkpoint), "dagr_resume") ||
+            failed(dagr_darray_fetch(S, 0, 0, &done), "dagr_darray_fetch"))
+            goto out;
+        sweeps = (int)done;
+        cur = sweeps % 2;
+        if (rank == 0 && sweeps)
+            printf("jacobi: resumed at sweep %d from %s\n", sweeps, o.checkpoint);
+    }
 
     MPI_Barrier(dagr_comm(ctx));
     double t0 = MPI_Wtime(), change = INFINITY;
-    int cur = 0, sweeps = 0;
     while (sweeps < o.iters) {
         if (failed(dagr_darray_stencil(U[cur], 1, DAGR_BOUNDARY_ZERO, sweep_tile, (void *)&pb,
                                        U[1 - cur]),
-                   "dagr_darray_stencil"))
+                   "dagr_darray_stencil") ||
+            failed(dagr_darray_shift(S, 1.0), "dagr_darray_shift"))
             goto out;
         cur = 1 - cur;
         sweeps++;
+        if (o.checkpoint) {
+            if (dagr_stop_requested(ctx)) {
+                /* Every rank stops after this same sweep: a complete checkpoint, then out. */
+                if (failed(dagr_checkpoint(ctx, o.checkpoint), "dagr_checkpoint")) goto out;
+                if (rank == 0)
+                    printf("jacobi: stopped at sweep %d, state in %s\n", sweeps, o.checkpoint);
+                stopped = 1;
+                goto out;
+            }
+            if (sweeps % o.every == 0 &&
+                failed(dagr_checkpoint_async(ctx, o.checkpoint), "dagr_checkpoint_async"))
+                goto out;
+        }
         if (sweeps % o.check == 0 || sweeps == o.iters) {
             /* D = U_new - U_old; its largest magnitude is the change of the last sweep. */
             if (failed(dagr_darray_copy(U[1 - cur], D), "dagr_darray_copy") ||
@@ -211,10 +261,12 @@ int main(int argc, char **argv) {
     MPI_Bcast(&ok, 1, MPI_INT, 0, dagr_comm(ctx));
 
 out:
+    dagr_darray_destroy(&S);
     dagr_darray_destroy(&D);
     dagr_darray_destroy(&U[0]);
     dagr_darray_destroy(&U[1]);
     if (failed(dagr_finalize(&ctx), "dagr_finalize")) ok = 0;
     free(result);
+    if (stopped) return DAGR_EXIT_STOPPED; /* resubmit me: the checkpoint holds the state */
     return ok ? 0 : 1;
 }

@@ -184,6 +184,7 @@ static void ctx_free(dagr_ctx_t *ctx) {
     node_pool_fini(&ctx->nodes);
     divergence_fini(&ctx->div);
     store_stop(ctx); /* after the nodes: dropping them may free handles */
+    stop_fini(ctx);
     if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
     if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
     pthread_mutex_destroy(&ctx->wait_lock);
@@ -236,7 +237,8 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
         if (own) MPI_Finalize();
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the context");
     }
-    ctx->comm = ctx->user_comm = MPI_COMM_NULL;
+    ctx->comm = ctx->user_comm = ctx->stop_comm = MPI_COMM_NULL;
+    ctx->stop_req = MPI_REQUEST_NULL;
     atomic_init(&ctx->nodes.returned, NULL);
     atomic_init(&ctx->nodes.pooled, 0);
     ctx->own_mpi = own;
@@ -252,6 +254,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
 
     int e = MPI_Comm_dup(conf.comm, &ctx->comm);
     if (e == MPI_SUCCESS) e = MPI_Comm_dup(conf.comm, &ctx->user_comm);
+    if (e == MPI_SUCCESS) e = MPI_Comm_dup(conf.comm, &ctx->stop_comm);
     if (e == MPI_SUCCESS) e = MPI_Comm_set_errhandler(ctx->comm, MPI_ERRORS_RETURN);
     MPI_Comm node = MPI_COMM_NULL;
     if (e == MPI_SUCCESS)
@@ -496,6 +499,7 @@ dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
 
 void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p) {
     ctx->pending = p ? *p : (ctx_pending_t){0};
+    ctx->pending_gen++;
 }
 
 bool ctx_has_pending(const dagr_ctx_t *ctx) {

@@ -631,6 +631,8 @@ dagr_status_t stop_parse(const char *spec, stop_signals_t *out);
 void stop_names(const stop_signals_t *s, char *buf, size_t size);
 dagr_status_t stop_install(stop_signals_t *s);
 void stop_restore(stop_signals_t *s);
+/* Completes dagr_stop_requested's last allreduce and frees its communicator. */
+void stop_fini(struct dagr_ctx *ctx);
 
 /* ---------------------------------------------------------------------------------------
  * The context (context.c)
@@ -645,8 +647,14 @@ struct dagr_ctx {
     bool own_mpi;
     launch_info_t launch;
     stop_signals_t stop;
-    bool stop_seen; /* dagr_stop_requested said true once (the verbose line) */
-    ctx_pending_t pending; /* run.run == NULL: none (module.h) */
+    bool stop_seen;       /* dagr_stop_requested said true once: it stays true */
+    MPI_Comm stop_comm;   /* dagr_stop_requested's allreduces (stop.c) */
+    MPI_Request stop_req; /* the last one, answered at the next call */
+    int stop_in[2], stop_out[2];
+    bool stop_asked_ready;   /* the last one asked whether the pending action is ready */
+    uint64_t stop_asked_gen; /* ... which pending action (pending_gen) */
+    ctx_pending_t pending;   /* pending.run == NULL: none (module.h) */
+    uint64_t pending_gen;    /* actions set so far */
     char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING]; /* dagr_job_info's strings */
     char stop_names[64];
     dagr_config_t cfg;

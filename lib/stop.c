@@ -120,25 +120,43 @@ void stop_restore(stop_signals_t *s) {
         sigaction(s->sig[i], &s->old[i], NULL);
 }
 
+/* The answer lags one call: each call posts the allreduce of what this rank knows now and
+ * returns the result of the previous call's, which has nearly always arrived by then. A
+ * blocking allreduce at every step would hold each rank's main thread until the slowest rank
+ * came, and stop it from inserting the next steps ahead of the workers (measured on Jacobi
+ * sweeps of 1.8 ms at 2 ranks: 24 % slower). Every rank still gets the same answer from the
+ * same call. The allreduces go on a communicator of their own: they never meet dagr's other
+ * collectives. */
 bool dagr_stop_requested(dagr_ctx_t *ctx) {
-    if (!ctx) return true;
-    if (ctx_sync(ctx, DAGR_OK, NULL) != DAGR_OK) return true;
+    if (!ctx || ctx->broken) return true;
+    int any[2] = {0, 0};
+    if (ctx->stop_req != MPI_REQUEST_NULL) {
+        if (ctx_wait_request(&ctx->stop_req) != MPI_SUCCESS) return true;
+        memcpy(any, ctx->stop_out, sizeof any);
+    }
     /* The pending action (an asynchronous checkpoint's end) rides on the same allreduce: it
-     * runs here once every rank's part of it is ready. */
-    bool pending = ctx_has_pending(ctx);
-    int mine[2] = {stop_caught, pending && !ctx->pending.ready(ctx->pending.arg)}, any[2];
-    MPI_Request req;
-    if (MPI_Iallreduce(mine, any, 2, MPI_INT, MPI_MAX, ctx->comm, &req) != MPI_SUCCESS ||
-        ctx_wait_request(&req) != MPI_SUCCESS)
-        return true;
-    if (pending && !any[1]) {
+     * runs once every rank said its part was ready. */
+    if (any[1] == 0 && ctx->stop_asked_ready && ctx_has_pending(ctx) &&
+        ctx->stop_asked_gen == ctx->pending_gen) {
         dagr_status_t s = ctx_run_pending(ctx, DAGR_OK);
         if (s != DAGR_OK) ctx_record_failure(ctx, s, dagr_last_error());
     }
+    ctx->stop_asked_ready = ctx_has_pending(ctx);
+    ctx->stop_asked_gen = ctx->pending_gen;
+    ctx->stop_in[0] = stop_caught;
+    ctx->stop_in[1] = ctx->stop_asked_ready && !ctx->pending.ready(ctx->pending.arg);
+    if (MPI_Iallreduce(ctx->stop_in, ctx->stop_out, 2, MPI_INT, MPI_MAX, ctx->stop_comm,
+                       &ctx->stop_req) != MPI_SUCCESS)
+        return true;
     if (any[0] && !ctx->stop_seen) {
         ctx->stop_seen = true;
         if (ctx->cfg.verbose && ctx->rank == 0)
             fprintf(stderr, "dagr: stop requested (signal %d on at least one rank)\n", any[0]);
     }
-    return any[0] != 0;
+    return ctx->stop_seen;
+}
+
+void stop_fini(struct dagr_ctx *ctx) {
+    if (ctx->stop_req != MPI_REQUEST_NULL) MPI_Wait(&ctx->stop_req, MPI_STATUS_IGNORE);
+    if (ctx->stop_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->stop_comm);
 }

@@ -145,11 +145,14 @@ DAGR_API dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device,
                                          dagr_device_stats_t *out);
 
 /* Whether the job should stop: true once any rank caught one of the stop signals
- * (dagr_config_t.stop_signals, DAGR_STOP_SIGNALS) since dagr_init. Logically collective:
- * every rank gets the same answer from the same call, so that all of them stop after the
- * same step, checkpoint together and exit with DAGR_EXIT_STOPPED. Cheap (one small
- * allreduce): call it once per step. Also true when ctx is NULL or unusable (a divergence),
- * so that a loop ends; the checkpoint that follows then returns the error. */
+ * (dagr_config_t.stop_signals, DAGR_STOP_SIGNALS) since dagr_init, and true from then on.
+ * Logically collective: every rank gets the same answer from the same call, so that all of
+ * them stop after the same step, checkpoint together and exit with DAGR_EXIT_STOPPED. It
+ * never waits for tasks and costs one small nonblocking allreduce, whose answer the next call
+ * reads: a signal caught before call k turns call k + 1 true (k + 2 if it came while call k
+ * ran). Call it once per step. It also ends an asynchronous checkpoint whose writes are done
+ * (dagr_checkpoint_async). True when ctx is NULL or unusable (a divergence), so that a loop
+ * ends; the checkpoint that follows then returns the error. */
 DAGR_API bool dagr_stop_requested(dagr_ctx_t *ctx);
 
 /* The exit status of a program that stopped early because it was asked to (it checkpointed

@@ -151,6 +151,7 @@ Test(lib_launch, stop_signal_caught_and_released) {
     cr_expect(!dagr_stop_requested(ctx));
     cr_expect(!dagr_stop_requested(ctx));
     raise(SIGUSR2); /* would be ignored without dagr */
+    cr_expect(!dagr_stop_requested(ctx), "the answer comes a call late");
     cr_expect(dagr_stop_requested(ctx));
     cr_expect(dagr_stop_requested(ctx), "the request is forgotten");
     raise(SIGTERM); /* caught too: the process goes on */
@@ -181,6 +182,7 @@ Test(lib_launch, stop_signals_env_off) {
     dagr_job_info(ctx, &j);
     cr_expect_str_eq(j.stop_signals, "");
     raise(SIGUSR2);
+    cr_expect(!dagr_stop_requested(ctx));
     cr_expect(!dagr_stop_requested(ctx));
     dagr_finalize(&ctx);
 }
