@@ -28,9 +28,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CKPT_FORMAT 1
@@ -258,8 +260,8 @@ static const dagr_kernel_t read_kernel = {.name = "checkpoint_read", .cpu = k_re
  * tasks decide even when empty (its size is restored too). sums: this rank's checksums
  * (write). */
 static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data, bool write,
-                                    uint64_t *sums, atomic_long *written, long *local,
-                                    const char *path) {
+                                    uint64_t *sums, atomic_long *written, atomic_long *ended,
+                                    long *local, const char *path) {
     for (int64_t k = 0; k < L->n; k++) {
         dagr_data_t *h = L->h[k];
         const uint64_t *row = L->table + k * TABLE_COLS;
@@ -281,7 +283,8 @@ static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t da
         o.rank = data_shape(h).owner;
         if (local && o.rank == dagr_rank(ctx)) (*local)++;
         dagr_access_t acc = {h, write ? DAGR_READ : DAGR_WRITE};
-        DAGR_TRY(dagr_spawn(ctx, write ? &write_kernel : &read_kernel, &a, sizeof a, 1, &acc, &o));
+        DAGR_TRY(ctx_spawn_counted(ctx, write ? &write_kernel : &read_kernel, &a, sizeof a, 1, &acc,
+                                   &o, ended));
     }
     return DAGR_OK;
 }
@@ -408,9 +411,17 @@ static dagr_status_t check_replaceable(const char *path) {
  *
  * Both forms begin the same way (ckpt_begin: lay out "<path>.tmp" and insert one write task
  * per handle) and end the same way (ckpt_end: the checksums to rank 0, the table, every
- * rank's flush, the close and the rename). dagr_checkpoint waits in between. Asynchronous,
- * the end is the context's pending action: it runs at the next dagr_wait_all, or at the
- * first dagr_stop_requested that finds every rank's writes done.
+ * rank's flush, the close and the rename). dagr_checkpoint waits in between, on the main
+ * thread. dagr_checkpoint_async gives the end to a thread of its own on every rank, which
+ * waits for that rank's write tasks to complete (ctx_spawn_counted counts them, whether they
+ * ran or were skipped for a failed input) and then ends the file collectively over a
+ * communicator of its own; the main thread joins it at the next wait (the context's pending
+ * work, lib/module.h).
+ *
+ * HDF5's collective calls of that thread hold the HDF5 lock while they wait for the other
+ * ranks. That is safe because every io/ call that uses HDF5 collectively (save, load,
+ * checkpoint, resume) first ends the pending checkpoint, and the only HDF5 calls of tasks
+ * while the thread waits are that checkpoint's own writes, which have all completed by then.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct ckpt {
@@ -420,6 +431,14 @@ typedef struct ckpt {
     uint64_t *sums;      /* this rank's checksums (the others' slots stay 0) */
     long local;          /* write tasks on this rank */
     atomic_long written; /* of them, those that succeeded */
+    atomic_long ended;   /* of them, those that completed in any way */
+    /* Asynchronous: the thread that ends it, its communicator, and what it found. */
+    pthread_t thread;
+    bool threaded;
+    atomic_int go; /* 0: wait for the start; 1: go; -1: stop at once, no MPI */
+    MPI_Comm comm;
+    dagr_status_t status;
+    char msg[DAGR_ERRMSG_MAX];
 } ckpt_t;
 
 static void ckpt_free(ckpt_t *ck) {
@@ -430,29 +449,29 @@ static void ckpt_free(ckpt_t *ck) {
     free(ck);
 }
 
-/* Collective, once no task uses the file: the checksums, the table and every rank's flush
- * when `s` is DAGR_OK; then the close, and the rename or the removal of "<path>.tmp". Frees
- * ck. Keeps `s` and its message when it is not DAGR_OK. */
-static dagr_status_t ckpt_end(dagr_ctx_t *ctx, ckpt_t *ck, dagr_status_t s) {
+static dagr_status_t agree(MPI_Comm comm, dagr_status_t s) {
+    return ctx_agree(comm, s, s == DAGR_OK ? "" : dagr_last_error());
+}
+
+/* Collective over comm, once no task uses the file: the checksums, the table and every
+ * rank's flush when `s` is DAGR_OK; then the close, and the rename or the removal of
+ * "<path>.tmp". Keeps `s` and its message when it is not DAGR_OK. Frees nothing. */
+static dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
     layout_t *L = &ck->L;
-    if (s == DAGR_OK)
-        s = da_agree(ctx, atomic_load(&ck->written) == ck->local
-                              ? DAGR_OK
-                              : DAGR_ERR(DAGR_ERR_INTERNAL,
-                                         "checkpoint '%s': %ld of this rank's %ld writes ended",
-                                         ck->path, atomic_load(&ck->written), ck->local));
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
     if (s == DAGR_OK && L->n) {
-        int e = MPI_Reduce(dagr_rank(ctx) ? ck->sums : MPI_IN_PLACE, ck->sums, (int)L->n,
-                           MPI_UINT64_T, MPI_BOR, 0, ctx_comm(ctx));
+        int e = MPI_Reduce(rank ? ck->sums : MPI_IN_PLACE, ck->sums, (int)L->n, MPI_UINT64_T,
+                           MPI_BOR, 0, comm);
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Reduce");
         for (int64_t k = 0; k < L->n; k++)
             L->table[k * TABLE_COLS + 3] = ck->sums[k];
-        if (s == DAGR_OK && dagr_rank(ctx) == 0) {
+        if (s == DAGR_OK && rank == 0) {
             h5_enter();
             s = write_table(ck->table, L, ck->tmp);
             h5_leave();
         }
-        s = da_agree(ctx, s);
+        s = agree(comm, s);
     }
     if (s == DAGR_OK) {
         /* Collective: every rank's MPI_File_sync, so that the data are on disk before the
@@ -461,21 +480,30 @@ static dagr_status_t ckpt_end(dagr_ctx_t *ctx, ckpt_t *ck, dagr_status_t s) {
         if (H5Fflush(ck->file, H5F_SCOPE_GLOBAL) < 0)
             s = h5_error(DAGR_ERR_IO, "cannot flush checkpoint '%s'", ck->tmp);
         h5_leave();
-        s = da_agree(ctx, s);
+        s = agree(comm, s);
     }
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", dagr_last_error());
-    dagr_status_t c = io_close(ctx, ck->table, -1, ck->tmp);
-    dagr_status_t d = io_close(ctx, ck->data, ck->file, ck->tmp);
-    if (s == DAGR_OK) s = c != DAGR_OK ? c : d;
+    /* Collective: the close (a failed close means the file's last data may be missing). */
+    dagr_status_t c = DAGR_OK;
+    h5_enter();
+    if (ck->table >= 0 && H5Dclose(ck->table) < 0)
+        c = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", ck->tmp);
+    if (ck->data >= 0 && H5Dclose(ck->data) < 0 && c == DAGR_OK)
+        c = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", ck->tmp);
+    if (ck->file >= 0 && H5Fclose(ck->file) < 0 && c == DAGR_OK)
+        c = h5_error(DAGR_ERR_IO, "cannot close '%s'", ck->tmp);
+    h5_leave();
+    ck->table = ck->data = ck->file = -1;
+    c = agree(comm, c);
+    if (s == DAGR_OK) s = c;
     if (s == DAGR_OK) {
-        s = da_agree(ctx, dagr_rank(ctx) == 0 ? commit(ck->tmp, ck->path) : DAGR_OK);
+        s = agree(comm, rank == 0 ? commit(ck->tmp, ck->path) : DAGR_OK);
     } else {
         /* Keep the status and message of the failure; the previous checkpoint is untouched. */
-        if (c == DAGR_OK && d == DAGR_OK) dagr_error_set_raw(msg);
-        if (dagr_rank(ctx) == 0) unlink(ck->tmp);
+        if (c == DAGR_OK) dagr_error_set_raw(msg);
+        if (rank == 0) unlink(ck->tmp);
     }
-    ckpt_free(ck);
     return s;
 }
 
@@ -495,7 +523,10 @@ static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out)
         ck->tmp = malloc(len);
         ck->path = strdup(path);
         ck->file = ck->table = ck->data = -1;
+        ck->comm = MPI_COMM_NULL;
         atomic_init(&ck->written, 0);
+        atomic_init(&ck->ended, 0);
+        atomic_init(&ck->go, 0);
     }
     dagr_status_t s = da_agree(ctx, ck && ck->tmp && ck->path
                                         ? DAGR_OK
@@ -522,40 +553,110 @@ static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out)
         s = da_agree(ctx, s);
     }
     if (s == DAGR_OK) {
-        s = insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->local,
-                           ck->tmp);
+        s = insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->ended,
+                           &ck->local, ck->tmp);
         /* No task may still use the file at the close: wait for those inserted. */
         if (s != DAGR_OK) (void)dagr_wait_all(ctx);
     }
-    if (s != DAGR_OK) return ckpt_end(ctx, ck, s);
+    if (s != DAGR_OK) {
+        s = ckpt_end(ck, ctx_comm(ctx), s);
+        ckpt_free(ck);
+        return s;
+    }
     *out = ck;
     return DAGR_OK;
+}
+
+/* The status of this rank's writes once they all completed. */
+static dagr_status_t writes_status(ckpt_t *ck) {
+    if (atomic_load(&ck->written) == ck->local) return DAGR_OK;
+    return DAGR_ERR(DAGR_ERR_TASK,
+                    "checkpoint '%s' is not written: %ld of this rank's %ld writes failed, or "
+                    "the tasks computing their data did (the previous checkpoint is kept)",
+                    ck->path, ck->local - atomic_load(&ck->written), ck->local);
 }
 
 dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     /* One checkpoint at a time: an asynchronous one still writing ends first. */
-    if (ctx_has_pending(ctx)) DAGR_TRY(dagr_wait_all(ctx));
+    if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     ckpt_t *ck;
     DAGR_TRY(ckpt_begin(ctx, path, &ck));
-    return ckpt_end(ctx, ck, dagr_wait_all(ctx));
+    dagr_status_t s = dagr_wait_all(ctx);
+    if (s == DAGR_OK) s = da_agree(ctx, writes_status(ck));
+    s = ckpt_end(ck, ctx_comm(ctx), s);
+    ckpt_free(ck);
+    return s;
 }
 
-static bool ckpt_ready(void *arg) {
+/* The asynchronous checkpoint's thread: waits for this rank's writes, then ends the file
+ * with the other ranks' threads. */
+static void *ckpt_thread(void *arg) {
     ckpt_t *ck = arg;
-    return atomic_load(&ck->written) == ck->local;
+    long nap = 100; /* us, doubling to 5 ms: a write is a tile, the wait is short */
+    while (atomic_load(&ck->go) >= 0 &&
+           (atomic_load(&ck->go) == 0 || atomic_load(&ck->ended) < ck->local)) {
+        struct timespec ts = {0, nap * 1000};
+        nanosleep(&ts, NULL);
+        nap = nap < 5000 ? nap * 2 : 5000;
+    }
+    if (atomic_load(&ck->go) < 0) {
+        ck->status = DAGR_ERR(DAGR_ERR_STATE, "checkpoint '%s' abandoned", ck->path);
+    } else {
+        ck->status = ckpt_end(ck, ck->comm, agree(ck->comm, writes_status(ck)));
+        MPI_Comm_free(&ck->comm);
+    }
+    snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
+    return NULL;
 }
 
-static dagr_status_t ckpt_run(dagr_ctx_t *ctx, void *arg, dagr_status_t waited) {
-    return ckpt_end(ctx, arg, waited);
+/* The pending work's end, at the next wait or checkpoint call: joins the thread. */
+static dagr_status_t ckpt_finish(dagr_ctx_t *ctx, void *arg, dagr_status_t waited) {
+    (void)waited; /* the writes' failures are the wait's too; the file's end is its own */
+    ckpt_t *ck = arg;
+    if (ck->threaded) {
+        pthread_join(ck->thread, NULL);
+    } else {
+        /* No thread could be started: the main thread waits and ends it. */
+        dagr_status_t s = dagr_wait_all(ctx);
+        if (s == DAGR_OK) s = da_agree(ctx, writes_status(ck));
+        ck->status = ckpt_end(ck, ctx_comm(ctx), s);
+        snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
+    }
+    dagr_status_t s = ck->status;
+    if (s != DAGR_OK) dagr_error_set_raw(ck->msg);
+    ckpt_free(ck);
+    return s;
+}
+
+static void ckpt_drop(void *arg) {
+    ckpt_t *ck = arg;
+    if (ck->threaded) {
+        atomic_store(&ck->go, -1);
+        pthread_join(ck->thread, NULL);
+    }
+    ckpt_free(ck); /* its HDF5 objects stay open: the file is left as "<path>.tmp" */
 }
 
 dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
-    if (ctx_has_pending(ctx)) DAGR_TRY(dagr_wait_all(ctx));
+    if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     ckpt_t *ck;
     DAGR_TRY(ckpt_begin(ctx, path, &ck));
-    ctx_set_pending(ctx, &(ctx_pending_t){.ready = ckpt_ready, .run = ckpt_run, .arg = ck});
+    int e = MPI_Comm_dup(ctx_comm(ctx), &ck->comm);
+    if (e == MPI_SUCCESS) ck->threaded = pthread_create(&ck->thread, NULL, ckpt_thread, ck) == 0;
+    /* Every rank ends it the same way: by its thread only if every rank has one (a thread
+     * waits for the go before any MPI call). */
+    int mine = ck->threaded, all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, ctx_comm(ctx));
+    if (ck->threaded && !all) {
+        atomic_store(&ck->go, -1);
+        pthread_join(ck->thread, NULL);
+        ck->threaded = false;
+    }
+    atomic_store(&ck->go, 1);
+    if (!ck->threaded && ck->comm != MPI_COMM_NULL) MPI_Comm_free(&ck->comm);
+    ctx_set_pending(ctx, &(ctx_pending_t){.finish = ckpt_finish, .drop = ckpt_drop, .arg = ck});
     return DAGR_OK;
 }
 
@@ -676,6 +777,7 @@ static dagr_status_t match(const layout_t *L, const uint64_t *table, int64_t n, 
 
 dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     DAGR_TRY(ctx_usable(ctx));
     DAGR_TRY(io_check_names(ctx, path, NULL, false));
     int exists;
@@ -716,7 +818,7 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
         s = da_agree(ctx, s);
     }
     if (s == DAGR_OK) {
-        s = insert_extents(ctx, &L, data, false, NULL, NULL, NULL, path);
+        s = insert_extents(ctx, &L, data, false, NULL, NULL, NULL, NULL, path);
         dagr_status_t w = dagr_wait_all(ctx);
         if (s == DAGR_OK) s = w;
     }

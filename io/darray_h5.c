@@ -321,6 +321,8 @@ static dagr_status_t create_for_save(const dagr_darray_t *A, hid_t file, const c
 dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path, const char *dataset) {
     DAGR_TRY(da_check(A, "A"));
     dagr_ctx_t *ctx = A->ctx;
+    /* An asynchronous checkpoint ends first: its thread's HDF5 calls are collective too. */
+    if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     DAGR_TRY(io_check_names(ctx, path, dataset, true));
     int exists;
     DAGR_TRY(io_probe_file(ctx, path, "dagr_darray_save", &exists));
@@ -385,6 +387,7 @@ static dagr_status_t inspect_for_load(hid_t file, const char *path, const char *
 dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *dataset, int64_t mb,
                                int64_t nb, dagr_grid_t grid, dagr_darray_t **out) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
+    if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     DAGR_TRY(da_agree(ctx, out ? DAGR_OK
                                : DAGR_ERR(DAGR_ERR_ARG, "out is NULL on rank %d", dagr_rank(ctx))));
     *out = NULL;

@@ -180,6 +180,8 @@ static dagr_status_t start_mpi(int *argc, char ***argv, bool *own) {
 }
 
 static void ctx_free(dagr_ctx_t *ctx) {
+    /* Left by a wait that never came to it (a divergence): stopped without MPI. */
+    if (ctx->pending.drop) ctx->pending.drop(ctx->pending.arg);
     trace_discard(ctx);
     node_pool_fini(&ctx->nodes);
     divergence_fini(&ctx->div);
@@ -499,23 +501,31 @@ dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
 
 void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p) {
     ctx->pending = p ? *p : (ctx_pending_t){0};
-    ctx->pending_gen++;
 }
 
 bool ctx_has_pending(const dagr_ctx_t *ctx) {
-    return ctx->pending.run != NULL;
+    return ctx->pending.finish != NULL;
 }
 
 dagr_status_t ctx_run_pending(dagr_ctx_t *ctx, dagr_status_t waited) {
     ctx_pending_t p = ctx->pending;
-    if (!p.run) return waited;
+    if (!p.finish) return waited;
     ctx->pending = (ctx_pending_t){0}; /* taken first: the action may wait itself */
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", dagr_last_error());
-    dagr_status_t s = p.run(ctx, p.arg, waited);
+    dagr_status_t s = p.finish(ctx, p.arg, waited);
     if (waited == DAGR_OK) return s;
     dagr_error_set_raw(msg);
     return waited;
+}
+
+dagr_status_t ctx_spawn_counted(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
+                                size_t args_size, int naccess, const dagr_access_t *access,
+                                const dagr_task_opts_t *opts, atomic_long *done) {
+    if (ctx) ctx->spawn_done = done;
+    dagr_status_t s = dagr_spawn(ctx, k, args, args_size, naccess, access, opts);
+    if (ctx) ctx->spawn_done = NULL;
+    return s;
 }
 
 void ctx_record_failure(dagr_ctx_t *ctx, dagr_status_t s, const char *msg) {

@@ -15,7 +15,9 @@
  *   - OpenMPI's launcher (OMPI_COMM_WORLD_SIZE);
  *   - a Slurm step (SLURM_STEP_NUM_TASKS with SLURM_PROCID: srun, whatever the --mpi).
  * Nothing of these (a plain ./prog, or a batch script running the program without a
- * launcher) means a singleton was meant: no check. */
+ * launcher: the batch step exports SLURM_NTASKS and SLURM_PROCID but no SLURM_STEP_*) means a
+ * singleton was meant: no check. What each launcher exports was read on Slurm 22.05, MPICH
+ * 4.0 and OpenMPI 4.1 (tests/slurm checks the real ones). */
 #include "lib_impl.h"
 
 #include <stdio.h>
@@ -73,8 +75,11 @@ void launch_detect(launch_info_t *l) {
         if (l->expected > 0) snprintf(l->source, sizeof l->source, "PMIx_Get(PMIX_JOB_SIZE)");
 #endif
     } else if (env_count("PMI_SIZE") > 0) {
-        /* Hydra exports PMI_FD with PMI_SIZE; Slurm's pmi2 plugin exports PMI_JOBID too. */
-        bool hydra = env_set("HYDI_CONTROL_FD") || env_set("HYDRA_CONTROL_FD") || !slurm_step;
+        /* Hydra exports MPI_LOCALNRANKS with PMI_SIZE; Slurm's pmi2 plugin does not. Under
+         * Hydra inside a Slurm job, the SLURM_STEP_* variables are those of Hydra's own
+         * one-task proxy step (SLURM_STEP_NUM_TASKS=1, SLURM_PROCID=0 on every rank), and
+         * PMI_JOBID is set too: only PMI_SIZE counts the ranks. */
+        bool hydra = env_set("MPI_LOCALNRANKS") || !slurm_step;
         snprintf(l->pmi, sizeof l->pmi, "%s", hydra ? "PMI-1 (Hydra)" : "PMI-2");
         snprintf(l->launcher, sizeof l->launcher, "%s", hydra ? "mpiexec (MPICH's Hydra)" : "srun");
         l->expected = env_count("PMI_SIZE");

@@ -65,7 +65,8 @@ struct node {
     node_t *succ_inline[NODE_INLINE_SUCC];
 
     /* NODE_TASK */
-    dagr_cpu_fn_t fn; /* the body to run: fn, then more[0 ..] after DAGR_TASK_NEXT */
+    dagr_cpu_fn_t fn;        /* the body to run: fn, then more[0 ..] after DAGR_TASK_NEXT */
+    atomic_long *done_count; /* ctx_spawn_counted: one more when the node completes */
     dagr_cpu_fn_t more[DAGR_KERNEL_MORE_CPU];
     const char *name;
     int nacc;  /* unique handles (incl. the queue's) */
@@ -650,11 +651,9 @@ struct dagr_ctx {
     bool stop_seen;       /* dagr_stop_requested said true once: it stays true */
     MPI_Comm stop_comm;   /* dagr_stop_requested's allreduces (stop.c) */
     MPI_Request stop_req; /* the last one, answered at the next call */
-    int stop_in[2], stop_out[2];
-    bool stop_asked_ready;   /* the last one asked whether the pending action is ready */
-    uint64_t stop_asked_gen; /* ... which pending action (pending_gen) */
-    ctx_pending_t pending;   /* pending.run == NULL: none (module.h) */
-    uint64_t pending_gen;    /* actions set so far */
+    int stop_in, stop_out;
+    ctx_pending_t pending;   /* pending.finish == NULL: none (module.h) */
+    atomic_long *spawn_done; /* ctx_spawn_counted's counter for the task being inserted */
     char mpi_library[MPI_MAX_LIBRARY_VERSION_STRING]; /* dagr_job_info's strings */
     char stop_names[64];
     dagr_config_t cfg;
@@ -699,8 +698,6 @@ struct dagr_ctx {
 /* Completes a nonblocking MPI operation without spinning in MPI the whole time (the main
  * thread's collectives): tests, then sleeps between tests. Returns MPI's error code. */
 int ctx_wait_request(MPI_Request *req);
-/* Collective over comm: all ranks return the lowest failing rank's status and message. */
-dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
 /* Unlinks a handle from the live list, brings it home and drops the user's reference. */
 dagr_status_t data_retire(struct dagr_data *h);
 /* Records the first failure on this rank (later ones are dropped). */

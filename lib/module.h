@@ -7,6 +7,7 @@
 #include <dagr/dagr.h>
 
 #include <mpi.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,26 +30,37 @@ uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx);
  * every rank inserted the same graph (DAGR_ERR_DIVERGED otherwise), then agrees on one status:
  * all ranks return the lowest failing rank's status and message. */
 dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg);
+/* Collective over comm, any thread (one at a time per communicator): all ranks return the
+ * lowest failing rank's status and message (msg: mine's). No graph check: for work outside
+ * the main thread's order of calls. */
+dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
 
-/* An action that every rank runs at the same point, once what it waited for is done
- * (io/'s asynchronous checkpoint closes and renames its file this way). One at a time.
- * It runs at the next dagr_wait_all of the context (dagr_finalize's included), after the
- * wait, with the wait's agreed status; or earlier, at a dagr_stop_requested where `ready`
- * holds on every rank, with DAGR_OK (an error it returns there comes back at the next wait). */
+/* Work that goes on in the background and ends at the next dagr_wait_all (dagr_finalize's
+ * included): io/'s asynchronous checkpoint, whose own thread flushes and renames the file.
+ * One at a time. */
 typedef struct ctx_pending {
-    bool (*ready)(void *arg); /* Local, main thread: this rank's part could run now */
-    /* Collective: returns an agreed status; must keep `waited` and its message when that is
-     * not DAGR_OK (it then only cleans up). */
-    dagr_status_t (*run)(dagr_ctx_t *ctx, void *arg, dagr_status_t waited);
+    /* Collective, at the wait (after it) with the wait's agreed status: ends the work and
+     * returns an agreed status; keeps `waited` and its message when that is not DAGR_OK. */
+    dagr_status_t (*finish)(dagr_ctx_t *ctx, void *arg, dagr_status_t waited);
+    /* Local, when the context ends without reaching a wait (after a divergence): stops the
+     * work and frees it, without MPI. */
+    void (*drop)(void *arg);
     void *arg;
 } ctx_pending_t;
-/* Local: sets the action (none must be set). */
+/* Local: sets the work (none must be set). */
 void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p);
-/* Local: whether an action is set. */
+/* Local: whether work is pending. */
 bool ctx_has_pending(const dagr_ctx_t *ctx);
-/* Collective: runs the action now, if one is set, and clears it; returns `waited` when it
- * is not DAGR_OK, else the action's status (DAGR_OK without one). */
+/* Collective: ends the pending work now, if any (finish), and clears it; returns `waited`
+ * when it is not DAGR_OK, else finish's status (DAGR_OK without work). */
 dagr_status_t ctx_run_pending(dagr_ctx_t *ctx, dagr_status_t waited);
+
+/* As dagr_spawn; when the task runs on this rank, *done goes up by one as it completes,
+ * whether it succeeded, failed, or was skipped because an input failed. Logically
+ * collective, as dagr_spawn. */
+dagr_status_t ctx_spawn_counted(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
+                                size_t args_size, int naccess, const dagr_access_t *access,
+                                const dagr_task_opts_t *opts, atomic_long *done);
 
 /* ---------------------------------------------------------------------------------------
  * Data handles

@@ -149,6 +149,7 @@ void node_complete(struct dagr_ctx *ctx, node_t *n) {
         if (bad) atomic_store(&succ[i]->poisoned, true);
         node_release_guard(ctx, succ[i]);
     }
+    if (n->kind == NODE_TASK && n->done_count) atomic_fetch_add(n->done_count, 1);
     /* Our references go first, so that a wait this completion ends finds the data of the
      * handles destroyed meanwhile freed (and their spill slots back). */
     node_unref(ctx, n);

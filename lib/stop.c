@@ -129,29 +129,19 @@ void stop_restore(stop_signals_t *s) {
  * collectives. */
 bool dagr_stop_requested(dagr_ctx_t *ctx) {
     if (!ctx || ctx->broken) return true;
-    int any[2] = {0, 0};
+    int any = 0;
     if (ctx->stop_req != MPI_REQUEST_NULL) {
         if (ctx_wait_request(&ctx->stop_req) != MPI_SUCCESS) return true;
-        memcpy(any, ctx->stop_out, sizeof any);
+        any = ctx->stop_out;
     }
-    /* The pending action (an asynchronous checkpoint's end) rides on the same allreduce: it
-     * runs once every rank said its part was ready. */
-    if (any[1] == 0 && ctx->stop_asked_ready && ctx_has_pending(ctx) &&
-        ctx->stop_asked_gen == ctx->pending_gen) {
-        dagr_status_t s = ctx_run_pending(ctx, DAGR_OK);
-        if (s != DAGR_OK) ctx_record_failure(ctx, s, dagr_last_error());
-    }
-    ctx->stop_asked_ready = ctx_has_pending(ctx);
-    ctx->stop_asked_gen = ctx->pending_gen;
-    ctx->stop_in[0] = stop_caught;
-    ctx->stop_in[1] = ctx->stop_asked_ready && !ctx->pending.ready(ctx->pending.arg);
-    if (MPI_Iallreduce(ctx->stop_in, ctx->stop_out, 2, MPI_INT, MPI_MAX, ctx->stop_comm,
+    ctx->stop_in = stop_caught;
+    if (MPI_Iallreduce(&ctx->stop_in, &ctx->stop_out, 1, MPI_INT, MPI_MAX, ctx->stop_comm,
                        &ctx->stop_req) != MPI_SUCCESS)
         return true;
-    if (any[0] && !ctx->stop_seen) {
+    if (any && !ctx->stop_seen) {
         ctx->stop_seen = true;
         if (ctx->cfg.verbose && ctx->rank == 0)
-            fprintf(stderr, "dagr: stop requested (signal %d on at least one rank)\n", any[0]);
+            fprintf(stderr, "dagr: stop requested (signal %d on at least one rank)\n", any);
     }
     return ctx->stop_seen;
 }

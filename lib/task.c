@@ -133,6 +133,7 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a task's %d accesses", naccess);
     }
     n->fn = k->cpu;
+    n->done_count = ctx->spawn_done;
     memcpy(n->more, k->cpu_more, sizeof n->more);
     n->name = k->name;
     n->priority = priority;

@@ -88,14 +88,15 @@ DAGR_API dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path);
 
 /* The asynchronous form of dagr_checkpoint: inserts the writes as tasks that read the
  * current versions of the handles, and returns; computation goes on while they write (a task
- * that overwrites a handle waits for that handle's write only). The file is flushed by every
- * rank and renamed to path once every write ended, at the first dagr_stop_requested that finds
- * them all done, else at the next dagr_wait_all (dagr_finalize's included); until then path
- * holds the previous checkpoint. At most one is in flight: a call (of either form) while one
- * is waits for it first (as dagr_wait_all). Errors found at the call are returned at once, as
- * by dagr_checkpoint; errors of the writes, the flush or the rename come back at the next
- * dagr_wait_all (a failed checkpoint leaves the previous file as it was). With handles whose
- * size tasks decide (dagr_data_create_dynamic), the call waits for their writers first: their
+ * that overwrites a handle waits for that handle's write only). A thread of dagr's on every
+ * rank then flushes the file to disk and renames it to path as soon as every write ended;
+ * until then path holds the previous checkpoint. The next dagr_wait_all (dagr_finalize's
+ * included) waits for that end and returns its errors (the writes', the flush's, the
+ * rename's; a failed checkpoint leaves the previous file as it was). At most one is in
+ * flight: a checkpoint call of either form, dagr_resume, dagr_darray_save and
+ * dagr_darray_load first wait for the one in flight to end. Errors found at the call (the
+ * arguments, the path) are returned at once, as by dagr_checkpoint. With handles whose size
+ * tasks decide (dagr_data_create_dynamic), the call waits for their writers first: their
  * sizes lay out the file. Collective. */
 DAGR_API dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path);
 

@@ -150,9 +150,8 @@ DAGR_API dagr_status_t dagr_device_stats(const dagr_ctx_t *ctx, int device,
  * them stop after the same step, checkpoint together and exit with DAGR_EXIT_STOPPED. It
  * never waits for tasks and costs one small nonblocking allreduce, whose answer the next call
  * reads: a signal caught before call k turns call k + 1 true (k + 2 if it came while call k
- * ran). Call it once per step. It also ends an asynchronous checkpoint whose writes are done
- * (dagr_checkpoint_async). True when ctx is NULL or unusable (a divergence), so that a loop
- * ends; the checkpoint that follows then returns the error. */
+ * ran). Call it once per step. True when ctx is NULL or unusable (a divergence), so that a
+ * loop ends; the checkpoint that follows then returns the error. */
 DAGR_API bool dagr_stop_requested(dagr_ctx_t *ctx);
 
 /* The exit status of a program that stopped early because it was asked to (it checkpointed

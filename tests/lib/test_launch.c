@@ -83,6 +83,37 @@ Test(lib_launch, pmi_size_mismatch) {
     refuse(has, 3);
 }
 
+/* Hydra inside a Slurm job: the Slurm step is Hydra's one-task proxy step; PMI_SIZE counts. */
+Test(lib_launch, hydra_inside_slurm_counts_pmi_size) {
+    clean_env();
+    setenv("PMI_SIZE", "3", 1);
+    setenv("PMI_JOBID", "12.0", 1);
+    setenv("MPI_LOCALNRANKS", "3", 1);
+    setenv("SLURM_PROCID", "0", 1);
+    setenv("SLURM_STEP_NUM_TASKS", "1", 1);
+    const char *has[] = {"mpiexec (MPICH's Hydra) started 3 processes", "PMI_SIZE"};
+    refuse(has, 2);
+}
+
+/* srun --mpi=pmi2 exports PMI_SIZE without MPI_LOCALNRANKS. */
+Test(lib_launch, srun_pmi2_named) {
+    clean_env();
+    setenv("PMI_SIZE", "2", 1);
+    setenv("PMI_JOBID", "12.0", 1);
+    setenv("SLURM_PROCID", "1", 1);
+    setenv("SLURM_STEP_NUM_TASKS", "2", 1);
+    const char *has[] = {"srun started 2 processes", "PMI-2"};
+    refuse(has, 2);
+}
+
+/* A batch script running the program without a launcher: no step variables, no check. */
+Test(lib_launch, batch_step_without_launcher) {
+    clean_env();
+    setenv("SLURM_NTASKS", "4", 1);
+    setenv("SLURM_PROCID", "0", 1);
+    accept("none");
+}
+
 Test(lib_launch, one_task_srun_step_is_fine) {
     clean_env();
     setenv("SLURM_PROCID", "0", 1);

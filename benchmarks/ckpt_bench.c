@@ -1,0 +1,203 @@
+/* ckpt_bench: what checkpoints cost an iterative program, synchronous against asynchronous.
+ *
+ * The program: Jacobi-like sweeps of a 5-point stencil (dagr_darray_stencil, radius 1) over
+ * an n x n double array, ping-pong between two arrays, with the sweep counter in a 1 x 1
+ * array (the state a real solver checkpoints: 16 n^2 bytes). One run times, in rounds that
+ * alternate the three forms (the machine is shared and noisy):
+ *
+ *   none   --sweeps sweeps and a final dagr_wait_all;
+ *   sync   the same with dagr_checkpoint after every --every sweeps but the last (the
+ *          pipeline drains, the file is written, flushed to disk and renamed, then the sweeps
+ *          go on);
+ *   async  the same with dagr_checkpoint_async instead (and dagr_stop_requested after every
+ *          sweep, as a program that can be stopped asks): the sweeps go on while the file
+ *          writes, and dagr's thread flushes and renames it. No checkpoint comes after the
+ *          last sweep: a final one has nothing to overlap with in either form (it is the
+ *          program's output, not its overhead).
+ *
+ * Each timed span is from an MPI_Barrier to the end of the final wait on every rank (the
+ * slowest rank's). overhead = time - none's time of the same round; the figure the issue asks
+ * for is async_over_sync = async overhead / sync overhead (target <= 1/3). Checkpoints go to
+ * --dir (default $TMPDIR or /tmp). Check: every form ends with the same array, bitwise.
+ *
+ *   mpiexec.mpich -n 2 build/benchmarks/ckpt_bench [--n 2048] [--tile 256] [--sweeps 60]
+ *                                                  [--every 10] [--rounds 3] [--dir D]
+ *                                                  [--threads T]
+ *
+ * Prints one JSON object per form on rank 0 (best and median of the rounds), then one with
+ * the ratios. */
+#include <dagr/dagr.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct opts {
+    int64_t n, tile;
+    int sweeps, every, rounds, threads;
+    const char *dir;
+} opts_t;
+
+static void sweep_tile(const dagr_tile_t *in, dagr_tile_t *out, void *user) {
+    (void)user;
+    const double *u = in->data;
+    double *v = out->data;
+    for (int64_t c = 0; c < in->cols; c++)
+        for (int64_t r = 0; r < in->rows; r++) {
+            int64_t k = r + c * in->ld;
+            v[r + c * out->ld] =
+                0.25 * (u[k - 1] + u[k + 1] + u[k - in->ld] + u[k + in->ld]) + 1e-3;
+        }
+}
+
+static int check(dagr_status_t s, const char *what) {
+    if (s == DAGR_OK) return 0;
+    fprintf(stderr, "ckpt_bench: %s: %s (%s)\n", what, dagr_status_str(s), dagr_last_error());
+    return 1;
+}
+
+enum { NONE, SYNC, ASYNC, FORMS };
+static const char *const FORM[FORMS] = {"none", "sync", "async"};
+
+/* One run of the program in form f from the initial state; the slowest rank's seconds, or
+ * a negative number on error. *sum: a checksum of the final array. */
+static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, double *sum) {
+    dagr_grid_t g = dagr_grid_2d(0, 0);
+    dagr_darray_t *U[2] = {NULL, NULL}, *S = NULL;
+    double t = -1;
+    for (int k = 0; k < 2; k++)
+        if (check(dagr_darray_create(ctx, DAGR_DOUBLE, o->n, o->n, o->tile, o->tile, g, &U[k]),
+                  "create"))
+            goto out;
+    if (check(dagr_darray_create(ctx, DAGR_DOUBLE, 1, 1, 1, 1, g, &S), "create") ||
+        check(dagr_darray_random(U[0], 7), "random") || check(dagr_wait_all(ctx), "wait"))
+        goto out;
+    MPI_Barrier(dagr_comm(ctx));
+    double t0 = MPI_Wtime();
+    int cur = 0;
+    for (int s = 1; s <= o->sweeps; s++) {
+        if (check(dagr_darray_stencil(U[cur], 1, DAGR_BOUNDARY_ZERO, sweep_tile, NULL, U[1 - cur]),
+                  "stencil") ||
+            check(dagr_darray_shift(S, 1.0), "shift"))
+            goto out;
+        cur = 1 - cur;
+        if (f == ASYNC) (void)dagr_stop_requested(ctx);
+        bool due = s % o->every == 0 && s < o->sweeps; /* none at the end: see the top */
+        if (due && f == SYNC && check(dagr_checkpoint(ctx, path), "checkpoint")) goto out;
+        if (due && f == ASYNC && check(dagr_checkpoint_async(ctx, path), "checkpoint_async"))
+            goto out;
+    }
+    if (check(dagr_wait_all(ctx), "wait")) goto out;
+    double mine = MPI_Wtime() - t0;
+    MPI_Allreduce(&mine, &t, 1, MPI_DOUBLE, MPI_MAX, dagr_comm(ctx));
+    if (check(dagr_darray_sum(U[cur], sum), "sum")) t = -1;
+out:
+    dagr_darray_destroy(&S);
+    dagr_darray_destroy(&U[1]);
+    dagr_darray_destroy(&U[0]);
+    return t;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    const char *tmp = getenv("TMPDIR");
+    opts_t o = {.n = 2048,
+                .tile = 256,
+                .sweeps = 60,
+                .every = 10,
+                .rounds = 3,
+                .dir = tmp && *tmp ? tmp : "/tmp"};
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v && !strcmp(argv[i], "--n"))
+            o.n = atoll(v), i++;
+        else if (v && !strcmp(argv[i], "--tile"))
+            o.tile = atoll(v), i++;
+        else if (v && !strcmp(argv[i], "--sweeps"))
+            o.sweeps = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--every"))
+            o.every = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--rounds"))
+            o.rounds = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--dir"))
+            o.dir = v, i++;
+        else if (v && !strcmp(argv[i], "--threads"))
+            o.threads = atoi(v), i++;
+        else {
+            fprintf(stderr,
+                    "usage: ckpt_bench [--n N] [--tile T] [--sweeps S] [--every K] [--rounds R] "
+                    "[--dir D] [--threads T]\n");
+            return 2;
+        }
+    }
+    if (o.n < 1 || o.tile < 1 || o.sweeps < 1 || o.every < 1 || o.rounds < 1 || o.threads < 0) {
+        fprintf(stderr, "ckpt_bench: sizes and counts must be positive\n");
+        return 2;
+    }
+    dagr_config_t cfg;
+    dagr_config_init(&cfg);
+    cfg.threads = o.threads;
+    dagr_ctx_t *ctx = NULL;
+    if (check(dagr_init(&argc, &argv, &cfg, &ctx), "dagr_init")) return 1;
+    int rank = dagr_rank(ctx);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ckpt_bench.%d.ckpt", o.dir, (int)getpid());
+    MPI_Bcast(path, (int)sizeof path, MPI_CHAR, 0, dagr_comm(ctx));
+
+    double *t[FORMS], sums[FORMS] = {0, 0, 0};
+    for (int f = 0; f < FORMS; f++)
+        t[f] = calloc((size_t)o.rounds, sizeof **t);
+    double *over[2] = {calloc((size_t)o.rounds, sizeof(double)),
+                       calloc((size_t)o.rounds, sizeof(double))};
+    int rc = 0;
+    double warm = 0;
+    if (run(ctx, &o, NONE, path, &warm) < 0) rc = 1; /* untimed warm-up */
+    for (int r = 0; r < o.rounds && !rc; r++) {
+        for (int f = 0; f < FORMS && !rc; f++) {
+            t[f][r] = run(ctx, &o, f, path, &sums[f]);
+            if (t[f][r] < 0) rc = 1;
+            if (rank == 0) unlink(path);
+        }
+        over[0][r] = t[SYNC][r] - t[NONE][r];
+        over[1][r] = t[ASYNC][r] - t[NONE][r];
+    }
+    if (!rc && (sums[SYNC] != sums[NONE] || sums[ASYNC] != sums[NONE])) {
+        if (rank == 0)
+            fprintf(stderr, "ckpt_bench: the forms end differently: %.17g %.17g %.17g\n",
+                    sums[NONE], sums[SYNC], sums[ASYNC]);
+        rc = 1;
+    }
+    if (!rc && rank == 0) {
+        double bytes = 16.0 * (double)o.n * (double)o.n + 8.0;
+        int ckpts = (o.sweeps - 1) / o.every;
+        double med[2];
+        for (int f = 0; f < FORMS; f++) {
+            qsort(t[f], (size_t)o.rounds, sizeof **t, cmp);
+            printf("{\"bench\": \"ckpt\", \"form\": \"%s\", \"ranks\": %d, \"n\": %lld, \"tile\": "
+                   "%lld, \"sweeps\": %d, \"checkpoints\": %d, \"state_mib\": %.1f, "
+                   "\"best_s\": %.3f, \"median_s\": %.3f}\n",
+                   FORM[f], dagr_size(ctx), (long long)o.n, (long long)o.tile, o.sweeps,
+                   f == NONE ? 0 : ckpts, bytes / (1 << 20), t[f][0], t[f][o.rounds / 2]);
+        }
+        for (int k = 0; k < 2; k++) {
+            qsort(over[k], (size_t)o.rounds, sizeof(double), cmp);
+            med[k] = over[k][o.rounds / 2];
+        }
+        printf("{\"bench\": \"ckpt\", \"sync_overhead_s\": %.3f, \"async_overhead_s\": %.3f, "
+               "\"async_over_sync\": %.3f, \"per_checkpoint_sync_s\": %.3f, "
+               "\"per_checkpoint_async_s\": %.3f, \"target\": 0.333}\n",
+               med[0], med[1], med[0] > 0 ? med[1] / med[0] : 0.0, med[0] / ckpts, med[1] / ckpts);
+    }
+    for (int f = 0; f < FORMS; f++)
+        free(t[f]);
+    free(over[0]);
+    free(over[1]);
+    if (check(dagr_finalize(&ctx), "dagr_finalize")) rc = 1;
+    return rc;
+}
