@@ -157,10 +157,13 @@ static dagr_status_t layout_handles(dagr_ctx_t *ctx, layout_t *L) {
  * The tasks: one handle's extent of /data
  * ---------------------------------------------------------------------------------------- */
 
+typedef struct stage stage_t;
+
 typedef struct ckpt_args {
     dagr_ctx_t *ctx;
-    hid_t data;   /* the /data dataset */
-    uint64_t off; /* extent in /data */
+    stage_t *stage; /* write, asynchronous: where the task may leave a copy to be written */
+    hid_t data;     /* the /data dataset */
+    uint64_t off;   /* extent in /data */
     uint64_t rows, cols, elsize;
     uint64_t *sum;        /* write: where this rank keeps the checksum (a slot of its own) */
     atomic_long *written; /* write: counts this rank's writes that succeeded */
@@ -208,6 +211,98 @@ static void repack(const ckpt_args_t *a, void *p, void *buf, size_t ld, bool pac
     }
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Staging, for asynchronous checkpoints: a write task copies its handle into a block of its
+ * own (a memcpy) and leaves the slow part, the checksum and the H5Dwrite, to the checkpoint's
+ * thread. The handle is then free for the next task that overwrites it after the copy rather
+ * than after the write, and the workers do not spend their time in the file system. The
+ * copies in flight are bounded (cap); past it, a task writes its handle itself.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct staged {
+    struct staged *next;
+    ckpt_args_t a;
+    void *p; /* n bytes, packed column-major */
+    size_t n;
+} staged_t;
+
+struct stage {
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a block came */
+    staged_t *head, *tail;
+    size_t bytes, cap; /* staged and not yet written; at most cap */
+    long copies;       /* blocks staged in all (for the benchmark's curiosity: none read it) */
+};
+
+/* A copy of the task's handle, handed to the thread; false when over the cap or out of memory
+ * (the task then writes the handle itself). */
+static bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, size_t n) {
+    pthread_mutex_lock(&st->lock);
+    bool room = st->bytes + n <= st->cap;
+    if (room) st->bytes += n;
+    pthread_mutex_unlock(&st->lock);
+    if (!room) return false;
+    staged_t *b = malloc(sizeof *b);
+    void *p = b ? malloc(n) : NULL;
+    if (!p) {
+        free(b);
+        pthread_mutex_lock(&st->lock);
+        st->bytes -= n;
+        pthread_mutex_unlock(&st->lock);
+        return false;
+    }
+    if (ld != a->rows)
+        repack(a, p, (void *)buf, ld, true);
+    else
+        memcpy(p, buf, n);
+    *b = (staged_t){.next = NULL, .a = *a, .p = p, .n = n};
+    pthread_mutex_lock(&st->lock);
+    if (st->tail)
+        st->tail->next = b;
+    else
+        st->head = b;
+    st->tail = b;
+    st->copies++;
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->lock);
+    return true;
+}
+
+/* The next staged block, or NULL when none came within ms milliseconds. */
+static staged_t *stage_take(stage_t *st, long ms) {
+    pthread_mutex_lock(&st->lock);
+    if (!st->head && ms > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += ms * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&st->cond, &st->lock, &until);
+    }
+    staged_t *b = st->head;
+    if (b) {
+        st->head = b->next;
+        if (!st->head) st->tail = NULL;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return b;
+}
+
+/* Writes a staged block (checksum, then its extent) and frees it. */
+static dagr_status_t stage_write(stage_t *st, staged_t *b) {
+    *b->a.sum = checksum(b->p, b->n);
+    dagr_status_t s = move_extent(&b->a, b->p, b->n, true, -1);
+    if (s == DAGR_OK) atomic_fetch_add(b->a.written, 1);
+    pthread_mutex_lock(&st->lock);
+    st->bytes -= b->n;
+    pthread_mutex_unlock(&st->lock);
+    free(b->p);
+    free(b);
+    return s;
+}
+
 /* buf 0: the handle (read for a checkpoint, written on resume). */
 static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
     const ckpt_args_t *a = t->args;
@@ -218,6 +313,8 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
         if (write) atomic_fetch_add(a->written, 1);
         return DAGR_TASK_DONE;
     }
+    if (write && a->stage && stage_put(a->stage, a, t->buf[0], t->ld[0], n))
+        return DAGR_TASK_DONE; /* the thread writes it, and counts it */
     bool strided = t->ld[0] != a->rows;
     void *p = strided ? malloc(n) : t->buf[0];
     if (!p) {
@@ -261,12 +358,13 @@ static const dagr_kernel_t read_kernel = {.name = "checkpoint_read", .cpu = k_re
  * (write). */
 static dagr_status_t insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data, bool write,
                                     uint64_t *sums, atomic_long *written, atomic_long *ended,
-                                    long *local, const char *path) {
+                                    long *local, stage_t *stage, const char *path) {
     for (int64_t k = 0; k < L->n; k++) {
         dagr_data_t *h = L->h[k];
         const uint64_t *row = L->table + k * TABLE_COLS;
         if (!row_bytes(row) && (write || !data_shape(h).dynamic)) continue;
         ckpt_args_t a = {.ctx = ctx,
+                         .stage = stage,
                          .data = data,
                          .off = L->off[k],
                          .rows = row[0],
@@ -432,7 +530,12 @@ typedef struct ckpt {
     long local;          /* write tasks on this rank */
     atomic_long written; /* of them, those that succeeded */
     atomic_long ended;   /* of them, those that completed in any way */
-    /* Asynchronous: the thread that ends it, its communicator, and what it found. */
+    /* Asynchronous: the copies its tasks staged, a failure writing one, the thread that
+     * writes them and ends the file, its communicator, and what it found. */
+    stage_t stage;
+    bool staging;
+    dagr_status_t werr;
+    char wmsg[DAGR_ERRMSG_MAX];
     pthread_t thread;
     bool threaded;
     atomic_int go; /* 0: wait for the start; 1: go; -1: stop at once, no MPI */
@@ -442,6 +545,14 @@ typedef struct ckpt {
 } ckpt_t;
 
 static void ckpt_free(ckpt_t *ck) {
+    if (ck->staging) {
+        for (staged_t *b; (b = stage_take(&ck->stage, 0));) {
+            free(b->p);
+            free(b);
+        }
+        pthread_mutex_destroy(&ck->stage.lock);
+        pthread_cond_destroy(&ck->stage.cond);
+    }
     layout_free(&ck->L);
     free(ck->tmp);
     free(ck->path);
@@ -509,7 +620,7 @@ static dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
 
 /* Collective: checks the path, lays out "<path>.tmp" and inserts the write tasks. On
  * failure nothing is left (no task, no file). */
-static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out) {
+static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out) {
     *out = NULL;
     DAGR_TRY(ctx_usable(ctx));
     DAGR_TRY(io_check_names(ctx, path, NULL, false));
@@ -527,6 +638,15 @@ static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out)
         atomic_init(&ck->written, 0);
         atomic_init(&ck->ended, 0);
         atomic_init(&ck->go, 0);
+        dagr_job_info_t j;
+        /* Staged copies live outside the memory limit: none under one. At most an eighth of
+         * the node's memory per node. */
+        if (async && dagr_job_info(ctx, &j) == DAGR_OK && j.memory_limit == 0) {
+            ck->staging = true;
+            pthread_mutex_init(&ck->stage.lock, NULL);
+            pthread_cond_init(&ck->stage.cond, NULL);
+            ck->stage.cap = j.node_memory / 8 / (size_t)(j.ranks_on_node > 0 ? j.ranks_on_node : 1);
+        }
     }
     dagr_status_t s = da_agree(ctx, ck && ck->tmp && ck->path
                                         ? DAGR_OK
@@ -554,7 +674,7 @@ static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out)
     }
     if (s == DAGR_OK) {
         s = insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->ended,
-                           &ck->local, ck->tmp);
+                           &ck->local, ck->staging ? &ck->stage : NULL, ck->tmp);
         /* No task may still use the file at the close: wait for those inserted. */
         if (s != DAGR_OK) (void)dagr_wait_all(ctx);
     }
@@ -567,8 +687,26 @@ static dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out)
     return DAGR_OK;
 }
 
+/* Writes what this rank's tasks staged, until they have all completed. The thread's loop,
+ * or the main thread's when there is no thread (then after a wait). */
+static void write_staged(ckpt_t *ck) {
+    while (atomic_load(&ck->go) >= 0) {
+        staged_t *b = stage_take(&ck->stage, 2);
+        if (!b && atomic_load(&ck->ended) < ck->local) continue;
+        /* Every task completed after staging its copy: what is left is all there is. */
+        if (!b) b = stage_take(&ck->stage, 0);
+        if (!b) return;
+        dagr_status_t s = stage_write(&ck->stage, b);
+        if (s != DAGR_OK && ck->werr == DAGR_OK) {
+            ck->werr = s;
+            snprintf(ck->wmsg, sizeof ck->wmsg, "%s", dagr_last_error());
+        }
+    }
+}
+
 /* The status of this rank's writes once they all completed. */
 static dagr_status_t writes_status(ckpt_t *ck) {
+    if (ck->werr != DAGR_OK) return DAGR_ERR(ck->werr, "%s", ck->wmsg);
     if (atomic_load(&ck->written) == ck->local) return DAGR_OK;
     return DAGR_ERR(DAGR_ERR_TASK,
                     "checkpoint '%s' is not written: %ld of this rank's %ld writes failed, or "
@@ -581,7 +719,7 @@ dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
     /* One checkpoint at a time: an asynchronous one still writing ends first. */
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     ckpt_t *ck;
-    DAGR_TRY(ckpt_begin(ctx, path, &ck));
+    DAGR_TRY(ckpt_begin(ctx, path, false, &ck));
     dagr_status_t s = dagr_wait_all(ctx);
     if (s == DAGR_OK) s = da_agree(ctx, writes_status(ck));
     s = ckpt_end(ck, ctx_comm(ctx), s);
@@ -593,9 +731,15 @@ dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
  * with the other ranks' threads. */
 static void *ckpt_thread(void *arg) {
     ckpt_t *ck = arg;
-    long nap = 100; /* us, doubling to 5 ms: a write is a tile, the wait is short */
-    while (atomic_load(&ck->go) >= 0 &&
-           (atomic_load(&ck->go) == 0 || atomic_load(&ck->ended) < ck->local)) {
+    long nap = 100; /* us, doubling to 5 ms, until the go */
+    while (atomic_load(&ck->go) == 0) {
+        struct timespec ts = {0, nap * 1000};
+        nanosleep(&ts, NULL);
+        nap = nap < 5000 ? nap * 2 : 5000;
+    }
+    if (ck->staging) write_staged(ck);
+    nap = 100; /* a write is a tile: the wait is short */
+    while (atomic_load(&ck->go) > 0 && atomic_load(&ck->ended) < ck->local) {
         struct timespec ts = {0, nap * 1000};
         nanosleep(&ts, NULL);
         nap = nap < 5000 ? nap * 2 : 5000;
@@ -617,8 +761,9 @@ static dagr_status_t ckpt_finish(dagr_ctx_t *ctx, void *arg, dagr_status_t waite
     if (ck->threaded) {
         pthread_join(ck->thread, NULL);
     } else {
-        /* No thread could be started: the main thread waits and ends it. */
+        /* No thread could be started: the main thread waits, writes and ends it. */
         dagr_status_t s = dagr_wait_all(ctx);
+        if (ck->staging) write_staged(ck);
         if (s == DAGR_OK) s = da_agree(ctx, writes_status(ck));
         ck->status = ckpt_end(ck, ctx_comm(ctx), s);
         snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
@@ -642,7 +787,7 @@ dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     ckpt_t *ck;
-    DAGR_TRY(ckpt_begin(ctx, path, &ck));
+    DAGR_TRY(ckpt_begin(ctx, path, true, &ck));
     int e = MPI_Comm_dup(ctx_comm(ctx), &ck->comm);
     if (e == MPI_SUCCESS) ck->threaded = pthread_create(&ck->thread, NULL, ckpt_thread, ck) == 0;
     /* Every rank ends it the same way: by its thread only if every rank has one (a thread
@@ -654,7 +799,7 @@ dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path) {
         pthread_join(ck->thread, NULL);
         ck->threaded = false;
     }
-    atomic_store(&ck->go, 1);
+    atomic_store(&ck->go, 1); /* also what write_staged on the main thread needs */
     if (!ck->threaded && ck->comm != MPI_COMM_NULL) MPI_Comm_free(&ck->comm);
     ctx_set_pending(ctx, &(ctx_pending_t){.finish = ckpt_finish, .drop = ckpt_drop, .arg = ck});
     return DAGR_OK;
@@ -818,7 +963,7 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
         s = da_agree(ctx, s);
     }
     if (s == DAGR_OK) {
-        s = insert_extents(ctx, &L, data, false, NULL, NULL, NULL, NULL, path);
+        s = insert_extents(ctx, &L, data, false, NULL, NULL, NULL, NULL, NULL, path);
         dagr_status_t w = dagr_wait_all(ctx);
         if (s == DAGR_OK) s = w;
     }
