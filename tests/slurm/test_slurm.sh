@@ -160,7 +160,7 @@ case_openmpi() {
     echo "ok openmpi"
 }
 
-jacobi_args=(--n 96 --tile 24 --iters 12000 --tol 0 --every 300)
+jacobi_args=(--n 96 --tile 24 --iters 3000 --tol 0 --every 150)
 
 # The last job of a chain that started with job $1: follows "link N is job M" lines.
 chain_last() {
@@ -175,7 +175,7 @@ chain_last() {
 
 # Checks that job $1's output ends the jacobi run exactly as an uninterrupted one.
 chain_result() {
-    grep -q 'jacobi: ok n=96 sweeps=12000 .*serial_error=0$' "chain-$1.out" &&
+    grep -q 'jacobi: ok n=96 sweeps=3000 .*serial_error=0$' "chain-$1.out" &&
         grep -q 'chain: the program finished in link' "chain-$1.out"
 }
 
@@ -192,7 +192,7 @@ case_chain() {
         fail chain "no checkpoint after 60 s: $(cat "chain-$id.out")"
         return
     fi
-    sleep 1
+    sleep 0.3
     scancel --signal=USR1 "$id"
     state=$(slurm_job_wait "$id" 120)
     last=$(chain_last "$id")
@@ -220,7 +220,7 @@ case_kill() {
         fail kill "no checkpoint after 60 s: $(cat "chain-$id.out")"
         return
     fi
-    sleep 1.5
+    sleep 0.3
     # SIGKILL to the program's processes only (scancel --signal=KILL cancels the whole job,
     # and Slurm's SIGTERM first would let the program stop cleanly).
     local pids=() p
