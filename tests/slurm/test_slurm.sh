@@ -12,15 +12,16 @@
 #   openmpi   OpenMPI's mpiexec -n 2 of dagr-info and of examples/jacobi: the processes fail
 #             with the launch error naming mpiexec.mpich -n 2 (both of dagr-info's say so;
 #             OpenMPI may end the second jacobi before it prints)
-#   chain     slurm/chain.sbatch runs examples/jacobi with asynchronous checkpoints; the job is
+#   chain     slurm/chain.sbatch (DAGR_LAUNCH=srun: srun --mpi=pmi2) runs examples/jacobi
+#             with asynchronous checkpoints; the job is
 #             warned with scancel --signal=USR1 while it runs, checkpoints, exits 75 and
 #             resubmits itself at 3 tasks instead of 2; the second job resumes and ends with
 #             the result of an uninterrupted run, bit for bit (jacobi compares every value with
 #             a serial run of the same sweeps: serial_error=0)
-#   kill      the same program killed outright (SIGKILL to its processes) mid-run: the chain
-#             stops; a new chain at 4 tasks resumes from the last complete checkpoint and ends
-#             bit for bit as above (a kill inside a checkpoint's writes is pinned down in
-#             test_darray_checkpoint)
+#   kill      the same program (under mpiexec.mpich) killed outright (SIGKILL to its
+#             processes) mid-run: the chain stops; a new chain at 4 tasks resumes from the
+#             last complete checkpoint and ends bit for bit as above (a kill inside a
+#             checkpoint's writes is pinned down in test_darray_checkpoint)
 #   bench     slurm/dagr-bench.sbatch at 2 tasks on small sizes: info.json, results.jsonl
 #             with dagr and ScaLAPACK lines, results.md and results.png
 # Prints "ok CASE" or "FAIL CASE: why" per case; exits 0 when all passed, 77 (skipped) when
@@ -182,7 +183,8 @@ chain_result() {
 case_chain() {
     local id state last
     rm -f chain.ckpt
-    id=$(DAGR_THREADS=1 DAGR_CHAIN_NEXT="-n 3 -o chain-%j.out" DAGR_CHAIN_MAX=3 sbatch --parsable -n 2 \
+    id=$(DAGR_LAUNCH=srun DAGR_THREADS=1 DAGR_CHAIN_NEXT="-n 3 -o chain-%j.out" DAGR_CHAIN_MAX=3 \
+        sbatch --parsable -n 2 \
         -o 'chain-%j.out' "$src/slurm/chain.sbatch" "$build/examples/jacobi" \
         "${jacobi_args[@]}" --checkpoint "$work/chain.ckpt") || {
         fail chain "sbatch failed"
