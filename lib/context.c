@@ -400,6 +400,7 @@ dagr_status_t dagr_job_info(const dagr_ctx_t *ctx, dagr_job_info_t *out) {
         .thread_level = thread_level_name(MPI_THREAD_MULTIPLE),
         .launcher = ctx->launch.launcher,
         .pmi = ctx->launch.pmi,
+        .slurm_tasks = (int)ctx->launch.allocation,
         .memory_limit = ctx->cfg.memory_limit,
         .node_memory = node_memory(),
         .spill_dir = ctx->store ? store_dir(ctx) : NULL,

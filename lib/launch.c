@@ -99,6 +99,8 @@ void launch_detect(launch_info_t *l) {
         l->expected = env_count("SLURM_STEP_NUM_TASKS");
         snprintf(l->source, sizeof l->source, "SLURM_STEP_NUM_TASKS");
     }
+    long tasks = env_count("SLURM_NTASKS");
+    l->allocation = tasks > 0 ? tasks : 0;
 }
 
 /* "MPICH Version:\t4.0.2\nMPICH Release date: ..." -> "MPICH 4.0.2". */

@@ -610,6 +610,7 @@ typedef struct launch_info {
     char launcher[48]; /* "mpiexec (MPICH's Hydra)", "srun", "OpenMPI's mpiexec", "none" */
     char pmi[24];      /* "PMI-1 (Hydra)", "PMI-2", "PMIx", "none" */
     long expected;     /* processes started; -1: unknown (no check) */
+    long allocation;   /* tasks of the Slurm job this process runs in (SLURM_NTASKS); 0: none */
     char source[32];   /* where expected came from ("PMI_SIZE", ...) */
 } launch_info_t;
 /* Local: reads the environment (and asks PMIx when built with it). */

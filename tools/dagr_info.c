@@ -5,9 +5,10 @@
  *
  * Rank 0 prints the ranks, nodes, ranks per node, worker threads and devices per rank, the
  * MPI library and its thread level, the launcher and its process management interface, the
- * memory limit, node memory, spill folder, receive arena and stop signals: everything comes
- * from dagr_init with the same environment (DAGR_THREADS, DAGR_MEMORY_LIMIT, ...) the program
- * will see. Exit status 0 when dagr starts; on a mislaunch (DAGR_ERR_LAUNCH, e.g. `srun
+ * Slurm job's task count (with a note when the ranks use fewer), the memory limit, node memory,
+ * spill folder, receive arena and stop signals: everything comes from dagr_init with the same
+ * environment (DAGR_THREADS, DAGR_MEMORY_LIMIT, ...) the program will see. Exit status 0 when dagr
+ * starts; on a mislaunch (DAGR_ERR_LAUNCH, e.g. `srun
  * --mpi=pmix` with MPICH) every process prints why and the fix and exits 2; any other failure
  * of dagr_init exits 1. It is the first line of every batch script in slurm/. */
 #include <dagr/dagr.h>
@@ -46,6 +47,7 @@ static void print_json(const dagr_job_info_t *j) {
     json_str(j->launcher);
     printf(", \"pmi\": ");
     json_str(j->pmi);
+    printf(", \"slurm_tasks\": %d", j->slurm_tasks);
     printf(", \"memory_limit\": %zu, \"node_memory\": %zu, \"spill_dir\": ", j->memory_limit,
            j->node_memory);
     if (j->spill_dir)
@@ -67,6 +69,12 @@ static void print_text(const dagr_job_info_t *j) {
     printf("devices           %d per rank\n", j->devices);
     printf("MPI               %s, %s\n", j->mpi_library, j->thread_level);
     printf("launcher          %s, PMI %s\n", j->launcher, j->pmi);
+    if (j->slurm_tasks)
+        printf("Slurm job         %d tasks%s\n", j->slurm_tasks,
+               j->slurm_tasks > j->ranks ? " (more than the ranks: start the program with "
+                                           "srun --mpi=pmi2 or mpiexec.mpich -n $SLURM_NTASKS "
+                                           "to use them all)"
+                                         : "");
     if (j->memory_limit)
         printf("memory limit      %.2f GiB of data per rank\n", j->memory_limit / gib);
     else

@@ -171,6 +171,9 @@ typedef struct dagr_job_info {
     const char *thread_level; /* MPI's thread level ("MPI_THREAD_MULTIPLE") */
     const char *launcher;     /* "mpiexec (MPICH's Hydra)", "srun", "OpenMPI's mpiexec", "none" */
     const char *pmi;          /* "PMI-1 (Hydra)", "PMI-2", "PMIx", "none" */
+    int slurm_tasks;          /* tasks of the Slurm job the ranks run in (SLURM_NTASKS); 0
+                                 outside Slurm. More than ranks: part of the job is unused
+                                 (a program run without a launcher in a batch script) */
     size_t memory_limit;      /* dagr's data limit per rank (DAGR_MEMORY_LIMIT); 0 = none */
     size_t node_memory;       /* this node's memory, or less when a cgroup limits the job */
     const char *spill_dir;    /* where data spills under the limit; NULL without one */

@@ -106,12 +106,19 @@ Test(lib_launch, srun_pmi2_named) {
     refuse(has, 2);
 }
 
-/* A batch script running the program without a launcher: no step variables, no check. */
+/* A batch script running the program without a launcher: no step variables, no check; the
+ * job's task count is reported (dagr-info notes the unused tasks). */
 Test(lib_launch, batch_step_without_launcher) {
     clean_env();
     setenv("SLURM_NTASKS", "4", 1);
     setenv("SLURM_PROCID", "0", 1);
-    accept("none");
+    dagr_ctx_t *ctx = NULL;
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    dagr_job_info_t j;
+    dagr_job_info(ctx, &j);
+    cr_expect_str_eq(j.launcher, "none");
+    cr_expect_eq(j.slurm_tasks, 4, "the allocation's tasks: %d", j.slurm_tasks);
+    dagr_finalize(&ctx);
 }
 
 Test(lib_launch, one_task_srun_step_is_fine) {
@@ -155,6 +162,7 @@ Test(lib_launch, job_info) {
     cr_expect(strstr(j.mpi_library, "MPICH"), "mpi_library '%s'", j.mpi_library);
     cr_expect_str_eq(j.thread_level, "MPI_THREAD_MULTIPLE");
     cr_expect_str_eq(j.pmi, "none");
+    cr_expect_eq(j.slurm_tasks, 0);
     cr_expect_eq(j.memory_limit, (size_t)64 << 20);
     cr_expect(j.spill_dir != NULL);
     cr_expect(j.node_memory > ((size_t)64 << 20), "node_memory %zu", j.node_memory);

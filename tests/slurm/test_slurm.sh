@@ -7,6 +7,8 @@
 # Cases (all by default):
 #   mpiexec   sbatch -n 4 running mpiexec.mpich dagr-info: 4 ranks in one world, Hydra named
 #   pmi2      sbatch -n 4 running srun --mpi=pmi2 dagr-info: 4 ranks, srun and PMI-2 named
+#   bare      sbatch -n 4 running dagr-info with no launcher: one rank, accepted, and the
+#             note that the job's 4 tasks are not all used
 #   pmix      srun --mpi=pmix -n 4 dagr-info: every process fails with the launch error (exit
 #             2), which names srun, the 4 processes and the fix
 #   openmpi   OpenMPI's mpiexec -n 2 of dagr-info and of examples/jacobi: the processes fail
@@ -32,7 +34,7 @@ build=$(cd "${1:?build dir}" && pwd)
 src=$(cd "${2:?source dir}" && pwd)
 shift 2
 cases=("$@")
-[ ${#cases[@]} -eq 0 ] && cases=(mpiexec pmi2 pmix openmpi chain kill bench)
+[ ${#cases[@]} -eq 0 ] && cases=(mpiexec pmi2 bare pmix openmpi chain kill bench)
 
 for tool in slurmctld slurmd munged sbatch srun scancel scontrol; do
     if ! command -v "$tool" >/dev/null; then
@@ -119,6 +121,19 @@ case_pmi2() {
         fail pmi2 "dagr-info did not see one world of 4 ranks under srun: $(cat pmi2.out)"
     else
         echo "ok pmi2"
+    fi
+}
+
+case_bare() {
+    printf '#!/bin/bash\ndagr-info\n' >job-bare.sh
+    read -r id state < <(submit_wait 60 -n 4 -o bare.out job-bare.sh)
+    if [ "$state" != COMPLETED ]; then
+        fail bare "job $id ended $state: $(cat bare.out)"
+    elif ! grep -q '^ranks  *1$' bare.out ||
+        ! grep -q '^Slurm job  *4 tasks (more than the ranks' bare.out; then
+        fail bare "no note of the unused tasks: $(cat bare.out)"
+    else
+        echo "ok bare"
     fi
 }
 
