@@ -376,14 +376,12 @@ static dagr_status_t check_replaceable(const char *path) {
  * ---------------------------------------------------------------------------------------- */
 
 void ckpt_free(ckpt_t *ck) {
-    if (ck->staging) {
-        for (staged_t *b; (b = stage_take(&ck->stage, 0));) {
-            free(b->p);
-            free(b);
-        }
-        pthread_mutex_destroy(&ck->stage.lock);
-        pthread_cond_destroy(&ck->stage.cond);
+    for (staged_t *b; (b = stage_take(&ck->stage, 0));) {
+        free(b->p);
+        free(b);
     }
+    pthread_mutex_destroy(&ck->stage.lock);
+    pthread_cond_destroy(&ck->stage.cond);
     ckpt_layout_free(&ck->L);
     free(ck->tmp);
     free(ck->path);
@@ -472,12 +470,10 @@ dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t *
         dagr_job_info_t j;
         /* Staged copies live outside the memory limit: none under one. At most an eighth of
          * the node's memory per node. */
-        if (async && dagr_job_info(ctx, &j) == DAGR_OK && j.memory_limit == 0) {
-            ck->staging = true;
-            pthread_mutex_init(&ck->stage.lock, NULL);
-            pthread_cond_init(&ck->stage.cond, NULL);
+        pthread_mutex_init(&ck->stage.lock, NULL);
+        pthread_cond_init(&ck->stage.cond, NULL);
+        if (async && dagr_job_info(ctx, &j) == DAGR_OK && j.memory_limit == 0)
             ck->stage.cap = j.node_memory / 8 / (size_t)(j.ranks_on_node > 0 ? j.ranks_on_node : 1);
-        }
     }
     dagr_status_t s = da_agree(ctx, ck && ck->tmp && ck->path
                                         ? DAGR_OK
@@ -505,7 +501,7 @@ dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t *
     }
     if (s == DAGR_OK) {
         s = ckpt_insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->ended,
-                                &ck->local, ck->staging ? &ck->stage : NULL, ck->tmp);
+                                &ck->local, async ? &ck->stage : NULL, ck->tmp);
         /* No task may still use the file at the close: wait for those inserted. */
         if (s != DAGR_OK) (void)dagr_wait_all(ctx);
     }

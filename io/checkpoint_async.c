@@ -102,13 +102,7 @@ static void *ckpt_thread(void *arg) {
         nanosleep(&ts, NULL);
         nap = nap < 5000 ? nap * 2 : 5000;
     }
-    if (ck->staging) ckpt_write_staged(ck);
-    nap = 100; /* a write is a tile: the wait is short */
-    while (atomic_load(&ck->go) > 0 && atomic_load(&ck->ended) < ck->local) {
-        struct timespec ts = {0, nap * 1000};
-        nanosleep(&ts, NULL);
-        nap = nap < 5000 ? nap * 2 : 5000;
-    }
+    ckpt_write_staged(ck);
     if (atomic_load(&ck->go) < 0) {
         ck->status = DAGR_ERR(DAGR_ERR_STATE, "checkpoint '%s' abandoned", ck->path);
     } else {
@@ -128,7 +122,7 @@ static dagr_status_t ckpt_finish(dagr_ctx_t *ctx, void *arg, dagr_status_t waite
     } else {
         /* No thread could be started: the main thread waits, writes and ends it. */
         dagr_status_t s = dagr_wait_all(ctx);
-        if (ck->staging) ckpt_write_staged(ck);
+        ckpt_write_staged(ck);
         if (s == DAGR_OK) s = da_agree(ctx, ckpt_writes_status(ck));
         ck->status = ckpt_end(ck, ctx_comm(ctx), s);
         snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());

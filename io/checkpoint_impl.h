@@ -125,8 +125,7 @@ typedef struct ckpt {
     atomic_long ended;   /* of them, those that completed in any way */
     /* Asynchronous: the copies its tasks staged, a failure writing one, the thread that
      * writes them and ends the file, its communicator, and what it found. */
-    stage_t stage;
-    bool staging;
+    stage_t stage; /* cap 0 (synchronous, or under a memory limit): nothing is staged */
     dagr_status_t werr;
     char wmsg[DAGR_ERRMSG_MAX];
     pthread_t thread;
@@ -146,7 +145,8 @@ dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t *
 dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s);
 /* The status of this rank's writes once they all completed. */
 dagr_status_t ckpt_writes_status(ckpt_t *ck);
-/* Writes what this rank's tasks staged, until they have all completed. */
+/* Writes what this rank's tasks staged, until they have all completed (with nothing staged:
+ * waits for them). */
 void ckpt_write_staged(ckpt_t *ck);
 
 #endif

@@ -119,15 +119,7 @@ static dagr_status_t apply_env(dagr_config_t *cfg) {
         cfg->memory_limit = n;
     }
     if ((v = getenv("DAGR_SPILL_DIR")) && *v) cfg->spill_dir = v;
-    if ((v = getenv("DAGR_STOP_SIGNALS"))) {
-        stop_signals_t check;
-        if (stop_parse(v, &check) != DAGR_OK) {
-            char why[DAGR_ERRMSG_MAX];
-            snprintf(why, sizeof why, "%s", dagr_last_error());
-            return DAGR_ERR(DAGR_ERR_ARG, "DAGR_STOP_SIGNALS: %s", why);
-        }
-        cfg->stop_signals = v; /* "" turns them off */
-    }
+    if ((v = getenv("DAGR_STOP_SIGNALS"))) cfg->stop_signals = v; /* "" turns them off */
     DAGR_CHECK(cfg->summary == 0 || cfg->summary == 1, DAGR_ERR_ARG, "summary %d must be 0 or 1",
                cfg->summary);
     DAGR_CHECK(
@@ -225,7 +217,12 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     device_env_t denv;
     stop_signals_t stop;
     if (s == DAGR_OK) s = device_env_parse(&denv);
-    if (s == DAGR_OK) s = stop_parse(conf.stop_signals, &stop);
+    if (s == DAGR_OK && stop_parse(conf.stop_signals, &stop) != DAGR_OK) {
+        char why[DAGR_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", dagr_last_error());
+        s = DAGR_ERR(DAGR_ERR_ARG, "%s: %s",
+                     getenv("DAGR_STOP_SIGNALS") ? "DAGR_STOP_SIGNALS" : "cfg->stop_signals", why);
+    }
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", s == DAGR_OK ? "" : dagr_last_error());
     s = ctx_agree(conf.comm, s, msg);

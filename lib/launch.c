@@ -84,12 +84,9 @@ void launch_detect(launch_info_t *l) {
         snprintf(l->launcher, sizeof l->launcher, "%s", hydra ? "mpiexec (MPICH's Hydra)" : "srun");
         l->expected = env_count("PMI_SIZE");
         snprintf(l->source, sizeof l->source, "PMI_SIZE");
-    } else if (who) {
-        snprintf(l->pmi, sizeof l->pmi, "none");
-        snprintf(l->launcher, sizeof l->launcher, "%s", who);
     } else {
         snprintf(l->pmi, sizeof l->pmi, "none");
-        snprintf(l->launcher, sizeof l->launcher, "none");
+        snprintf(l->launcher, sizeof l->launcher, "%s", who ? who : "none");
     }
     if (l->expected <= 0 && ompi) {
         l->expected = env_count("OMPI_COMM_WORLD_SIZE");

@@ -209,6 +209,19 @@ CONF
     return 1
 }
 
+# Waits up to $1 tenths of a second for the PIDs that follow to exit; sets `left` (the
+# caller's) to those still running.
+_slurm_cluster_wait_gone() {
+    local tenths=$1 pid i
+    shift
+    for ((i = 0; i < tenths; i++)); do
+        left=()
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
+        ((${#left[@]} == 0)) && return
+        sleep 0.1
+    done
+}
+
 slurm_cluster_stop() {
     local dir=${1:?usage: slurm_cluster_stop DIR}
     local name file pid ids i pids=() left=() conf
@@ -233,21 +246,11 @@ slurm_cluster_stop() {
         pid=$(_slurm_cluster_pid "$dir" "$file") || continue
         kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
     done < <(_slurm_cluster_pidfiles "$dir")
-    for ((i = 0; i < 100; i++)); do
-        left=()
-        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
-        ((${#left[@]} == 0)) && break
-        sleep 0.1
-    done
+    _slurm_cluster_wait_gone 100 "${pids[@]}"
     if ((${#left[@]} > 0)); then
         echo "slurm_cluster_stop: ${left[*]} ignored SIGTERM for 10 s; SIGKILL" >&2
         kill -KILL "${left[@]}" 2>/dev/null
-        for ((i = 0; i < 50; i++)); do
-            left=()
-            for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done
-            ((${#left[@]} == 0)) && break
-            sleep 0.1
-        done
+        _slurm_cluster_wait_gone 50 "${pids[@]}"
         if ((${#left[@]} > 0)); then
             echo "slurm_cluster_stop: processes ${left[*]} still run" >&2
             return 1

@@ -97,44 +97,43 @@ wait_file() {
     return 1
 }
 
+# Runs COMMAND as a 4-task batch job; the case passes when the job completed and its output
+# holds every PATTERN (grep, fixed strings). $1: the case, $2: COMMAND, $3: what a missing
+# pattern means.
+info_job() {
+    local name=$1 cmd=$2 why=$3 id state p
+    shift 3
+    printf '#!/bin/bash\n%s\n' "$cmd" >"job-$name.sh"
+    read -r id state < <(submit_wait 60 -n 4 -o "$name.out" "job-$name.sh")
+    if [ "$state" != COMPLETED ]; then
+        fail "$name" "job $id ended $state: $(cat "$name.out")"
+        return
+    fi
+    for p in "$@"; do
+        if ! grep -qF -- "$p" "$name.out"; then
+            fail "$name" "$why: $(cat "$name.out")"
+            return
+        fi
+    done
+    echo "ok $name"
+}
+
 case_mpiexec() {
     # shellcheck disable=SC2016 # expanded by the job
-    printf '#!/bin/bash\nmpiexec.mpich -n "$SLURM_NTASKS" dagr-info --json\n' >job-mpiexec.sh
-    read -r id state < <(submit_wait 60 -n 4 -o mpiexec.out job-mpiexec.sh)
-    if [ "$state" != COMPLETED ]; then
-        fail mpiexec "job $id ended $state: $(cat mpiexec.out)"
-    elif ! grep -q '"ok": true, "ranks": 4,' mpiexec.out ||
-        ! grep -q "\"launcher\": \"mpiexec (MPICH's Hydra)\"" mpiexec.out; then
-        fail mpiexec "dagr-info did not see one world of 4 ranks under Hydra: $(cat mpiexec.out)"
-    else
-        echo "ok mpiexec"
-    fi
+    info_job mpiexec 'mpiexec.mpich -n "$SLURM_NTASKS" dagr-info --json' \
+        "dagr-info did not see one world of 4 ranks under Hydra" \
+        '"ok": true, "ranks": 4,' "\"launcher\": \"mpiexec (MPICH's Hydra)\""
 }
 
 case_pmi2() {
-    printf '#!/bin/bash\nsrun --mpi=pmi2 dagr-info --json\n' >job-pmi2.sh
-    read -r id state < <(submit_wait 60 -n 4 -o pmi2.out job-pmi2.sh)
-    if [ "$state" != COMPLETED ]; then
-        fail pmi2 "job $id ended $state: $(cat pmi2.out)"
-    elif ! grep -q '"ok": true, "ranks": 4,' pmi2.out ||
-        ! grep -q '"launcher": "srun", "pmi": "PMI-2"' pmi2.out; then
-        fail pmi2 "dagr-info did not see one world of 4 ranks under srun: $(cat pmi2.out)"
-    else
-        echo "ok pmi2"
-    fi
+    info_job pmi2 'srun --mpi=pmi2 dagr-info --json' \
+        "dagr-info did not see one world of 4 ranks under srun" \
+        '"ok": true, "ranks": 4,' '"launcher": "srun", "pmi": "PMI-2"'
 }
 
 case_bare() {
-    printf '#!/bin/bash\ndagr-info\n' >job-bare.sh
-    read -r id state < <(submit_wait 60 -n 4 -o bare.out job-bare.sh)
-    if [ "$state" != COMPLETED ]; then
-        fail bare "job $id ended $state: $(cat bare.out)"
-    elif ! grep -q '^ranks  *1$' bare.out ||
-        ! grep -q '^Slurm job  *4 tasks (more than the ranks' bare.out; then
-        fail bare "no note of the unused tasks: $(cat bare.out)"
-    else
-        echo "ok bare"
-    fi
+    info_job bare 'dagr-info' "no note of the unused tasks" \
+        'ranks             1' 'Slurm job         4 tasks (more than the ranks'
 }
 
 case_pmix() {
