@@ -27,26 +27,18 @@
  * Each routine checks its result for NaN and Inf last (la_check_finite): A for geqrf, C for
  * ormqr, Q for orgqr, B for gels. */
 #include "linalg_impl.h"
+#include "qr_impl.h"
 
 #include <stdlib.h>
 
 enum { QR_GEQRT = 0, QR_TS = 1, QR_TT = 2 };
 
-enum { QR_VARIANT_AUTO = 0, QR_VARIANT_TREE = 1, QR_VARIANT_FLAT = 2 };
+enum { QR_VARIANT_AUTO = 0, QR_VARIANT_TREE = 1, QR_VARIANT_FLAT = 2, QR_VARIANT_HH = 3 };
 
 typedef struct qr_elim {
     int32_t kind;
     int64_t k, p, i; /* panel, top tile row (TS/TT), tile row eliminated or factored */
 } qr_elim_t;
-
-struct dagr_qr {
-    dagr_ctx_t *ctx;
-    dagr_dtype_t dtype;
-    int64_t m, n, mb, mt, nt, ib;
-    int64_t nops;
-    qr_elim_t *ops;
-    dagr_data_t **tg, **tc; /* T factors of GEQRT / TS-TT of tile (i, k) at [i + k * mt] */
-};
 
 static int64_t min64(int64_t a, int64_t b) {
     return a < b ? a : b;
@@ -165,12 +157,60 @@ dagr_status_t dagr_qr_destroy(dagr_qr_t **qr) {
         dagr_data_destroy(&q->tg[s]);
         dagr_data_destroy(&q->tc[s]);
     }
+    for (int64_t k = 0; q->T && q->Vd && k < q->nk; k++) {
+        dagr_data_destroy(&q->T[k]);
+        dagr_data_destroy(&q->Vd[k]);
+    }
     free(q->tg);
     free(q->tc);
     free(q->ops);
+    free(q->T);
+    free(q->Vd);
     free(q);
     *qr = NULL;
     return DAGR_OK;
+}
+
+dagr_status_t qr_alloc(const dagr_darray_t *A, int form, int64_t ib, dagr_qr_t **out) {
+    int64_t nk = min64(A->mt, A->nt), slots = A->mt * A->nt;
+    dagr_qr_t *qr = calloc(1, sizeof *qr);
+    bool ok = qr != NULL;
+    if (ok && form == QR_FORM_TILE) {
+        qr->tg = calloc((size_t)slots + 1, sizeof *qr->tg);
+        qr->tc = calloc((size_t)slots + 1, sizeof *qr->tc);
+        qr->ops = calloc((size_t)(2 * A->mt * nk) + 1, sizeof *qr->ops);
+        ok = qr->tg && qr->tc && qr->ops;
+    } else if (ok) {
+        qr->T = calloc((size_t)nk + 1, sizeof *qr->T);
+        qr->Vd = calloc((size_t)nk + 1, sizeof *qr->Vd);
+        ok = qr->T && qr->Vd;
+    }
+    if (!ok) {
+        dagr_qr_destroy(&qr);
+        return DAGR_ERR(DAGR_ERR_NOMEM, "no memory for the QR factor of a %lld x %lld array",
+                        (long long)A->m, (long long)A->n);
+    }
+    qr->ctx = A->ctx;
+    qr->dtype = A->dtype;
+    qr->form = form;
+    qr->m = A->m;
+    qr->n = A->n;
+    qr->mb = A->mb;
+    qr->mt = A->mt;
+    qr->nt = A->nt;
+    qr->nk = nk;
+    qr->ib = ib < A->nb ? ib : A->nb;
+    *out = qr;
+    return DAGR_OK;
+}
+
+/* The variant opts.variant 0 stands for (see dagr_geqrf_ex in dagr/linalg.h). */
+static int auto_variant(const dagr_darray_t *A, const dagr_linalg_opts_t *o) {
+    dagr_linalg_opts_t d;
+    dagr_linalg_opts_init(&d);
+    /* an ib set by the caller is for the tile panels: variant 3 refuses one */
+    if (o->ib == d.ib && !(A->mt > 2 * A->nt)) return QR_VARIANT_HH;
+    return A->mt > 2 * A->nt ? QR_VARIANT_TREE : QR_VARIANT_FLAT;
 }
 
 /* dagr_geqrf_ex without the check of the result (gels checks B only). */
@@ -179,37 +219,40 @@ static dagr_status_t qr_factor(dagr_darray_t *A, dagr_qr_t **qr_out,
     DAGR_TRY(la_check_dtype(A, "A"));
     DAGR_CHECK(A->mb == A->nb, DAGR_ERR_ARG, "A has %lld x %lld tiles: QR needs square tiles",
                (long long)A->mb, (long long)A->nb);
-    dagr_linalg_opts_t o;
+    dagr_linalg_opts_t o, d;
     DAGR_TRY(la_opts(opts, LA_USES_LOOKAHEAD | LA_USES_IB | LA_USES_VARIANT, "dagr_geqrf_ex", &o));
-    DAGR_CHECK(o.variant >= 0 && o.variant <= 2, DAGR_ERR_ARG,
-               "QR variant %d is unknown (0 = auto, 1 = tree, 2 = flat)", o.variant);
+    DAGR_CHECK(o.variant >= 0 && o.variant <= 3, DAGR_ERR_ARG,
+               "QR variant %d is unknown (0 = auto, 1 = tree, 2 = flat, 3 = householder)",
+               o.variant);
+    dagr_linalg_opts_init(&d);
+    DAGR_CHECK(o.variant != QR_VARIANT_HH || o.ib == d.ib, DAGR_ERR_ARG,
+               "QR variant 3 (householder) does not use opts->ib (its panel is LAPACK's "
+               "recursive geqrt3): leave it at its default %d, not %d",
+               d.ib, o.ib);
+    int variant = o.variant == QR_VARIANT_AUTO ? auto_variant(A, &o) : o.variant;
+    dagr_qr_t *qr = NULL;
+    DAGR_TRY(qr_alloc(A, variant == QR_VARIANT_HH ? QR_FORM_HH : QR_FORM_TILE, o.ib, &qr));
+    if (variant == QR_VARIANT_HH) {
+        dagr_status_t st = qr_hh_factor(A, qr, o.lookahead);
+        if (st != DAGR_OK) {
+            dagr_qr_destroy(&qr);
+            return st;
+        }
+        *qr_out = qr;
+        return DAGR_OK;
+    }
     int nranks = dagr_size(A->ctx);
-    int64_t nk = min64(A->mt, A->nt), slots = A->mt * A->nt;
-    bool tree = o.variant == QR_VARIANT_TREE || (o.variant == QR_VARIANT_AUTO && A->mt > 2 * A->nt);
-    dagr_qr_t *qr = calloc(1, sizeof *qr);
+    int64_t nk = qr->nk;
     int64_t *tops = calloc((size_t)A->mt + 1, sizeof *tops);
     int64_t *top_of_rank = calloc((size_t)nranks, sizeof *top_of_rank);
     dagr_status_t st = DAGR_OK;
-    if (qr) {
-        qr->tg = calloc((size_t)slots + 1, sizeof *qr->tg);
-        qr->tc = calloc((size_t)slots + 1, sizeof *qr->tc);
-        qr->ops = calloc((size_t)(2 * A->mt * nk) + 1, sizeof *qr->ops);
-    }
-    if (!qr || !tops || !top_of_rank || !qr->tg || !qr->tc || !qr->ops) {
+    if (!tops || !top_of_rank) {
         st = DAGR_ERR(DAGR_ERR_NOMEM, "no memory for the QR factor of a %lld x %lld array",
                       (long long)A->m, (long long)A->n);
         goto undo_qr;
     }
-    qr->ctx = A->ctx;
-    qr->dtype = A->dtype;
-    qr->m = A->m;
-    qr->n = A->n;
-    qr->mb = A->mb;
-    qr->mt = A->mt;
-    qr->nt = A->nt;
-    qr->ib = o.ib < A->nb ? o.ib : A->nb;
     for (int64_t k = 0; k < nk && st == DAGR_OK; k++) {
-        if (tree) {
+        if (variant == QR_VARIANT_TREE) {
             st = panel_tree(A, qr, k, nk, o.lookahead, tops, top_of_rank, nranks);
             continue;
         }
@@ -282,6 +325,7 @@ static dagr_status_t ormqr_apply(dagr_side_t side, dagr_op_t trans, const dagr_d
                    "C has %lld columns in tiles of %lld but Q is %lld x %lld in tiles of %lld",
                    (long long)C->n, (long long)C->nb, (long long)A->m, (long long)A->m,
                    (long long)A->mb);
+    if (qr->form == QR_FORM_HH) return qr_hh_apply(side, trans, A, qr, C);
     /* Q = H_1 H_2 ... H_N: Q^T C and C Q take the transforms in the order they were made,
      * Q C and C Q^T in reverse. */
     bool forward = (side == DAGR_LEFT) == (trans == DAGR_TRANS);

@@ -65,8 +65,8 @@ typedef enum dagr_diag {
  * routine honours the options it uses and refuses (DAGR_ERR_ARG, naming the routine and the
  * option) any other one not left at its default, never ignores one:
  *   lookahead  potrf, potrs, posv, getrf, gesv, trsm, geqrf, gels (>= 0)
- *   ib         geqrf, gels (>= 1)
- *   variant    geqrf, gels (0 auto, 1 tree, 2 flat)
+ *   ib         geqrf, gels (>= 1; variants 1 and 2 only: variant 3 refuses a non-default ib)
+ *   variant    geqrf, gels (0 auto, 1 tree, 2 flat, 3 householder: LAPACK storage)
  * gemm, syrk, symm, trmm, getrs, ormqr and orgqr use none. */
 typedef struct dagr_linalg_opts {
     int lookahead; /* panels factored ahead of the trailing update (priority boost); default 1 */
@@ -171,12 +171,44 @@ DAGR_API dagr_status_t dagr_pivots_destroy(dagr_pivots_t **piv);
 
 typedef struct dagr_qr dagr_qr_t;
 
-/* A = Q R (tile Householder QR; tall-skinny panels reduced by a tree): R overwrites the upper
- * triangle of A, the reflectors the rest of A and *qr_out. Logically collective. */
+/* A = Q R: R overwrites the upper triangle of A; the reflectors the rest of A and *qr_out, in
+ * one of two storages chosen by opts.variant:
+ *   3  householder: LAPACK's and ScaLAPACK's dgeqrf/pdgeqrf storage. Below the diagonal of
+ *      column i, A holds the Householder vector v_i (v_i(i) = 1 implied); H_i = I - tau_i v_i
+ *      v_i^T and Q = H_1 H_2 ... H_min(m,n), with v_i, tau_i and R those of LAPACK's dgeqrf
+ *      up to rounding (dagr_qr_tau_fetch gives tau), so ScaLAPACK's pdormqr/pdorgqr can use
+ *      them. Blocked right-looking Householder, one tile column per panel, the trailing update
+ *      in plain gemms. Refuses a non-default opts.ib.
+ *   1  tile QR (as PLASMA's), each rank reducing its own tiles of a panel first and the
+ *      per-rank triangles combined in a binary tree: for tall-skinny arrays;
+ *   2  tile QR with a flat tree (one elimination per tile below the diagonal).
+ *      Variants 1 and 2 store tile reflectors (not LAPACK's): only dagr_ormqr, dagr_orgqr and
+ *      dagr_gels can use them.
+ *   0  (default, and the plain dagr_geqrf): variant 3 unless A is tall and skinny (more than
+ *      twice as many tile rows as tile columns: variant 1) or opts.ib is set (variant 2, or
+ *      1 when tall and skinny). Variant 3 was the fastest at n = 4096 on 2 ranks (see
+ *      benchmarks/RESULTS.md, "QR in LAPACK storage").
+ * Errors: DAGR_ERR_ARG (A NULL, dtype, tiles not square, qr_out NULL, an unknown variant, an
+ * option out of range). Logically collective. */
 DAGR_API dagr_status_t dagr_geqrf(dagr_darray_t *A, dagr_qr_t **qr_out);
 DAGR_API dagr_status_t dagr_geqrf_ex(dagr_darray_t *A, dagr_qr_t **qr_out,
                                      const dagr_linalg_opts_t *opts);
-/* C = op(Q) C (LEFT) or C op(Q) (RIGHT) with Q from dagr_geqrf(A). Logically collective. */
+/* A factor in LAPACK storage from reflectors already in A: v_i below the diagonal of column i
+ * (as LAPACK's or ScaLAPACK's dgeqrf leave them; nothing else of A is read) and tau, min(m, n)
+ * values of A's dtype (float or double), the same on every rank (read during the call only).
+ * Inserts the tasks forming each panel's block-reflector factor T from V^T V and tau, so that
+ * dagr_ormqr and dagr_orgqr apply Q = H_1 ... H_min(m,n) (a ScaLAPACK pdormqr served by dagr).
+ * A must not change while qr is in use. Errors: DAGR_ERR_ARG (A or qr_out NULL, tau NULL while
+ * min(m, n) > 0, dtype, tiles not square). Logically collective. */
+DAGR_API dagr_status_t dagr_qr_from_householder(const dagr_darray_t *A, const void *tau,
+                                                dagr_qr_t **qr_out);
+/* The min(m, n) tau values of a factor in LAPACK storage (variant 3 or
+ * dagr_qr_from_householder), float or double as A, on every rank. Collective: waits (as
+ * dagr_wait_all). Errors: DAGR_ERR_ARG (qr NULL, tau NULL while min(m, n) > 0, a tile-form
+ * factor of variant 1 or 2, which has no tau), and those of dagr_wait_all. */
+DAGR_API dagr_status_t dagr_qr_tau_fetch(const dagr_qr_t *qr, void *tau);
+/* C = op(Q) C (LEFT) or C op(Q) (RIGHT) with Q from dagr_geqrf(A) or dagr_qr_from_householder
+ * (either storage). Logically collective. */
 DAGR_API dagr_status_t dagr_ormqr(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,
                                   const dagr_qr_t *qr, dagr_darray_t *C);
 DAGR_API dagr_status_t dagr_ormqr_ex(dagr_side_t side, dagr_op_t trans, const dagr_darray_t *A,

@@ -14,12 +14,20 @@
  *          ||B||_1) M eps) < 60 (the normal equations, a bound free of the condition number);
  *   qr_nonfinite  a NaN or an Inf that geqrf, ormqr, orgqr or gels reads gives
  *          DAGR_ERR_NONFINITE naming the routine;
+ * with VARIANT 3 (LAPACK storage) also:
+ *   qr_lapack  dagr_geqrf against LAPACK's geqrf on the gathered matrix: R (relative to
+ *          ||A||_1), the reflectors V and tau (dagr_qr_tau_fetch) agree to 1e-10 (double) or
+ *          1e-3 (float);
+ *   qr_from_hh  LAPACK's geqrf factors scattered into a DArray, dagr_qr_from_householder,
+ *          then dagr_ormqr (4 side/trans cases) and dagr_orgqr against LAPACK's ormqr/orgqr:
+ *          ||got - want||_1 / (||C||_1 M eps) < 60, and dagr_qr_tau_fetch gives tau back;
  * and once, the argument errors with their exact codes. A NaN anywhere else fails.
  *
  * Prints RANK r RESULT <name> ok|FAIL ... lines. */
 #include "scenario.h"
 
 #include <cblas.h>
+#include <lapacke.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -286,6 +294,177 @@ static void check_nonfinite(dagr_dtype_t t) {
     dagr_darray_destroy(&A);
 }
 
+/* LAPACK's geqrf on the column-major M x N doubles a (in place, ld = sc_ld(M)) in dtype t;
+ * tau (min(M, N) doubles) receives tau. The float case runs sgeqrf on a float copy. */
+static void lapack_geqrf(dagr_dtype_t t, double *a, double *tau) {
+    int64_t ld = sc_ld(M), kmin = M < N ? M : N;
+    if (kmin == 0) return;
+    if (t == DAGR_DOUBLE) {
+        SC_CHECK(LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)M, (int)N, a, (int)ld, tau) == 0, "dgeqrf");
+        return;
+    }
+    float *af = malloc((size_t)(ld * N) * sizeof *af), *tf = malloc((size_t)kmin * sizeof *tf);
+    for (int64_t k = 0; k < ld * N; k++)
+        af[k] = (float)a[k];
+    SC_CHECK(LAPACKE_sgeqrf(LAPACK_COL_MAJOR, (int)M, (int)N, af, (int)ld, tf) == 0, "sgeqrf");
+    for (int64_t k = 0; k < ld * N; k++)
+        a[k] = af[k];
+    for (int64_t k = 0; k < kmin; k++)
+        tau[k] = tf[k];
+    free(af);
+    free(tf);
+}
+
+/* tau as dagr_qr_tau_fetch writes it (dtype t) from / to doubles. */
+static void *tau_in(dagr_dtype_t t, const double *tau, int64_t n) {
+    void *v = calloc((size_t)n + 1, sizeof(double));
+    for (int64_t k = 0; k < n; k++)
+        if (t == DAGR_DOUBLE)
+            ((double *)v)[k] = tau[k];
+        else
+            ((float *)v)[k] = (float)tau[k];
+    return v;
+}
+static double tau_at(dagr_dtype_t t, const void *v, int64_t k) {
+    return t == DAGR_DOUBLE ? ((const double *)v)[k] : ((const float *)v)[k];
+}
+
+static void check_lapack(dagr_dtype_t t) {
+    int64_t ld = sc_ld(M), kmin = M < N ? M : N;
+    dagr_darray_t *A = make(t, M, N, NB, NB);
+    SC_TRY(dagr_darray_random(A, 29));
+    double *l = sc_gather(A), *taul = calloc((size_t)kmin + 1, sizeof *taul);
+    double anorm = sc_norm1(l, M, N, ld);
+    void *tau = calloc((size_t)kmin + 1, sizeof(double));
+    dagr_qr_t *qr = NULL;
+    SC_TRY(dagr_geqrf_ex(A, &qr, &opts));
+    SC_TRY(dagr_qr_tau_fetch(qr, tau));
+    double *f = sc_gather(A);
+    lapack_geqrf(t, l, taul);
+    double dr = 0, dv = 0, dt = 0;
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t i = 0; i < M; i++) {
+            double d = fabs(f[i + j * ld] - l[i + j * ld]);
+            if (i <= j) {
+                d /= anorm > 0 ? anorm : 1;
+                if (!(d <= dr)) dr = d;
+            } else if (!(d <= dv)) {
+                dv = d;
+            }
+        }
+    for (int64_t k = 0; k < kmin; k++) {
+        double d = fabs(tau_at(t, tau, k) - taul[k]);
+        if (!(d <= dt)) dt = d;
+    }
+    double tol = t == DAGR_DOUBLE ? 1e-10 : 1e-3;
+    sc_result("qr_lapack",
+              SC_CHECK(dr < tol && dv < tol && dt < tol, "R %g V %g tau %g (tolerance %g)", dr, dv,
+                       dt, tol),
+              "dtype=%s R=%.3g V=%.3g tau=%.3g", sc_dtype_name(t), dr, dv, dt);
+    free(l);
+    free(f);
+    free(taul);
+    free(tau);
+    SC_TRY(dagr_qr_destroy(&qr));
+    dagr_darray_destroy(&A);
+}
+
+/* LAPACK's ormqr (side, trans) of the reflectors in a (ld = sc_ld(M)) on c (cm x cn), in
+ * dtype t, in place. */
+static void lapack_ormqr(dagr_dtype_t t, int side, int tr, int64_t cm, int64_t cn, const double *a,
+                         const double *tau, double *c) {
+    int64_t ld = sc_ld(M), ldc = sc_ld(cm), kmin = M < N ? M : N;
+    char sd = side == DAGR_LEFT ? 'L' : 'R', tc = tr ? 'T' : 'N';
+    if (cm == 0 || cn == 0 || kmin == 0) return;
+    if (t == DAGR_DOUBLE) {
+        SC_CHECK(LAPACKE_dormqr(LAPACK_COL_MAJOR, sd, tc, (int)cm, (int)cn, (int)kmin, a, (int)ld,
+                                tau, c, (int)ldc) == 0,
+                 "dormqr");
+        return;
+    }
+    float *af = malloc((size_t)(ld * N) * sizeof *af), *tf = malloc((size_t)kmin * sizeof *tf);
+    float *cf = malloc((size_t)(ldc * cn) * sizeof *cf);
+    for (int64_t k = 0; k < ld * N; k++)
+        af[k] = (float)a[k];
+    for (int64_t k = 0; k < kmin; k++)
+        tf[k] = (float)tau[k];
+    for (int64_t k = 0; k < ldc * cn; k++)
+        cf[k] = (float)c[k];
+    SC_CHECK(LAPACKE_sormqr(LAPACK_COL_MAJOR, sd, tc, (int)cm, (int)cn, (int)kmin, af, (int)ld, tf,
+                            cf, (int)ldc) == 0,
+             "sormqr");
+    for (int64_t k = 0; k < ldc * cn; k++)
+        c[k] = cf[k];
+    free(af);
+    free(tf);
+    free(cf);
+}
+
+static void check_from_hh(dagr_dtype_t t) {
+    int64_t ld = sc_ld(M), kmin = M < N ? M : N;
+    dagr_darray_t *A = make(t, M, N, NB, NB);
+    SC_TRY(dagr_darray_random(A, 31));
+    double *a = sc_gather(A), *tau = calloc((size_t)kmin + 1, sizeof *tau), eps = sc_eps(t);
+    /* rank 0's factors, so that every rank passes the same tau */
+    lapack_geqrf(t, a, tau);
+    MPI_Bcast(a, (int)(ld * N), MPI_DOUBLE, 0, dagr_comm(ctx));
+    MPI_Bcast(tau, (int)kmin, MPI_DOUBLE, 0, dagr_comm(ctx));
+    sc_scatter(A, a);
+    void *tv = tau_in(t, tau, kmin), *back = calloc((size_t)kmin + 1, sizeof(double));
+    dagr_qr_t *qr = NULL;
+    SC_TRY(dagr_qr_from_householder(A, tv, &qr));
+    free(tv);
+    SC_TRY(dagr_qr_tau_fetch(qr, back));
+    int ok = 1;
+    for (int64_t k = 0; k < kmin; k++)
+        ok &= SC_CHECK(tau_at(t, back, k) == tau[k], "tau %lld: %g fetched, %g given", (long long)k,
+                       tau_at(t, back, k), tau[k]);
+    double worst = 0;
+    for (int side = 0; side < 2; side++)
+        for (int tr = 0; tr < 2; tr++) {
+            int64_t cm = side == DAGR_LEFT ? M : NRHS, cn = side == DAGR_LEFT ? NRHS : M;
+            dagr_darray_t *C = side == DAGR_LEFT ? make(t, cm, cn, NB, 5) : make(t, cm, cn, 4, NB);
+            SC_TRY(dagr_darray_random(C, 37));
+            double *c = sc_gather(C);
+            SC_TRY(dagr_ormqr((dagr_side_t)side, (dagr_op_t)tr, A, qr, C));
+            double *got = sc_gather(C), cnorm = sc_norm1(c, cm, cn, sc_ld(cm));
+            lapack_ormqr(t, side, tr, cm, cn, a, tau, c);
+            for (int64_t k = 0; k < sc_ld(cm) * cn; k++)
+                got[k] -= c[k];
+            double r = cm > 0 && cn > 0 && kmin > 0
+                           ? sc_norm1(got, cm, cn, sc_ld(cm)) / (cnorm * (double)M * eps)
+                           : 0;
+            ok &= SC_CHECK(pass(r), "ormqr side=%d trans=%d against LAPACK: ratio %g", side, tr, r);
+            if (!(r <= worst)) worst = r;
+            free(c);
+            free(got);
+            dagr_darray_destroy(&C);
+        }
+    /* orgqr: Q's first kmin columns against LAPACK's ormqr on the identity */
+    if (kmin > 0) {
+        dagr_darray_t *Qa = make(t, M, kmin, NB, NB);
+        SC_TRY(dagr_orgqr(A, qr, Qa));
+        double *q = sc_gather(Qa), *e = calloc((size_t)(ld * kmin), sizeof *e);
+        for (int64_t k = 0; k < kmin; k++)
+            e[k + k * ld] = 1;
+        lapack_ormqr(t, DAGR_LEFT, 0, M, kmin, a, tau, e);
+        for (int64_t k = 0; k < ld * kmin; k++)
+            q[k] -= e[k];
+        double r = sc_norm1(q, M, kmin, ld) / ((double)M * eps);
+        ok &= SC_CHECK(pass(r), "orgqr against LAPACK: ratio %g", r);
+        if (!(r <= worst)) worst = r;
+        free(q);
+        free(e);
+        dagr_darray_destroy(&Qa);
+    }
+    sc_result("qr_from_hh", ok, "dtype=%s worst=%.3g", sc_dtype_name(t), worst);
+    free(a);
+    free(tau);
+    free(back);
+    SC_TRY(dagr_qr_destroy(&qr));
+    dagr_darray_destroy(&A);
+}
+
 static void check_errors(void) {
     int ok = 1;
     dagr_qr_t *qr = NULL;
@@ -300,6 +479,33 @@ static void check_errors(void) {
     dagr_linalg_opts_init(&bad);
     bad.variant = 7;
     ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(qr == NULL, "qr set by a failed call");
+    bad.variant = 4;
+    ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "QR variant 4 is unknown") != NULL, "%s",
+                   dagr_last_error());
+    /* variant 3 has no inner blocking: an ib is refused, not ignored */
+    bad.variant = 3;
+    bad.ib = 16;
+    ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "opts->ib") != NULL, "%s", dagr_last_error());
+    ok &= SC_EXPECT_STATUS(dagr_gels_ex(A, A, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(qr == NULL, "qr set by a failed call");
+    /* tau exists only in LAPACK storage */
+    dagr_linalg_opts_init(&bad);
+    bad.variant = 2;
+    double tau[8];
+    SC_TRY(dagr_darray_random(A, 3));
+    SC_TRY(dagr_geqrf_ex(A, &qr, &bad));
+    ok &= SC_EXPECT_STATUS(dagr_qr_tau_fetch(qr, tau), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "tile-form factor") != NULL, "%s", dagr_last_error());
+    SC_TRY(dagr_qr_destroy(&qr));
+    ok &= SC_EXPECT_STATUS(dagr_qr_tau_fetch(NULL, tau), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_qr_from_householder(A, tau, NULL), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_qr_from_householder(A, NULL, &qr), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_qr_from_householder(NULL, tau, &qr), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_qr_from_householder(rect, tau, &qr), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_qr_from_householder(ints, tau, &qr), DAGR_ERR_ARG);
     ok &= SC_CHECK(qr == NULL, "qr set by a failed call");
     /* Options are honoured or refused, never ignored: an out-of-range one, and one the routine
      * does not use, name the option. */
@@ -382,6 +588,10 @@ int main(int argc, char **argv) {
         check_ormqr(types[k]);
         check_gels(types[k]);
         check_nonfinite(types[k]);
+        if (opts.variant == 3) {
+            check_lapack(types[k]);
+            check_from_hh(types[k]);
+        }
     }
     SC_TRY(dagr_wait_all(ctx));
     int code = sc_exit_code();

@@ -22,6 +22,11 @@ static void qr(int nranks, const char *args) {
     int m = 0, n = 0;
     sscanf(args, "%*d %*d %d %d", &m, &n);
     mpirun_assert_result(&r, "gels", m >= n ? 2 : 0);
+    /* LAPACK storage: against LAPACK's own geqrf and ormqr/orgqr */
+    int v = 0;
+    sscanf(args, "%*d %*d %*d %*d %*d %*d %d", &v);
+    mpirun_assert_result(&r, "qr_lapack", v == 3 ? 2 : 0);
+    mpirun_assert_result(&r, "qr_from_hh", v == 3 ? 2 : 0);
     mpirun_free(&r);
 }
 
@@ -50,4 +55,36 @@ Test(linalg_qr, four_ranks, .timeout = 300) {
     qr(4, "4 1 101 12 4 2 0 2"); /* four groups per panel, short last tile row */
     qr(4, "2 2 26 40 5 3 0 2");  /* wide */
     qr(4, "4 1 26 40 5 3 1 2");  /* wide, tree */
+}
+
+/* Variant 3 (LAPACK storage) at 1-4 ranks: tall, wide, square with a short last tile, tiny
+ * tiles (several owners per tile column, so the partial sums of W are reduced), a stack of
+ * more than LU_MAX_STACK tiles (gathered into one block for the panel), the default variant. */
+Test(linalg_qr, householder_one_rank, .timeout = 300) {
+    qr(1, "1 1 300 200 64 32 3 3");
+    qr(1, "1 1 200 300 64 32 3 2");
+    qr(1, "1 1 257 257 32 32 3 2");
+    qr(1, "1 1 250 16 8 32 3 2"); /* 32 tile rows: the panel is gathered */
+    qr(1, "1 1 1 1 3 32 3 1");
+    qr(1, "1 1 0 5 4 32 3 2");
+}
+
+Test(linalg_qr, householder_two_ranks, .timeout = 300) {
+    qr(2, "1 2 300 200 64 32 3 3");
+    qr(2, "2 1 200 300 64 32 3 2");
+    qr(2, "2 1 257 257 32 32 3 2");
+    qr(2, "2 1 37 29 8 32 0 3"); /* the default: variant 3 */
+}
+
+Test(linalg_qr, householder_three_ranks, .timeout = 300) {
+    qr(3, "3 1 300 200 64 32 3 3");
+    qr(3, "1 3 257 257 32 32 3 2");
+    qr(3, "3 1 46 9 5 32 3 2"); /* a last tile row of 1 row */
+}
+
+Test(linalg_qr, householder_four_ranks, .timeout = 300) {
+    qr(4, "2 2 300 200 64 32 3 3");
+    qr(4, "4 1 200 300 64 32 3 2");
+    qr(4, "2 2 257 257 32 32 3 2");
+    qr(4, "4 1 101 12 4 32 3 2"); /* four owners per tile column */
 }
