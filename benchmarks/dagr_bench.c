@@ -5,8 +5,9 @@
  *
  * Ops: gemm (C = A B + C), syrk (lower, C = A A^T + C), trsm (left, lower, no-trans,
  * non-unit, n right-hand sides), potrf (lower), posv (nrhs = nb), getrf, gesv (nrhs = nb),
- * geqrf, gels (square, nrhs = nb). Inputs are n x n double DArrays of nb x nb tiles on the
- * P x Q grid, filled with dagr_darray_random (SPD or diagonally dominant where the op needs).
+ * geqrf, gels (square, nrhs = nb; --variant picks dagr's QR variant). Inputs are n x n double
+ * DArrays of nb x nb tiles on the P x Q grid, filled with dagr_darray_random (SPD or diagonally
+ * dominant where the op needs).
  *
  * Each repeat runs dagr and then each reference on fresh copies of the same inputs:
  *   dagr       the dagr routine + dagr_wait_all;
@@ -25,7 +26,7 @@
  *
  * Prints one JSON object per implementation and repeat set on rank 0:
  *   {"op","n","nb","grid","ranks","threads","seconds","seconds_median","gflops","residual",
- *    "impl"}
+ *    "impl"} (and "variant" for dagr's geqrf and gels)
  */
 #include <dagr/dagr.h>
 
@@ -68,6 +69,7 @@ typedef struct opts {
     int64_t n, nb;
     int p, q, repeat, threads;
     int ref_scalapack, ref_blas;
+    int variant; /* geqrf, gels: opts.variant (0 = dagr's default) */
 } opts_t;
 
 static dagr_ctx_t *ctx;
@@ -214,14 +216,20 @@ static double run_dagr(inputs_t *in) {
         return t;
     } else if (!strcmp(op, "geqrf")) {
         dagr_qr_t *qr = NULL;
-        s = dagr_geqrf(in->A, &qr);
+        dagr_linalg_opts_t lo;
+        dagr_linalg_opts_init(&lo);
+        lo.variant = O.variant;
+        s = dagr_geqrf_ex(in->A, &qr, &lo);
         if (s == DAGR_OK) s = dagr_wait_all(ctx);
         double t = slowest(t0);
         if (s != DAGR_OK) die(op, s);
         dagr_qr_destroy(&qr);
         return t;
     } else {
-        s = dagr_gels(in->A, in->B);
+        dagr_linalg_opts_t lo;
+        dagr_linalg_opts_init(&lo);
+        lo.variant = O.variant;
+        s = dagr_gels_ex(in->A, in->B, &lo);
     }
     if (s == DAGR_OK) s = dagr_wait_all(ctx);
     double t = slowest(t0);
@@ -501,6 +509,8 @@ static void report(const char *impl, double *t, int nt, double residual, int64_t
         printf("\"residual\":null,");
     else
         printf("\"residual\":%.3g,", residual);
+    if (!strcmp(impl, "dagr") && (!strcmp(O.op, "geqrf") || !strcmp(O.op, "gels")))
+        printf("\"variant\":%d,", O.variant);
     printf("\"impl\":\"%s\"}\n", impl);
     fflush(stdout);
 }
@@ -509,7 +519,8 @@ static void usage(void) {
     if (me == 0)
         fprintf(stderr, "usage: dagr-bench --op gemm|syrk|trsm|potrf|posv|getrf|gesv|geqrf|gels "
                         "[--n N] [--nb NB] [--grid PxQ] [--repeat R] [--threads T] "
-                        "[--ref scalapack,blas]\n");
+                        "[--ref scalapack,blas] [--variant V (geqrf, gels: dagr's QR variant, "
+                        "0 = default)]\n");
 }
 
 int main(int argc, char **argv) {
@@ -535,6 +546,8 @@ int main(int argc, char **argv) {
             O.repeat = atoi(v);
         else if (!strcmp(a, "--threads"))
             O.threads = atoi(v);
+        else if (!strcmp(a, "--variant"))
+            O.variant = atoi(v);
         else if (!strcmp(a, "--ref")) {
             O.ref_scalapack = strstr(v, "scalapack") != NULL;
             O.ref_blas = strstr(v, "blas") != NULL;

@@ -1,4 +1,6 @@
-/* Tile Householder QR (as PLASMA's): dagr_geqrf, dagr_ormqr, dagr_orgqr, dagr_gels.
+/* Tile Householder QR (as PLASMA's): dagr_geqrf, dagr_ormqr, dagr_orgqr, dagr_gels; and the
+ * entry points shared with QR in LAPACK storage (variant 3, qr_householder.c), which a
+ * dagr_qr_t's form selects: ormqr, orgqr and gels have one apply path per form.
  *
  * Panel k (tile column k) is reduced to one upper triangle in tile (k, k) by a sequence of
  * eliminations, each a small orthogonal transform that dagr_qr_t records in order:
@@ -18,7 +20,8 @@
  * GEQRT on its first one and TS on the others (no communication), then the per-rank triangles
  * are combined by TT in a binary tree, so a tall-skinny panel costs log2(ranks) messages in
  * sequence instead of one per tile. The default (0) takes the tree when the matrix is tall and
- * skinny (mt > 2 nt) and the flat tree otherwise.
+ * skinny (mt > 2 nt); otherwise LAPACK storage (3), unless opts.ib is set, which only the tile
+ * variants use (then the flat tree).
  *
  * The top tile p of every TS or TT is never the last tile row (it has a smaller index than the
  * tile it eliminates), so with square tiles it holds the panel's full triangle (rows >= the

@@ -489,7 +489,10 @@ static void check_errors(void) {
     bad.ib = 16;
     ok &= SC_EXPECT_STATUS(dagr_geqrf_ex(A, &qr, &bad), DAGR_ERR_ARG);
     ok &= SC_CHECK(strstr(dagr_last_error(), "opts->ib") != NULL, "%s", dagr_last_error());
-    ok &= SC_EXPECT_STATUS(dagr_gels_ex(A, A, &bad), DAGR_ERR_ARG);
+    dagr_darray_t *B12 = make(DAGR_DOUBLE, 12, 2, 4, 4);
+    ok &= SC_EXPECT_STATUS(dagr_gels_ex(A, B12, &bad), DAGR_ERR_ARG);
+    ok &= SC_CHECK(strstr(dagr_last_error(), "opts->ib") != NULL, "%s", dagr_last_error());
+    dagr_darray_destroy(&B12);
     ok &= SC_CHECK(qr == NULL, "qr set by a failed call");
     /* tau exists only in LAPACK storage */
     dagr_linalg_opts_init(&bad);
