@@ -20,7 +20,12 @@
  * (la_check_finite), after the task reporting a zero pivot (see getrf_insert). */
 #include "linalg_impl.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* Pivots one piv_set task writes (its argument block stays under DAGR_MAX_ARGS). */
+#define PIV_SET_MAX 480
 
 struct dagr_pivots {
     dagr_ctx_t *ctx;
@@ -375,6 +380,57 @@ dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B, const dagr_linalg
 
 dagr_status_t dagr_gesv(dagr_darray_t *A, dagr_darray_t *B) {
     return dagr_gesv_ex(A, B, NULL);
+}
+
+/* Writes pivots first .. first + count - 1 of a step's handle (buffer 0, RW) from the
+ * argument block: rows are 0-based. A step of more pivots than one block holds takes several
+ * tasks. */
+typedef struct piv_set_op {
+    int64_t first, count;
+    int64_t rows[PIV_SET_MAX];
+} piv_set_op_t;
+
+static dagr_task_result_t k_piv_set(const dagr_task_view_t *t) {
+    const piv_set_op_t *o = t->args;
+    memcpy((int64_t *)t->buf[0] + o->first, o->rows, (size_t)o->count * sizeof(int64_t));
+    return DAGR_TASK_DONE;
+}
+
+static const dagr_kernel_t piv_set_kernel = {.name = "piv_set", .cpu = k_piv_set};
+
+dagr_status_t dagr_pivots_from_lapack(const dagr_darray_t *A, const int64_t *ipiv,
+                                      dagr_pivots_t **piv_out) {
+    DAGR_CHECK(A, DAGR_ERR_ARG, "A is NULL");
+    DAGR_CHECK(piv_out, DAGR_ERR_ARG, "piv_out is NULL");
+    DAGR_TRY(getrf_check(A));
+    int64_t total = min64(A->m, A->n);
+    DAGR_CHECK(ipiv || total == 0, DAGR_ERR_ARG, "ipiv is NULL");
+    /* LAPACK's rule: row i (1-based) is interchanged with a row at or below it. */
+    for (int64_t i = 0; i < total; i++)
+        DAGR_CHECK(ipiv[i] >= i + 1 && ipiv[i] <= A->m, DAGR_ERR_ARG,
+                   "ipiv[%lld] = %lld: pivot %lld must be a row in [%lld, %lld] (1-based)",
+                   (long long)i, (long long)ipiv[i], (long long)(i + 1), (long long)(i + 1),
+                   (long long)A->m);
+    dagr_pivots_t *p = NULL;
+    DAGR_TRY(pivots_new(A, &p));
+    dagr_status_t st = DAGR_OK;
+    for (int64_t k = 0; k < p->kt && st == DAGR_OK; k++) {
+        int64_t npiv = step_npiv(A->m, A->n, A->nb, k);
+        for (int64_t f = 0; f < npiv && st == DAGR_OK; f += PIV_SET_MAX) {
+            piv_set_op_t o = {.first = f, .count = min64(npiv - f, PIV_SET_MAX)};
+            for (int64_t i = 0; i < o.count; i++)
+                o.rows[i] = ipiv[k * A->nb + f + i] - 1;
+            dagr_access_t acc = {p->piv[k], DAGR_RW};
+            size_t size = offsetof(piv_set_op_t, rows) + (size_t)o.count * sizeof(int64_t);
+            st = dagr_spawn(A->ctx, &piv_set_kernel, &o, size, 1, &acc, NULL);
+        }
+    }
+    if (st != DAGR_OK) {
+        dagr_pivots_destroy(&p);
+        return st;
+    }
+    *piv_out = p;
+    return DAGR_OK;
 }
 
 dagr_status_t dagr_pivots_fetch(const dagr_pivots_t *piv, int64_t *ipiv) {

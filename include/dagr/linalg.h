@@ -164,6 +164,13 @@ DAGR_API dagr_status_t dagr_gesv_ex(dagr_darray_t *A, dagr_darray_t *B,
  * Collective: waits (as dagr_wait_all). Errors: DAGR_ERR_ARG (piv NULL, ipiv NULL while
  * min(m, n) > 0), and those of dagr_wait_all. */
 DAGR_API dagr_status_t dagr_pivots_fetch(const dagr_pivots_t *piv, int64_t *ipiv);
+/* Pivots made from LAPACK's ipiv (1-based global rows, length min(m, n), the same on every
+ * rank), for dagr_getrs on an A factored elsewhere (by LAPACK, ScaLAPACK, or an earlier run):
+ * *piv_out then serves as if dagr_getrf(A) had made it. A must have square tiles.
+ * Logically collective. Errors: DAGR_ERR_ARG (NULL arguments, A not float or double, tiles
+ * not square, an entry ipiv[i] outside [i + 1, m] — the message names it). */
+DAGR_API dagr_status_t dagr_pivots_from_lapack(const dagr_darray_t *A, const int64_t *ipiv,
+                                               dagr_pivots_t **piv_out);
 /* Releases the pivots. Logically collective; tolerates NULL; sets *piv to NULL. */
 DAGR_API dagr_status_t dagr_pivots_destroy(dagr_pivots_t **piv);
 
