@@ -13,9 +13,9 @@
  *
  * One dagr context per set of processes that a BLACS grid spans, made at the first call on
  * such a grid (collective over the grid only: other processes of the job do not call) and
- * ended inside MPI_Finalize (an attribute on MPI_COMM_SELF), in the order they were made.
- * dagr calls MPI from its own threads, so MPI must run at MPI_THREAD_MULTIPLE: the library
- * defines MPI_Init and MPI_Init_thread, which ask for it whatever the program asked for
+ * ended by MPI_Finalize, in the order they were made. dagr calls MPI from its own threads, so
+ * MPI must run at MPI_THREAD_MULTIPLE: the library defines MPI_Init and MPI_Init_thread, which
+ * ask for it whatever the program asked for, and MPI_Finalize, which ends the contexts first
  * (runtime.c). Internal to scalapack/. */
 #ifndef DAGR_DROPIN_H
 #define DAGR_DROPIN_H
@@ -50,6 +50,7 @@ typedef enum sp_routine {
 typedef enum sp_reason {
     SP_PASS_ARGS,    /* arguments ScaLAPACK rejects: it reports them */
     SP_PASS_EMPTY,   /* nothing to compute */
+    SP_PASS_QUERY,   /* a workspace query (LWORK = -1) */
     SP_PASS_OFFSET,  /* a submatrix not starting on a block boundary */
     SP_PASS_TILES,   /* blocks dagr cannot pair (dagr's message says which) */
     SP_PASS_CASE,    /* a case dagr does not implement */

@@ -46,6 +46,7 @@ static const char *const routine_name[SP_NROUTINES] = {"gemm",  "syrk",  "symm",
 static const char *const reason_name[SP_NREASONS] = {
     "arguments ScaLAPACK rejects (it reports them)",
     "nothing to compute",
+    "a workspace query",
     "a submatrix not starting on a block boundary",
     "blocks dagr cannot pair",
     "a case dagr does not implement",
