@@ -20,8 +20,7 @@
  * GEQRT on its first one and TS on the others (no communication), then the per-rank triangles
  * are combined by TT in a binary tree, so a tall-skinny panel costs log2(ranks) messages in
  * sequence instead of one per tile. The default (0) takes the tree when the matrix is tall and
- * skinny (mt > 2 nt); otherwise LAPACK storage (3), unless opts.ib is set, which only the tile
- * variants use (then the flat tree).
+ * skinny (mt > 2 nt) and the flat tree otherwise; LAPACK storage (3) is asked for by name.
  *
  * The top tile p of every TS or TT is never the last tile row (it has a smaller index than the
  * tile it eliminates), so with square tiles it holds the panel's full triangle (rows >= the
@@ -207,15 +206,6 @@ dagr_status_t qr_alloc(const dagr_darray_t *A, int form, int64_t ib, dagr_qr_t *
     return DAGR_OK;
 }
 
-/* The variant opts.variant 0 stands for (see dagr_geqrf_ex in dagr/linalg.h). */
-static int auto_variant(const dagr_darray_t *A, const dagr_linalg_opts_t *o) {
-    dagr_linalg_opts_t d;
-    dagr_linalg_opts_init(&d);
-    /* an ib set by the caller is for the tile panels: variant 3 refuses one */
-    if (o->ib == d.ib && !(A->mt > 2 * A->nt)) return QR_VARIANT_HH;
-    return A->mt > 2 * A->nt ? QR_VARIANT_TREE : QR_VARIANT_FLAT;
-}
-
 /* dagr_geqrf_ex without the check of the result (gels checks B only). */
 static dagr_status_t qr_factor(dagr_darray_t *A, dagr_qr_t **qr_out,
                                const dagr_linalg_opts_t *opts) {
@@ -232,7 +222,11 @@ static dagr_status_t qr_factor(dagr_darray_t *A, dagr_qr_t **qr_out,
                "QR variant 3 (householder) does not use opts->ib (its panel is LAPACK's "
                "recursive geqrt3): leave it at its default %d, not %d",
                d.ib, o.ib);
-    int variant = o.variant == QR_VARIANT_AUTO ? auto_variant(A, &o) : o.variant;
+    /* The default stays the tile QR: in paired runs on 2 ranks (n = 4096, nb = 256, see
+     * benchmarks/RESULTS.md) the flat tree was faster than variant 3, whose whole-column panel
+     * task sits on the critical path where the tile variants pipeline tile by tile. */
+    int variant = o.variant;
+    if (variant == QR_VARIANT_AUTO) variant = A->mt > 2 * A->nt ? QR_VARIANT_TREE : QR_VARIANT_FLAT;
     dagr_qr_t *qr = NULL;
     DAGR_TRY(qr_alloc(A, variant == QR_VARIANT_HH ? QR_FORM_HH : QR_FORM_TILE, o.ib, &qr));
     if (variant == QR_VARIANT_HH) {

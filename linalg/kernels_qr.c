@@ -238,7 +238,7 @@ static dagr_task_result_t k_qr_hh_w(const dagr_task_view_t *t) {
     for (int32_t s = 0; s < o->ntiles; s++) {
         int iv = p0 + 2 * s, ic = iv + 1;
         int64_t rows = s == o->ntiles - 1 ? o->last_rows : o->nb;
-        double beta = s == 0 ? 0.0 : 1.0;
+        double beta = s == 0 && !o->accumulate ? 0.0 : 1.0;
         if (left) /* W (kk x nfree) += V_s^T C_s */
             gemm_t(o->dtype, 1, 0, o->kk, o->nfree, rows, 1.0, t->buf[iv], t->ld[iv], t->buf[ic],
                    t->ld[ic], beta, t->buf[0], t->ld[0]);

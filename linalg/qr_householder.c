@@ -11,16 +11,17 @@
  * Step k:
  *   1. panel: one task over the stack of tiles (k.., k) (la_stack_spawn, shared with LU)
  *      runs LAPACK's geqrt on it: the reflectors and tau of dgeqrf, and T of the panel;
- *   2. each tile column j > k: W = V^T C_j. The tiles of C_j are grouped by owner: one task
- *      per owning rank computes its partial sum of V_i^T C_ij on that rank, so that only the
- *      kk x nb partials travel, to the rank owning C(k, j), where one task sums them and
- *      forms Y = T^T W (with a single owner, the partial task does that itself); then
- *      C_ij -= V_i Y, one gemm task per tile on its owner. No block travels back and forth
- *      along a chain of ranks: each partial makes one trip, Y one trip per owning rank.
- *   3. priorities as the other factorizations (la_prio): the next lookahead columns' updates
- *      come with the next panel, ahead of the rest of step k's update.
+ *   2. each tile column j > k: W = V^T C_j. The tiles of C_j are grouped by owner: on each
+ *      owning rank a chain of tile tasks accumulates its partial sum of V_i^T C_ij in one block
+ *      there, so that only the kk x nb partials travel, to the rank owning C(k, j), where one
+ *      task sums them and forms Y = T^T W (with a single owner, the chain's last task does
+ *      that itself); then C_ij -= V_i Y, one gemm task per tile on its owner. No block travels
+ *      back and forth along a chain of ranks: each partial makes one trip, Y one trip per
+ *      owning rank.
+ *   3. priorities (hh_prio): the next lookahead columns' updates come with the next panel,
+ *      ahead of the rest of step k's update, and beyond the lookahead nearer columns first.
  * ormqr/orgqr apply the same block reflectors to any C from either side, forwards or
- * backwards (see hh_apply_panel). */
+ * backwards (qr_hh_apply). */
 #include "linalg_impl.h"
 #include "qr_impl.h"
 #include "stack.h"
@@ -116,7 +117,9 @@ static int group_tiles(hh_scratch_t *s, const dagr_darray_t *C, dagr_side_t side
 
 /* Inserts W_g = sum over group g's tiles of V_i^T C_i (LEFT) or C_i V_i (RIGHT) into a new
  * handle on the group's rank (*out), followed by op(T) when T is given. With C == NULL the
- * pairs are (V_i, V_i): the Gram matrix V^T V. */
+ * pairs are (V_i, V_i): the Gram matrix V^T V. One task per tile, accumulating in turn into
+ * the same block on the same rank: a worker is never held by a whole column's product, so a
+ * task on the critical path (the next panel's) waits at most one tile gemm for it. */
 static dagr_status_t insert_partial(hh_scratch_t *s, int g, const dagr_darray_t *A,
                                     const dagr_qr_t *qr, int64_t k, const dagr_darray_t *C,
                                     dagr_side_t side, dagr_op_t trans, int64_t j, int64_t nfree,
@@ -125,28 +128,32 @@ static dagr_status_t insert_partial(hh_scratch_t *s, int g, const dagr_darray_t 
     size_t wr = (size_t)(side == DAGR_LEFT ? kk : nfree),
            wc = (size_t)(side == DAGR_LEFT ? nfree : kk);
     DAGR_TRY(dagr_data_create_2d(A->ctx, wr, wc, A->es, s->grank[g], out));
-    int na = 0;
-    s->acc[na++] = (dagr_access_t){*out, DAGR_WRITE};
-    if (T) s->acc[na++] = (dagr_access_t){T, DAGR_READ};
-    double rows = 0;
-    int64_t n = s->gcount[g], last = s->order[s->gstart[g] + n - 1];
+    int64_t n = s->gcount[g];
     for (int64_t e = 0; e < n; e++) {
         int64_t i = s->order[s->gstart[g] + e];
-        s->acc[na++] = (dagr_access_t){v_tile(A, qr, k, i), DAGR_READ};
-        s->acc[na++] = (dagr_access_t){C ? c_tile(C, side, i, j) : v_tile(A, qr, k, i), DAGR_READ};
-        rows += (double)da_tile_rows(A, i);
+        bool last = e == n - 1;
+        int na = 0;
+        dagr_access_t acc[4];
+        acc[na++] = (dagr_access_t){*out, e == 0 ? DAGR_WRITE : DAGR_RW};
+        if (T && last) acc[na++] = (dagr_access_t){T, DAGR_READ};
+        acc[na++] = (dagr_access_t){v_tile(A, qr, k, i), DAGR_READ};
+        acc[na++] = (dagr_access_t){C ? c_tile(C, side, i, j) : v_tile(A, qr, k, i), DAGR_READ};
+        double rows = (double)da_tile_rows(A, i);
+        hh_op_t op = {.dtype = (int32_t)A->dtype,
+                      .side = side,
+                      .trans = trans,
+                      .apply_t = T != NULL && last,
+                      .accumulate = e > 0,
+                      .ntiles = 1,
+                      .kk = kk,
+                      .nfree = nfree,
+                      .nb = A->mb,
+                      .last_rows = da_tile_rows(A, i)};
+        double fl = 2.0 * rows * (double)kk * (double)nfree +
+                    (op.apply_t ? (double)kk * (double)kk * (double)nfree : 0);
+        DAGR_TRY(la_spawn_args(&la_qr_hh_w_kernel, &op, sizeof op, na, acc, prio, fl, A->ctx));
     }
-    hh_op_t op = {.dtype = (int32_t)A->dtype,
-                  .side = side,
-                  .trans = trans,
-                  .apply_t = T != NULL,
-                  .ntiles = (int32_t)n,
-                  .kk = kk,
-                  .nfree = nfree,
-                  .nb = A->mb,
-                  .last_rows = da_tile_rows(A, last)};
-    double fl = 2.0 * rows * (double)kk * (double)nfree + (T ? (double)kk * kk * nfree : 0);
-    return la_spawn_args(&la_qr_hh_w_kernel, &op, sizeof op, na, s->acc, prio, fl, A->ctx);
+    return DAGR_OK;
 }
 
 /* Applies block reflector k of qr (from A) to C's free index j: C_j = (I - V op(T) V^T) C_j
@@ -232,16 +239,25 @@ static dagr_status_t hh_panel(dagr_darray_t *A, dagr_qr_t *qr, int64_t k, int pr
                           flops > 0 ? flops : 0);
 }
 
+/* Priority of step k's tasks on tile column j (the panel: j = k): as la_prio within the
+ * lookahead (2 nk - j), but beyond it ordered by column too (nk - j) rather than by step, so
+ * that a worker always brings the nearest future panel column up to date first. With la_prio's
+ * by-step order an update of column k + 1 from step k - 1 (beyond the lookahead then) waited
+ * behind every update of step k - 2, and the panel of step k + 1 with it. */
+static int hh_prio(int64_t nk, int64_t k, int64_t j, int lookahead) {
+    return (int)(j - k <= lookahead ? 2 * nk - j : nk - j);
+}
+
 dagr_status_t qr_hh_factor(dagr_darray_t *A, dagr_qr_t *qr, int lookahead) {
     hh_scratch_t s;
     DAGR_TRY(scratch_new(&s, A->ctx, A->mt));
     dagr_status_t st = DAGR_OK;
     int64_t nk = qr->nk;
     for (int64_t k = 0; k < nk && st == DAGR_OK; k++) {
-        st = hh_panel(A, qr, k, la_prio(nk, k, 0, lookahead));
+        st = hh_panel(A, qr, k, hh_prio(nk, k, k, lookahead));
         for (int64_t j = k + 1; j < A->nt && st == DAGR_OK; j++)
             st = hh_apply_one(&s, A, qr, k, DAGR_LEFT, DAGR_TRANS, A, j,
-                              la_prio(nk, k, j - k, lookahead));
+                              hh_prio(nk, k, j, lookahead));
     }
     scratch_free(&s);
     return st;

@@ -53,10 +53,11 @@ dagr_status_t qr_hh_apply(dagr_side_t side, dagr_op_t trans, const dagr_darray_t
  *                WRITE), Vd (rows(k) x kk, WRITE); factors the cols-column stack with
  *                LAPACK's geqrt (LAPACK's dgeqrf reflectors and tau, T of the whole panel),
  *                kk = min(rows, cols); the leading dimensions of T and Vd give their rows.
- *   qr_hh_w:     0 = W (WRITE), then T (READ) when apply_t, then ntiles pairs (V_s, C_s)
- *                (READ), every pair nb rows but the last (last_rows). LEFT: W (kk x nfree) =
- *                sum V_s^T C_s; RIGHT: W (nfree x kk) = sum C_s V_s; then, when apply_t,
- *                W = op(T) W (LEFT) or W op(T) (RIGHT), op = trans.
+ *   qr_hh_w:     0 = W (WRITE, or RW when accumulate), then T (READ) when apply_t, then
+ *                ntiles pairs (V_s, C_s) (READ), every pair nb rows but the last (last_rows).
+ *                LEFT: W (kk x nfree) = sum V_s^T C_s; RIGHT: W (nfree x kk) = sum C_s V_s
+ *                (added to W when accumulate); then, when apply_t, W = op(T) W (LEFT) or
+ *                W op(T) (RIGHT), op = trans.
  *   qr_hh_sum:   0 = Y (WRITE), 1 = T (READ), 2 .. 1 + ntiles = partial W blocks (READ):
  *                Y = the sum, then op(T) applied as qr_hh_w does.
  *   qr_hh_vdiag: 0 = Vd (WRITE), 1 = the diagonal tile (READ): Vd = its unit lower trapezoid.
@@ -65,7 +66,7 @@ dagr_status_t qr_hh_apply(dagr_side_t side, dagr_op_t trans, const dagr_darray_t
  *                G = V^T V (READ): T's strictly upper part from G and tau (dlarft's
  *                recurrence; G's strictly upper part is all it reads). */
 typedef struct hh_op {
-    int32_t dtype, side, trans, apply_t, ntiles;
+    int32_t dtype, side, trans, apply_t, accumulate, ntiles;
     int64_t kk, nfree, nb, last_rows;
 } hh_op_t;
 

@@ -191,10 +191,11 @@ typedef struct dagr_qr dagr_qr_t;
  *   2  tile QR with a flat tree (one elimination per tile below the diagonal).
  *      Variants 1 and 2 store tile reflectors (not LAPACK's): only dagr_ormqr, dagr_orgqr and
  *      dagr_gels can use them.
- *   0  (default, and the plain dagr_geqrf): variant 3 unless A is tall and skinny (more than
- *      twice as many tile rows as tile columns: variant 1) or opts.ib is set (variant 2, or
- *      1 when tall and skinny). Variant 3 was the fastest at n = 4096 on 2 ranks (see
- *      benchmarks/RESULTS.md, "QR in LAPACK storage").
+ *   0  (default, and the plain dagr_geqrf): variant 1 when A is tall and skinny (more than
+ *      twice as many tile rows as tile columns), else 2: the plain dagr_geqrf gives the tile
+ *      form, not LAPACK's storage. Variant 3 is not the default because the flat tree was
+ *      faster in paired runs on 2 ranks at n = 4096, nb = 256 (benchmarks/RESULTS.md, "QR in
+ *      LAPACK storage"); ask for it by name when LAPACK's storage is wanted.
  * Errors: DAGR_ERR_ARG (A NULL, dtype, tiles not square, qr_out NULL, an unknown variant, an
  * option out of range). Logically collective. */
 DAGR_API dagr_status_t dagr_geqrf(dagr_darray_t *A, dagr_qr_t **qr_out);

@@ -59,7 +59,7 @@ Test(linalg_qr, four_ranks, .timeout = 300) {
 
 /* Variant 3 (LAPACK storage) at 1-4 ranks: tall, wide, square with a short last tile, tiny
  * tiles (several owners per tile column, so the partial sums of W are reduced), a stack of
- * more than LU_MAX_STACK tiles (gathered into one block for the panel), the default variant. */
+ * more than LU_MAX_STACK tiles (gathered into one block for the panel). */
 Test(linalg_qr, householder_one_rank, .timeout = 300) {
     qr(1, "1 1 300 200 64 32 3 3");
     qr(1, "1 1 200 300 64 32 3 2");
@@ -73,7 +73,7 @@ Test(linalg_qr, householder_two_ranks, .timeout = 300) {
     qr(2, "1 2 300 200 64 32 3 3");
     qr(2, "2 1 200 300 64 32 3 2");
     qr(2, "2 1 257 257 32 32 3 2");
-    qr(2, "2 1 37 29 8 32 0 3"); /* the default: variant 3 */
+    qr(2, "2 1 37 29 8 32 0 3"); /* the default (tile form): no tau, no LAPACK checks */
 }
 
 Test(linalg_qr, householder_three_ranks, .timeout = 300) {
