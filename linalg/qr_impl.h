@@ -11,7 +11,12 @@ enum {
     QR_FORM_HH = 1,   /* variant 3: LAPACK's dgeqrf storage, one block reflector per panel */
 };
 
-typedef struct qr_elim qr_elim_t;
+/* One elimination of the tile form (geqrf.c): its kind (GEQRT, TS or TT there), panel k, top
+ * tile row p (TS/TT) and the tile row i eliminated or factored. */
+typedef struct qr_elim {
+    int32_t kind;
+    int64_t k, p, i;
+} qr_elim_t;
 
 struct dagr_qr {
     dagr_ctx_t *ctx;
@@ -37,7 +42,7 @@ static inline int64_t qr_hh_kk(const dagr_darray_t *A, int64_t k) {
     return r < c ? r : c;
 }
 
-/* geqrf.c: a factor of A's shape with the arrays of its form allocated (zeroed) and no
+/* qr_factor.c: a factor of A's shape with the arrays of its form allocated (zeroed) and no
  * handle yet; ib is clamped to the tile size. */
 dagr_status_t qr_alloc(const dagr_darray_t *A, int form, int64_t ib, dagr_qr_t **out);
 
