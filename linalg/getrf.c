@@ -19,6 +19,7 @@
  * Last, the result (A for getrf, X for getrs and gesv) is checked for NaN and Inf
  * (la_check_finite), after the task reporting a zero pivot (see getrf_insert). */
 #include "linalg_impl.h"
+#include "stack.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -45,79 +46,15 @@ static int64_t step_npiv(int64_t m, int64_t n, int64_t nb, int64_t k) {
     return min64(min64(m, n) - k * nb, nb);
 }
 
-static lu_op_t stack_op(const dagr_darray_t *X, int64_t k, int64_t j, int64_t npiv) {
-    lu_op_t o = {0};
-    o.dtype = (int32_t)X->dtype;
-    o.ntiles = (int32_t)(X->mt - k);
-    o.nb = X->mb;
-    o.last_rows = da_tile_rows(X, X->mt - 1);
-    o.cols = da_tile_cols(X, j);
-    o.row0 = k * X->mb;
-    o.npiv = npiv;
-    o.j0 = j * X->nb;
-    return o;
-}
-
-/* Spawns kernel kern with argument o on the stack of tile column j of X from tile row k down
- * (RW), followed by the nextra accesses in extra, with priority prio and `flops`. */
-static dagr_status_t spawn_on_stack(const dagr_kernel_t *kern, lu_op_t o, const dagr_darray_t *X,
-                                    int64_t k, int64_t j, int nextra, const dagr_access_t *extra,
-                                    int prio, double flops) {
-    dagr_access_t acc[LU_COPY_CHUNK + 1];
-    int na = 0;
-    if (X->mt - k <= LU_MAX_STACK) {
-        for (int64_t i = k; i < X->mt; i++)
-            acc[na++] = (dagr_access_t){da_handle(X, i, j), DAGR_RW};
-        for (int e = 0; e < nextra; e++)
-            acc[na++] = extra[e];
-        return la_spawn_args(kern, &o, sizeof o, na, acc, prio, flops, X->ctx);
-    }
-    int64_t rows = X->m - k * X->mb;
-    dagr_data_t *W = NULL;
-    DAGR_TRY(dagr_data_create_2d(X->ctx, (size_t)rows, (size_t)o.cols, X->es,
-                                 dagr_data_owner(da_handle(X, k, j)), &W));
-    dagr_status_t st = DAGR_OK;
-    /* gather (pass 0) and scatter (pass 1) chunks of LU_COPY_CHUNK tiles around the
-     * kernel, which sees the block as a stack of one tile */
-    for (int pass = 0; pass < 2 && st == DAGR_OK; pass++) {
-        if (pass == 1) {
-            lu_op_t ow = o;
-            ow.ntiles = 1;
-            ow.nb = ow.last_rows = rows;
-            na = 0;
-            acc[na++] = (dagr_access_t){W, DAGR_RW};
-            for (int e = 0; e < nextra; e++)
-                acc[na++] = extra[e];
-            st = la_spawn_args(kern, &ow, sizeof ow, na, acc, prio, flops, X->ctx);
-        }
-        for (int64_t c0 = k; c0 < X->mt && st == DAGR_OK; c0 += LU_COPY_CHUNK) {
-            int64_t c1 = min64(X->mt, c0 + LU_COPY_CHUNK);
-            lu_op_t oc = o;
-            oc.ntiles = (int32_t)(c1 - c0);
-            oc.last_rows = da_tile_rows(X, c1 - 1);
-            oc.woff = (c0 - k) * X->mb;
-            oc.gather = pass == 0;
-            na = 0;
-            for (int64_t i = c0; i < c1; i++)
-                acc[na++] = (dagr_access_t){da_handle(X, i, j),
-                                            pass == 0 ? DAGR_READ : da_out_mode(X, i, j)};
-            acc[na++] = (dagr_access_t){W, pass == 0 ? DAGR_RW : DAGR_READ};
-            st = la_spawn_args(&la_lu_copy_kernel, &oc, sizeof oc, na, acc, prio, 0, X->ctx);
-        }
-    }
-    dagr_status_t s2 = dagr_data_destroy(&W);
-    return st != DAGR_OK ? st : s2;
-}
-
 /* Inserts the interchanges of step k on tile column j of X (tile rows k down); with L, also
  * the solve of the top tile with the unit lower triangle of L's tile (k, k). */
 static dagr_status_t insert_swap(const dagr_darray_t *X, int64_t k, int64_t j, dagr_data_t *piv,
                                  int64_t npiv, int reverse, const dagr_darray_t *L, int prio) {
-    lu_op_t o = stack_op(X, k, j, npiv);
+    lu_op_t o = la_stack_op(X, k, j, npiv);
     o.reverse = reverse;
     o.trsm = L != NULL;
     dagr_access_t extra[2] = {{piv, DAGR_READ}, {L ? da_handle(L, k, k) : NULL, DAGR_READ}};
-    return spawn_on_stack(&la_lu_swap_kernel, o, X, k, j, L ? 2 : 1, extra, prio,
+    return la_stack_spawn(&la_lu_swap_kernel, o, X, k, j, L ? 2 : 1, extra, prio,
                           L ? (double)npiv * (double)npiv * (double)o.cols : 0);
 }
 
@@ -215,12 +152,12 @@ static dagr_status_t getrf_insert(dagr_darray_t *A, const dagr_pivots_t *p, int 
     int64_t nb = A->nb;
     for (int64_t k = 0; k < p->kt; k++) {
         int64_t npiv = step_npiv(A->m, A->n, nb, k);
-        lu_op_t o = stack_op(A, k, k, npiv);
+        lu_op_t o = la_stack_op(A, k, k, npiv);
         dagr_access_t extra[2] = {{p->piv[k], DAGR_WRITE}, {p->info, DAGR_RW}};
         double rows = (double)(A->m - k * nb), cols = (double)o.cols, mn = (double)npiv;
         double flops =
             2.0 * (rows * cols * mn - (rows + cols) * mn * mn / 2.0 + mn * mn * mn / 3.0);
-        DAGR_TRY(spawn_on_stack(&la_lu_panel_kernel, o, A, k, k, 2, extra, PRIO_PANEL,
+        DAGR_TRY(la_stack_spawn(&la_lu_panel_kernel, o, A, k, k, 2, extra, PRIO_PANEL,
                                 flops >= 0 ? flops : 0));
 
         for (int64_t j = k + 1; j < A->nt; j++) {

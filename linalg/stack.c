@@ -1,5 +1,5 @@
-/* Tasks over a stack of tiles (see stack.h). The same scheme as LU's panel in getrf.c, kept
- * here so that the QR panel shares it rather than growing a second copy. */
+/* Tasks over a stack of tiles (see stack.h), for the LU panel and interchanges (getrf.c) and
+ * the Householder QR panel (qr_householder.c). */
 #include "stack.h"
 
 static int64_t min64(int64_t a, int64_t b) {
