@@ -321,7 +321,7 @@ static void start_in(device_t *d, dtask_t *t) {
             atomic_store(&c->loaded, true);
             continue;
         }
-        d->ops->copy(d->impl, c->buf, h->buf, h->bytes, &c->loaded);
+        d->ops->copy(d->impl, c->buf, h->buf, h->bytes, true, &c->loaded);
         pthread_mutex_lock(&d->lock);
         d->st.copies_in++;
         d->st.bytes_in += h->bytes;
@@ -390,7 +390,7 @@ static void start_out(device_t *d, dtask_t *t) {
         atomic_store(&t->out[j], false);
         d->st.copies_out++;
         d->st.bytes_out += h->bytes;
-        d->ops->copy(d->impl, h->buf, h->dev[d->index].buf, h->bytes, &t->out[j]);
+        d->ops->copy(d->impl, h->buf, h->dev[d->index].buf, h->bytes, false, &t->out[j]);
     }
 }
 

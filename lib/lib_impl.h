@@ -374,9 +374,11 @@ typedef struct mem_ops {
     const char *kind;
     void *(*alloc)(void *impl, size_t bytes); /* NULL: no memory */
     void (*free)(void *impl, void *p, size_t bytes);
-    /* Starts copying n bytes to dst from src (one of them in the node's memory); *done turns
-     * true when they are there, and device_copy_done(dev) is called. */
-    void (*copy)(void *impl, void *dst, const void *src, size_t n, atomic_bool *done);
+    /* Starts copying n bytes to dst from src: into the node's memory (to_node: dst is the
+     * node's, src the host's) or out of it; *done turns true when they are there, and
+     * device_copy_done(dev) is called. */
+    void (*copy)(void *impl, void *dst, const void *src, size_t n, bool to_node,
+                 atomic_bool *done);
     double (*busy)(void *impl); /* seconds its copies took so far (delays left out) */
     void (*stop)(void *impl);   /* joins its threads, frees itself */
 } mem_ops_t;

@@ -14,6 +14,7 @@ typedef struct copy_req {
     void *dst;
     const void *src;
     size_t n;
+    bool to_node; /* into the device's memory (else out of it) */
     atomic_bool *done;
     struct copy_req *next;
 } copy_req_t;
@@ -130,7 +131,8 @@ static void td_free(void *impl, void *p, size_t bytes) {
 }
 
 /* Out of memory for the request: the copy is made here, at once (still correct). */
-static void td_copy(void *impl, void *dst, const void *src, size_t n, atomic_bool *done) {
+static void td_copy(void *impl, void *dst, const void *src, size_t n, bool to_node,
+                    atomic_bool *done) {
     testdev_t *t = impl;
     copy_req_t *r = malloc(sizeof *r);
     if (!r) {
@@ -139,7 +141,7 @@ static void td_copy(void *impl, void *dst, const void *src, size_t n, atomic_boo
         device_copy_done(t->dev);
         return;
     }
-    *r = (copy_req_t){dst, src, n, done, NULL};
+    *r = (copy_req_t){dst, src, n, to_node, done, NULL};
     pthread_mutex_lock(&t->lock);
     *t->tail = r;
     t->tail = &r->next;
