@@ -1,55 +1,8 @@
-/* The summary printed at finalize (DAGR_SUMMARY=1) and the critical path it reports.
- *
- * The critical path is the longest chain of dependencies through the graph every rank
- * recorded, linked across ranks by each transfer's SEND and RECV: a task weighs what its body
- * took, a SEND what its copy or put took, a RECV nothing (its time is the sender's and the
- * wait for it). It is the time the run would take with unlimited workers and free scheduling,
- * against which the wall time says how much parallelism was left unused. */
+/* The summary printed at finalize (DAGR_SUMMARY=1): per kernel, per rank, and the critical
+ * path trace_write.c computed. */
 #include "lib_impl.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
-
-int64_t trace_critical_path(const trace_graph_t *g) {
-    size_t n = g->n;
-    if (n == 0) return 0;
-    size_t *first = calloc(n + 1, sizeof *first), *succ = malloc((g->nedges + 1) * sizeof *succ);
-    uint32_t *indeg = calloc(n, sizeof *indeg);
-    int64_t *start = calloc(n, sizeof *start);
-    size_t *queue = malloc(n * sizeof *queue);
-    int64_t best = -1;
-    if (!first || !succ || !indeg || !start || !queue) goto out;
-    /* Successor lists in one array (CSR), then Kahn's topological order. */
-    for (size_t e = 0; e < g->nedges; e++) {
-        first[g->edges[e][0] + 1]++;
-        indeg[g->edges[e][1]]++;
-    }
-    for (size_t i = 0; i < n; i++)
-        first[i + 1] += first[i];
-    size_t *fill = queue; /* borrowed as a cursor per node before the queue is used */
-    for (size_t i = 0; i < n; i++)
-        fill[i] = first[i];
-    for (size_t e = 0; e < g->nedges; e++)
-        succ[fill[g->edges[e][0]]++] = g->edges[e][1];
-    size_t head = 0, tail = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!indeg[i]) queue[tail++] = i;
-    best = 0;
-    while (head < tail) {
-        size_t v = queue[head++];
-        int64_t w = g->nodes[v].kind == NODE_RECV ? 0 : g->nodes[v].dur;
-        int64_t fin = start[v] + (w > 0 ? w : 0);
-        if (fin > best) best = fin;
-        for (size_t k = first[v]; k < first[v + 1]; k++) {
-            size_t s = succ[k];
-            if (fin > start[s]) start[s] = fin;
-            if (--indeg[s] == 0) queue[tail++] = s;
-        }
-    }
-out:
-    free(first), free(succ), free(indeg), free(start), free(queue);
-    return best;
-}
 
 void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, uint32_t nk,
                    const trace_rankstat_t *rs, int nranks, uint64_t inserted, int64_t cp_ns,

@@ -1,10 +1,10 @@
-/* Observability, private to lib/: the trace (trace.c), DOT (dot.c) and the summary
- * (summary.c). Included by lib_impl.h. */
+/* Observability, private to lib/: the trace (recorded by trace.c, merged and written by
+ * trace_write.c), DOT (dot.c) and the summary (summary.c). Included by lib_impl.h. */
 #ifndef DAGR_TRACE_IMPL_H
 #define DAGR_TRACE_IMPL_H
 
 /* ---------------------------------------------------------------------------------------
- * The trace (trace.c), DOT (dot.c), summary (summary.c)
+ * The trace (trace.c records, trace_write.c writes), DOT (dot.c), summary (summary.c)
  *
  * ctx->trace is non-NULL when DAGR_TRACE, DAGR_DOT or DAGR_SUMMARY is on. The hooks in the
  * hot paths test that one pointer and do nothing else when it is NULL. Each worker, the
@@ -22,9 +22,9 @@ typedef struct progress progress_t;
 /* Collective: sets up ctx->trace from ctx->cfg (NULL if nothing is asked for), opens the
  * output files on rank 0 and aligns the ranks' clocks. Returns the same status everywhere. */
 dagr_status_t trace_start(struct dagr_ctx *ctx);
-/* Collective, after the workers and the progress thread have stopped: merges and writes the
- * trace, the DOT file and the summary, and frees ctx->trace. Returns the same status
- * everywhere (DAGR_ERR_IO if rank 0 could not write a file). */
+/* Collective, after the workers and the progress thread have stopped (trace_write.c): merges
+ * and writes the trace, the DOT file and the summary, and frees ctx->trace. Returns the same
+ * status everywhere (DAGR_ERR_IO if rank 0 could not write a file). */
 dagr_status_t trace_finish(struct dagr_ctx *ctx);
 /* Local: frees ctx->trace without writing anything (init failed half-way). */
 void trace_discard(struct dagr_ctx *ctx);
@@ -83,7 +83,8 @@ typedef struct trace_graph {
     uint32_t nkernels;
 } trace_graph_t;
 
-/* Longest path through the graph weighting tasks and sends by their durations (ns). */
+/* Longest path through the graph weighting tasks and sends by their durations (ns)
+ * (trace_write.c). */
 int64_t trace_critical_path(const trace_graph_t *g);
 /* Rank 0: writes the DOT file; returns false on a write error. */
 bool dot_write(FILE *f, const trace_graph_t *g, size_t max_nodes);
