@@ -194,12 +194,13 @@ dagr_status_t dagr_darray_subarray(const dagr_darray_t *A, int64_t i0, int64_t j
                DAGR_ERR_ARG, "block %lldx%lld at (%lld, %lld) is outside the %lldx%lld array",
                (long long)m, (long long)n, (long long)i0, (long long)j0, (long long)A->m,
                (long long)A->n);
-    /* Keep A's grid; a custom or table distribution knows A's tiles only: use the default. */
+    /* Keep A's grid; a custom distribution knows A's tiles only: use the default. */
     dist_t d;
-    if (A->dist.kind == DAGR_DIST_CUSTOM || A->dist.owners) {
-        DAGR_TRY(dist_resolve(A->ctx, dagr_grid_2d(0, 0), 0, 0, &d));
+    int64_t mt = (m + A->mb - 1) / A->mb, nt = (n + A->nb - 1) / A->nb;
+    if (A->dist.kind == DAGR_DIST_CUSTOM) {
+        DAGR_TRY(dist_resolve(dagr_grid_2d(0, 0), dagr_size(A->ctx), mt, nt, &d));
     } else {
-        DAGR_TRY(dist_copy(&d, &A->dist));
+        DAGR_TRY(dist_shift(&A->dist, 0, 0, mt, nt, &d));
     }
     dagr_darray_t *B = NULL;
     dagr_status_t s = darray_new(A->ctx, A->dtype, m, n, A->mb, A->nb, &d, NULL, NULL, &B);

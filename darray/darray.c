@@ -63,7 +63,7 @@ dagr_status_t darray_new(dagr_ctx_t *ctx, dagr_dtype_t dtype, int64_t m, int64_t
     dagr_status_t st = DAGR_OK;
     for (int64_t tj = 0; tj < nt && st == DAGR_OK; tj++) {
         for (int64_t ti = 0; ti < mt && st == DAGR_OK; ti++) {
-            int owner = dist_rank(d, ti, tj);
+            int owner = dist_rank_of(d, ti, tj);
             size_t rows = (size_t)da_tile_rows(A, ti), cols = (size_t)da_tile_cols(A, tj);
             dagr_data_t **hp = &h[ti + tj * mt];
             if (attach) {
@@ -76,7 +76,6 @@ dagr_status_t darray_new(dagr_ctx_t *ctx, dagr_dtype_t dtype, int64_t m, int64_t
         }
     }
     if (st != DAGR_OK) {
-        A->dist.pmap = NULL; /* the caller keeps d on failure */
         store_unref(s);
         free(A);
         return st;
@@ -95,7 +94,7 @@ dagr_status_t dagr_darray_create(dagr_ctx_t *ctx, dagr_dtype_t dtype, int64_t m,
     DAGR_CHECK(mb > 0 && nb > 0, DAGR_ERR_ARG, "tile size %lldx%lld: mb and nb must be > 0",
                (long long)mb, (long long)nb);
     dist_t d;
-    DAGR_TRY(dist_resolve(ctx, grid, ceil_div(m, mb), ceil_div(n, nb), &d));
+    DAGR_TRY(dist_resolve(grid, dagr_size(ctx), ceil_div(m, mb), ceil_div(n, nb), &d));
     return darray_new(ctx, dtype, m, n, mb, nb, &d, NULL, NULL, out);
 }
 
@@ -104,24 +103,9 @@ dagr_status_t dagr_darray_create_like(const dagr_darray_t *A, dagr_dtype_t dtype
     DAGR_TRY(da_check(A, "A"));
     DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
     DAGR_CHECK(dagr_dtype_size(dtype), DAGR_ERR_ARG, "dtype %d is not a dagr_dtype_t", (int)dtype);
-    /* The new array's tile (0, 0) sits where A's does: shift the distribution by A's offset. */
+    /* Each new tile sits where A's does: A's tiles are the store's from (ti0, tj0) on. */
     dist_t d;
-    DAGR_TRY(dist_copy(&d, &A->dist));
-    if (d.kind == DAGR_DIST_BLOCK_CYCLIC) {
-        d.rsrc = (int)((A->ti0 + d.rsrc) % d.p);
-        d.csrc = (int)((A->tj0 + d.csrc) % d.q);
-    }
-    if (d.kind == DAGR_DIST_CUSTOM && (A->ti0 || A->tj0) && A->mt * A->nt > 0) {
-        /* rank_of knows the parent's tile indices: record the owners of A's tiles instead. */
-        dist_free(&d);
-        d.owners = malloc((size_t)(A->mt * A->nt) * sizeof *d.owners);
-        DAGR_CHECK(d.owners, DAGR_ERR_NOMEM, "cannot allocate a distribution");
-        d.omt = A->mt;
-        d.ont = A->nt;
-        for (int64_t tj = 0; tj < A->nt; tj++)
-            for (int64_t ti = 0; ti < A->mt; ti++)
-                d.owners[ti + tj * A->mt] = dagr_data_owner(da_handle(A, ti, tj));
-    }
+    DAGR_TRY(dist_shift(&A->dist, A->ti0, A->tj0, A->mt, A->nt, &d));
     dagr_status_t s = darray_new(A->ctx, dtype, A->m, A->n, A->mb, A->nb, &d, NULL, NULL, out);
     if (s != DAGR_OK) dist_free(&d);
     return s;
@@ -153,7 +137,7 @@ dagr_status_t dagr_darray_view(const dagr_darray_t *A, int64_t i0, int64_t j0, i
     dagr_darray_t *V = malloc(sizeof *V);
     DAGR_CHECK(V, DAGR_ERR_NOMEM, "cannot allocate a view");
     *V = *A;
-    if (dist_copy(&V->dist, &A->dist) != DAGR_OK) {
+    if (dist_copy(&A->dist, &V->dist) != DAGR_OK) {
         free(V);
         return DAGR_ERR_NOMEM;
     }

@@ -24,20 +24,6 @@ typedef struct tile_store {
     dagr_data_t **h;              /* tile (ti, tj) at h[ti + tj * mt] */
 } tile_store_t;
 
-/* A resolved distribution: what rank_of needs, identical on every rank. */
-typedef struct dist {
-    dagr_dist_t kind;
-    int p, q;       /* block-cyclic grids (1-D ones are p x 1 and 1 x q) */
-    int rsrc, csrc; /* grid process holding tile (0, 0) (ScaLAPACK arrays) */
-    int *pmap;      /* block-cyclic: rank of grid process (r, c) at pmap[r * q + c]; NULL
-                       means r * q + c */
-    dagr_rank_of_fn rank_of;
-    void *user;
-    int *owners; /* when set (custom distributions of views): owner of tile (ti, tj) at
-                    owners[ti + tj * omt], overriding everything above */
-    int64_t omt, ont;
-} dist_t;
-
 struct dagr_darray {
     dagr_ctx_t *ctx;
     dagr_dtype_t dtype;
@@ -45,28 +31,20 @@ struct dagr_darray {
     int64_t m, n, mb, nb, mt, nt;
     int64_t ti0, tj0; /* offset of tile (0, 0) in the store (views) */
     tile_store_t *store;
-    dist_t dist; /* as the store was made (views inherit it, shifted by ti0, tj0) */
+    dist_t dist; /* the store's (lib/dist.c); a view keeps it, its tile (ti, tj) being the
+                    store's (ti0 + ti, tj0 + tj) */
     /* A wrapped ScaLAPACK array (dagr_darray_from_scalapack); desc[1] is its BLACS context. */
     bool wrapped;
     int desc[9];
     void *local;
 };
 
-/* ---- distribution.c ---- */
-
-/* Checks grid against the context and fills d (pmap NULL). Errors name the bad field. */
-dagr_status_t dist_resolve(dagr_ctx_t *ctx, dagr_grid_t grid, int64_t mt, int64_t nt, dist_t *d);
-/* Rank of store tile (ti, tj). */
-int dist_rank(const dist_t *d, int64_t ti, int64_t tj);
-/* Copies src into dst (duplicating pmap); frees what dist_copy allocated. */
-dagr_status_t dist_copy(dist_t *dst, const dist_t *src);
-void dist_free(dist_t *d);
-
 /* ---- darray.c ---- */
 
-/* Makes an array over a new store; d is taken over (its pmap is owned by the array after a
- * successful call). attach: NULL for dagr-allocated tiles, or a callback giving each local
- * tile's buffer and leading dimension (ScaLAPACK wrapping). */
+/* Makes an array over a new store whose tiles d places (made for its mt x nt tiles); d is
+ * taken over after a successful call (the caller frees it after a failed one). attach: NULL
+ * for dagr-allocated tiles, or a callback giving each local tile's buffer and leading
+ * dimension (ScaLAPACK wrapping). */
 typedef void *(*tile_attach_fn)(void *user, int64_t ti, int64_t tj, size_t *ld);
 dagr_status_t darray_new(dagr_ctx_t *ctx, dagr_dtype_t dtype, int64_t m, int64_t n, int64_t mb,
                          int64_t nb, dist_t *d, tile_attach_fn attach, void *user,

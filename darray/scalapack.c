@@ -257,19 +257,22 @@ dagr_status_t dagr_darray_from_scalapack(dagr_ctx_t *ctx, dagr_dtype_t dtype, co
                         .p = p,
                         .q = q,
                         .es = dagr_dtype_size(dtype)};
-    dist_t dist = {.kind = DAGR_DIST_BLOCK_CYCLIC,
-                   .p = p,
-                   .q = q,
-                   .rsrc = d[D_RSRC],
-                   .csrc = d[D_CSRC],
-                   .pmap = pmap};
+    dist_t dist;
+    int64_t mt = ((int64_t)d[D_M] + d[D_MB] - 1) / d[D_MB];
+    int64_t nt = ((int64_t)d[D_N] + d[D_NB] - 1) / d[D_NB];
+    s = dist_block_cyclic(size, mt, nt, p, q, d[D_RSRC], d[D_CSRC], pmap, &dist);
+    if (s != DAGR_OK) goto free_info;
     dagr_darray_t *A = NULL;
     s = darray_new(ctx, dtype, d[D_M], d[D_N], d[D_MB], d[D_NB], &dist, attach_local, &L, &A);
-    if (s != DAGR_OK) goto free_info;
+    if (s != DAGR_OK) {
+        dist_free(&dist);
+        goto free_info;
+    }
     A->wrapped = true;
     memcpy(A->desc, desc, 9 * sizeof(int));
     A->local = local;
     free(info);
+    free(pmap);
     *out = A;
     return DAGR_OK;
 
@@ -344,7 +347,7 @@ static dagr_status_t grid_get(const dagr_darray_t *B, blacs_grid_t **out) {
     if (s != DAGR_OK) goto fail;
     for (int r = 0; r < p; r++)
         for (int c = 0; c < q; c++)
-            umap[r + c * p] = B->dist.pmap ? B->dist.pmap[r * q + c] : r * q + c;
+            umap[r + c * p] = dist_grid_rank(&B->dist, r, c);
     pthread_mutex_lock(&registry_lock);
     blacs_grid_t *found = grids;
     while (found && !(found->ctx == ctx && found->p == p && found->q == q &&
@@ -428,7 +431,7 @@ static dagr_status_t lease_block_cyclic(dagr_darray_t *B, lease_t *l, int desc[9
 }
 
 static bool block_cyclic(const dagr_darray_t *A) {
-    return A->dist.kind == DAGR_DIST_BLOCK_CYCLIC && !A->dist.owners;
+    return A->dist.kind == DAGR_DIST_BLOCK_CYCLIC;
 }
 
 dagr_status_t dagr_darray_scalapack_acquire(dagr_darray_t *A, int desc[9], void **local) {

@@ -114,4 +114,78 @@ int64_t trace_io_begin(struct dagr_ctx *ctx);
 void trace_io_end(struct dagr_ctx *ctx, int64_t t0, trace_io_kind_t kind, uint64_t bytes,
                   int worker);
 
+/* ---------------------------------------------------------------------------------------
+ * Distributions: which rank owns each tile (lib/dist.c)
+ * ------------------------------------------------------------------------------------- */
+
+/* A distribution resolved for an mt x nt grid of tiles over `size` ranks — an array's tiles,
+ * a table's row partitions (mt x 1). Every rank resolves the same one from the same arguments,
+ * so every rank knows who owns every tile without a message. It has one of two forms:
+ *
+ * - block-cyclic (kind DAGR_DIST_BLOCK_CYCLIC; the 1-D kinds resolve to it, as size x 1 and
+ *   1 x size grids): tile (ti, tj) is on grid process (r, c) = ((ti + rsrc) mod p,
+ *   (tj + csrc) mod q), which is rank pmap[r * q + c], or r * q + c without a pmap. Ranks
+ *   past the grid (p * q < size) own nothing.
+ * - a table (kind DAGR_DIST_CUSTOM): the owner of each tile, asked of the user's rank_of once
+ *   when resolved (the public header promises it is called at creation only) and kept.
+ *
+ * A rank's tiles are numbered k = 0, 1, ... in column-major order (tj outer, ti inner: the
+ * order of darray's loops); dist_local_tile and dist_tile_of go between (ti, tj) and k. The
+ * fields are read-only outside lib/dist.c (darray/scalapack.c reads the grid's); a dist_t
+ * never changes once made, so threads may share one. Every function here is Local. */
+typedef struct dist {
+    dagr_dist_t kind; /* DAGR_DIST_BLOCK_CYCLIC or DAGR_DIST_CUSTOM */
+    int size;         /* ranks it spreads over */
+    int64_t mt, nt;   /* the tiles it was made for */
+    /* block-cyclic */
+    int p, q;
+    int rsrc, csrc; /* grid process holding tile (0, 0) (ScaLAPACK arrays, array views) */
+    int *pmap;      /* rank of grid process (r, c) at pmap[r * q + c]; NULL: r * q + c */
+    int *gpos;      /* with pmap: the grid process r * q + c of each rank, -1 outside it */
+    /* table */
+    int *owner;     /* owner of tile (ti, tj) at owner[ti + tj * mt] */
+    int64_t *first; /* rank r's tiles are tiles[first[r] .. first[r + 1]) */
+    int64_t *tiles; /* tile numbers ti + tj * mt, by rank, each rank's in column-major order */
+    int64_t *slot;  /* tile (ti, tj)'s k on its owner at slot[ti + tj * mt] */
+} dist_t;
+
+/* Checks grid for `size` ranks and an mt x nt grid of tiles and makes *out (free it with
+ * dist_free). A custom grid's rank_of is called once per tile, here. Errors, with the message
+ * naming the bad field: DAGR_ERR_ARG (p or q < 0, only one of them 0, p * q > size, a custom
+ * grid without rank_of or whose rank_of returns a rank outside [0, size), an unknown kind,
+ * size <= 0, mt or nt < 0), DAGR_ERR_NOMEM. *out is set only on success. */
+dagr_status_t dist_resolve(dagr_grid_t grid, int size, int64_t mt, int64_t nt, dist_t *out);
+/* A block-cyclic distribution on a p x q grid whose process (r, c) is rank pmap[r * q + c]
+ * (pmap: p * q distinct ranks in [0, size), copied; NULL: r * q + c) and whose tile (0, 0) is
+ * on process (rsrc, csrc): a ScaLAPACK array's. Errors: DAGR_ERR_ARG (a grid that does not fit
+ * these rules), DAGR_ERR_NOMEM. */
+dagr_status_t dist_block_cyclic(int size, int64_t mt, int64_t nt, int p, int q, int rsrc, int csrc,
+                                const int *pmap, dist_t *out);
+/* The distribution of an mt x nt grid of tiles whose tile (ti, tj) is placed as d places
+ * (ti0 + ti, tj0 + tj): a view's tiles, or another grid of tiles laid out alike. Block-cyclic:
+ * any mt x nt (the origin moves); a table: the block must lie inside d's tiles. Errors:
+ * DAGR_ERR_ARG (negative arguments, a block outside a table), DAGR_ERR_NOMEM. */
+dagr_status_t dist_shift(const dist_t *d, int64_t ti0, int64_t tj0, int64_t mt, int64_t nt,
+                         dist_t *out);
+/* A copy of d (dist_shift by nothing). Errors: DAGR_ERR_NOMEM. */
+dagr_status_t dist_copy(const dist_t *d, dist_t *out);
+/* Frees what d holds and clears it; tolerates a cleared one. */
+void dist_free(dist_t *d);
+
+/* The rank owning tile (ti, tj), for 0 <= ti < mt and 0 <= tj < nt (-1 outside). */
+int dist_rank_of(const dist_t *d, int64_t ti, int64_t tj);
+/* The tile's number k among its owner's tiles (column-major), -1 outside: the inverse of
+ * dist_local_tile, where a rank keeps a tile in a list of its own. */
+int64_t dist_tile_of(const dist_t *d, int64_t ti, int64_t tj);
+/* How many tiles rank owns (0 for a rank outside [0, size) or outside the grid). */
+int64_t dist_local_count(const dist_t *d, int rank);
+/* Sets (*ti, *tj) to rank's k-th tile (column-major) and returns true, for 0 <= k <
+ * dist_local_count(d, rank); returns false otherwise, leaving them alone. So a rank's tiles
+ * are visited with
+ *     for (int64_t k = 0; dist_local_tile(d, rank, k, &ti, &tj); k++) ...
+ * O(1) each. */
+bool dist_local_tile(const dist_t *d, int rank, int64_t k, int64_t *ti, int64_t *tj);
+/* The rank of grid process (r, c) of a block-cyclic distribution. */
+int dist_grid_rank(const dist_t *d, int r, int c);
+
 #endif

@@ -28,36 +28,8 @@ extern "C" {
 
 typedef struct dagr_darray dagr_darray_t;
 
-/* ------------------------------------------------------------------------------------------
- * Distributions
- * ---------------------------------------------------------------------------------------- */
-
-typedef enum dagr_dist {
-    DAGR_DIST_BLOCK_CYCLIC = 0, /* tile (i, j) on grid process (i mod p, j mod q) */
-    DAGR_DIST_ROW_CYCLIC = 1,   /* 1-D: tile row i on rank i mod size (a size x 1 grid) */
-    DAGR_DIST_COL_CYCLIC = 2,   /* 1-D: tile column j on rank j mod size (a 1 x size grid) */
-    DAGR_DIST_CUSTOM = 3,       /* rank_of(i, j, user) */
-} dagr_dist_t;
-
-/* The rank owning tile (ti, tj). Must return the same value on every rank and a rank in
- * [0, size); it is called at creation only. */
-typedef int (*dagr_rank_of_fn)(int64_t ti, int64_t tj, void *user);
-
-/* Where tiles live. Fill with one of the dagr_grid_* constructors. For block-cyclic, grid
- * process (r, c) is rank r * q + c (BLACS "Row" order); p = q = 0 picks the squarest p x q
- * with p * q = size and p <= q. */
-typedef struct dagr_grid {
-    dagr_dist_t dist;
-    int p, q;
-    dagr_rank_of_fn rank_of; /* DAGR_DIST_CUSTOM only */
-    void *user;
-} dagr_grid_t;
-
-/* Grid constructors: they only fill a dagr_grid_t (checked when an array is created). Local. */
-DAGR_API dagr_grid_t dagr_grid_2d(int p, int q); /* block-cyclic; (0, 0) = squarest */
-DAGR_API dagr_grid_t dagr_grid_row_cyclic(void);
-DAGR_API dagr_grid_t dagr_grid_col_cyclic(void);
-DAGR_API dagr_grid_t dagr_grid_custom(dagr_rank_of_fn rank_of, void *user);
+/* An array's tiles are placed by a dagr_grid_t (dagr_grid_2d, dagr_grid_row_cyclic,
+ * dagr_grid_col_cyclic, dagr_grid_custom), declared in dagr/types.h: tables share it. */
 
 /* ------------------------------------------------------------------------------------------
  * Creation and shape
