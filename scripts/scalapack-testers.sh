@@ -11,8 +11,12 @@
 # blocks, submatrices on block boundaries) every factorization and solve, and every PBLAS
 # call that ScaLAPACK would not refuse.
 #
-#   quick  our inputs, one tester per rank count 1-4 and a few more (the test suite's form)
-#   full   also ScaLAPACK's own inputs (/usr/share/scalapack) at 4 ranks, every tester
+#   quick  our smaller inputs (tests/scalapack/inputs/quick: fewer sizes, right-hand sides
+#          and grids), one run per tester kind (LLT, LU, QR, LS, PBLAS 3; single and double)
+#          and rank count 1-4, most at 2 ranks (the test suite's form: a tester at 4 ranks
+#          on 2 cores is slow with or without dagr, e.g. dpb3tst 37 s against 1.4 s at 2)
+#   full   our full inputs at 1-4 ranks, and ScaLAPACK's own inputs (/usr/share/scalapack) at
+#          4 ranks, every tester
 #
 # Their inputs run with "Test Cond. Est. and Iter. Ref. Routines" off: with it on, the testers
 # hang in PDLACON (via PDPOCON/PDGECON) on this machine without dagr too (seen at a 1x4 grid,
@@ -24,6 +28,7 @@ lib=${1:?usage: scalapack-testers.sh LIBDAGR_SCALAPACK_SO [quick|full]}
 mode=${2:-quick}
 here=$(cd "$(dirname "$0")" && pwd)
 ours=$here/../tests/scalapack/inputs
+[ "$mode" = full ] || ours=$ours/quick
 testers=/usr/lib/x86_64-linux-gnu/scalapack/mpich-tests
 theirs=/usr/share/scalapack
 mpiexec=$(command -v mpiexec.mpich || command -v mpiexec)
@@ -103,15 +108,24 @@ run() {
     fi
 }
 
-run xslu ours 1 psgetrf_: psgetrs_:
-run xdlu ours 2 pdgetrf_: pdgetrs_: pdgemm_:
-run spb3tst ours 2 psgemm_: pssyrk_: pssymm_: pstrsm_: pstrmm_:
-run xdqr ours 3 pdgeqrf_:
-run xdllt ours 4 pdpotrf_: pdpotrs_:
-run dpb3tst ours 4 pdgemm_: pdsyrk_: pdsymm_: pdtrsm_: pdtrmm_:
-run xdls ours 4 pdgels_: pdgeqrf_: pdormqr_:
-
-if [ "$mode" = full ]; then
+if [ "$mode" != full ]; then
+    # PBLAS on 1x2 and 2x1 grids; LS on a 2x1 grid (gels on a 2x2 grid is checked against
+    # ScaLAPACK in test_dropin)
+    run xslu ours 1 psgetrf_: psgetrs_:
+    run xdlu ours 2 pdgetrf_: pdgetrs_: pdgemm_:
+    run spb3tst ours 2 psgemm_: pssyrk_: pssymm_: pstrsm_: pstrmm_:
+    run dpb3tst ours 2 pdgemm_: pdsyrk_: pdsymm_: pdtrsm_: pdtrmm_:
+    run xdls ours 2 pdgels_: pdgeqrf_: pdormqr_:
+    run xdqr ours 3 pdgeqrf_:
+    run xdllt ours 4 pdpotrf_: pdpotrs_:
+else
+    run xslu ours 1 psgetrf_: psgetrs_:
+    run xdlu ours 2 pdgetrf_: pdgetrs_: pdgemm_:
+    run spb3tst ours 2 psgemm_: pssyrk_: pssymm_: pstrsm_: pstrmm_:
+    run xdqr ours 3 pdgeqrf_:
+    run xdllt ours 4 pdpotrf_: pdpotrs_:
+    run dpb3tst ours 4 pdgemm_: pdsyrk_: pdsymm_: pdtrsm_: pdtrmm_:
+    run xdls ours 4 pdgels_: pdgeqrf_: pdormqr_:
     run xsllt ours 1 pspotrf_: pspotrs_:
     run xdllt ours 2 pdpotrf_: pdpotrs_:
     run xsqr ours 2 psgeqrf_:
