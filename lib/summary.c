@@ -1,5 +1,5 @@
-/* The summary printed at finalize (DAGR_SUMMARY=1): per kernel, per rank, and the critical
- * path trace_write.c computed. */
+/* The summary printed at finalize (DAGR_SUMMARY=1): per kernel, per rank (with its file I/O,
+ * memory and devices' copies), and the critical path trace_write.c computed. */
 #include "lib_impl.h"
 
 #include <inttypes.h>
@@ -43,6 +43,10 @@ void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, u
             io = true;
         }
         if (io) fputc('\n', f);
+        for (int d = 0; d < x->devices && d < TRACE_MAX_DEVICES; d++)
+            fprintf(f, "  device %d copies: %.3f MB in, %.3f MB out, %.6f s\n", d,
+                    (double)x->copy_in[d] * 1e-6, (double)x->copy_out[d] * 1e-6,
+                    (double)x->copy_ns[d] * 1e-9);
         if (x->mem_limit)
             fprintf(f, "  memory: peak %.3f MB of data under a %.3f MB limit%s\n",
                     (double)x->mem_peak * 1e-6, (double)x->mem_limit * 1e-6,

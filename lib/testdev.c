@@ -3,7 +3,8 @@
  * memory budget, asynchronous completion) runs on machines without one, CI's included. Its
  * memory is its own allocations under the budget device.c enforces; its copies are made by a
  * thread of its own, in order, each after an optional delay (DAGR_TEST_DEVICE_DELAY
- * microseconds), so that they overlap the tasks its worker runs as a GPU's copy engines do. */
+ * microseconds), so that they overlap the tasks its worker runs as a GPU's copy engines do.
+ * With the trace on, each copy is an event on the device's copy row (trace_copy). */
 #include "lib_impl.h"
 
 #include <stdlib.h>
@@ -29,6 +30,8 @@ typedef struct pooled {
 
 typedef struct testdev {
     device_t *dev;
+    dagr_ctx_t *ctx;
+    int index;                   /* the device's, for the trace */
     size_t pool_max, pool_bytes; /* at most the budget's worth of free blocks is kept */
     pooled_t *pool;
     long delay_us;
@@ -63,9 +66,12 @@ static void *copy_main(void *p) {
             struct timespec ts = {t->delay_us / 1000000, (t->delay_us % 1000000) * 1000};
             nanosleep(&ts, NULL);
         }
+        /* ctx->trace is set before this thread starts and freed after it stops. */
+        int64_t t0 = t->ctx->trace ? trace_ticks() : 0;
         double c0 = now();
         memcpy(r->dst, r->src, r->n);
         double c1 = now();
+        if (t->ctx->trace) trace_copy(t->ctx, t->index, r->to_node, t0, r->n);
         atomic_store_explicit(r->done, true, memory_order_release);
         pthread_mutex_lock(&t->lock);
         t->busy += c1 - c0;
@@ -75,10 +81,12 @@ static void *copy_main(void *p) {
     }
 }
 
-void *testdev_start(device_t *dev, size_t budget, long delay_us) {
+void *testdev_start(dagr_ctx_t *ctx, device_t *dev, int index, size_t budget, long delay_us) {
     testdev_t *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->dev = dev;
+    t->ctx = ctx;
+    t->index = index;
     t->pool_max = budget;
     t->delay_us = delay_us;
     t->tail = &t->head;
@@ -130,7 +138,8 @@ static void td_free(void *impl, void *p, size_t bytes) {
     t->pool_bytes += bytes;
 }
 
-/* Out of memory for the request: the copy is made here, at once (still correct). */
+/* Out of memory for the request: the copy is made here, at once (still correct; the trace
+ * leaves it out, as it is not on the copy thread). */
 static void td_copy(void *impl, void *dst, const void *src, size_t n, bool to_node,
                     atomic_bool *done) {
     testdev_t *t = impl;

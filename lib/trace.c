@@ -1,13 +1,14 @@
 /* Tracing, the recording side: what every rank does, recorded while it runs (trace_write.c
  * merges it on rank 0 and writes it at finalize; trace_buf.h holds the buffers both share).
  *
- * Recording. Each worker, the progress thread and the main thread own one event buffer and
- * append to it without locks or atomics (I/O events, which may come from any thread, share a
- * buffer under a mutex: I/O is slow next to a lock). A buffer is a table of fixed-size chunks
- * allocated as they fill, up to cfg.trace_events events; past that a thread stops recording,
- * counts what it drops, and says so once on stderr and in the file. Per-kernel counts and
- * times are kept apart from the events, in fixed per-worker arrays, so the summary stays exact
- * when the events are cut short. The main thread also records the graph: a record per local
+ * Recording. Each worker, the progress thread, the main thread and each device's copy thread
+ * own one event buffer and append to it without locks or atomics (I/O events, which may come
+ * from any thread, share a buffer under a mutex: I/O is slow next to a lock). A buffer is a
+ * table of fixed-size chunks allocated as they fill, up to cfg.trace_events events; past that a
+ * thread stops recording, counts what it drops, and says so once on stderr and in the file.
+ * Per-kernel counts and times (and each copy thread's bytes and time) are kept apart from the
+ * events, in fixed per-thread counters, so the summary stays exact when the events are cut
+ * short. The main thread also records the graph: a record per local
  * node (created at insertion) and a pair of indices per dependency edge; the thread that runs a
  * node adds its duration to the record (records live in chunks that never move).
  *
@@ -265,6 +266,25 @@ void trace_wait(dagr_ctx_t *ctx, int64_t t0, bool backlog) {
                       .type = backlog ? EV_BACKLOG : EV_WAIT});
 }
 
+/* The device's copy thread alone writes its buffer. Its counters take every copy, recorded or
+ * dropped: copies are few next to tasks, and the summary's byte counts stay exact. */
+void trace_copy(dagr_ctx_t *ctx, int device, bool to_node, int64_t t0, uint64_t bytes) {
+    trace_t *tr = ctx->trace;
+    if (device < 0 || device >= tr->ndev) return;
+    tbuf_t *b = &tr->bufs[tr->nthreads + 3 + device];
+    int64_t d = trace_ticks() - t0;
+    b->copied[to_node] += bytes;
+    b->copy_time += d;
+    tbuf_add(tr, b,
+             &(tev_t){.t0 = t0,
+                      .dur = d,
+                      .b = bytes,
+                      .a = device,
+                      .node = TRACE_NONE,
+                      .type = EV_COPY,
+                      .flags = to_node ? EVF_TO_NODE : 0});
+}
+
 int64_t trace_io_begin(dagr_ctx_t *ctx) {
     return ctx && ctx->trace ? trace_ticks() : 0;
 }
@@ -325,9 +345,11 @@ static dagr_status_t trace_alloc(dagr_ctx_t *ctx, trace_t **out) {
     pthread_mutex_init(&tr->io_lock, NULL);
     ctx->trace = tr; /* trace_discard frees what follows, however far it got */
     tr->rank = ctx->rank;
-    /* Workers: the host's, then one per device. */
-    tr->nthreads = cfg->threads + ctx->denv.test_devices;
-    tr->nbufs = tr->nthreads + 3;
+    /* Workers: the host's, then one per device; after comm, main and io, one buffer per
+     * device's copy thread. */
+    tr->ndev = ctx->denv.test_devices;
+    tr->nthreads = cfg->threads + tr->ndev;
+    tr->nbufs = tr->nthreads + 3 + tr->ndev;
     tr->cap = cfg->trace_events ? cfg->trace_events : DEFAULT_EVENTS;
     tr->summary = cfg->summary;
     /* The graph costs about 60 bytes a task more than the events: only when it is used. */

@@ -8,17 +8,17 @@
 #define MAX_KERNELS 1024 /* distinct names; the last id gathers any beyond */
 #define KTABLE 4096      /* kernel hash slots (a power of two > MAX_KERNELS) */
 
-enum { EV_TASK, EV_IDLE, EV_SEND, EV_RECV, EV_WAIT, EV_BACKLOG, EV_IO };
+enum { EV_TASK, EV_IDLE, EV_SEND, EV_RECV, EV_WAIT, EV_BACKLOG, EV_IO, EV_COPY };
 
 /* An event: ticks while recording; aligned nanoseconds on the way to rank 0. */
 typedef struct tev {
     int64_t t0, dur;
-    uint64_t b;      /* TASK: seq; SEND, RECV, IO: bytes */
-    int32_t a;       /* TASK: priority; SEND, RECV: peer; IO: worker */
+    uint64_t b;      /* TASK: seq; SEND, RECV, IO, COPY: bytes */
+    int32_t a;       /* TASK: priority; SEND, RECV: peer; IO: worker; COPY: device */
     uint32_t node;   /* the node's graph record, or TRACE_NONE; on the wire: TASK flops (float) */
     uint16_t kernel; /* TASK: kernel id; IO: trace_io_kind_t */
     uint8_t type;
-    uint8_t flags; /* TASK: EVF_RETRY */
+    uint8_t flags; /* TASK: EVF_RETRY; COPY: EVF_TO_NODE */
     union {
         float flops; /* while recording: TASK flops */
         struct {
@@ -28,7 +28,10 @@ typedef struct tev {
     };
 } tev_t;
 
-enum { EVF_RETRY = 1 }; /* the body asked to run again: time spent, but not a task run */
+enum {
+    EVF_RETRY = 1,   /* the body asked to run again: time spent, but not a task run */
+    EVF_TO_NODE = 2, /* a copy into the device's memory (else out of it) */
+};
 
 /* One thread's buffer, alone on its cache lines (the workers write theirs on every task).
  * Events go to cur until it reaches end, the end of the current chunk (or of the capacity). */
@@ -40,6 +43,10 @@ typedef struct tbuf {
     int64_t busy; /* ticks in task bodies */
     uint64_t tasks;
     trace_kstat_t *ks; /* workers: per kernel id (ns in ticks until trace_finish) */
+    /* Device copy threads, every copy (dropped or not): bytes out of the device [0] and into
+     * it [1], and ticks copying (ns after trace_finish's settle). */
+    uint64_t copied[2];
+    int64_t copy_time;
 } tbuf_t;
 
 typedef struct kslot {
@@ -50,7 +57,9 @@ typedef struct kslot {
 
 struct trace {
     /* Read by every thread, written only at start and finish. */
-    int rank, nthreads, nbufs; /* buffers: workers, comm, main, io */
+    /* Buffers: the workers (the host's, then one per device), comm, main, io, then each
+     * device's copy thread. */
+    int rank, nthreads, ndev, nbufs;
     tbuf_t *bufs;
     int64_t idle_min; /* ticks: a shorter gap between two tasks is scheduling, not idleness */
     size_t cap;

@@ -8,13 +8,15 @@
  *
  * ctx->trace is non-NULL when DAGR_TRACE, DAGR_DOT or DAGR_SUMMARY is on. The hooks in the
  * hot paths test that one pointer and do nothing else when it is NULL. Each worker, the
- * progress thread and the main thread write events into their own buffers without locks;
- * the main thread alone records the graph (nodes at insertion, edges as dependencies are
- * inferred); the executing thread adds a node's duration to its record. Everything is
- * merged on rank 0 at finalize.
+ * progress thread, the main thread and each device's copy thread write events into their own
+ * buffers without locks; the main thread alone records the graph (nodes at insertion, edges
+ * as dependencies are inferred); the executing thread adds a node's duration to its record.
+ * Everything is merged on rank 0 at finalize.
  * ------------------------------------------------------------------------------------- */
 
 #define TRACE_NONE UINT32_MAX
+/* Devices a rank's summary row has room for: DAGR_TEST_DEVICES's upper bound (device.c). */
+#define TRACE_MAX_DEVICES 8
 
 typedef struct trace trace_t;
 typedef struct progress progress_t;
@@ -107,6 +109,10 @@ typedef struct trace_rankstat {
     uint64_t io_bytes[TRACE_IO_KINDS]; /* file I/O recorded, by trace_io_kind_t */
     int64_t io_ns[TRACE_IO_KINDS];
     uint64_t mem_limit, mem_peak, mem_over; /* the tile store's (0 without a memory limit) */
+    /* Per device (the first TRACE_MAX_DEVICES): bytes its copy thread copied into the device's
+     * memory and out of it, and the time those copies took. */
+    uint64_t copy_in[TRACE_MAX_DEVICES], copy_out[TRACE_MAX_DEVICES];
+    int64_t copy_ns[TRACE_MAX_DEVICES];
 } trace_rankstat_t;
 
 /* Rank 0: prints the summary table. cp_ns < 0: no critical path (graph not recorded). */

@@ -57,6 +57,7 @@ static void settle(trace_t *tr) {
             }
         }
         b->busy = tick_ns(tr, b->busy);
+        b->copy_time = tick_ns(tr, b->copy_time);
         for (int k = 0; b->ks && k < MAX_KERNELS; k++)
             b->ks[k].ns = tick_ns(tr, b->ks[k].ns);
     }
@@ -309,16 +310,21 @@ static const char *kname(const trace_t *tr, uint32_t k) {
 }
 
 static void write_event(FILE *f, const trace_t *tr, int pid, const tev_t *e) {
-    static const char *const names[] = {"",     "idle",          "send",
-                                        "recv", "dagr_wait_all", "spawn backlog"};
-    static const char *const cats[] = {"task", "idle", "transfer", "transfer", "wait", "wait"};
+    static const char *const names[] = {
+        "", "idle", "send", "recv", "dagr_wait_all", "spawn backlog", "io", "copy"};
+    static const char *const cats[] = {"task", "idle", "transfer", "transfer",
+                                       "wait", "wait", "io",       "copy"};
     fputs(",\n{\"name\":", f);
     if (e->type == EV_TASK)
         json_str(f, kname(tr, e->kernel));
+    else if (e->type == EV_IO)
+        json_str(f, trace_io_name(e->kernel));
+    else if (e->type == EV_COPY)
+        json_str(f, e->flags & EVF_TO_NODE ? "copy in" : "copy out");
     else
-        json_str(f, e->type == EV_IO ? trace_io_name(e->kernel) : names[e->type]);
-    fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":",
-            e->type == EV_IO ? "io" : cats[e->type], pid, e->tid);
+        json_str(f, names[e->type]);
+    fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":", cats[e->type], pid,
+            e->tid);
     json_us(f, e->t0);
     fputs(",\"dur\":", f);
     json_us(f, e->dur);
@@ -337,13 +343,17 @@ static void write_event(FILE *f, const trace_t *tr, int pid, const tev_t *e) {
     case EV_IO:
         fprintf(f, ",\"args\":{\"bytes\":%" PRIu64 ",\"worker\":%d}}", e->b, e->a);
         break;
+    case EV_COPY:
+        fprintf(f, ",\"args\":{\"bytes\":%" PRIu64 ",\"device\":%d}}", e->b, e->a);
+        break;
     default:
         fputs("}", f);
     }
 }
 
-/* Rank pid's row names: its host workers, its devices' workers (the last `ndev` of the
- * nthreads), then comm, main and io. */
+/* Rank pid's row names, by tid: its host workers, its devices' workers (the last `ndev` of
+ * the nthreads), comm, main, io, then its devices' copy threads. Sorted with each device's
+ * copies just below its worker. */
 static void write_meta(FILE *f, int pid, int nthreads, int ndev) {
     fprintf(f,
             ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
@@ -351,23 +361,31 @@ static void write_meta(FILE *f, int pid, int nthreads, int ndev) {
             ",\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,"
             "\"args\":{\"sort_index\":%d}}",
             pid, pid, pid, pid);
-    for (int t = 0; t < nthreads + 3; t++) {
+    int host = nthreads - ndev;
+    for (int t = 0; t < nthreads + 3 + ndev; t++) {
         char name[32];
-        if (t < nthreads - ndev)
+        int sort = t;
+        if (t < host) {
             snprintf(name, sizeof name, "worker %d", t);
-        else if (t < nthreads)
-            snprintf(name, sizeof name, "device %d", t - (nthreads - ndev));
-        else
+        } else if (t < nthreads) {
+            snprintf(name, sizeof name, "device %d", t - host);
+            sort = host + 2 * (t - host);
+        } else if (t < nthreads + 3) {
             snprintf(name, sizeof name, "%s",
                      t == nthreads       ? "comm"
                      : t == nthreads + 1 ? "main"
                                          : "io");
+            sort = t + ndev;
+        } else {
+            snprintf(name, sizeof name, "device %d copies", t - nthreads - 3);
+            sort = host + 2 * (t - nthreads - 3) + 1;
+        }
         fprintf(f,
                 ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
                 "\"args\":{\"name\":\"%s\"}}"
                 ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
                 "\"args\":{\"sort_index\":%d}}",
-                pid, t, name, pid, t, t);
+                pid, t, name, pid, t, sort);
     }
 }
 
@@ -492,7 +510,7 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     trace_kstat_t *ks = calloc(MAX_KERNELS, sizeof *ks), *kall = calloc(MAX_KERNELS, sizeof *ks);
     trace_rankstat_t me = {.wall_ns = tr->ns1 - tr->ns0,
                            .threads = tr->nthreads,
-                           .devices = ctx->denv.test_devices,
+                           .devices = tr->ndev,
                            .bytes_sent = atomic_load(&ctx->bytes_sent),
                            .bytes_received = atomic_load(&ctx->bytes_received)};
     memcpy(me.io_bytes, tr->io_bytes, sizeof me.io_bytes);
@@ -502,6 +520,12 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     me.mem_peak = mem.peak;
     me.mem_over = mem.over_limit;
     memcpy(me.io_ns, tr->io_ns, sizeof me.io_ns);
+    for (int d = 0; d < tr->ndev && d < TRACE_MAX_DEVICES; d++) {
+        const tbuf_t *b = &tr->bufs[tr->nthreads + 3 + d];
+        me.copy_in[d] = b->copied[1];
+        me.copy_out[d] = b->copied[0];
+        me.copy_ns[d] = b->copy_time;
+    }
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
         me.tasks += b->tasks;

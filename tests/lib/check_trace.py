@@ -2,20 +2,24 @@
 """Checks a dagr trace file (tests/lib/test_trace.c runs this).
 
     check_trace.py TRACE.json --tasks N0,N1,... [--allow-dropped] [--aligned-within MS]
-                   [--io "NAME=COUNT:BYTES" ...]
+                   [--io "NAME=COUNT:BYTES" ...] [--copies "RANK:DEVICE=IN:OUT" ...]
 
 Parses the file with json.load, then checks: the Chrome Trace Event shape (traceEvents,
 displayTimeUnit, otherData; every "X" event has pid, tid, ts >= its rank's start, dur >= 0);
 process and thread names for every rank; the number of task events of each rank (pid) against
---tasks; that the events of each worker thread (tasks and idle periods) do not overlap;
-transfer events carry peer and bytes; with --aligned-within, that every rank's first and last
-task start within MS milliseconds of rank 0's (the ranks of the traced scenario work in step,
-so a clock left unaligned shows as a shift); with --io, that the I/O events called NAME ("hdf5
-write") number COUNT and move BYTES in all, each carrying bytes and the worker that did it, and
-each lying within a task event of that worker. Exits 0 when all hold, else prints what failed and
-exits 1."""
+--tasks; that tasks run on worker or device rows; that the events of each worker thread (tasks
+and idle periods) and of each device's copy row do not overlap; transfer events carry peer and
+bytes; copy events ("copy in", "copy out") lie on their device's "device D copies" row and carry
+bytes and the device; with --aligned-within, that every rank's first and last task start within
+MS milliseconds of rank 0's (the ranks of the traced scenario work in step, so a clock left
+unaligned shows as a shift); with --io, that the I/O events called NAME ("hdf5 write") number
+COUNT and move BYTES in all, each carrying bytes and the worker that did it, and each lying
+within a task event of that worker; with --copies, that the copies of RANK's device DEVICE move
+IN bytes into the device and OUT bytes out of it. Exits 0 when all hold, else prints what failed
+and exits 1."""
 import argparse
 import json
+import re
 import sys
 
 
@@ -26,6 +30,7 @@ def main():
     ap.add_argument("--allow-dropped", action="store_true")
     ap.add_argument("--aligned-within", type=float, metavar="MS")
     ap.add_argument("--io", action="append", default=[], metavar="NAME=COUNT:BYTES")
+    ap.add_argument("--copies", action="append", default=[], metavar="RANK:DEVICE=IN:OUT")
     a = ap.parse_args()
     want = [int(x) for x in a.tasks.split(",")]
     errors = []
@@ -48,6 +53,7 @@ def main():
     per_rank = [0] * len(want)
     span = {}  # pid -> [first task start, last task start], microseconds
     lanes = {}
+    copies = {}  # (pid, device) -> [copies in, copies out, bytes in, bytes out]
     for e in events:
         if e.get("ph") != "X":
             continue
@@ -66,13 +72,25 @@ def main():
                 ts = float(e["ts"])
                 lo, hi = span.get(pid, (ts, ts))
                 span[pid] = (min(lo, ts), max(hi, ts))
-                if not tnames.get((pid, tid), "").startswith("worker"):
-                    errors.append(f"task on a non-worker thread: {e}")
+                if not re.fullmatch(r"(worker|device) \d+", tnames.get((pid, tid), "")):
+                    errors.append(f"task on a thread that is neither a worker nor a device: {e}")
             if e["cat"] == "transfer":
                 args = e.get("args", {})
                 if "peer" not in args or "bytes" not in args:
                     errors.append(f"transfer without peer/bytes: {e}")
-            if pid < len(threads) and tid < threads[pid]:
+            if e["cat"] == "copy":
+                args = e.get("args", {})
+                row = re.fullmatch(r"device (\d+) copies", tnames.get((pid, tid), ""))
+                if e["name"] not in ("copy in", "copy out") or "bytes" not in args:
+                    errors.append(f"copy event without its direction or bytes: {e}")
+                elif not row or int(row.group(1)) != args.get("device"):
+                    errors.append(f"copy event off its device's copy row: {e}")
+                else:
+                    copied = copies.setdefault((pid, int(row.group(1))), [0, 0, 0, 0])
+                    k = 0 if e["name"] == "copy in" else 1
+                    copied[k] += 1
+                    copied[2 + k] += args["bytes"]
+            if (pid < len(threads) and tid < threads[pid]) or e["cat"] == "copy":
                 lanes.setdefault((pid, tid), []).append((float(e["ts"]), float(e["dur"]), e["name"]))
     tasks_of = {}  # (pid, tid) -> [(start, end)] of task events
     for e in events:
@@ -96,6 +114,16 @@ def main():
             if not inside:
                 errors.append(f"'{name}' event not within a task of worker {worker}: {e}")
                 break
+    for spec in a.copies:
+        where, counts = spec.split("=")
+        rank, dev = (int(x) for x in where.split(":"))
+        want_in, want_out = (int(x) for x in counts.split(":"))
+        n_in, n_out, b_in, b_out = copies.get((rank, dev), [0, 0, 0, 0])
+        if (b_in, b_out) != (want_in, want_out):
+            errors.append(f"rank {rank} device {dev}: copies move {b_in} bytes in and {b_out} "
+                          f"out, expected {want_in} and {want_out}")
+        if (n_in > 0) != (want_in > 0) or (n_out > 0) != (want_out > 0):
+            errors.append(f"rank {rank} device {dev}: {n_in} copies in, {n_out} out")
     if per_rank != want:
         errors.append(f"task events per rank {per_rank}, expected {want}")
     overlaps = 0
@@ -105,7 +133,7 @@ def main():
             if t1 < t0 + d0 - 1e-6:
                 overlaps += 1
                 if overlaps <= 5:
-                    errors.append(f"rank {pid} worker {tid}: '{n0}' [{t0}, {t0 + d0}] overlaps "
+                    errors.append(f"rank {pid} thread {tid}: '{n0}' [{t0}, {t0 + d0}] overlaps "
                                   f"'{n1}' starting at {t1}")
     if a.aligned_within is not None and 0 in span:
         for pid, (lo, hi) in sorted(span.items()):
@@ -120,7 +148,8 @@ def main():
         print("check_trace:", e)
     if not errors:
         print(f"check_trace: ok: {len(events)} events, task events per rank {per_rank}, "
-              f"{len(lanes)} worker lanes without overlap")
+              f"{len(lanes)} worker and copy lanes without overlap"
+              + (f", copies (in, out, bytes in, bytes out) {copies}" if copies else ""))
     return 1 if errors else 0
 
 

@@ -1,5 +1,6 @@
 /* Seeing what dagr did: DAGR_TRACE, DAGR_DOT, DAGR_SUMMARY, DAGR_PROGRESS and the dagr-trace
- * tool, on tests/mpi/traced.c (a known number of tasks of two kernels, with transfers).
+ * tool, on tests/mpi/traced.c (a known number of tasks of two kernels, with transfers) and
+ * tests/mpi/traced_dev.c (tasks on test devices, for the device copy rows).
  *
  * The trace is checked with a real JSON parser (tests/lib/check_trace.py: task events per
  * rank, no overlap on a worker), the DOT file is rendered with Graphviz, the summary's task
@@ -236,6 +237,70 @@ Test(lib_trace, progress_log_lines, .timeout = 120) {
     cr_assert_eq(fin, 1, "%ld final lines", fin);
     cr_assert_null(strchr(r.output, '\r'), "a carriage return in log mode");
     mpirun_free(&r);
+}
+
+/* Device copies (tests/mpi/traced_dev.c, one test device per rank): each device's copy thread
+ * has its own row, "device 0 copies", holding "copy in" and "copy out" events whose bytes add
+ * up to what dagr_device_stats counted, and the trace still validates; the summary and the tool
+ * print the same byte counts on a line per device. */
+static void device_copies(int nranks, int steps) {
+    char dir[64], env[256], cmd[1024], out[1 << 14] = "", args[16];
+    mpirun_tmpdir(dir, sizeof dir, "trace-test");
+    snprintf(env, sizeof env,
+             "DAGR_THREADS=1 DAGR_TEST_DEVICES=1 DAGR_TRACE=%s/t.json DAGR_SUMMARY=1", dir);
+    snprintf(args, sizeof args, "%d", steps);
+    mpirun_t r;
+    mpirun(&r, nranks, env, 60, "traced_dev", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "traced_dev", 1);
+    char tasks[128] = "", copies[512] = "", lines[4][128];
+    for (int rank = 0; rank < nranks; rank++) {
+        const char *line = mpirun_line(&r, rank, "RESULT traced_dev", 0);
+        long local = 0, in = 0, outb = 0;
+        cr_assert(line && mpirun_value(line, "local", &local) &&
+                      mpirun_value(line, "bytes_in", &in) && mpirun_value(line, "bytes_out", &outb),
+                  "%s", mpirun_tail(&r));
+        cr_assert(in > 0 && outb > 0, "rank %d's device copied nothing: %.200s", rank, line);
+        snprintf(tasks + strlen(tasks), sizeof tasks - strlen(tasks), "%s%ld", rank ? "," : "",
+                 local);
+        snprintf(copies + strlen(copies), sizeof copies - strlen(copies), " --copies %d:0=%ld:%ld",
+                 rank, in, outb);
+        snprintf(lines[rank], sizeof lines[rank], "  device 0 copies: %.3f MB in, %.3f MB out, ",
+                 (double)in * 1e-6, (double)outb * 1e-6);
+    }
+    /* The summary: rank r's device line follows rank r's row, in rank order. */
+    const char *p = r.output;
+    for (int rank = 0; rank < nranks; rank++) {
+        p = strstr(p, lines[rank]);
+        cr_assert_not_null(p, "summary lacks rank %d's '%s'\n%s", rank, lines[rank],
+                           mpirun_tail(&r));
+        p++;
+    }
+    mpirun_free(&r);
+
+    snprintf(cmd, sizeof cmd, "python3 %s/tests/lib/check_trace.py %s/t.json --tasks %s%s 2>&1",
+             SOURCE_ROOT, dir, tasks, copies);
+    int rc = mpirun_sh(cmd, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+
+    out[0] = 0;
+    snprintf(cmd, sizeof cmd, "python3 %s/tools/dagr-trace %s/t.json --png %s/gantt.png 2>&1",
+             SOURCE_ROOT, dir, dir);
+    rc = mpirun_sh(cmd, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s\n%s", cmd, out);
+    for (int rank = 0; rank < nranks; rank++)
+        cr_assert_not_null(strstr(out, lines[rank]), "tool output lacks '%s'\n%s", lines[rank],
+                           out);
+    snprintf(cmd, sizeof cmd, "%s/gantt.png", dir);
+    cr_assert(is_png(cmd), "dagr-trace wrote no PNG");
+    mpirun_rmdir(dir);
+}
+
+Test(lib_trace, device_copies_two_ranks, .timeout = 120) {
+    device_copies(2, 5);
+}
+Test(lib_trace, device_copies_one_rank, .timeout = 120) {
+    device_copies(1, 5);
 }
 
 /* A trace path that cannot be written fails dagr_init on every rank. */
