@@ -494,6 +494,17 @@ static void do_send(comm_t *c, node_t *s, const msg_t *want) {
     s->tr_t0 = c->ctx->trace ? trace_ticks() : 0;
     dagr_data_t *h = s->acc[0].h;
     bool unwanted = want->flags & FLAG_POISON; /* the receive failed */
+    /* The version may still be on a device (lazy write-back): back to the host copy first. */
+    if (!unwanted && !atomic_load(&s->poisoned) && !s->failed && data_dirty_hint(h)) {
+        dagr_status_t st = device_writeback(h);
+        if (st != DAGR_OK) {
+            char msg[DAGR_ERRMSG_MAX + 96];
+            snprintf(msg, sizeof msg, "rank %d could not send data #%llu to rank %d: %s",
+                     c->ctx->rank, (unsigned long long)h->id, s->peer, dagr_last_error());
+            ctx_record_failure(c->ctx, st, msg);
+            s->failed = true;
+        }
+    }
     if ((want->flags & FLAG_ASK) && !unwanted && !atomic_load(&s->poisoned) && !s->failed) {
         pthread_mutex_lock(&h->lock);
         size_t bytes = h->bytes;

@@ -182,6 +182,13 @@ void data_ref(dagr_data_t *h) {
     atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
 }
 
+bool data_ref_if_alive(dagr_data_t *h) {
+    int r = atomic_load(&h->refs);
+    while (r > 0)
+        if (atomic_compare_exchange_weak(&h->refs, &r, r + 1)) return true;
+    return false;
+}
+
 void data_written(dagr_data_t *h) {
     pthread_mutex_lock(&h->lock);
     data_written_locked(h);

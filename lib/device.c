@@ -8,14 +8,19 @@
  * then copies back what it wrote and completes it once that is in the host copy. So the copies
  * of the next tasks move while a body runs.
  *
- * Write-through. The host copy is complete whenever no device task is writing it: what a
- * device task writes goes back before the task completes, so transfers to other ranks, waits,
- * fetches, checkpoints and the out-of-core store never look at a device, and a device copy is
- * only ever a clean cache of the host one (dropping it needs no write-back). A device copy is
- * valid while it holds the host copy's generation (h->wgen, bumped at every host change:
- * a host task writing, a receive, a resize, a freed buffer) and the device task writing it
- * sets both at once. What this costs: a tile written on a device and read next on the same
- * device crosses to the host once more than with lazy write-back.
+ * Lazy write-back. What a device task writes stays on the device: the device's copy and the
+ * handle take a new generation together (h->wgen) and h->dirty names the device, whose copy
+ * is then the only current one. It goes back to the host copy when something needs the host
+ * copy (device_writeback): a host task reading it, a SEND to another rank, a task on another
+ * device (copies between devices go through the host), the eviction of that copy, and
+ * dagr_wait_all, after which the host copies (the caller's buffers among them) are complete
+ * as the API promises. So a tile a chain of device tasks updates (a trailing update of a
+ * factorisation) crosses to the host once, not after every task. Any change of the host copy
+ * (a host task writing, a receive, a resize, a freed buffer) clears h->dirty: that version is
+ * newer than the device's. Two kinds of handles stay write-through (copied back before the
+ * task completes): those whose size tasks decide (a transfer asks the host copy's size) and a
+ * buffer the caller attached on its owner (the caller may read it after dagr_data_destroy and
+ * a wait, when dagr no longer tracks the handle).
  *
  * Which tasks: any task (its CPU bodies run on the device's copies, which for the test device
  * are host memory; a GPU's needs device bodies, the GPU issue) except those that must stay on
@@ -24,7 +29,8 @@
  *
  * Locks: a device's lock guards its queue, its tasks in flight and every handle's copy on it;
  * it may be held while taking a handle's lock, never the other way round, and never across a
- * call that can spill (data_pin), whose last reference on a handle calls device_forget. */
+ * call that can spill (data_pin), whose last reference on a handle calls device_forget. The
+ * context's write-back lock (one write-back at a time) is taken with neither held. */
 #include "lib_impl.h"
 
 #include <errno.h>
@@ -201,6 +207,103 @@ void device_forget(dagr_data_t *h) {
     h->dev = NULL;
 }
 
+/* Whether what a device task writes to h may stay on the device (see the top). */
+static bool lazy(const dagr_ctx_t *ctx, const dagr_data_t *h) {
+    return !h->dynamic && !(h->attached && h->owner == ctx->rank);
+}
+
+/* Waits (no lock held) until a copy started by ops->copy is done. */
+static void wait_copy(device_t *d, atomic_bool *done) {
+    pthread_mutex_lock(&d->lock);
+    while (!atomic_load_explicit(done, memory_order_acquire))
+        pthread_cond_wait(&d->cond, &d->lock);
+    pthread_mutex_unlock(&d->lock);
+}
+
+dagr_status_t device_writeback(dagr_data_t *h) {
+    dagr_ctx_t *ctx = h->ctx;
+    if (!data_dirty_hint(h)) return DAGR_OK;
+    pthread_mutex_lock(&ctx->dev_wb_lock);
+    pthread_mutex_lock(&h->lock);
+    int k = h->dirty - 1;
+    pthread_mutex_unlock(&h->lock);
+    dagr_status_t s = DAGR_OK;
+    if (k >= 0) {
+        /* The host copy is overwritten whole: a spilled one is not read back. */
+        s = ctx->store ? data_pin(h, PIN_OVERWRITE) : data_ensure_buf(h);
+        if (s == DAGR_OK) {
+            device_t *d = ctx->devs[k];
+            struct dev_copy *c = &h->dev[k];
+            pthread_mutex_lock(&d->lock);
+            lru_remove(d, c); /* pinned: not evicted while it is copied */
+            c->pins++;
+            d->st.copies_out++;
+            d->st.bytes_out += h->bytes;
+            pthread_mutex_unlock(&d->lock);
+            atomic_bool done = false;
+            d->ops->copy(d->impl, h->buf, c->buf, h->bytes, false, &done);
+            wait_copy(d, &done);
+            /* Same generation on both now: the device's copy stays valid, and clean. */
+            pthread_mutex_lock(&h->lock);
+            if (h->dirty == k + 1) h->dirty = 0;
+            pthread_mutex_unlock(&h->lock);
+            pthread_mutex_lock(&d->lock);
+            copy_unpin(d, c);
+            pthread_mutex_unlock(&d->lock);
+            if (ctx->store) data_unpin(h);
+        }
+    }
+    pthread_mutex_unlock(&ctx->dev_wb_lock);
+    return s;
+}
+
+dagr_status_t device_writeback_all(dagr_ctx_t *ctx) {
+    dagr_status_t st = DAGR_OK;
+    for (dagr_data_t *h = ctx->ndev ? ctx->live : NULL; h; h = h->next) {
+        dagr_status_t s = device_writeback(h);
+        if (st == DAGR_OK) st = s;
+    }
+    return st;
+}
+
+/* Device lock held: whether c is the only current copy of its handle. */
+static bool copy_dirty(device_t *d, struct dev_copy *c) {
+    pthread_mutex_lock(&c->h->lock);
+    bool dirty = c->h->dirty == d->index + 1;
+    pthread_mutex_unlock(&c->h->lock);
+    return dirty;
+}
+
+/* Device lock held (dropped meanwhile): evicts a copy newer than the host's, written back
+ * first. False when the write-back failed (the copy stays). */
+static bool evict_dirty(device_t *d, struct dev_copy *c) {
+    dagr_data_t *h = c->h;
+    if (!data_ref_if_alive(h)) { /* dying: nobody will read it */
+        copy_drop(d, c);
+        d->st.evictions++;
+        return true;
+    }
+    lru_remove(d, c);
+    c->pins++;
+    pthread_mutex_unlock(&d->lock);
+    dagr_status_t s = device_writeback(h);
+    pthread_mutex_lock(&d->lock);
+    if (--c->pins == 0) {
+        if (s == DAGR_OK) {
+            copy_drop(d, c);
+            d->st.evictions++;
+            d->st.writebacks++;
+        } else if (c->buf) {
+            lru_append(d, c);
+        }
+    }
+    /* The last reference forgets h through this device's lock: drop it without holding it. */
+    pthread_mutex_unlock(&d->lock);
+    data_unref(h);
+    pthread_mutex_lock(&d->lock);
+    return s == DAGR_OK;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Admission: a task's copies reserved (device lock held)
  * ---------------------------------------------------------------------------------------- */
@@ -218,13 +321,20 @@ static size_t bytes_missing(device_t *d, node_t *n) {
     return need;
 }
 
-/* Makes room for n's copies, evicting copies no task uses (the oldest first): ADMIT_WAIT when
- * the copies of tasks in flight leave too little, ADMIT_HOST when n could never fit. */
+/* Makes room for n's copies, evicting copies no task uses (the oldest first; one newer than
+ * the host's is written back first, with the lock dropped): ADMIT_WAIT when the copies of
+ * tasks in flight leave too little, ADMIT_HOST when n could never fit. */
 static int make_room(device_t *d, node_t *n) {
     size_t need = bytes_missing(d, n);
     if (need > d->budget) return ADMIT_HOST;
     while (d->used + need > d->budget && d->lru_head) {
-        copy_drop(d, d->lru_head);
+        struct dev_copy *c = d->lru_head;
+        if (copy_dirty(d, c)) {
+            if (!evict_dirty(d, c)) break;
+            need = bytes_missing(d, n); /* the lock was dropped */
+            continue;
+        }
+        copy_drop(d, c);
         d->st.evictions++;
     }
     if (d->used + need <= d->budget) return ADMIT_OK;
@@ -314,6 +424,8 @@ static void start_in(device_t *d, dtask_t *t) {
         dagr_data_t *h = n->acc[j].h;
         struct dev_copy *c = &h->dev[d->index];
         if (!load) continue;
+        /* Another device holds the current version: it goes through the host copy. */
+        if (s == DAGR_OK && data_dirty_hint(h)) s = device_writeback(h);
         if (s != DAGR_OK) { /* nothing to load from: the copy holds nothing valid */
             pthread_mutex_lock(&d->lock);
             c->have = false;
@@ -386,7 +498,8 @@ static void start_out(device_t *d, dtask_t *t) {
     for (int j = 0; j < n->nacc; j++) {
         dagr_data_t *h = n->acc[j].h;
         atomic_store(&t->out[j], true);
-        if (!(n->acc[j].mode & DAGR_WRITE) || !h->bytes || t->status != DAGR_OK) continue;
+        if (!(n->acc[j].mode & DAGR_WRITE) || !h->bytes || t->status != DAGR_OK || lazy(d->ctx, h))
+            continue;
         atomic_store(&t->out[j], false);
         d->st.copies_out++;
         d->st.bytes_out += h->bytes;
@@ -401,7 +514,8 @@ static bool out_done(const dtask_t *t) {
 }
 
 /* Device lock held, on entry and on return (dropped meanwhile): the task's end. What it wrote
- * is in the host copies: they and the device's copies take a new generation together. */
+ * takes a new generation on the device's copy and the handle together: the host copy holds it
+ * too (written through), or the device's copy is the only current one (h->dirty). */
 static void finish(device_t *d, int i) {
     dtask_t *t = d->active[i];
     memmove(&d->active[i], &d->active[i + 1], (size_t)(d->nactive - i - 1) * sizeof *d->active);
@@ -411,14 +525,18 @@ static void finish(device_t *d, int i) {
         dagr_data_t *h = n->acc[j].h;
         struct dev_copy *c = &h->dev[d->index];
         if (!(n->acc[j].mode & DAGR_WRITE)) continue;
+        pthread_mutex_lock(&h->lock);
         if (t->status == DAGR_OK) {
-            pthread_mutex_lock(&h->lock);
             data_written_locked(h);
             c->wgen = h->wgen;
-            pthread_mutex_unlock(&h->lock);
+            if (h->bytes && lazy(d->ctx, h)) h->dirty = (int8_t)(d->index + 1);
         } else {
-            c->have = false; /* the body may have changed it: not the host's contents */
+            /* The body may have changed it: no copy holds the failed version; the host's holds
+             * an older one, which only the failure's poisoned successors would read. */
+            c->have = false;
+            if (h->dirty == d->index + 1) h->dirty = 0;
         }
+        pthread_mutex_unlock(&h->lock);
     }
     release(d, t, n->nacc);
     d->st.tasks++;
@@ -447,7 +565,7 @@ void device_task_done(dagr_ctx_t *ctx, node_t *n, int di, dagr_status_t status, 
 
 void device_copy_done(device_t *d) {
     pthread_mutex_lock(&d->lock);
-    pthread_cond_signal(&d->cond);
+    pthread_cond_broadcast(&d->cond); /* the worker, and a write-back waiting (wait_copy) */
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -468,6 +586,11 @@ static bool admit(device_t *d) {
         }
         int a = make_room(d, n);
         if (a == ADMIT_WAIT) break;
+        /* A write-back dropped the lock: a task pushed meanwhile may come first now. */
+        if (d->rq.heap[0] != n) {
+            any = true;
+            continue;
+        }
         rq_pop(&d->rq);
         any = true;
         dtask_t *t = a == ADMIT_OK ? dtask_new(n) : NULL;
@@ -628,6 +751,7 @@ dagr_status_t device_start(dagr_ctx_t *ctx) {
     if (nd == 0) return DAGR_OK;
     ctx->devs = calloc((size_t)nd, sizeof *ctx->devs);
     DAGR_CHECK(ctx->devs, DAGR_ERR_NOMEM, "cannot allocate %d devices", nd);
+    pthread_mutex_init(&ctx->dev_wb_lock, NULL); /* destroyed with ctx->devs */
     for (int i = 0; i < nd; i++) {
         device_t *d = calloc(1, sizeof *d);
         DAGR_CHECK(d, DAGR_ERR_NOMEM, "cannot allocate device %d", i);
@@ -641,7 +765,7 @@ dagr_status_t device_start(dagr_ctx_t *ctx) {
         pthread_cond_init(&d->cond, NULL);
         ctx->devs[i] = d;
         ctx->ndev = i + 1;
-        d->impl = testdev_start(ctx, d, i, d->budget, ctx->denv.test_delay_us);
+        d->impl = testdev_start(d, d->budget, ctx->denv.test_delay_us);
         DAGR_CHECK(d->impl, DAGR_ERR_NOMEM, "cannot start test device %d", i);
         DAGR_CHECK(pthread_create(&d->thread, NULL, device_main, d) == 0, DAGR_ERR_NOMEM,
                    "cannot start the worker of device %d", i);
@@ -671,6 +795,7 @@ void device_stop(dagr_ctx_t *ctx) {
         pthread_mutex_destroy(&d->lock);
         free(d);
     }
+    if (ctx->devs) pthread_mutex_destroy(&ctx->dev_wb_lock);
     free(ctx->devs);
     ctx->devs = NULL;
     ctx->ndev = 0;

@@ -178,6 +178,10 @@ struct dagr_data {
      * device, allocated at the first use on a device. */
     uint64_t wgen;
     struct dev_copy *dev;
+    /* Lazy write-back: 1 + the device whose copy holds generation wgen while the host copy
+     * holds an older one (what a task on that device wrote, not yet copied back); 0 when the
+     * host copy is current. Guarded by lock. */
+    int8_t dirty;
 
     /* Out of core (store.c; only with a memory limit, ctx->store). Guarded by lock. */
     bool spilled;    /* buf (of buf_kind) is not in memory: it is in the spill file at slot,
@@ -204,6 +208,9 @@ size_t data_ld(const struct dagr_data *h);
 /* Takes a reference / drops one; the last drop frees the handle. */
 void data_ref(struct dagr_data *h);
 void data_unref(struct dagr_data *h);
+/* A reference on h unless it is dying (its last reference already dropped: it only waits for
+ * a lock to forget it); for threads that find h in a cache (the store's, a device's). */
+bool data_ref_if_alive(struct dagr_data *h);
 /* A handle whose size tasks decide: sets its local copy's size. keep: the first min(old,
  * new) bytes stay and the rest are zeros (a task resizing what it writes); otherwise the
  * contents go (a receive overwrites them). The owner's home stays its home. The caller has
@@ -214,6 +221,7 @@ dagr_status_t data_set_size(struct dagr_data *h, size_t bytes, bool keep);
  * devices are stale. h->lock held / not held. */
 static inline void data_written_locked(struct dagr_data *h) {
     h->wgen++;
+    h->dirty = 0; /* a newer version than any device's */
 }
 void data_written(struct dagr_data *h);
 /* A host task is about to write: data_written for each handle it writes. */
@@ -361,10 +369,10 @@ bool sched_all_idle(const struct dagr_ctx *ctx);
 /* ---------------------------------------------------------------------------------------
  * Devices (device.c, testdev.c). A device is a memory node with its own worker: a ready task
  * placed there gets a copy of each of its handles in the device's memory (copied in
- * asynchronously, several tasks ahead), runs there, and copies what it wrote back to the host
- * copy before it completes (write-through: the host copy is always the complete one, and a
- * device copy is a cache that may be dropped whenever no task uses it). Copies no task uses are
- * evicted least recently used first when the device's memory budget is full.
+ * asynchronously, several tasks ahead) and runs there. What it writes stays on the device until
+ * the host copy is needed (lazy write-back, h->dirty; device.c says when), except for handles
+ * that are written through. Copies no task uses are evicted least recently used first when the
+ * device's memory budget is full, a copy newer than the host's written back first.
  * ------------------------------------------------------------------------------------- */
 
 typedef struct device device_t;
@@ -394,7 +402,7 @@ dagr_status_t device_env_parse(device_env_t *e);
 /* The test device's memory node (testdev.c): host memory under a budget, copies made by a
  * thread of its own after an optional delay (recorded in ctx's trace as device `index`'s).
  * Returns its impl for ops, or NULL. alloc and free are called under the device's lock only. */
-void *testdev_start(struct dagr_ctx *ctx, device_t *dev, int index, size_t budget, long delay_us);
+void *testdev_start(device_t *dev, size_t budget, long delay_us);
 extern const mem_ops_t testdev_ops;
 
 /* Starts the devices ctx->denv asks for, their workers included (after sched_start). */
@@ -411,6 +419,19 @@ void device_task_done(struct dagr_ctx *ctx, node_t *n, int d, dagr_status_t stat
 bool device_busy(const struct dagr_ctx *ctx);
 /* h is dying: frees its device copies. */
 void device_forget(struct dagr_data *h);
+/* Makes h's host copy current: a device's newer copy (h->dirty) is copied back, into a host
+ * buffer made (out of core: pinned) for it. Any thread, no lock held. Errors: those of
+ * data_pin and data_ensure_buf. */
+dagr_status_t device_writeback(struct dagr_data *h);
+/* Collective-free, main thread, nothing in flight (dagr_wait_all): every live handle's host
+ * copy made current, so that the caller's buffers, fetches and checkpoints see the latest
+ * versions. Returns the first error. */
+dagr_status_t device_writeback_all(struct dagr_ctx *ctx);
+/* Any thread, no lock: whether h's newest copy is on a device (a hint; device_writeback
+ * checks under the lock). */
+static inline bool data_dirty_hint(const struct dagr_data *h) {
+    return __atomic_load_n(&h->dirty, __ATOMIC_RELAXED) != 0;
+}
 
 /* ---------------------------------------------------------------------------------------
  * Receive arena (arena.c): a first-fit allocator over a region of the RMA window
@@ -582,6 +603,7 @@ struct dagr_ctx {
     device_env_t denv;
     int ndev;
     device_t **devs;
+    pthread_mutex_t dev_wb_lock; /* one write-back at a time (device.c) */
     node_pool_t nodes;
     comm_t *comm_engine;
     arena_t arena;

@@ -383,11 +383,18 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     }
     dagr_task_result_t r = DAGR_TASK_ERROR;
     int64_t t0 = ctx->trace ? trace_ticks() : 0;
-    if (note.status == DAGR_OK) {
-        /* The host copies change: copies on devices are stale from now on. */
-        if (ctx->ndev) data_host_writing(n);
-        r = task_call(ctx, n, worker, NULL, NULL, &note);
+    if (note.status == DAGR_OK && ctx->ndev) {
+        /* What it reads may be newer on a device (lazy write-back): back to the host first.
+         * Then the host copies change: copies on devices are stale from now on. */
+        for (int j = 0; j < n->nacc && note.status == DAGR_OK; j++) {
+            dagr_data_t *h = n->acc[j].h;
+            if ((n->acc[j].mode & DAGR_READ) && data_dirty_hint(h) &&
+                (note.status = device_writeback(h)) != DAGR_OK)
+                snprintf(note.msg, sizeof note.msg, "%s", dagr_last_error());
+        }
+        if (note.status == DAGR_OK) data_host_writing(n);
     }
+    if (note.status == DAGR_OK) r = task_call(ctx, n, worker, NULL, NULL, &note);
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
     if (r == DAGR_TASK_ASYNC) {
         /* A failed resize fails it now (nothing more is recorded at completion). */

@@ -333,21 +333,12 @@ static void warn_once(store_t *st, bool *warned, const char *fmt, const char *de
     fputc('\n', stderr);
 }
 
-/* A reference on h unless it is dying (its last reference already dropped: it is only
- * waiting for the store's lock to forget it). */
-static bool ref_if_alive(dagr_data_t *h) {
-    int r = atomic_load(&h->refs);
-    while (r > 0)
-        if (atomic_compare_exchange_weak(&h->refs, &r, r + 1)) return true;
-    return false;
-}
-
 /* The oldest buffer nobody uses, locked and referenced; with `idle`, only one that no
  * inserted task will use either (pending == 0). NULL if none. */
 static dagr_data_t *pick_victim(store_t *st, bool idle) {
     for (dagr_data_t *v = st->lru_head; v; v = v->lru_next) {
         if (pthread_mutex_trylock(&v->lock) != 0) continue;
-        if (v->pins == 0 && v->buf && (!idle || v->pending == 0) && ref_if_alive(v)) return v;
+        if (v->pins == 0 && v->buf && (!idle || v->pending == 0) && data_ref_if_alive(v)) return v;
         pthread_mutex_unlock(&v->lock);
     }
     return NULL;

@@ -20,6 +20,9 @@ dagr_status_t dagr_wait_all(dagr_ctx_t *ctx) {
         if (st == DAGR_OK) st = s;
     }
     ctx_wait_inflight(ctx, 0);
+    /* What tasks on devices wrote last goes back to the host copies (lazy write-back). */
+    dagr_status_t wb = device_writeback_all(ctx);
+    if (st == DAGR_OK) st = wb;
     if (ctx->trace) trace_wait(ctx, t0, false);
     for (dagr_data_t *h = ctx->live; h; h = h->next) {
         graph_forget_nodes(ctx, h);

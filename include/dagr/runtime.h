@@ -136,6 +136,7 @@ typedef struct dagr_device_stats {
     uint64_t copies_out; /* device-to-host copies (what its tasks wrote), and their bytes */
     uint64_t bytes_out;
     uint64_t evictions;  /* copies dropped to make room */
+    uint64_t writebacks; /* of which copies newer than the host's, written back first */
     double copy_seconds; /* time its copies took, both ways (the test device: its memcpys) */
 } dagr_device_stats_t;
 

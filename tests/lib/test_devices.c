@@ -68,3 +68,61 @@ Test(lib_devices, four_ranks_2x2, .timeout = 300) {
 Test(lib_devices, two_ranks_offnode_out_of_core, .timeout = 300) {
     same_everywhere(2, "2 1 120 32", "MPIR_CVAR_NOLOCAL=1 DAGR_MEMORY_LIMIT=256K");
 }
+
+/* Lazy write-back (tests/mpi/writeback.c): device tasks' results reach every reader, checked
+ * against a serial replay by every rank. Returns the sums of the ranks' device figures. */
+typedef struct wb_figures {
+    long tasks, cin, cout, writebacks, evictions;
+} wb_figures_t;
+
+static wb_figures_t writeback_run(int nranks, const char *env, const char *args) {
+    mpirun_t r;
+    mpirun(&r, nranks, env, 120, "writeback", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "writeback", 1);
+    wb_figures_t f = {0};
+    for (int rank = 0; rank < nranks; rank++) {
+        const char *line = mpirun_line(&r, rank, "RESULT writeback", 0);
+        long t = 0, i = 0, o = 0, w = 0, e = 0;
+        cr_assert(mpirun_value(line, "dev_tasks", &t) && mpirun_value(line, "copies_in", &i) &&
+                      mpirun_value(line, "copies_out", &o) &&
+                      mpirun_value(line, "writebacks", &w) && mpirun_value(line, "evictions", &e),
+                  "%s", mpirun_tail(&r));
+        f.tasks += t, f.cin += i, f.cout += o, f.writebacks += w, f.evictions += e;
+    }
+    mpirun_free(&r);
+    return f;
+}
+
+/* A chain of device updates crosses to the host once per tile (at the wait), not once per
+ * task as write-through would: 16 tiles x 10 updates, 160 tasks, 16 copies each way. */
+Test(lib_devices, writeback_chain_crosses_once, .timeout = 120) {
+    wb_figures_t f = writeback_run(1, "DAGR_THREADS=1 DAGR_TEST_DEVICES=1", "16 10 0 1");
+    cr_expect_eq(f.tasks, 160);
+    cr_expect_eq(f.cin, 16);
+    cr_expect_eq(f.cout, 16, "copies out: %ld, expected one per tile", f.cout);
+    cr_expect_eq(f.writebacks, 0);
+}
+
+/* Host readers, readers on other ranks and host writers between device updates, under a budget
+ * that evicts copies newer than the host's (written back first). */
+Test(lib_devices, writeback_mixed_one_rank_evicting, .timeout = 120) {
+    wb_figures_t f = writeback_run(
+        1, "DAGR_THREADS=1 DAGR_TEST_DEVICES=1 DAGR_TEST_DEVICE_MEMORY=48K", "20 12 1 7");
+    cr_expect(f.writebacks > 0, "no copy was written back at its eviction");
+}
+Test(lib_devices, writeback_mixed_two_ranks_two_devices, .timeout = 120) {
+    wb_figures_t f = writeback_run(
+        2, "DAGR_THREADS=1 DAGR_TEST_DEVICES=2 DAGR_TEST_DEVICE_MEMORY=48K", "20 12 1 7");
+    cr_expect(f.tasks > 0 && f.cout > 0);
+}
+Test(lib_devices, writeback_mixed_three_ranks, .timeout = 120) {
+    (void)writeback_run(3, "DAGR_THREADS=1 DAGR_TEST_DEVICES=2 DAGR_TEST_DEVICE_DELAY=20",
+                        "17 9 1 3");
+}
+Test(lib_devices, writeback_offnode_out_of_core, .timeout = 120) {
+    (void)writeback_run(2,
+                        "DAGR_THREADS=1 DAGR_TEST_DEVICES=2 DAGR_TEST_DEVICE_MEMORY=48K "
+                        "DAGR_MEMORY_LIMIT=64K MPIR_CVAR_NOLOCAL=1",
+                        "20 12 1 9");
+}
