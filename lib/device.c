@@ -765,7 +765,7 @@ dagr_status_t device_start(dagr_ctx_t *ctx) {
         pthread_cond_init(&d->cond, NULL);
         ctx->devs[i] = d;
         ctx->ndev = i + 1;
-        d->impl = testdev_start(d, d->budget, ctx->denv.test_delay_us);
+        d->impl = testdev_start(ctx, d, i, d->budget, ctx->denv.test_delay_us);
         DAGR_CHECK(d->impl, DAGR_ERR_NOMEM, "cannot start test device %d", i);
         DAGR_CHECK(pthread_create(&d->thread, NULL, device_main, d) == 0, DAGR_ERR_NOMEM,
                    "cannot start the worker of device %d", i);

@@ -402,7 +402,7 @@ dagr_status_t device_env_parse(device_env_t *e);
 /* The test device's memory node (testdev.c): host memory under a budget, copies made by a
  * thread of its own after an optional delay (recorded in ctx's trace as device `index`'s).
  * Returns its impl for ops, or NULL. alloc and free are called under the device's lock only. */
-void *testdev_start(device_t *dev, size_t budget, long delay_us);
+void *testdev_start(struct dagr_ctx *ctx, device_t *dev, int index, size_t budget, long delay_us);
 extern const mem_ops_t testdev_ops;
 
 /* Starts the devices ctx->denv asks for, their workers included (after sched_start). */
