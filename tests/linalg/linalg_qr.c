@@ -1,10 +1,12 @@
 /* Tile QR and least squares against LAPACK-style residuals on the gathered matrices.
  *
- * Usage: linalg_qr P Q M N NB IB VARIANT NRHS
+ * Usage: linalg_qr P Q M N NB IB VARIANT NRHS [P Q M N NB IB VARIANT NRHS]...
  *
- * On an M x N array of NB x NB tiles over a P x Q block-cyclic grid (P = Q = 0: the default
- * grid), for double and float, with inner block size IB and QR variant VARIANT (0 auto, 1
- * tree, 2 flat):
+ * For each problem (a group of eight numbers; several run one after the other in one
+ * process, which saves a start of dagr per problem: at 4 ranks on 2 cores, most of a small
+ * problem's time): on an M x N array of NB x NB tiles over a P x Q block-cyclic grid
+ * (P = Q = 0: the default grid), for double and float, with inner block size IB and QR
+ * variant VARIANT (0 auto, 1 tree, 2 flat, 3 LAPACK storage):
  *   qr     dagr_geqrf then dagr_orgqr: ||A - Q R||_1 / (||A||_1 M eps) < 60 and
  *          ||I - Q^T Q||_1 / (M eps) < 60 (qr_view: the same, double only, on a view of a
  *          larger array);
@@ -21,9 +23,11 @@
  *   qr_from_hh  LAPACK's geqrf factors scattered into a DArray, dagr_qr_from_householder,
  *          then dagr_ormqr (4 side/trans cases) and dagr_orgqr against LAPACK's ormqr/orgqr:
  *          ||got - want||_1 / (||C||_1 M eps) < 60, and dagr_qr_tau_fetch gives tau back;
- * and once, the argument errors with their exact codes. A NaN anywhere else fails.
+ * and once, on the first problem's grid, the argument errors with their exact codes. A NaN
+ * anywhere else fails.
  *
- * Prints RANK r RESULT <name> ok|FAIL ... lines. */
+ * Prints "RANK r problem P Q M N NB IB VARIANT NRHS" before each problem's
+ * RANK r RESULT <name> ok|FAIL ... lines. */
 #include "scenario.h"
 
 #include <cblas.h>
@@ -566,37 +570,54 @@ static void check_errors(void) {
         dagr_darray_destroy(&all[k]);
 }
 
+/* Reads problem k's eight numbers from argv into the globals. */
+static void set_problem(char **argv, int k) {
+    char **a = argv + 1 + 8 * k;
+    P = atoi(a[0]);
+    Q = atoi(a[1]);
+    M = atoll(a[2]);
+    N = atoll(a[3]);
+    NB = atoll(a[4]);
+    dagr_linalg_opts_init(&opts);
+    opts.ib = atoi(a[5]);
+    opts.variant = atoi(a[6]);
+    NRHS = atoll(a[7]);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 9) {
-        fprintf(stderr, "usage: linalg_qr P Q M N NB IB VARIANT NRHS\n");
+    if (argc < 9 || (argc - 1) % 8 != 0) {
+        fprintf(stderr, "usage: linalg_qr P Q M N NB IB VARIANT NRHS [P Q M N NB IB VARIANT "
+                        "NRHS]...\n");
         return 2;
     }
-    P = atoi(argv[1]);
-    Q = atoi(argv[2]);
-    M = atoll(argv[3]);
-    N = atoll(argv[4]);
-    NB = atoll(argv[5]);
-    dagr_linalg_opts_init(&opts);
-    opts.ib = atoi(argv[6]);
-    opts.variant = atoi(argv[7]);
-    NRHS = atoll(argv[8]);
+    int problems = (argc - 1) / 8;
+    /* dagr_init may take MPI's arguments out of argv: keep the problems' */
+    char **args = malloc((size_t)argc * sizeof *args);
+    memcpy(args, argv, (size_t)argc * sizeof *args);
     SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
     me = dagr_rank(ctx);
     sc_set_rank(me);
+    set_problem(args, 0);
     check_errors();
-    check_qr(DAGR_DOUBLE, 1);
-    dagr_dtype_t types[] = {DAGR_DOUBLE, DAGR_FLOAT};
-    for (int k = 0; k < 2; k++) {
-        check_qr(types[k], 0);
-        check_ormqr(types[k]);
-        check_gels(types[k]);
-        check_nonfinite(types[k]);
-        if (opts.variant == 3) {
-            check_lapack(types[k]);
-            check_from_hh(types[k]);
+    for (int p = 0; p < problems; p++) {
+        set_problem(args, p);
+        sc_say("problem %d %d %lld %lld %lld %d %d %lld", P, Q, (long long)M, (long long)N,
+               (long long)NB, opts.ib, opts.variant, (long long)NRHS);
+        check_qr(DAGR_DOUBLE, 1);
+        dagr_dtype_t types[] = {DAGR_DOUBLE, DAGR_FLOAT};
+        for (int k = 0; k < 2; k++) {
+            check_qr(types[k], 0);
+            check_ormqr(types[k]);
+            check_gels(types[k]);
+            check_nonfinite(types[k]);
+            if (opts.variant == 3) {
+                check_lapack(types[k]);
+                check_from_hh(types[k]);
+            }
         }
     }
     SC_TRY(dagr_wait_all(ctx));
+    free(args);
     int code = sc_exit_code();
     dagr_finalize(&ctx);
     return code;
