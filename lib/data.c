@@ -44,7 +44,7 @@ static dagr_status_t data_new(dagr_ctx_t *ctx, void *ptr, shape_t sh, int owner,
     h->attached = attached;
     h->holder = owner;
     h->local_version = -1;
-    h->slot = -1;
+    h->slot = NULL;
     h->have = calloc(have_words(ctx), sizeof *h->have);
     if (!h->have) {
         free(h);

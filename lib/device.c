@@ -23,9 +23,11 @@
  * a wait, when dagr no longer tracks the handle).
  *
  * Which tasks: any task (its CPU bodies run on the device's copies, which for the test device
- * are host memory; a GPU's needs device bodies, the GPU issue) except those that must stay on
- * the host: DAGR_WHERE_CPU, a handle whose size tasks decide (resizing happens on the host
- * copy), an owner's strided home (copies are packed), and retries of host tasks.
+ * are host memory; a GPU's needs device bodies, the GPU issue) except DAGR_WHERE_CPU, retries
+ * of host tasks, and tasks on an owner's strided home that do not ask for a device (eligible).
+ * Handles whose size tasks decide have device copies of each version's size; a body resizing
+ * one on a device goes through the host copy (device_resize). A strided home's copy on a
+ * device is packed: the copies in and out are two-dimensional.
  *
  * Locks: a device's lock guards its queue, its tasks in flight and every handle's copy on it;
  * it may be held while taking a handle's lock, never the other way round, and never across a
@@ -212,6 +214,27 @@ static bool lazy(const dagr_ctx_t *ctx, const dagr_data_t *h) {
     return !h->dynamic && !(h->attached && h->owner == ctx->rank);
 }
 
+/* Starts copying h's host copy into its copy c on d (to_node) or back. A strided home (an
+ * owner's attached matrix with ld > rows) is packed on the way in and unpacked on the way out:
+ * device copies are packed. */
+static void copy_host(device_t *d, dagr_data_t *h, struct dev_copy *c, bool to_node,
+                      atomic_bool *done) {
+    size_t width = h->bytes, height = 1, hpitch = h->bytes;
+    if (h->buf_kind == BUF_HOME && data_strided(h)) {
+        width = h->rows * h->elsize;
+        height = h->cols;
+        hpitch = h->home_ld * h->elsize;
+    }
+    mem_copy_t m = {.dst = to_node ? c->buf : h->buf,
+                    .src = to_node ? h->buf : c->buf,
+                    .dpitch = to_node ? width : hpitch,
+                    .spitch = to_node ? hpitch : width,
+                    .width = width,
+                    .height = height,
+                    .to_node = to_node};
+    (void)d->ops->copy(d->impl, &m, done); /* a device's copies do not fail */
+}
+
 /* Waits (no lock held) until a copy started by ops->copy is done. */
 static void wait_copy(device_t *d, atomic_bool *done) {
     pthread_mutex_lock(&d->lock);
@@ -241,7 +264,7 @@ dagr_status_t device_writeback(dagr_data_t *h) {
             d->st.bytes_out += h->bytes;
             pthread_mutex_unlock(&d->lock);
             atomic_bool done = false;
-            d->ops->copy(d->impl, h->buf, c->buf, h->bytes, false, &done);
+            copy_host(d, h, c, false, &done);
             wait_copy(d, &done);
             /* Same generation on both now: the device's copy stays valid, and clean. */
             pthread_mutex_lock(&h->lock);
@@ -264,6 +287,53 @@ dagr_status_t device_writeback_all(dagr_ctx_t *ctx) {
         if (st == DAGR_OK) st = s;
     }
     return st;
+}
+
+dagr_status_t device_resize(dagr_data_t *h, int di, size_t bytes, void **buf) {
+    device_t *d = h->ctx->devs[di];
+    struct dev_copy *c = &h->dev[di];
+    size_t old = h->bytes, keep = old < bytes ? old : bytes;
+    /* What the body wrote so far that stays goes to the host copy, which takes the new size
+     * keeping it (zeros after); the device's copy is then made anew from the host's. Two
+     * synchronous copies: resizing on a device is for a body that learns its output's size
+     * (a filter), once per task. The copy is pinned by the task: nothing evicts it. */
+    if (keep) {
+        atomic_bool done = false;
+        mem_copy_t m = {h->buf, c->buf, keep, keep, keep, 1, false};
+        (void)d->ops->copy(d->impl, &m, &done);
+        wait_copy(d, &done);
+    }
+    DAGR_TRY(data_set_size(h, bytes, true));
+    pthread_mutex_lock(&d->lock);
+    void *nb = bytes ? d->ops->alloc(d->impl, bytes) : NULL;
+    if (bytes && !nb) {
+        pthread_mutex_unlock(&d->lock);
+        return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu bytes on device %d for data #%llu",
+                        bytes, di, (unsigned long long)h->id);
+    }
+    if (c->buf) {
+        d->ops->free(d->impl, c->buf, c->bytes);
+        d->used -= c->bytes;
+    }
+    c->buf = nb;
+    c->bytes = bytes;
+    d->used += bytes; /* over the budget if it must: the task is running */
+    if (d->used > d->st.peak) d->st.peak = d->used;
+    pthread_mutex_unlock(&d->lock);
+    if (bytes) {
+        atomic_bool done = false;
+        mem_copy_t m = {nb, h->buf, bytes, bytes, bytes, 1, true};
+        (void)d->ops->copy(d->impl, &m, &done);
+        wait_copy(d, &done);
+    }
+    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(&h->lock);
+    c->wgen = h->wgen;
+    c->have = true;
+    pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&d->lock);
+    *buf = nb;
+    return DAGR_OK;
 }
 
 /* Device lock held: whether c is the only current copy of its handle. */
@@ -316,7 +386,7 @@ static size_t bytes_missing(device_t *d, node_t *n) {
     for (int j = 0; j < n->nacc; j++) {
         dagr_data_t *h = n->acc[j].h;
         const struct dev_copy *c = h->dev ? &h->dev[d->index] : NULL;
-        if (!c || !c->buf) need += h->bytes;
+        if (!c || !c->buf || c->bytes != h->bytes) need += h->bytes;
     }
     return need;
 }
@@ -350,6 +420,8 @@ static int reserve(device_t *d, dtask_t *t) {
         dagr_data_t *h = n->acc[j].h;
         struct dev_copy *c = copy_of(d, h);
         if (!c) return j;
+        /* A handle whose size tasks decide may have another size than its copy here. */
+        if (c->buf && c->bytes != h->bytes && c->pins == 0) copy_drop(d, c);
         if (!c->buf && h->bytes) {
             c->buf = d->ops->alloc(d->impl, h->bytes);
             if (!c->buf) return j;
@@ -433,7 +505,7 @@ static void start_in(device_t *d, dtask_t *t) {
             atomic_store(&c->loaded, true);
             continue;
         }
-        d->ops->copy(d->impl, c->buf, h->buf, h->bytes, true, &c->loaded);
+        copy_host(d, h, c, true, &c->loaded);
         pthread_mutex_lock(&d->lock);
         d->st.copies_in++;
         d->st.bytes_in += h->bytes;
@@ -503,7 +575,7 @@ static void start_out(device_t *d, dtask_t *t) {
         atomic_store(&t->out[j], false);
         d->st.copies_out++;
         d->st.bytes_out += h->bytes;
-        d->ops->copy(d->impl, h->buf, h->dev[d->index].buf, h->bytes, false, &t->out[j]);
+        copy_host(d, h, &h->dev[d->index], false, &t->out[j]);
     }
 }
 
@@ -530,12 +602,12 @@ static void finish(device_t *d, int i) {
             data_written_locked(h);
             c->wgen = h->wgen;
             if (h->bytes && lazy(d->ctx, h)) h->dirty = (int8_t)(d->index + 1);
-        } else {
-            /* The body may have changed it: no copy holds the failed version; the host's holds
-             * an older one, which only the failure's poisoned successors would read. */
+        } else if (h->dirty != d->index + 1) {
+            /* The body may have changed it: the host copy keeps the version before the task. */
             c->have = false;
-            if (h->dirty == d->index + 1) h->dirty = 0;
         }
+        /* A failed task on the only current copy leaves it as its body left it, as a failed
+         * host task leaves the host copy. */
         pthread_mutex_unlock(&h->lock);
     }
     release(d, t, n->nacc);
@@ -685,11 +757,15 @@ static void *device_main(void *p) {
  * Placement
  * ---------------------------------------------------------------------------------------- */
 
+/* Tasks on an owner's strided home (dagr_data_attach_2d with ld > rows: a ScaLAPACK local
+ * array's tile) are promised the caller's array itself: they go to a device, which works on a
+ * packed copy, only when their options ask for one. */
 static bool eligible(const dagr_ctx_t *ctx, const node_t *n) {
     if (n->kind != NODE_TASK || n->retried || n->where == DAGR_WHERE_CPU) return false;
+    if (n->where == DAGR_WHERE_DEVICE) return true;
     for (int j = 0; j < n->nacc; j++) {
         const dagr_data_t *h = n->acc[j].h;
-        if (h->dynamic || (h->owner == ctx->rank && data_strided(h))) return false;
+        if (h->owner == ctx->rank && data_strided(h)) return false;
     }
     return true;
 }
@@ -734,6 +810,11 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
                   : must || least_load <= host                        ? least
                                                                       : NULL;
     if (!d) return false;
+    /* A handle whose size tasks decide starts a version written with DAGR_WRITE empty, as on
+     * the host (sched.c): its body sets the size. The task is ready: nobody else uses it. */
+    for (int j = 0; j < n->nacc; j++)
+        if (n->acc[j].mode == DAGR_WRITE && n->acc[j].h->dynamic)
+            (void)data_set_size(n->acc[j].h, 0, false); /* only frees: never fails */
     pthread_mutex_lock(&d->lock);
     bool ok = rq_push(&d->rq, n);
     if (ok) pthread_cond_signal(&d->cond);

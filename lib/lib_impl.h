@@ -183,12 +183,13 @@ struct dagr_data {
      * host copy is current. Guarded by lock. */
     int8_t dirty;
 
-    /* Out of core (store.c; only with a memory limit, ctx->store). Guarded by lock. */
-    bool spilled;    /* buf (of buf_kind) is not in memory: it is in the spill file at slot,
-                        or all zeros when slot < 0 (a home never touched yet) */
-    bool disk_clean; /* the slot holds what buf holds: dropping buf needs no write */
-    int pins;        /* threads using buf right now (a task body, a transfer, a fetch) */
-    int64_t slot;    /* offset of the handle's slot in the spill file, -1 none */
+    /* Out of core (store.c; only with a memory limit, ctx->store): the handle's copy on the
+     * spill node below host memory. Guarded by lock. */
+    bool spilled;            /* buf (of buf_kind) is not in memory: it is in the spill file at slot,
+                                or all zeros when slot is NULL (a home never touched yet) */
+    bool disk_clean;         /* the slot holds what buf holds: dropping buf needs no write */
+    int pins;                /* threads using buf right now (a task body, a transfer, a fetch) */
+    struct spill_slot *slot; /* its copy's place on the spill node (spill.c), NULL none */
     /* Guarded by the store's lock: the LRU list of resident buffers that may be spilled. */
     bool tracked;
     struct dagr_data *lru_prev, *lru_next;
@@ -241,6 +242,46 @@ void data_flush_copies(struct dagr_data *h);
 bool data_have_test(struct dagr_data *h, int rank);
 void data_have_set(struct dagr_data *h, int rank);
 void data_have_reset(struct dagr_data *h, int only_rank);
+
+/* ---------------------------------------------------------------------------------------
+ * Memory nodes. A rank's data lives in host memory, on its devices (device.c: a test device,
+ * testdev.c; GPUs to come) and, out of core, in the spill file below host memory (spill.c).
+ * Each node is reached through the same small interface: allocate, free, copy in and out.
+ * ------------------------------------------------------------------------------------- */
+
+/* One copy between host memory and a node's: height rows of width bytes, row r at
+ * dst + r * dpitch and src + r * spitch (a column-major matrix with a leading dimension: rows
+ * are its columns; a contiguous block is one row). to_node: dst is the node's memory, src the
+ * host's; else the other way round. */
+typedef struct mem_copy {
+    void *dst;
+    const void *src;
+    size_t dpitch, spitch, width, height;
+    bool to_node;
+} mem_copy_t;
+
+/* How dagr moves data to and from one kind of memory node. */
+typedef struct mem_ops {
+    const char *kind;
+    void *(*alloc)(void *impl, size_t bytes); /* NULL: no memory */
+    void (*free)(void *impl, void *p, size_t bytes);
+    /* Starts a copy; *done turns true when it is made (at once, or later from another thread,
+     * which then calls device_copy_done(dev)). The caller may hold the device's lock. Returns
+     * false when it failed at once (errno says why; *done is set): the spill file's can, a
+     * disk being full; the test device's never do. */
+    bool (*copy)(void *impl, const mem_copy_t *c, atomic_bool *done);
+    double (*busy)(void *impl); /* seconds its copies took so far (delays left out) */
+    void (*stop)(void *impl);   /* joins its threads, frees itself */
+} mem_ops_t;
+
+/* The spill file's node (spill.c): allocations are slots of a file created in dir and
+ * unlinked at once; copies are synchronous file I/O. NULL with errno set when the file cannot
+ * be created. */
+typedef struct spill_slot spill_slot_t;
+void *spill_start(const char *dir);
+extern const mem_ops_t spill_ops;
+/* How long the file is now (its end is cut off as slots at its end are freed). */
+uint64_t spill_file_bytes(void *impl);
 
 /* ---------------------------------------------------------------------------------------
  * Out-of-core tile store (store.c). With a memory limit (DAGR_MEMORY_LIMIT), the buffers
@@ -377,19 +418,6 @@ bool sched_all_idle(const struct dagr_ctx *ctx);
 
 typedef struct device device_t;
 
-/* How dagr moves data to and from one kind of memory node. */
-typedef struct mem_ops {
-    const char *kind;
-    void *(*alloc)(void *impl, size_t bytes); /* NULL: no memory */
-    void (*free)(void *impl, void *p, size_t bytes);
-    /* Starts copying n bytes to dst from src: into the node's memory (to_node: dst is the
-     * node's, src the host's) or out of it; *done turns true when they are there, and
-     * device_copy_done(dev) is called. */
-    void (*copy)(void *impl, void *dst, const void *src, size_t n, bool to_node, atomic_bool *done);
-    double (*busy)(void *impl); /* seconds its copies took so far (delays left out) */
-    void (*stop)(void *impl);   /* joins its threads, frees itself */
-} mem_ops_t;
-
 /* What the environment asks for (DAGR_TEST_DEVICES, DAGR_TEST_DEVICE_MEMORY,
  * DAGR_TEST_DEVICE_DELAY). */
 typedef struct device_env {
@@ -427,6 +455,10 @@ dagr_status_t device_writeback(struct dagr_data *h);
  * copy made current, so that the caller's buffers, fetches and checkpoints see the latest
  * versions. Returns the first error. */
 dagr_status_t device_writeback_all(struct dagr_ctx *ctx);
+/* dagr_task_resize from a body running on device di: h's host copy and its copy on the device
+ * take the new size (the first min(old, new) bytes the body sees stay, zeros after); *buf is
+ * the device copy's new buffer. Errors: DAGR_ERR_NOMEM. */
+dagr_status_t device_resize(struct dagr_data *h, int di, size_t bytes, void **buf);
 /* Any thread, no lock: whether h's newest copy is on a device (a hint; device_writeback
  * checks under the lock). */
 static inline bool data_dirty_hint(const struct dagr_data *h) {

@@ -157,6 +157,7 @@ dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes
     task_note_t *note = task->internal_;
     node_t *n = note->node;
     dagr_status_t s;
+    void *p = NULL; /* the resized copy the body sees */
     if (i < 0 || i >= n->nuser) {
         s = DAGR_ERR(DAGR_ERR_ARG, "dagr_task_resize: access %d out of range [0, %d)", i, n->nuser);
     } else {
@@ -173,11 +174,13 @@ dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes
                          "dagr_task_resize: access %d (data #%llu) is read only; only a task "
                          "writing a handle sets its size",
                          i, (unsigned long long)h->id);
-        else
-            s = data_set_size(h, bytes, true);
+        else if (note->device >= 0)
+            s = device_resize(h, note->device, bytes, &p);
+        else if ((s = data_set_size(h, bytes, true)) == DAGR_OK)
+            p = h->buf;
         for (int j = 0; s == DAGR_OK && j < n->nuser; j++) {
             if (n->map[j] != n->map[i]) continue;
-            note->buf[j] = h->buf;
+            note->buf[j] = p;
             note->bytes[j] = h->bytes;
             note->ld[j] = data_ld(h);
         }

@@ -11,23 +11,22 @@
  * Which buffers go: first those no inserted task will touch (pending == 0), oldest first, then
  * the least recently used of the rest (make_room).
  *
- * The file. One per rank, created at dagr_init in the spill directory and unlinked at once
- * (O_TMPFILE where the file system has it), so that a crashed run leaves nothing behind.
- * Each handle gets a slot the first time it is spilled and keeps it until it dies; a buffer
- * read back and not written since is dropped again without a write (disk_clean). Freed slots
- * merge with their free neighbours and are reused first-fit, so the file stays about as
- * large as the spilled data alive at one time, not as large as everything ever spilled; once
- * at most half of it is in use, its end is cut off and the disk space given back.
+ * Below host memory is the spill file, a memory node (spill.c) reached through the same
+ * interface as a device's (mem_ops_t): each handle gets a place there (its slot) the first
+ * time it is spilled and keeps it until it dies or changes size; a buffer read back and not
+ * written since is dropped again without a write (disk_clean). One file per rank, created at
+ * dagr_init in the spill directory and unlinked at once, so that a crashed run leaves nothing
+ * behind.
  *
- * A home never touched yet is not even allocated: it is "spilled" as zeros (slot -1) and
+ * A home never touched yet is not even allocated: it is "spilled" as zeros (no slot) and
  * allocated zeroed by the first pin, so that creating an array larger than memory costs
  * nothing until its tiles are used.
  *
- * Locks. h->lock guards a handle's buffer state; the store's lock guards the LRU list, the
- * counters and the slots, and is taken after h->lock, never before it. Making room walks the
- * LRU holding the store's lock and only *tries* each candidate's lock, skipping one that is
- * busy, so the two orders never wait on each other. The file I/O itself runs without the
- * store's lock, under the lock of the handle being written or read (which freezes it; a
+ * Locks. h->lock guards a handle's buffer state; the store's lock guards the LRU list and the
+ * counters, and is taken after h->lock, never before it (the spill node's own lock is a leaf).
+ * Making room walks the LRU holding the store's lock and only *tries* each candidate's lock,
+ * skipping one that is busy, so the two orders never wait on each other. The file I/O itself runs
+ * without the store's lock, under the lock of the handle being written or read (which freezes it; a
  * reference keeps a victim alive): threads pin, unpin and spill meanwhile, and several
  * transfers can be in flight at once, which a disk with a queue needs.
  *
@@ -39,29 +38,17 @@
 #include "lib_impl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define SLOT_ALIGN 4096                /* slots start on pages: whole-page I/O */
-#define SHRINK_MIN ((uint64_t)1 << 20) /* shrink_file: never for less */
-
-typedef struct free_slot {
-    int64_t off;
-    uint64_t bytes;
-} free_slot_t;
 
 struct store {
     dagr_ctx_t *ctx;
     pthread_mutex_t lock;
-    int fd;
+    const mem_ops_t *below; /* the node spilled buffers go to: the spill file */
+    void *below_impl;
     char dir[512];
     dagr_data_t *lru_head, *lru_tail; /* oldest first */
-    int64_t file_end;  /* the end of the last slot in use: the file is that long or longer */
-    free_slot_t *free; /* free slots before file_end, sorted, none adjacent to another */
-    size_t nfree, capfree;
-    dagr_memory_stats_t st;
+    dagr_memory_stats_t st;           /* spill_file_bytes: the node's, at each read */
     bool warned_over, warned_write;
     /* Tests only (DAGR_SPILL_TEST_FAIL_READ / _WRITE=k): the k-th read-back / write fails as
      * a disk error (EIO) / a full disk (ENOSPC) would; 0: none. */
@@ -69,26 +56,9 @@ struct store {
     long reads_done, writes_done;
 };
 
-static uint64_t slot_bytes(size_t bytes) {
-    return ((uint64_t)bytes + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
-}
-
 /* ------------------------------------------------------------------------------------------
  * Start and stop
  * ---------------------------------------------------------------------------------------- */
-
-static int open_spill_file(const char *dir) {
-#ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0) return fd;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return -1;
-#endif
-    char path[600];
-    snprintf(path, sizeof path, "%s/dagr-spill-XXXXXX", dir);
-    int fd2 = mkstemp(path);
-    if (fd2 >= 0) unlink(path);
-    return fd2;
-}
 
 dagr_status_t store_start(dagr_ctx_t *ctx) {
     ctx->store = NULL;
@@ -106,7 +76,7 @@ dagr_status_t store_start(dagr_ctx_t *ctx) {
             s = DAGR_ERR_ARG;
             snprintf(msg, sizeof msg, "the spill directory's name is longer than %zu bytes",
                      sizeof st->dir - 1);
-        } else if ((st->fd = open_spill_file(dir)) < 0) {
+        } else if (!(st->below_impl = spill_start(dir))) {
             s = DAGR_ERR_IO;
             snprintf(msg, sizeof msg,
                      "rank %d cannot create a spill file in '%s' (DAGR_SPILL_DIR): %s", ctx->rank,
@@ -114,6 +84,7 @@ dagr_status_t store_start(dagr_ctx_t *ctx) {
         }
         if (s == DAGR_OK) {
             st->ctx = ctx;
+            st->below = &spill_ops;
             snprintf(st->dir, sizeof st->dir, "%s", dir);
             pthread_mutex_init(&st->lock, NULL);
             st->st.limit = ctx->cfg.memory_limit;
@@ -135,9 +106,8 @@ dagr_status_t store_start(dagr_ctx_t *ctx) {
 void store_stop(dagr_ctx_t *ctx) {
     store_t *st = ctx->store;
     if (!st) return;
-    close(st->fd); /* the file was unlinked at creation: its space goes with it */
+    st->below->stop(st->below_impl); /* the file goes, and its disk space */
     pthread_mutex_destroy(&st->lock);
-    free(st->free);
     free(st);
     ctx->store = NULL;
 }
@@ -155,11 +125,12 @@ dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out)
     pthread_mutex_lock(&st->lock);
     *out = st->st;
     pthread_mutex_unlock(&st->lock);
+    out->spill_file_bytes = spill_file_bytes(st->below_impl);
     return DAGR_OK;
 }
 
 /* ------------------------------------------------------------------------------------------
- * The LRU list and the file's slots (store lock held)
+ * The LRU list (store lock held)
  * ---------------------------------------------------------------------------------------- */
 
 static void lru_unlink(store_t *st, dagr_data_t *h) {
@@ -191,88 +162,14 @@ static void untrack(store_t *st, dagr_data_t *h) {
     st->st.resident -= h->bytes;
 }
 
-/* First fit in address order, so that the file's start fills up and its end frees up. */
-static int64_t slot_alloc(store_t *st, size_t bytes) {
-    uint64_t need = slot_bytes(bytes);
-    for (size_t i = 0; i < st->nfree; i++) {
-        free_slot_t *f = &st->free[i];
-        if (f->bytes < need) continue;
-        int64_t off = f->off;
-        f->off += (int64_t)need;
-        f->bytes -= need;
-        if (f->bytes == 0) {
-            st->nfree--;
-            memmove(f, f + 1, (st->nfree - i) * sizeof *f);
-        }
-        return off;
-    }
-    int64_t off = st->file_end;
-    st->file_end += (int64_t)need;
-    return off;
-}
-
-/* Gives the file's disk space back once at most half of it is in use (and at least
- * SHRINK_MIN would go): a run that spilled a lot once does not keep that much disk. */
-static void shrink_file(store_t *st) {
-    uint64_t used = (uint64_t)st->file_end, size = st->st.spill_file_bytes;
-    if (used >= size || size - used < SHRINK_MIN || used > size / 2) return;
-    if (ftruncate(st->fd, (off_t)used) == 0) st->st.spill_file_bytes = used;
-}
-
-/* Back to the free list, which stays sorted and merged: a freed slot joins the free ones
- * next to it, so that slots of different sizes coming and going leave whole holes that
- * larger buffers can use. Free space at the end of the file shortens it. A slot the list
- * cannot hold (out of memory) is simply lost: the file grows, nothing breaks. */
-static void slot_release(store_t *st, int64_t off, size_t bytes) {
-    uint64_t n = slot_bytes(bytes);
-    size_t lo = 0, hi = st->nfree; /* the first free slot after off */
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (st->free[mid].off < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    free_slot_t *prev = lo > 0 ? &st->free[lo - 1] : NULL;
-    free_slot_t *next = lo < st->nfree ? &st->free[lo] : NULL;
-    bool join_prev = prev && prev->off + (int64_t)prev->bytes == off;
-    bool join_next = next && off + (int64_t)n == next->off;
-    if (off + (int64_t)n == st->file_end) {
-        /* The last slot: the file ends where the free space before it starts. */
-        st->file_end = join_prev ? prev->off : off;
-        if (join_prev) st->nfree--;
-    } else if (join_prev && join_next) {
-        prev->bytes += n + next->bytes;
-        st->nfree--;
-        memmove(next, next + 1, (st->nfree - lo) * sizeof *next);
-    } else if (join_prev) {
-        prev->bytes += n;
-    } else if (join_next) {
-        next->off = off;
-        next->bytes += n;
-    } else {
-        if (st->nfree == st->capfree) {
-            size_t cap = st->capfree ? 2 * st->capfree : 64;
-            free_slot_t *f = realloc(st->free, cap * sizeof *f);
-            if (!f) return;
-            st->free = f;
-            st->capfree = cap;
-        }
-        memmove(&st->free[lo + 1], &st->free[lo], (st->nfree - lo) * sizeof *st->free);
-        st->free[lo] = (free_slot_t){off, n};
-        st->nfree++;
-    }
-    shrink_file(st);
-}
-
 void store_forget_locked(dagr_data_t *h) {
     store_t *st = h->ctx->store;
     if (!st) return;
     pthread_mutex_lock(&st->lock);
     untrack(st, h);
-    if (h->slot >= 0) {
-        slot_release(st, h->slot, h->bytes);
-        h->slot = -1;
+    if (h->slot) {
+        st->below->free(st->below_impl, h->slot, h->bytes);
+        h->slot = NULL;
     }
     pthread_mutex_unlock(&st->lock);
     h->spilled = false;
@@ -289,9 +186,9 @@ void store_resized_locked(dagr_data_t *h, size_t old_bytes) {
         h->tracked = false;
         st->st.resident -= old_bytes;
     }
-    if (h->slot >= 0) {
-        slot_release(st, h->slot, old_bytes);
-        h->slot = -1;
+    if (h->slot) {
+        st->below->free(st->below_impl, h->slot, old_bytes);
+        h->slot = NULL;
     }
     if (h->buf && h->buf_kind != BUF_ARENA) { /* arena blocks never move */
         h->tracked = true;
@@ -309,20 +206,17 @@ void store_resized_locked(dagr_data_t *h, size_t old_bytes) {
  * Spilling and reading back (store lock held)
  * ---------------------------------------------------------------------------------------- */
 
-static bool file_io(int fd, void *p, size_t n, int64_t off, bool write) {
-    char *c = p;
-    while (n) {
-        ssize_t k = write ? pwrite(fd, c, n, (off_t)off) : pread(fd, c, n, (off_t)off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (k == 0) errno = write ? ENOSPC : EIO; /* a short file: cut behind our back */
-            return false;
-        }
-        c += k;
-        n -= (size_t)k;
-        off += k;
-    }
-    return true;
+/* Copies h's buffer to its slot on the spill node (to_node) or back into p. */
+static bool node_copy(store_t *st, dagr_data_t *h, void *p, bool to_node) {
+    atomic_bool done = false;
+    mem_copy_t c = {.dst = to_node ? (void *)h->slot : p,
+                    .src = to_node ? p : (const void *)h->slot,
+                    .dpitch = h->bytes,
+                    .spitch = h->bytes,
+                    .width = h->bytes,
+                    .height = 1,
+                    .to_node = to_node};
+    return st->below->copy(st->below_impl, &c, &done);
 }
 
 static void warn_once(store_t *st, bool *warned, const char *fmt, const char *detail) {
@@ -353,16 +247,18 @@ static bool spill_one(store_t *st, dagr_data_t *v) {
     dagr_ctx_t *ctx = st->ctx;
     lru_unlink(st, v); /* no other thread picks it; its bytes count until they are freed */
     v->tracked = false;
-    bool write = !v->disk_clean || v->slot < 0, ok = true;
-    if (v->slot < 0) v->slot = slot_alloc(st, v->bytes);
+    bool write = !v->disk_clean || !v->slot, ok = true;
     bool inject = write && ++st->writes_done == st->fail_write_at;
     pthread_mutex_unlock(&st->lock);
     double secs = 0;
     int err = 0;
-    if (write) {
+    if (!v->slot && !(v->slot = st->below->alloc(st->below_impl, v->bytes))) {
+        ok = false;
+        err = ENOMEM;
+    } else if (write) {
         int64_t t0 = trace_io_begin(ctx);
         double w0 = dagr_now();
-        ok = !inject && file_io(st->fd, v->buf, v->bytes, v->slot, true);
+        ok = !inject && node_copy(st, v, v->buf, true);
         err = inject ? ENOSPC : errno;
         secs = dagr_now() - w0;
         if (ok) trace_io_end(ctx, t0, TRACE_IO_SPILL_WRITE, v->bytes, sched_worker_index());
@@ -381,8 +277,6 @@ static bool spill_one(store_t *st, dagr_data_t *v) {
         if (write) {
             st->st.spill_writes++;
             st->st.spill_bytes += v->bytes;
-            uint64_t end = (uint64_t)v->slot + v->bytes;
-            if (end > st->st.spill_file_bytes) st->st.spill_file_bytes = end;
         }
     } else {
         v->tracked = true;
@@ -429,7 +323,7 @@ static void make_room(store_t *st, size_t need) {
  * the read runs without the store's lock (h's lock freezes h). */
 static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode) {
     dagr_ctx_t *ctx = st->ctx;
-    bool read = h->spilled && h->slot >= 0 && mode != PIN_OVERWRITE;
+    bool read = h->spilled && h->slot && mode != PIN_OVERWRITE;
     pthread_mutex_lock(&st->lock);
     make_room(st, h->bytes);
     void *p = data_alloc_zeroed(h->bytes, !read);
@@ -445,7 +339,7 @@ static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode)
         pthread_mutex_unlock(&st->lock);
         int64_t t0 = trace_io_begin(ctx);
         double r0 = dagr_now();
-        bool ok = !inject && file_io(st->fd, p, h->bytes, h->slot, false);
+        bool ok = !inject && node_copy(st, h, p, false);
         int err = inject ? EIO : errno;
         double secs = dagr_now() - r0;
         if (ok) trace_io_end(ctx, t0, TRACE_IO_SPILL_READ, h->bytes, sched_worker_index());

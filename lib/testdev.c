@@ -12,10 +12,7 @@
 #include <time.h>
 
 typedef struct copy_req {
-    void *dst;
-    const void *src;
-    size_t n;
-    bool to_node; /* into the device's memory (else out of it) */
+    mem_copy_t c;
     atomic_bool *done;
     struct copy_req *next;
 } copy_req_t;
@@ -49,6 +46,15 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void copy_rows(const mem_copy_t *c) {
+    if (c->height == 1 || (c->dpitch == c->width && c->spitch == c->width)) {
+        memcpy(c->dst, c->src, c->width * c->height);
+        return;
+    }
+    for (size_t r = 0; r < c->height; r++)
+        memcpy((char *)c->dst + r * c->dpitch, (const char *)c->src + r * c->spitch, c->width);
+}
+
 static void *copy_main(void *p) {
     testdev_t *t = p;
     for (;;) {
@@ -69,9 +75,9 @@ static void *copy_main(void *p) {
         /* ctx->trace is set before this thread starts and freed after it stops. */
         int64_t t0 = t->ctx->trace ? trace_ticks() : 0;
         double c0 = now();
-        memcpy(r->dst, r->src, r->n);
+        copy_rows(&r->c);
         double c1 = now();
-        if (t->ctx->trace) trace_copy(t->ctx, t->index, r->to_node, t0, r->n);
+        if (t->ctx->trace) trace_copy(t->ctx, t->index, r->c.to_node, t0, r->c.width * r->c.height);
         atomic_store_explicit(r->done, true, memory_order_release);
         pthread_mutex_lock(&t->lock);
         t->busy += c1 - c0;
@@ -138,24 +144,24 @@ static void td_free(void *impl, void *p, size_t bytes) {
     t->pool_bytes += bytes;
 }
 
-/* Out of memory for the request: the copy is made here, at once (still correct; the trace
- * leaves it out, as it is not on the copy thread). */
-static void td_copy(void *impl, void *dst, const void *src, size_t n, bool to_node,
-                    atomic_bool *done) {
+/* Out of memory for the request: the copy is made here, at once (still correct; the caller
+ * sees *done already set, so no wake-up is needed, and none is made: the caller may hold the
+ * device's lock; the trace leaves it out, as it is not on the copy thread). */
+static bool td_copy(void *impl, const mem_copy_t *c, atomic_bool *done) {
     testdev_t *t = impl;
     copy_req_t *r = malloc(sizeof *r);
     if (!r) {
-        memcpy(dst, src, n);
+        copy_rows(c);
         atomic_store_explicit(done, true, memory_order_release);
-        device_copy_done(t->dev);
-        return;
+        return true;
     }
-    *r = (copy_req_t){dst, src, n, to_node, done, NULL};
+    *r = (copy_req_t){*c, done, NULL};
     pthread_mutex_lock(&t->lock);
     *t->tail = r;
     t->tail = &r->next;
     pthread_cond_signal(&t->cond);
     pthread_mutex_unlock(&t->lock);
+    return true;
 }
 
 static double td_busy(void *impl) {

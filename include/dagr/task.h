@@ -62,7 +62,9 @@ DAGR_API dagr_status_t dagr_data_create_2d(dagr_ctx_t *ctx, size_t rows, size_t 
 /* Creates a handle over a column-major rows x cols matrix of elsize-byte elements that the
  * caller keeps at ptr on rank `owner` with leading dimension ld >= rows (in elements), e.g. a
  * tile of a ScaLAPACK local array. Nothing is copied: tasks on the owner see ptr itself (with
- * task->ld[i] = ld); copies on other ranks are packed (ld = rows); transfers pack and unpack.
+ * task->ld[i] = ld), except a task whose options send it to a device (DAGR_WHERE_DEVICE),
+ * which works on a packed copy there; copies on other ranks are packed (ld = rows); transfers
+ * pack and unpack.
  * dagr_data_bytes() is rows * cols * elsize. Like dagr_data_attach otherwise: dagr never frees
  * ptr, and after dagr_wait_all it holds the final contents. Logically collective; ptr and ld
  * are read on the owner only. Errors: DAGR_ERR_ARG (ctx or out NULL, owner out of range,
@@ -170,9 +172,10 @@ typedef enum dagr_where {
     DAGR_WHERE_CPU = 1,    /* a CPU worker, even when the kernel has a device body */
     DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) for a kernel without
                               a device body on a rank without test devices (which run the CPU
-                              body); a task that cannot use a device's copies (a handle whose
-                              size tasks decide, an owner's strided home, more data than the
-                              device's memory) runs on the host */
+                              body); a task with more data than the device's memory runs on
+                              the host. On an owner's strided home (dagr_data_attach_2d) it
+                              works on a packed copy, not on the caller's array: only this
+                              option sends such a task to a device */
 } dagr_where_t;
 
 /* Options of one task. Fill with dagr_task_opts_init(). */

@@ -126,3 +126,11 @@ Test(lib_devices, writeback_offnode_out_of_core, .timeout = 120) {
                         "DAGR_MEMORY_LIMIT=64K MPIR_CVAR_NOLOCAL=1",
                         "20 12 1 9");
 }
+
+/* Strided homes (a ScaLAPACK tile's layout) on devices: packed copies, 2-D copies in and out,
+ * the caller's array right and its padding untouched. */
+Test(lib_devices, writeback_strided_homes, .timeout = 120) {
+    wb_figures_t f = writeback_run(
+        3, "DAGR_THREADS=1 DAGR_TEST_DEVICES=2 DAGR_TEST_DEVICE_MEMORY=4K", "0 15 2 5");
+    cr_expect(f.tasks > 0, "no task ran on a device");
+}

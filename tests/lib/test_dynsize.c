@@ -7,28 +7,49 @@
 
 #include "mpirun.h"
 
-/* Runs `dynsize random SEED TASKS`; with spill, every rank that owns data must have spilled. */
-static void random_graph(int nranks, const char *env, int seed, bool spill) {
+/* Runs `dynsize random SEED TASKS`; with spill, every rank that owns data must have spilled;
+ * with devices, bodies running on test devices must have resized their outputs. */
+static void random_graph_on(int nranks, const char *env, int seed, bool spill, bool devices) {
     char args[64];
     snprintf(args, sizeof args, "random %d 600", seed);
     mpirun_t r;
     mpirun(&r, nranks, env, 150, "dynsize", args);
     mpirun_assert_clean(&r);
     mpirun_assert_result(&r, "dynsize", 1);
-    long spilled = 0;
+    long spilled = 0, dev_resizes = 0;
     for (int rank = 0; rank < nranks; rank++) {
         const char *line = mpirun_line(&r, rank, "RESULT dynsize", 0);
-        long bad = -1, writes = -1, tasks = -1;
+        long bad = -1, writes = -1, tasks = -1, dr = -1;
         cr_assert(mpirun_value(line, "bad", &bad) && mpirun_value(line, "spill_writes", &writes) &&
-                      mpirun_value(line, "tasks", &tasks),
+                      mpirun_value(line, "tasks", &tasks) && mpirun_value(line, "dev_resizes", &dr),
                   "%s", mpirun_tail(&r));
+        dev_resizes += dr;
         cr_expect_eq(bad, 0);
         cr_expect_eq(tasks, 600);
         spilled += writes;
         if (!spill) cr_expect_eq(writes, 0, "rank %d spilled without a memory limit", rank);
     }
     if (spill) cr_expect_gt(spilled, 0, "nothing was spilled under the limit: %s", mpirun_tail(&r));
+    if (devices)
+        cr_expect_gt(dev_resizes, 0, "no body resized its output on a device: %s", mpirun_tail(&r));
     mpirun_free(&r);
+}
+
+static void random_graph(int nranks, const char *env, int seed, bool spill) {
+    random_graph_on(nranks, env, seed, spill, false);
+}
+
+/* On test devices (whose budget makes copies of every size come and go), off node and out of
+ * core: the device copies follow each version's size. */
+Test(lib_dynsize, two_ranks_devices, .timeout = 200) {
+    random_graph_on(2, "DAGR_THREADS=1 DAGR_TEST_DEVICES=2 DAGR_TEST_DEVICE_MEMORY=64K", 8, false,
+                    true);
+}
+Test(lib_dynsize, three_ranks_devices_offnode_out_of_core, .timeout = 200) {
+    random_graph_on(3,
+                    "DAGR_THREADS=1 DAGR_TEST_DEVICES=1 DAGR_TEST_DEVICE_MEMORY=64K "
+                    "DAGR_MEMORY_LIMIT=64K MPIR_CVAR_NOLOCAL=1",
+                    9, true, true);
 }
 
 Test(lib_dynsize, one_rank, .timeout = 200) {

@@ -24,6 +24,7 @@
 #include "scenario.h"
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,8 @@ static size_t compute(unsigned char *p, size_t n, size_t nold, uint64_t h) {
     return nonzero;
 }
 
+static atomic_long dev_resizes; /* resizes made by bodies running on a test device */
+
 static dagr_task_result_t k_job(const dagr_task_view_t *t) {
     job_t jb;
     memcpy(&jb, t->args, sizeof jb);
@@ -87,6 +90,7 @@ static dagr_task_result_t k_job(const dagr_task_view_t *t) {
     size_t nold = t->bytes[0], n = new_size(h);
     if (h % 5 == 0 && dagr_task_resize(t, 0, 2 * n + 1) != DAGR_OK) return DAGR_TASK_ERROR;
     if (dagr_task_resize(t, 0, n) != DAGR_OK) return DAGR_TASK_ERROR;
+    if (t->device >= 0) atomic_fetch_add(&dev_resizes, 1);
     if (t->bytes[0] != n) {
         dagr_task_fail(t, DAGR_ERR_INTERNAL, "after resizing to %zu the view says %zu", n,
                        t->bytes[0]);
@@ -184,8 +188,10 @@ static int random_graph(dagr_ctx_t *ctx, uint64_t seed, int ntasks) {
     dagr_memory_stats_t ms;
     SC_TRY(dagr_memory_stats(ctx, &ms));
     sc_result("dynsize", bad == 0,
-              "tasks=%d handles=%d total_bytes=%zu bad=%d spill_writes=%llu reads=%llu", ntasks, NH,
-              total, bad, (unsigned long long)ms.spill_writes, (unsigned long long)ms.reads);
+              "tasks=%d handles=%d total_bytes=%zu bad=%d spill_writes=%llu reads=%llu "
+              "dev_resizes=%ld",
+              ntasks, NH, total, bad, (unsigned long long)ms.spill_writes,
+              (unsigned long long)ms.reads, atomic_load(&dev_resizes));
     for (int k = 0; k < NH; k++) {
         SC_TRY(dagr_data_destroy(&h[k]));
         free(m[k].p);
