@@ -1,6 +1,7 @@
 /* Large handles (MiB, odd sizes) moving between ranks: tests/mpi/bigdata.c at 1-4 ranks,
  * through shared memory and through MPI one-sided transfers (DAGR_COMM_SHM=0), with the
- * default receive arena and with one too small for the data (DAGR_COMM_ARENA=64K). */
+ * receive arena of the default size (256M), the tests' 32M, and one too small for the data
+ * (DAGR_COMM_ARENA=64K). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
@@ -20,7 +21,7 @@ Test(lib_transfer, one_rank, .timeout = 200) {
     bigdata(1, "");
 }
 Test(lib_transfer, two_ranks, .timeout = 200) {
-    bigdata(2, "");
+    bigdata(2, "DAGR_COMM_ARENA=256M");
 }
 Test(lib_transfer, three_ranks, .timeout = 200) {
     bigdata(3, "");
