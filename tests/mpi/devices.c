@@ -1,5 +1,6 @@
 /* Results must not depend on where tasks run: the linear algebra routines (gemm, syrk, symm,
- * trmm, trsm, potrf, potrs, posv, getrf, getrs, gesv, geqrf, ormqr, orgqr, gels), DArray
+ * trmm, trsm, potrf, potrs, posv, getrf, getrs, gesv, geqrf, ormqr, orgqr, gels; QR and gels
+ * in both storages), DArray
  * operations and checkpoint/resume on seeded inputs, with whatever test devices the
  * environment asks for (DAGR_TEST_DEVICES). Every result is gathered and hashed; the Criterion test
  * compares the hashes of runs with 0, 1 and 2 devices per rank (bitwise the same results) and
@@ -118,6 +119,21 @@ int main(int argc, char **argv) {
     SC_TRY(dagr_darray_random(T, 5));
     SC_TRY(dagr_darray_random(R, 6));
     SC_TRY(dagr_gels(T, R));
+    mix(R);
+    /* QR in LAPACK storage (variant 3): its panel kernels and stacked updates on devices. */
+    dagr_linalg_opts_t lo;
+    dagr_linalg_opts_init(&lo);
+    lo.variant = 3;
+    SC_TRY(dagr_darray_random(T, 7));
+    SC_TRY(dagr_darray_random(R, 8));
+    SC_TRY(dagr_geqrf_ex(T, &qr, &lo));
+    SC_TRY(dagr_ormqr(DAGR_LEFT, DAGR_TRANS, T, qr, R));
+    mix(T);
+    mix(R);
+    SC_TRY(dagr_qr_destroy(&qr));
+    SC_TRY(dagr_darray_random(T, 9));
+    SC_TRY(dagr_darray_random(R, 10));
+    SC_TRY(dagr_gels_ex(T, R, &lo));
     mix(R);
 
     /* Reductions, a transpose and another distribution. */
