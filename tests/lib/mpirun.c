@@ -28,15 +28,11 @@ void mpirun(mpirun_t *r, int nranks, const char *env, int limit_s, const char *p
     /* timeout(1) sends TERM to mpiexec, which takes its ranks down; KILL 5 s later if not.
      * The caller's settings do not leak into a scenario: it gets only `env`. (To run the
      * whole suite out of core, add DAGR_MEMORY_LIMIT here by hand: the spill tests then
-     * fail, since their in-memory runs are not; every other test must pass.) Scenarios get a
-     * 32 MiB receive arena unless `env` sets one: with the default 256 MiB, dagr_init takes
-     * about 1 s per rank on a node here (the shared window is mapped whole), which the
-     * suite's hundreds of launches would pay; transfers that do not fit take the heap path,
-     * which is tested too. */
+     * fail, since their in-memory runs are not; every other test must pass.) */
     snprintf(r->cmd, sizeof r->cmd,
              "env -u DAGR_THREADS -u DAGR_COMM_ARENA -u DAGR_MAX_PENDING -u DAGR_VERBOSE "
              "-u DAGR_COMM_SHM -u DAGR_MEMORY_LIMIT -u DAGR_SPILL_DIR -u DAGR_SPILL_TEST_FAIL_READ "
-             "-u DAGR_SPILL_TEST_FAIL_WRITE DAGR_COMM_ARENA=32M %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
+             "-u DAGR_SPILL_TEST_FAIL_WRITE %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
              env ? env : "", limit_s, MPIEXEC, nranks, SCENARIO_DIR, prog, args ? args : "");
     double t0 = now();
     FILE *p = popen(r->cmd, "r");

@@ -20,9 +20,8 @@ typedef struct mpirun {
 /* Runs `env ENV timeout LIMIT MPIEXEC -n N SCENARIO_DIR/PROG ARGS` with stdin from /dev/null
  * and captures its output. env is a space-separated list of VAR=value (may be NULL); args may
  * be NULL. The child's environment has the DAGR_* variables (DAGR_THREADS, DAGR_COMM_ARENA,
- * DAGR_MAX_PENDING, DAGR_VERBOSE, DAGR_COMM_SHM) removed unless env sets them, except
- * DAGR_COMM_ARENA, which is 32M unless env sets it (the default's start-up cost, mpirun.c).
- * Fills *r; release it with mpirun_free. */
+ * DAGR_MAX_PENDING, DAGR_VERBOSE, DAGR_COMM_SHM) removed unless env sets them. Fills *r;
+ * release it with mpirun_free. */
 void mpirun(mpirun_t *r, int nranks, const char *env, int limit_s, const char *prog,
             const char *args);
 
