@@ -1,0 +1,52 @@
+/* DTable's in-memory columns (private to dtable/): what one table partition holds, column by
+ * column, Arrow-like. The CSV reader (csv.c) builds them, the expression engine (expr.c)
+ * reads and makes them, and the table layer (to come) stores a partition's columns in one
+ * data handle whose size its writing task decides (dagr_data_create_dynamic).
+ *
+ * A column of n rows:
+ *   - valid: a bitmap of (n + 7) / 8 bytes, bit i (valid[i / 8] >> (i % 8) & 1) set when row i
+ *     is not null; NULL when no row is null.
+ *   - DT_INT64, DT_TIMESTAMP: values is int64_t[n] (timestamps: microseconds since
+ *     1970-01-01T00:00:00Z); DT_FLOAT64: double[n]; DT_BOOL: uint8_t[n], 0 or 1.
+ *   - DT_STRING: values is the UTF-8 bytes of every row one after the other (no terminators),
+ *     offsets is int64_t[n + 1], row i is values[offsets[i] .. offsets[i + 1]), offsets[0] = 0;
+ *     nbytes = offsets[n].
+ * A null row's value is unspecified but readable (0 / 0.0 / false / the empty string), so
+ * column-at-a-time loops need no branch on validity.
+ * Every buffer is malloc'ed and owned by the column (dt_column_free). */
+#ifndef DAGR_DTABLE_COLUMN_H
+#define DAGR_DTABLE_COLUMN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum dt_type {
+    DT_INT64 = 0,
+    DT_FLOAT64 = 1,
+    DT_BOOL = 2,
+    DT_STRING = 3,
+    DT_TIMESTAMP = 4,
+} dt_type_t;
+
+typedef struct dt_column {
+    dt_type_t type;
+    int64_t n;
+    uint8_t *valid;   /* NULL: every row valid */
+    void *values;     /* see above */
+    int64_t *offsets; /* DT_STRING only, n + 1 entries */
+    size_t nbytes;    /* DT_STRING only: offsets[n] */
+} dt_column_t;
+
+/* Whether row i of c is not null. */
+static inline bool dt_valid(const dt_column_t *c, int64_t i) {
+    return !c->valid || (c->valid[i >> 3] >> (i & 7) & 1);
+}
+
+/* Frees c's buffers and zeroes it (the type stays). Tolerates a zeroed column. */
+void dt_column_free(dt_column_t *c);
+
+/* "int64", "float64", "bool", "string", "timestamp". */
+const char *dt_type_name(dt_type_t t);
+
+#endif
