@@ -46,6 +46,12 @@ static inline bool dt_valid(const dt_column_t *c, int64_t i) {
 /* Frees c's buffers and zeroes it (the type stays). Tolerates a zeroed column. */
 void dt_column_free(dt_column_t *c);
 
+/* The n bytes at p as a timestamp, into UTC microseconds since 1970-01-01: YYYY-MM-DD, or
+ * YYYY-MM-DD{T| }HH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM] (fractions beyond microseconds are cut;
+ * no offset means UTC). The one syntax of CSV values and of expressions' ts() literals. False
+ * when it is not one (a date that does not exist included). */
+bool dt_parse_timestamp(const char *p, size_t n, int64_t *out);
+
 /* "int64", "float64", "bool", "string", "timestamp". */
 const char *dt_type_name(dt_type_t t);
 

@@ -371,68 +371,6 @@ static int parse_float64(locale_t loc, const char *p, size_t n, double *out, boo
     return DT_CSV_OK;
 }
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool digits(const char *p, size_t at, size_t k, int64_t *v) {
-    int64_t x = 0;
-    for (size_t i = at; i < at + k; i++) {
-        if (p[i] < '0' || p[i] > '9') return false;
-        x = x * 10 + (p[i] - '0');
-    }
-    *v = x;
-    return true;
-}
-
-static bool parse_timestamp(const char *p, size_t n, int64_t *out) {
-    int64_t y, mo, d, h = 0, mi = 0, s = 0, us = 0, off = 0;
-    if (n < 10 || !digits(p, 0, 4, &y) || p[4] != '-' || !digits(p, 5, 2, &mo) || p[7] != '-' ||
-        !digits(p, 8, 2, &d))
-        return false;
-    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap)) return false;
-    if (n > 10) {
-        if ((p[10] != 'T' && p[10] != ' ') || n < 19 || !digits(p, 11, 2, &h) || p[13] != ':' ||
-            !digits(p, 14, 2, &mi) || p[16] != ':' || !digits(p, 17, 2, &s))
-            return false;
-        if (h > 23 || mi > 59 || s > 59) return false;
-        size_t i = 19;
-        if (i < n && p[i] == '.') {
-            size_t k = 0;
-            i++;
-            while (i + k < n && p[i + k] >= '0' && p[i + k] <= '9')
-                k++;
-            if (k < 1 || k > 9) return false;
-            for (size_t j = 0; j < 6; j++)
-                us = us * 10 + (j < k ? p[i + j] - '0' : 0);
-            i += k;
-        }
-        if (i < n) {
-            if (p[i] == 'Z') {
-                if (i + 1 != n) return false;
-            } else if (p[i] == '+' || p[i] == '-') {
-                int64_t oh, om;
-                if (n - i != 6 || !digits(p, i + 1, 2, &oh) || p[i + 3] != ':' ||
-                    !digits(p, i + 4, 2, &om) || oh > 23 || om > 59)
-                    return false;
-                off = (oh * 3600 + om * 60) * (p[i] == '-' ? -1 : 1);
-            } else {
-                return false;
-            }
-        }
-    }
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off;
-    *out = secs * 1000000 + us;
-    return true;
-}
-
 /* ---- column builders ---- */
 
 typedef struct colb {
@@ -576,7 +514,7 @@ static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc
         bool overflow = false;
         if (!null) {
             bool ok = c->type == DT_INT64 ? parse_int64(f->p, f->n, &v, &overflow)
-                                          : parse_timestamp(f->p, f->n, &v);
+                                          : dt_parse_timestamp(f->p, f->n, &v);
             if (!ok) {
                 shown(f->p, f->n, txt);
                 if (overflow)
@@ -847,7 +785,7 @@ int dt_csv_infer(const char *sample, size_t len, bool at_eof, const dt_csv_opts_
                 }
                 fits[2] = ok;
             }
-            if (fits[3]) fits[3] = parse_timestamp(p, m, &iv);
+            if (fits[3]) fits[3] = dt_parse_timestamp(p, m, &iv);
         }
         ty[j] = DT_STRING;
         for (int k = 0; any && k < 4; k++)

@@ -265,69 +265,6 @@ fail:
     return NULL;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool digits(const char **s, int n, int64_t *v) {
-    *v = 0;
-    for (int k = 0; k < n; k++) {
-        if (!isdigit((unsigned char)(*s)[k])) return false;
-        *v = *v * 10 + ((*s)[k] - '0');
-    }
-    *s += n;
-    return true;
-}
-
-/* Parses 'YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|(+|-)HH[:]MM]' into microseconds. */
-static bool parse_ts(const char *s, int64_t *out) {
-    int64_t y, mo, d, h = 0, mi = 0, sec = 0, us = 0;
-    if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
-        !digits(&s, 2, &d))
-        return false;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
-        return false;
-    if (*s == 'T' || *s == ' ') {
-        s++;
-        if (!digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi)) return false;
-        if (*s == ':') {
-            s++;
-            if (!digits(&s, 2, &sec)) return false;
-            if (*s == '.') {
-                s++;
-                if (!isdigit((unsigned char)*s)) return false;
-                int64_t scale = 100000;
-                for (; isdigit((unsigned char)*s); s++, scale /= 10)
-                    us += (*s - '0') * scale;
-            }
-        }
-        if (h > 23 || mi > 59 || sec > 59) return false;
-    }
-    int64_t off = 0;
-    if (*s == 'Z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        int sign = *s++ == '-' ? -1 : 1;
-        int64_t oh, om;
-        if (!digits(&s, 2, &oh)) return false;
-        if (*s == ':') s++;
-        if (!digits(&s, 2, &om) || oh > 23 || om > 59) return false;
-        off = sign * (oh * 60 + om) * 60;
-    }
-    if (*s) return false;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
-    *out = secs * 1000000 + us;
-    return true;
-}
-
 /* A string literal or quoted name starting at p->pos (on the quote q); the text without the
  * quotes, doubled quotes undone, malloc'ed. */
 static char *parse_quoted(parser_t *p, char q, size_t *len_out) {
@@ -401,7 +338,7 @@ static node_t *parse_func(parser_t *p, const char *name, size_t len, size_t pos)
         char *s = parse_quoted(p, '\'', &slen);
         if (!s) return NULL;
         int64_t v;
-        bool ok = strlen(s) == slen && parse_ts(s, &v);
+        bool ok = strlen(s) == slen && dt_parse_timestamp(s, slen, &v);
         if (!ok) perr(p, spos, "invalid timestamp '%s'", s);
         free(s);
         if (!ok) return NULL;

@@ -26,8 +26,9 @@
  * Functions: abs(x), sqrt(x), floor(x), ceil(x), round(x) (numeric), lower(s), upper(s)
  * (ASCII letters only, as SQL's defaults), length(s) (UTF-8 characters, int64),
  * coalesce(a, b), and ts('2024-01-02T03:04:05Z'), a timestamp literal: its argument must be a
- * string literal 'YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|(+|-)HH[:]MM]' (UTC when no
- * offset is given; fractions beyond microseconds are truncated).
+ * string literal in the syntax of CSV timestamps (dt_parse_timestamp, column.h:
+ * 'YYYY-MM-DD' or 'YYYY-MM-DD{T| }HH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]', UTC when no offset is
+ * given, fractions beyond microseconds cut).
  *
  * Types (SQL-like, checked at parse time):
  *   - int64 + - * int64 -> int64; an overflowing row is null (not wrapped, not an error: an
