@@ -56,6 +56,7 @@ void dt_csv_opts_init(dt_csv_opts_t *o) {
     o->header = false;
     o->nulls = NULL;
     o->nnulls = 0;
+    o->line_base = 0;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
@@ -89,17 +90,21 @@ void dt_csv_scan(const char *buf, size_t len, const dt_csv_opts_t *opts, dt_csv_
     const char q = opts ? opts->quote : '"';
     int64_t first[2] = {-1, -1}, last[2] = {-1, -1};
     int par = 0; /* parity of the quotes seen so far */
+    int64_t nlf = 0;
     for (size_t i = 0; i < len; i++) {
         char c = buf[i];
         if (c == q) {
             par ^= 1;
-        } else if (c == '\n' && i + 1 < len) {
+        } else if (c == '\n') {
+            nlf++;
+            if (i + 1 == len) continue;
             /* A boundary for start state s when the parity before it equals s. */
             if (first[par] < 0) first[par] = (int64_t)i + 1;
             last[par] = (int64_t)i + 1;
         }
     }
     out->len = (int64_t)len;
+    out->nlf = nlf;
     for (int s = 0; s < 2; s++) {
         out->end_in_quotes[s] = (s ^ par) != 0;
         out->ends_record[s] = len > 0 && buf[len - 1] == '\n' && par == s;
@@ -160,7 +165,7 @@ typedef struct tok {
     char *err;
     size_t errlen;
     int64_t base, recno;
-    size_t recpos;
+    size_t recpos, begin; /* begin: where dt_csv_parse started, for line numbers */
     const char *const *names;
 } tok_t;
 
@@ -176,11 +181,23 @@ static int grow_scratch(tok_t *t, size_t need) {
     return DT_CSV_OK;
 }
 
-/* "record 12 (byte 4711): column 3 ('fare'): " into err, then the rest. */
+/* "record 12 (byte 4711): column 3 ('fare'): " into err, then the rest; "line 40 (byte 4711):
+ * ..." when the caller gave the line of its first byte (opts->line_base), counting the LFs
+ * from there (only on this error path, so parsing never counts lines). */
 static void rec_err(tok_t *t, int col, const char *fmt, ...) {
     if (!t->err || t->errlen == 0) return;
-    int w = snprintf(t->err, t->errlen, "record %lld (byte %lld): ", (long long)t->recno,
+    int w;
+    if (t->o->line_base > 0 && t->recpos >= t->begin) {
+        int64_t line = t->o->line_base;
+        for (const char *p = t->buf + t->begin, *e = t->buf + t->recpos;
+             (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+            line++;
+        w = snprintf(t->err, t->errlen, "line %lld (byte %lld): ", (long long)line,
                      (long long)(t->base + (int64_t)t->recpos));
+    } else {
+        w = snprintf(t->err, t->errlen, "record %lld (byte %lld): ", (long long)t->recno,
+                     (long long)(t->base + (int64_t)t->recpos));
+    }
     size_t at = w > 0 ? (size_t)w : 0;
     if (at < t->errlen && col >= 0) {
         if (t->names && t->names[col])
@@ -617,6 +634,7 @@ int dt_csv_parse(const char *buf, size_t len, size_t begin, size_t end_limit, in
                .err = err,
                .errlen = errlen,
                .base = base,
+               .begin = begin,
                .names = names};
     builder_t b;
     rc = builder_init(&b, ncols, types);

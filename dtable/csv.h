@@ -64,6 +64,9 @@ typedef struct dt_csv_opts {
     bool header;              /* true: the first line names the columns */
     const char *const *nulls; /* strings read as null, e.g. "NA"; NULL when nnulls is 0 */
     int nnulls;               /* 0 */
+    int64_t line_base;        /* 0: messages name records ("record 12 (byte 4711)"); > 0: the
+                                 line number in the file of dt_csv_parse's first byte (begin),
+                                 and messages name lines ("line 40 (byte 4711)") */
 } dt_csv_opts_t;
 
 /* Fills o with the defaults above. Local. */
@@ -80,6 +83,7 @@ typedef struct dt_csv_scan {
     int64_t first_start[2]; /* offset in the range of the first byte after a record-ending LF,
                                -1 when none lies inside the range */
     int64_t last_start[2];  /* likewise the last one */
+    int64_t nlf;            /* LF bytes in the range, quoted or not (for line numbers) */
 } dt_csv_scan_t;
 
 /* Scans buf[0, len), one byte range of a file, from both quote states and fills *out. Never
