@@ -496,6 +496,46 @@ static bool is_null_marker(const dt_csv_opts_t *o, const field_t *f) {
     return false;
 }
 
+/* The length of the valid UTF-8 prefix of p[0, n) (n when all of it is): RFC 3629, so no
+ * overlong forms, no surrogates, nothing past U+10FFFF. ASCII runs go 8 bytes at a time. */
+static size_t utf8_prefix(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ull)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf)
+            len = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else
+            return i;
+        if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
+        for (size_t k = 2; k < len; k++)
+            if ((p[i + k] & 0xc0) != 0x80) return i;
+        i += len;
+    }
+    return n;
+}
+
 /* Stores field f as row b->n of column col (room reserved), converting it. */
 static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc) {
     colb_t *c = &b->c[col];
@@ -511,6 +551,11 @@ static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc
     switch (c->type) {
     case DT_STRING: {
         size_t n = null ? 0 : f->n;
+        size_t ok = utf8_prefix((const unsigned char *)f->p, n);
+        if (ok < n) {
+            rec_err(t, col, "invalid UTF-8 at byte %zu of the field", ok);
+            return DT_CSV_EFORMAT;
+        }
         if (c->nbytes + n > c->bcap) {
             size_t cap = c->bcap;
             while (cap < c->nbytes + n)

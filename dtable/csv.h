@@ -33,7 +33,7 @@
  *   timestamp  YYYY-MM-DD or YYYY-MM-DD{T| }HH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM], a time without
  *              zone being UTC, to microseconds since 1970-01-01T00:00:00Z (digits past the
  *              sixth fractional one are dropped);
- *   string     the field's bytes as given (UTF-8 is not checked), unquoted and de-doubled.
+ *   string     the field's bytes, unquoted and de-doubled; they must be valid UTF-8.
  *
  * Errors: functions return DT_CSV_OK (0) or a negative DT_CSV_E* code and, for a format
  * error, write a message into err (errlen bytes, may be 0). Parse errors read like

@@ -658,3 +658,48 @@ Test(dtable_csv, split_matches_python, .timeout = 120) {
     }
     unlink(path);
 }
+
+/* Strings must be valid UTF-8 (RFC 3629): the message names the record and the byte. */
+Test(dtable_csv, utf8) {
+    dt_csv_opts_t o;
+    dt_csv_opts_init(&o);
+    char err[ERRLEN];
+    dt_column_t c[3];
+    int64_t n;
+    cr_assert_eq(parse_text("a,\xc3\xa9t\xc3\xa9,\xf0\x9f\x98\x80\n\xe2\x82\xac,x,\"\xc3\xa9,\"\n",
+                            &o, 3, S3, c, &n, err),
+                 0, "%s", err);
+    cr_assert_eq(n, 2);
+    free_cols(c, 3);
+    const char *bad[] = {"\xc3",             /* cut */
+                         "\xc0\xaf",         /* overlong */
+                         "\xed\xa0\x80",     /* a surrogate */
+                         "\xf4\x90\x80\x80", /* past U+10FFFF */
+                         "\x80",             /* a lone continuation */
+                         "ab\xff"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "a,b,c\nx,y%s,z\n", bad[i]);
+        cr_assert_eq(parse_text(text, &o, 3, S3, c, &n, err), DT_CSV_EFORMAT, "case %zu", i);
+        char want[128];
+        snprintf(want, sizeof want,
+                 "record 2 (byte 6): column 1: invalid UTF-8 at byte %d of the field",
+                 i == 5 ? 3 : 1);
+        cr_assert_str_eq(err, want, "case %zu", i);
+    }
+}
+
+/* With line_base, messages name the file's line, counting quoted newlines. */
+Test(dtable_csv, line_numbers) {
+    dt_csv_opts_t o;
+    dt_csv_opts_init(&o);
+    o.line_base = 10;
+    char err[ERRLEN];
+    dt_column_t c[3];
+    int64_t n;
+    const char *text = "a,\"b\nc\",d\n\ne,f,g\nh,i\n";
+    cr_assert_eq(
+        dt_csv_parse(text, strlen(text), 0, strlen(text), 100, &o, 3, S3, NULL, c, &n, err, ERRLEN),
+        DT_CSV_EFORMAT);
+    cr_assert_str_eq(err, "line 14 (byte 117): 2 fields, expected 3", "%s", err);
+}
