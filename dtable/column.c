@@ -1,6 +1,7 @@
 /* DTable's columns: freeing and naming (column.h). */
 #include "column.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 void dt_column_free(dt_column_t *c) {
@@ -92,4 +93,38 @@ bool dt_parse_timestamp(const char *p, size_t n, int64_t *out) {
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off;
     *out = secs * 1000000 + us;
     return true;
+}
+
+/* The date of a day count since 1970-01-01 (H. Hinnant's civil_from_days). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int dt_format_timestamp(int64_t us, char out[40]) {
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int h = (int)(rem / 3600), mi = (int)(rem / 60 % 60), s = (int)(rem % 60);
+    if (frac)
+        return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long)y, m, d, h,
+                        mi, s, (long long)frac);
+    return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, h, mi, s);
 }

@@ -52,6 +52,10 @@ void dt_column_free(dt_column_t *c);
  * when it is not one (a date that does not exist included). */
 bool dt_parse_timestamp(const char *p, size_t n, int64_t *out);
 
+/* us as text, 2024-01-02T03:04:05Z, with .ffffff when the microseconds are not 0: a form
+ * dt_parse_timestamp reads back to us. Returns the length written (< 40). */
+int dt_format_timestamp(int64_t us, char out[40]);
+
 /* "int64", "float64", "bool", "string", "timestamp". */
 const char *dt_type_name(dt_type_t t);
 

@@ -65,7 +65,15 @@ typedef struct node {
     char *s;    /* K_LIT string */
     size_t slen;
     struct node *a, *b;
+    int depth; /* 1 for a leaf: the tree's height from here, bounded by MAX_DEPTH */
 } node_t;
+
+/* The deepest tree, and the deepest nesting of the parser's recursion ('(', function
+ * arguments, 'not', unary '-'), that an expression may have: parsing, evaluating and freeing
+ * recurse once per level, so without a bound a long text (20000 nested parentheses, or a
+ * sum of 20000 terms, whose left-associative tree is as deep) overflows the stack. 1000 is
+ * SQLite's SQLITE_MAX_EXPR_DEPTH. */
+#define MAX_DEPTH 1000
 
 struct dt_expr {
     node_t *root;
@@ -88,6 +96,7 @@ typedef struct parser {
     char *err;
     size_t errlen;
     bool failed;
+    int nest; /* the recursion levels open, bounded by MAX_DEPTH */
 } parser_t;
 
 static void perr(parser_t *p, size_t pos, const char *fmt, ...) {
@@ -118,7 +127,32 @@ static node_t *node_new(parser_t *p, enum kind kind, dt_type_t type) {
     }
     n->kind = kind;
     n->type = type;
+    n->depth = 1;
     return n;
+}
+
+/* Gives n its children a and b (b may be NULL) and its depth; frees all three and returns
+ * NULL when the tree gets deeper than MAX_DEPTH. */
+static node_t *adopt(parser_t *p, node_t *n, node_t *a, node_t *b) {
+    n->a = a;
+    n->b = b;
+    int d = a->depth;
+    if (b && b->depth > d) d = b->depth;
+    n->depth = d + 1;
+    if (n->depth > MAX_DEPTH) {
+        perr(p, p->pos, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
+        node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* Opens one level of the parser's recursion; false (an error) past MAX_DEPTH. The caller
+ * closes it (p->nest--) when the level returns. */
+static bool enter(parser_t *p) {
+    if (++p->nest <= MAX_DEPTH) return true;
+    perr(p, p->pos, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
+    return false;
 }
 
 static void skip_ws(parser_t *p) {
@@ -192,8 +226,7 @@ static node_t *to_float(parser_t *p, node_t *n) {
         node_free(n);
         return NULL;
     }
-    c->a = n;
-    return c;
+    return adopt(p, c, n, NULL);
 }
 
 static node_t *parse_or(parser_t *p);
@@ -256,9 +289,7 @@ static node_t *make_bin(parser_t *p, int op, node_t *a, node_t *b, size_t pos) {
     node_t *n = node_new(p, K_BIN, rt);
     if (!n) goto fail;
     n->op = op;
-    n->a = a;
-    n->b = b;
-    return n;
+    return adopt(p, n, a, b);
 fail:
     node_free(a);
     node_free(b);
@@ -420,9 +451,7 @@ static node_t *parse_func(parser_t *p, const char *name, size_t len, size_t pos)
     node_t *n = node_new(p, K_FUNC, rt);
     if (!n) goto fail;
     n->op = f;
-    n->a = a;
-    n->b = b;
-    return n;
+    return adopt(p, n, a, b);
 fail:
     node_free(args[0]);
     node_free(args[1]);
@@ -564,7 +593,9 @@ static node_t *parse_unary(parser_t *p) {
         if (isdigit((unsigned char)p->text[p->pos]) ||
             (p->text[p->pos] == '.' && isdigit((unsigned char)p->text[p->pos + 1])))
             return parse_number(p, true); /* so that -9223372036854775808 is a literal */
+        if (!enter(p)) return NULL;
         node_t *a = parse_unary(p);
+        p->nest--;
         if (!a) return NULL;
         set_null_type(a, DT_INT64);
         if (!is_num(a->type)) {
@@ -579,8 +610,7 @@ static node_t *parse_unary(parser_t *p) {
             node_free(a);
             return NULL;
         }
-        n->a = a;
-        return n;
+        return adopt(p, n, a, NULL);
     }
     return parse_primary(p);
 }
@@ -641,8 +671,7 @@ static node_t *parse_cmp(parser_t *p) {
                 node_free(a);
                 return NULL;
             }
-            n->a = a;
-            a = n;
+            a = adopt(p, n, a, NULL);
             continue;
         }
         if (accept(p, "==") || accept(p, "="))
@@ -668,7 +697,9 @@ static node_t *parse_not(parser_t *p) {
     skip_ws(p);
     size_t pos = p->pos;
     if (accept_kw(p, "not")) {
+        if (!enter(p)) return NULL;
         node_t *a = parse_not(p);
+        p->nest--;
         if (!a) return NULL;
         set_null_type(a, DT_BOOL);
         if (a->type != DT_BOOL) {
@@ -683,8 +714,7 @@ static node_t *parse_not(parser_t *p) {
             node_free(a);
             return NULL;
         }
-        n->a = a;
-        return n;
+        return adopt(p, n, a, NULL);
     }
     return parse_cmp(p);
 }
@@ -701,6 +731,7 @@ static node_t *parse_and(parser_t *p) {
 }
 
 static node_t *parse_or(parser_t *p) {
+    if (!enter(p)) return NULL; /* '(' and function arguments recurse through here */
     node_t *a = parse_and(p);
     while (a) {
         skip_ws(p);
@@ -708,6 +739,7 @@ static node_t *parse_or(parser_t *p) {
         if (!accept_kw(p, "or")) break;
         a = make_bin(p, OP_OR, a, parse_and(p), pos);
     }
+    p->nest--;
     return a;
 }
 

@@ -9,6 +9,7 @@
 #include <dagr/darray.h>
 #include <dagr/linalg.h>
 #include <dagr/io.h>
+#include <dagr/dtable.h>
 
 #define DAGR_VERSION_MAJOR 0
 #define DAGR_VERSION_MINOR 1

@@ -1,0 +1,138 @@
+/* Internal declarations shared by the files of dtable/. Public headers never include this.
+ *
+ * A table is its schema (the same on every rank) and nparts partition handles, partition p
+ * owned by rank p % size; each is a dynamic-size handle holding one part.h buffer, written
+ * by exactly one task per table. Operations make new handles (never write an input's), so
+ * tables share nothing and a chain needs no wait.
+ *
+ * Tasks get what they need by value in their argument block (dt_args_t: strings and
+ * numbers packed one after another), never a pointer to call-time state: the state would
+ * have to outlive tasks whose completion the call never sees. Partitions describe their own
+ * schema, so a task re-parses an expression against its input partition (microseconds,
+ * against a partition's milliseconds of work). */
+#ifndef DAGR_DTABLE_IMPL_H
+#define DAGR_DTABLE_IMPL_H
+
+#include <dagr/dagr.h>
+#include <dagr/dtable.h>
+
+#include <stdbool.h>
+
+#include "column.h"
+#include "module.h" /* lib/'s interface for modules, errors included */
+#include "part.h"
+
+typedef struct dt_args dt_args_t;
+
+struct dagr_dtable {
+    dagr_ctx_t *ctx;
+    int ncols;
+    char **names;
+    dt_type_t *types;
+    int nparts;
+    dagr_data_t **parts; /* partition p at parts[p], owned by rank p % size */
+    int64_t known_rows;  /* the row count when known at the call (after a wait), else -1 */
+};
+
+/* ---- table.c ---- */
+
+/* A new table of ncols columns (names and types copied) over nparts new dynamic handles.
+ * Logically collective. */
+dagr_status_t dt_table_new(dagr_ctx_t *ctx, int ncols, const char *const *names,
+                           const dt_type_t *types, int nparts, dagr_dtable_t **out);
+/* The rank partition p of a table with nparts partitions lives on. */
+int dt_part_rank(dagr_ctx_t *ctx, int p);
+/* Argument checks with messages naming `what`. */
+dagr_status_t dt_check(const dagr_dtable_t *t, const char *what);
+/* The index of column name in t, or DAGR_ERR_ARG naming the columns t has. */
+dagr_status_t dt_find_col(const dagr_dtable_t *t, const char *name, const char *what, int *j);
+/* Collective: all ranks return the lowest failing rank's status and message. */
+dagr_status_t dt_agree(dagr_ctx_t *ctx, dagr_status_t mine);
+/* The default partition count of a new table: ranks x worker threads. */
+int dt_default_parts(dagr_ctx_t *ctx);
+
+/* A new table of the schema given, one task of kernel k per partition of t reading it
+ * (access 0) and writing the new one (access 1), on its rank, with arguments a.
+ * DAGR_ERR_ARG when a overflowed. Logically collective. */
+dagr_status_t dt_map_parts(dagr_dtable_t *t, const dagr_kernel_t *k, const dt_args_t *a, int ncols,
+                           char *const *names, const dt_type_t *types, dagr_dtable_t **out);
+
+/* ---- task helpers (table.c) ---- */
+
+/* Views input partition i of a task (dt_part_view); on failure fails the task and returns
+ * false. */
+bool dt_task_view(const dagr_task_view_t *task, int i, dt_part_t *p);
+/* Writes a partition of ncols columns into output i of a task (dagr_task_resize, then
+ * dt_part_write); on failure fails the task and returns false. */
+bool dt_task_write(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
+                   const dt_column_t *cols);
+/* Fails the task for an error code of column.h's helpers (-ENOMEM, -EINVAL) or csv/expr
+ * messages: DAGR_ERR_NOMEM for -ENOMEM, else status with msg. Returns DAGR_TASK_ERROR. */
+dagr_task_result_t dt_task_fail_code(const dagr_task_view_t *task, int code, dagr_status_t status,
+                                     const char *msg);
+
+/* ---- argument blocks ---- */
+
+/* Packs a task's arguments: fixed fields first (dt_args_put), then strings (dt_args_str).
+ * overflow is set, instead of writing, once DAGR_MAX_ARGS would be passed: the call
+ * returns DAGR_ERR_ARG naming what was too long. */
+struct dt_args {
+    char buf[DAGR_MAX_ARGS];
+    size_t n;
+    bool overflow;
+};
+void dt_args_put(dt_args_t *a, const void *p, size_t n);
+void dt_args_str(dt_args_t *a, const char *s);
+/* A schema (ncols, types, names) into an argument block; DAGR_ERR_ARG when it does not fit. */
+dagr_status_t dt_args_schema(dt_args_t *a, int ncols, char *const *names, const dt_type_t *types);
+/* Reading back, in the same order: a cursor over the task's args. */
+typedef struct dt_argr {
+    const char *p, *end;
+} dt_argr_t;
+void dt_argr_init(dt_argr_t *r, const dagr_task_view_t *task);
+void dt_argr_get(dt_argr_t *r, void *p, size_t n);
+const char *dt_argr_str(dt_argr_t *r);
+/* Reads a schema dt_args_schema wrote: *names (into the args) and *types are malloc'ed
+ * arrays (free both). False when out of memory. */
+bool dt_argr_schema(dt_argr_t *r, int *ncols, const char ***names, dt_type_t **types);
+/* Inserts a task writing an empty partition p of t's schema. Logically collective. */
+dagr_status_t dt_write_empty(dagr_dtable_t *t, int p);
+
+/* ---- shuffle.c: rows to other partitions ---- */
+
+/* Sends every row of each partition of t to one of nout destination partitions, as route
+ * decides, and returns the buckets: bucket (p, q) (rows of input p for destination q) is
+ * (*buckets)[p * nout + q], a new dynamic handle owned by destination q's rank, written by
+ * one task per input partition running on its rank. Every bucket has t's schema. The caller
+ * destroys the buckets (dt_buckets_free) once it has inserted the tasks reading them.
+ *
+ * route(in, args, nextra, extra, dest) fills dest[0, in->nrows) with each row's destination
+ * in [0, nout); args is the block the caller gave (route_args), extra the nextra partitions
+ * given in `extra` (e.g. a sort's splitters), read by every map task. Returns 0, or fails
+ * with a message (err, 256 bytes) and nonzero. Logically collective. */
+typedef int (*dt_route_fn)(const dt_part_t *in, const void *args, size_t args_size, int nextra,
+                           const dt_part_t *extra, uint32_t *dest, char *err);
+dagr_status_t dt_shuffle(dagr_dtable_t *t, int nout, dt_route_fn route, const void *route_args,
+                         size_t route_args_size, int nextra, dagr_data_t *const *extra,
+                         dagr_data_t ***buckets);
+void dt_buckets_free(dagr_dtable_t *t, int nout, dagr_data_t **buckets);
+
+/* ---- hash.c ---- */
+
+/* Hashes rows [0, n) of the key columns keys[0, nkeys) of cols into h[0, n): equal keys
+ * (nulls equal to nulls, -0.0 to 0.0, every NaN to every NaN) hash alike, whatever
+ * partition they are in. */
+void dt_hash_rows(const dt_column_t *cols, int nkeys, const int *keys, int64_t n, uint64_t *h);
+/* Whether row i of a and row k of b are equal on the keys (nulls_equal: null = null). */
+bool dt_keys_equal(const dt_column_t *a, const int *akeys, int64_t i, const dt_column_t *b,
+                   const int *bkeys, int64_t k, int nkeys, bool nulls_equal);
+/* The route for a hash shuffle: args is an int32 count and that many key column indices. */
+int dt_route_hash(const dt_part_t *in, const void *args, size_t args_size, int nextra,
+                  const dt_part_t *extra, uint32_t *dest, char *err);
+
+/* ---- concat: column builders (concat.c) ---- */
+
+/* Appends the rows of src[0, n) (each of dst's type) into one new column *dst (owned). */
+int dt_column_concat(const dt_column_t *const *src, int n, dt_type_t type, dt_column_t *dst);
+
+#endif

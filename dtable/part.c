@@ -1,0 +1,175 @@
+/* A partition in one buffer (part.h). */
+#include "part.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t up64(size_t x) {
+    return (x + 63) & ~(size_t)63;
+}
+
+static size_t value_bytes(const dt_column_t *c) {
+    switch (c->type) {
+    case DT_BOOL:
+        return (size_t)c->n;
+    case DT_STRING:
+        return c->nbytes;
+    default:
+        return (size_t)c->n * 8;
+    }
+}
+
+size_t dt_column_bytes(const dt_column_t *c) {
+    size_t b = value_bytes(c);
+    if (c->valid) b += ((size_t)c->n + 7) / 8;
+    if (c->type == DT_STRING) b += ((size_t)c->n + 1) * 8;
+    return b;
+}
+
+size_t dt_part_size(int ncols, const char *const *names, const dt_column_t *cols) {
+    size_t at = up64(sizeof(dt_part_hdr_t) + (size_t)ncols * sizeof(dt_part_col_t));
+    size_t nb = 0;
+    for (int j = 0; j < ncols; j++)
+        nb += strlen(names[j]) + 1;
+    at = up64(at + nb);
+    for (int j = 0; j < ncols; j++) {
+        const dt_column_t *c = &cols[j];
+        if (c->valid) at = up64(at + ((size_t)c->n + 7) / 8);
+        at = up64(at + value_bytes(c));
+        if (c->type == DT_STRING) at = up64(at + ((size_t)c->n + 1) * 8);
+    }
+    return at;
+}
+
+void dt_part_write(void *buf, int ncols, const char *const *names, const dt_column_t *cols) {
+    char *b = buf;
+    dt_part_hdr_t *h = buf;
+    dt_part_col_t *pc = (dt_part_col_t *)(h + 1);
+    size_t at = up64(sizeof *h + (size_t)ncols * sizeof *pc);
+    *h = (dt_part_hdr_t){.magic = DT_PART_MAGIC,
+                         .ncols = (uint32_t)ncols,
+                         .nrows = ncols ? cols[0].n : 0,
+                         .names_off = at};
+    for (int j = 0; j < ncols; j++) {
+        size_t l = strlen(names[j]) + 1;
+        memcpy(b + at, names[j], l);
+        at += l;
+    }
+    h->names_bytes = at - h->names_off;
+    at = up64(at);
+    for (int j = 0; j < ncols; j++) {
+        const dt_column_t *c = &cols[j];
+        size_t n = (size_t)c->n;
+        pc[j] = (dt_part_col_t){.type = c->type, .has_valid = c->valid != NULL};
+        if (c->valid) {
+            pc[j].valid_off = at;
+            memcpy(b + at, c->valid, (n + 7) / 8);
+            at = up64(at + (n + 7) / 8);
+        }
+        pc[j].values_off = at;
+        size_t vb = value_bytes(c);
+        if (vb) memcpy(b + at, c->values, vb);
+        at = up64(at + vb);
+        if (c->type == DT_STRING) {
+            pc[j].nbytes = c->nbytes;
+            pc[j].offsets_off = at;
+            if (c->offsets)
+                memcpy(b + at, c->offsets, (n + 1) * 8);
+            else
+                memset(b + at, 0, (n + 1) * 8);
+            at = up64(at + (n + 1) * 8);
+        }
+    }
+}
+
+int64_t dt_part_nrows(const void *buf, size_t bytes) {
+    if (bytes == 0) return 0;
+    if (bytes < sizeof(dt_part_hdr_t)) return -1;
+    dt_part_hdr_t h;
+    memcpy(&h, buf, sizeof h);
+    return h.magic == DT_PART_MAGIC && h.nrows >= 0 ? h.nrows : -1;
+}
+
+static int bad(char *err, size_t errlen, const char *what) {
+    if (errlen) snprintf(err, errlen, "not a table partition (%s)", what);
+    return -1;
+}
+
+/* Whether [off, off + len) lies in [0, bytes). */
+static int inside(uint64_t off, uint64_t len, size_t bytes) {
+    return off <= bytes && len <= bytes - off;
+}
+
+int dt_part_view(const void *buf, size_t bytes, dt_part_t *p, char *err, size_t errlen) {
+    memset(p, 0, sizeof *p);
+    if (bytes == 0) return 0;
+    if (((uintptr_t)buf & 7) != 0) {
+        p->copy = malloc(bytes);
+        if (!p->copy) return -2;
+        memcpy(p->copy, buf, bytes);
+        buf = p->copy;
+    }
+    const char *b = buf;
+    dt_part_hdr_t h;
+    if (bytes < sizeof h) return dt_part_free(p), bad(err, errlen, "too short");
+    memcpy(&h, b, sizeof h);
+    if (h.magic != DT_PART_MAGIC) return dt_part_free(p), bad(err, errlen, "bad magic");
+    if (h.nrows < 0 || h.ncols > 1u << 20 ||
+        !inside(sizeof h, (uint64_t)h.ncols * sizeof(dt_part_col_t), bytes) ||
+        !inside(h.names_off, h.names_bytes, bytes))
+        return dt_part_free(p), bad(err, errlen, "bad header");
+    int nc = (int)h.ncols;
+    uint64_t n = (uint64_t)h.nrows;
+    p->ncols = nc;
+    p->nrows = h.nrows;
+    p->names = calloc(nc ? (size_t)nc : 1, sizeof *p->names);
+    p->cols = calloc(nc ? (size_t)nc : 1, sizeof *p->cols);
+    if (!p->names || !p->cols) return dt_part_free(p), -2;
+    const char *nm = b + h.names_off, *nend = nm + h.names_bytes;
+    for (int j = 0; j < nc; j++) {
+        const char *z = memchr(nm, 0, (size_t)(nend - nm));
+        if (!z) return dt_part_free(p), bad(err, errlen, "bad names");
+        p->names[j] = nm;
+        nm = z + 1;
+    }
+    const dt_part_col_t *pc = (const dt_part_col_t *)(b + sizeof h);
+    for (int j = 0; j < nc; j++) {
+        dt_part_col_t c = pc[j];
+        if (c.type > DT_TIMESTAMP || n > bytes)
+            return dt_part_free(p), bad(err, errlen, "bad column");
+        uint64_t vb = c.type == DT_BOOL ? n : c.type == DT_STRING ? c.nbytes : n * 8;
+        if ((c.values_off & 7) || !inside(c.values_off, vb, bytes) ||
+            (c.has_valid && !inside(c.valid_off, (n + 7) / 8, bytes)))
+            return dt_part_free(p), bad(err, errlen, "bad column buffers");
+        dt_column_t *o = &p->cols[j];
+        *o = (dt_column_t){.type = (dt_type_t)c.type,
+                           .n = (int64_t)n,
+                           .valid = c.has_valid ? (uint8_t *)(b + c.valid_off) : NULL,
+                           .values = (void *)(b + c.values_off)};
+        if (c.type == DT_STRING) {
+            if ((c.offsets_off & 7) || !inside(c.offsets_off, (n + 1) * 8, bytes))
+                return dt_part_free(p), bad(err, errlen, "bad string offsets");
+            o->offsets = (int64_t *)(b + c.offsets_off);
+            o->nbytes = c.nbytes;
+            /* Offsets must rise from 0 to nbytes, so that every row lies in the values. */
+            int64_t prev = 0;
+            if (o->offsets[0] != 0) return dt_part_free(p), bad(err, errlen, "bad string offsets");
+            for (uint64_t i = 1; i <= n; i++) {
+                if (o->offsets[i] < prev)
+                    return dt_part_free(p), bad(err, errlen, "bad string offsets");
+                prev = o->offsets[i];
+            }
+            if ((uint64_t)prev != c.nbytes)
+                return dt_part_free(p), bad(err, errlen, "bad string offsets");
+        }
+    }
+    return 0;
+}
+
+void dt_part_free(dt_part_t *p) {
+    free(p->names);
+    free(p->cols);
+    free(p->copy);
+    memset(p, 0, sizeof *p);
+}
