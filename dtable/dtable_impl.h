@@ -101,21 +101,22 @@ dagr_status_t dt_write_empty(dagr_dtable_t *t, int p);
 /* ---- shuffle.c: rows to other partitions ---- */
 
 /* Sends every row of each partition of t to one of nout destination partitions, as route
- * decides, and returns the buckets: bucket (p, q) (rows of input p for destination q) is
- * (*buckets)[p * nout + q], a new dynamic handle owned by destination q's rank, written by
- * one task per input partition running on its rank. Every bucket has t's schema. The caller
- * destroys the buckets (dt_buckets_free) once it has inserted the tasks reading them.
+ * decides, and returns the buckets: bucket (p, q) (the rows of input p for destination q)
+ * is (*buckets)[p * nout + q], a new dynamic handle owned by destination q's rank
+ * (dt_part_rank(ctx, q)), written by one task per input partition on its rank. Buckets keep
+ * t's schema and the rows' order. The caller inserts the tasks reading them, then frees the
+ * array with dt_buckets_free (which destroys the handles; tasks inserted still run).
  *
- * route(in, args, nextra, extra, dest) fills dest[0, in->nrows) with each row's destination
- * in [0, nout); args is the block the caller gave (route_args), extra the nextra partitions
- * given in `extra` (e.g. a sort's splitters), read by every map task. Returns 0, or fails
- * with a message (err, 256 bytes) and nonzero. Logically collective. */
+ * route(in, args, args_size, nextra, extra, nout, dest, err) fills dest[0, in->nrows) with
+ * each row's destination in [0, nout); args is a copy of route_args, extra the views of the
+ * nextra handles `extra` (read by every map task: a sort's splitters). It returns 0, or
+ * nonzero with a message in err (256 bytes), which fails the task. Logically collective. */
 typedef int (*dt_route_fn)(const dt_part_t *in, const void *args, size_t args_size, int nextra,
-                           const dt_part_t *extra, uint32_t *dest, char *err);
+                           const dt_part_t *extra, uint32_t nout, uint32_t *dest, char *err);
 dagr_status_t dt_shuffle(dagr_dtable_t *t, int nout, dt_route_fn route, const void *route_args,
                          size_t route_args_size, int nextra, dagr_data_t *const *extra,
                          dagr_data_t ***buckets);
-void dt_buckets_free(dagr_dtable_t *t, int nout, dagr_data_t **buckets);
+void dt_buckets_free(const dagr_dtable_t *t, int nout, dagr_data_t **buckets);
 
 /* ---- hash.c ---- */
 
@@ -126,9 +127,11 @@ void dt_hash_rows(const dt_column_t *cols, int nkeys, const int *keys, int64_t n
 /* Whether row i of a and row k of b are equal on the keys (nulls_equal: null = null). */
 bool dt_keys_equal(const dt_column_t *a, const int *akeys, int64_t i, const dt_column_t *b,
                    const int *bkeys, int64_t k, int nkeys, bool nulls_equal);
-/* The route for a hash shuffle: args is an int32 count and that many key column indices. */
+/* The route for a hash shuffle: args is an int32 count and that many int32 key column
+ * indices; a row goes to the destination its keys' hash picks (from the hash's high bits, so
+ * that hash tables indexed by the low bits stay balanced within a destination). */
 int dt_route_hash(const dt_part_t *in, const void *args, size_t args_size, int nextra,
-                  const dt_part_t *extra, uint32_t *dest, char *err);
+                  const dt_part_t *extra, uint32_t nout, uint32_t *dest, char *err);
 
 /* ---- concat: column builders (concat.c) ---- */
 
