@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void dt_csv_opts_init(dt_csv_opts_t *o) {
     if (!o) return;
@@ -91,7 +92,20 @@ void dt_csv_scan(const char *buf, size_t len, const dt_csv_opts_t *opts, dt_csv_
     int64_t first[2] = {-1, -1}, last[2] = {-1, -1};
     int par = 0; /* parity of the quotes seen so far */
     int64_t nlf = 0;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const uint64_t qq = ones * (unsigned char)q, lf = ones * (unsigned char)'\n';
     for (size_t i = 0; i < len; i++) {
+        /* Words of 8 bytes holding neither a quote nor an LF (most of them) are skipped whole:
+         * a byte of v ^ qq is zero where v holds a quote (the classic has-zero-byte test). */
+        while (i + 8 <= len) {
+            uint64_t v, a, b;
+            memcpy(&v, buf + i, 8);
+            a = v ^ qq;
+            b = v ^ lf;
+            if (((a - ones) & ~a & highs) | ((b - ones) & ~b & highs)) break;
+            i += 8;
+        }
+        if (i >= len) break;
         char c = buf[i];
         if (c == q) {
             par ^= 1;
@@ -365,10 +379,51 @@ static bool parse_bool(const char *p, size_t n, uint8_t *out) {
     return false;
 }
 
+/* Clinger's fast path: [+-]digits[.digits] with at most 19 significant digits, a mantissa
+ * below 2^53 and at most 22 decimals is m / 10^k exactly rounded (both are exact doubles, and
+ * one IEEE division rounds correctly), which is what strtod gives. False for anything else,
+ * which strtod_l then reads. Most CSV floats ("25.313274") take this path. */
+static bool fast_float(const char *p, size_t n, double *out) {
+    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    bool neg = false;
+    if (i < n && (p[i] == '-' || p[i] == '+')) neg = p[i++] == '-';
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    bool dot = false, any = false;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c >= '0' && c <= '9') {
+            any = true;
+            if (m == 0 && c == '0') { /* leading zeros do not count */
+                if (dot) frac++;
+                continue;
+            }
+            if (++digits > 19) return false;
+            m = m * 10 + (uint64_t)(c - '0');
+            if (dot) frac++;
+        } else if (c == '.' && !dot) {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    if (!any || frac > 22 || m > ((uint64_t)1 << 53)) return false;
+    double v = (double)m / pow10[frac];
+    *out = neg ? -v : v;
+    return true;
+}
+
 /* strtod_l on a NUL-terminated copy; no leading space (strtod would skip it), whole text. */
 static int parse_float64(locale_t loc, const char *p, size_t n, double *out, bool *ok) {
     *ok = false;
     if (n == 0 || p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r')) return DT_CSV_OK;
+    if (fast_float(p, n, out)) {
+        *ok = true;
+        return DT_CSV_OK;
+    }
     char small[64], *s = small;
     if (n >= sizeof small) {
         /* The field may itself live in scratch: copy it out first. */
@@ -446,20 +501,29 @@ nomem:
     return DT_CSV_ENOMEM;
 }
 
-/* Room for one more row in every column. */
-static int builder_reserve(builder_t *b) {
-    if (b->n < b->cap) return DT_CSV_OK;
-    size_t cap = b->cap ? b->cap * 2 : 64;
+/* Asks for transparent huge pages on a big buffer (see lib/data.c): its first touch then
+ * faults per 2 MB rather than per 4 KB. A hint; nothing changes when it is refused. */
+static void huge_hint(void *p, size_t n) {
+    if (n < ((size_t)4 << 20)) return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
+/* Room for cap rows in every column (cap > b->cap). */
+static int builder_grow(builder_t *b, size_t cap) {
     for (int j = 0; j < b->ncols; j++) {
         colb_t *c = &b->c[j];
         if (c->type == DT_STRING) {
             int64_t *o = realloc(c->offsets, (cap + 1) * sizeof *o);
             if (!o) return DT_CSV_ENOMEM;
             c->offsets = o;
+            huge_hint(o, (cap + 1) * sizeof *o);
         } else {
             void *v = realloc(c->vals, cap * elem_size(c->type));
             if (!v) return DT_CSV_ENOMEM;
             c->vals = v;
+            huge_hint(v, cap * elem_size(c->type));
         }
         if (c->valid) {
             uint8_t *v = realloc(c->valid, (cap + 7) / 8);
@@ -470,6 +534,11 @@ static int builder_reserve(builder_t *b) {
     }
     b->cap = cap;
     return DT_CSV_OK;
+}
+
+/* Room for one more row in every column. */
+static int builder_reserve(builder_t *b) {
+    return b->n < b->cap ? DT_CSV_OK : builder_grow(b, b->cap ? b->cap * 2 : 64);
 }
 
 static int set_valid(builder_t *b, colb_t *c, size_t row, bool valid) {
@@ -562,6 +631,7 @@ static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc
                 cap *= 2;
             char *v = realloc(c->vals, cap);
             if (!v) return DT_CSV_ENOMEM;
+            huge_hint(v, cap);
             c->vals = v;
             c->bcap = cap;
         }
@@ -684,6 +754,17 @@ int dt_csv_parse(const char *buf, size_t len, size_t begin, size_t end_limit, in
     builder_t b;
     rc = builder_init(&b, ncols, types);
     if (rc) goto free_locale;
+    /* The records can be no more than the LFs before end_limit, plus one: room for them all
+     * at once, rather than doubling (each doubling a copy of every column). Quoted newlines
+     * only make this an overestimate. */
+    size_t lines = 1;
+    for (const char *p = buf + begin, *e = buf + end_limit;
+         (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        lines++;
+    if (lines > 64 && (rc = builder_grow(&b, lines)) != DT_CSV_OK) {
+        builder_free(&b);
+        goto free_locale;
+    }
     rc = parse_records(&t, begin, end_limit, ncols, &b, loc);
     if (rc) {
         if (rc == DT_CSV_ENOMEM) set_err(err, errlen, "out of memory");

@@ -25,30 +25,36 @@ struct dagr_rows {
 
 /* ---- counting ---- */
 
-static dagr_task_result_t count_task(const dagr_task_view_t *task) {
+/* Args: where to put the count, and whether to count bytes instead of rows. */
+typedef struct count_arg {
     int64_t *slot;
-    memcpy(&slot, task->args, sizeof slot);
+    int bytes;
+} count_arg_t;
+
+static dagr_task_result_t count_task(const dagr_task_view_t *task) {
+    count_arg_t a;
+    memcpy(&a, task->args, sizeof a);
     int64_t n = dt_part_nrows(task->buf[0], task->bytes[0]);
     if (n < 0) {
         dagr_task_fail(task, DAGR_ERR_FORMAT, "a partition is not a table partition");
         return DAGR_TASK_ERROR;
     }
-    *slot = n;
+    *a.slot = a.bytes ? (int64_t)task->bytes[0] : n;
     return DAGR_TASK_DONE;
 }
 static const dagr_kernel_t count_kernel = {"dtable_count", count_task, NULL, {NULL}};
 
-/* Collective: cnt[p] = partition p's rows, on every rank. */
-static dagr_status_t count_parts(dagr_dtable_t *t, int64_t *cnt) {
+/* Collective: cnt[p] = partition p's rows (or bytes), on every rank. */
+static dagr_status_t count_parts_as(dagr_dtable_t *t, int64_t *cnt, int bytes) {
     dagr_status_t s = DAGR_OK;
     memset(cnt, 0, (size_t)t->nparts * sizeof *cnt);
     for (int p = 0; p < t->nparts && s == DAGR_OK; p++) {
-        int64_t *slot = &cnt[p];
+        count_arg_t a = {&cnt[p], bytes};
         dagr_access_t acc = {t->parts[p], DAGR_READ};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
         o.rank = dt_part_rank(t->ctx, p);
-        s = dagr_spawn(t->ctx, &count_kernel, &slot, sizeof slot, 1, &acc, &o);
+        s = dagr_spawn(t->ctx, &count_kernel, &a, sizeof a, 1, &acc, &o);
     }
     dagr_status_t w = dagr_wait_all(t->ctx);
     if (s == DAGR_OK) s = w;
@@ -58,19 +64,35 @@ static dagr_status_t count_parts(dagr_dtable_t *t, int64_t *cnt) {
     int64_t total = 0;
     for (int p = 0; p < t->nparts; p++)
         total += cnt[p];
-    t->known_rows = total;
+    if (!bytes) t->known_rows = total;
     return DAGR_OK;
+}
+static dagr_status_t count_parts(dagr_dtable_t *t, int64_t *cnt) {
+    return count_parts_as(t, cnt, 0);
+}
+
+/* nrows and nbytes: the sum of the partitions' counts. */
+static dagr_status_t total(dagr_dtable_t *t, int64_t *out, int bytes, const char *what) {
+    DAGR_TRY(dt_check(t, what));
+    int64_t *cnt = malloc((size_t)t->nparts * sizeof *cnt);
+    dagr_status_t s = cnt ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    s = dt_agree(t->ctx, s == DAGR_OK && !out ? DAGR_ERR(DAGR_ERR_ARG, "%s: out is NULL", what) : s);
+    if (s == DAGR_OK) s = count_parts_as(t, cnt, bytes);
+    if (s == DAGR_OK) {
+        *out = 0;
+        for (int p = 0; p < t->nparts; p++)
+            *out += cnt[p];
+    }
+    free(cnt);
+    return s;
 }
 
 dagr_status_t dagr_dtable_nrows(dagr_dtable_t *t, int64_t *out) {
-    DAGR_TRY(dt_check(t, "nrows: the table"));
-    int64_t *cnt = malloc((size_t)t->nparts * sizeof *cnt);
-    dagr_status_t s = cnt ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
-    s = dt_agree(t->ctx, s == DAGR_OK && !out ? DAGR_ERR(DAGR_ERR_ARG, "nrows: out is NULL") : s);
-    if (s == DAGR_OK) s = count_parts(t, cnt);
-    if (s == DAGR_OK) *out = t->known_rows;
-    free(cnt);
-    return s;
+    return total(t, out, 0, "nrows");
+}
+
+dagr_status_t dagr_dtable_nbytes(dagr_dtable_t *t, int64_t *out) {
+    return total(t, out, 1, "nbytes");
 }
 
 /* ---- copying out ---- */

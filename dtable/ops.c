@@ -70,7 +70,7 @@ static dagr_task_result_t filter_task(const dagr_task_view_t *task) {
     }
     int64_t n = dt_filter_select(&pred, rows);
     if (n == p.nrows) { /* every row: the partition as it is */
-        if (dagr_task_resize(task, 1, task->bytes[0]) == DAGR_OK) {
+        if (task_resize_raw(task, 1, task->bytes[0]) == DAGR_OK) {
             memcpy(task->buf[1], task->buf[0], task->bytes[0]);
             res = DAGR_TASK_DONE;
         }

@@ -42,11 +42,19 @@ size_t dt_part_size(int ncols, const char *const *names, const dt_column_t *cols
     return at;
 }
 
+/* Zeroes buf[at, up64(at)) and returns up64(at): the gaps between sections, so that a
+ * partition's bytes are all set (dt_task_write's buffer comes unset). */
+static size_t pad(char *b, size_t at) {
+    size_t e = up64(at);
+    memset(b + at, 0, e - at);
+    return e;
+}
+
 void dt_part_write(void *buf, int ncols, const char *const *names, const dt_column_t *cols) {
     char *b = buf;
     dt_part_hdr_t *h = buf;
     dt_part_col_t *pc = (dt_part_col_t *)(h + 1);
-    size_t at = up64(sizeof *h + (size_t)ncols * sizeof *pc);
+    size_t at = pad(b, sizeof *h + (size_t)ncols * sizeof *pc);
     *h = (dt_part_hdr_t){.magic = DT_PART_MAGIC,
                          .ncols = (uint32_t)ncols,
                          .nrows = ncols ? cols[0].n : 0,
@@ -57,7 +65,7 @@ void dt_part_write(void *buf, int ncols, const char *const *names, const dt_colu
         at += l;
     }
     h->names_bytes = at - h->names_off;
-    at = up64(at);
+    at = pad(b, at);
     for (int j = 0; j < ncols; j++) {
         const dt_column_t *c = &cols[j];
         size_t n = (size_t)c->n;
@@ -65,12 +73,12 @@ void dt_part_write(void *buf, int ncols, const char *const *names, const dt_colu
         if (c->valid) {
             pc[j].valid_off = at;
             memcpy(b + at, c->valid, (n + 7) / 8);
-            at = up64(at + (n + 7) / 8);
+            at = pad(b, at + (n + 7) / 8);
         }
         pc[j].values_off = at;
         size_t vb = value_bytes(c);
         if (vb) memcpy(b + at, c->values, vb);
-        at = up64(at + vb);
+        at = pad(b, at + vb);
         if (c->type == DT_STRING) {
             pc[j].nbytes = c->nbytes;
             pc[j].offsets_off = at;
@@ -78,7 +86,7 @@ void dt_part_write(void *buf, int ncols, const char *const *names, const dt_colu
                 memcpy(b + at, c->offsets, (n + 1) * 8);
             else
                 memset(b + at, 0, (n + 1) * 8);
-            at = up64(at + (n + 1) * 8);
+            at = pad(b, at + (n + 1) * 8);
         }
     }
 }

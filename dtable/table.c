@@ -140,7 +140,7 @@ bool dt_task_view(const dagr_task_view_t *task, int i, dt_part_t *p) {
 bool dt_task_write(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
                    const dt_column_t *cols) {
     size_t bytes = dt_part_size(ncols, names, cols);
-    if (dagr_task_resize(task, i, bytes) != DAGR_OK) return false; /* it failed the task */
+    if (task_resize_raw(task, i, bytes) != DAGR_OK) return false; /* it failed the task */
     dt_part_write(task->buf[i], ncols, names, cols);
     return true;
 }

@@ -688,7 +688,7 @@ static void on_size(comm_t *c, int from, const msg_t *m) {
     }
     node_t *r = (*pp)->node;
     r->asked = false;
-    dagr_status_t st = data_set_size(r->acc[0].h, (size_t)m->bytes, false);
+    dagr_status_t st = data_set_size(r->acc[0].h, (size_t)m->bytes, SIZE_DROP);
     if (st != DAGR_OK) recv_failed(c->ctx, r, st);
     recv_post(c, r);
 }
@@ -759,7 +759,7 @@ static void on_data(comm_t *c, int from, const msg_t *m) {
         /* An empty version, answered at once: the local copy becomes empty too (freeing
          * only, it cannot fail). */
         r->asked = false;
-        (void)data_set_size(r->acc[0].h, 0, false);
+        (void)data_set_size(r->acc[0].h, 0, SIZE_DROP);
     }
     if (!poisoned) recv_land(c, r);
     recv_finish(c, r, poisoned);

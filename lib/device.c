@@ -303,7 +303,7 @@ dagr_status_t device_resize(dagr_data_t *h, int di, size_t bytes, void **buf) {
         (void)d->ops->copy(d->impl, &m, &done);
         wait_copy(d, &done);
     }
-    DAGR_TRY(data_set_size(h, bytes, true));
+    DAGR_TRY(data_set_size(h, bytes, SIZE_KEEP));
     pthread_mutex_lock(&d->lock);
     void *nb = bytes ? d->ops->alloc(d->impl, bytes) : NULL;
     if (bytes && !nb) {
@@ -814,7 +814,7 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
      * the host (sched.c): its body sets the size. The task is ready: nobody else uses it. */
     for (int j = 0; j < n->nacc; j++)
         if (n->acc[j].mode == DAGR_WRITE && n->acc[j].h->dynamic)
-            (void)data_set_size(n->acc[j].h, 0, false); /* only frees: never fails */
+            (void)data_set_size(n->acc[j].h, 0, SIZE_DROP); /* only frees: never fails */
     pthread_mutex_lock(&d->lock);
     bool ok = rq_push(&d->rq, n);
     if (ok) pthread_cond_signal(&d->cond);

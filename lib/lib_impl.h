@@ -212,12 +212,14 @@ void data_unref(struct dagr_data *h);
 /* A reference on h unless it is dying (its last reference already dropped: it only waits for
  * a lock to forget it); for threads that find h in a cache (the store's, a device's). */
 bool data_ref_if_alive(struct dagr_data *h);
-/* A handle whose size tasks decide: sets its local copy's size. keep: the first min(old,
- * new) bytes stay and the rest are zeros (a task resizing what it writes); otherwise the
- * contents go (a receive overwrites them). The owner's home stays its home. The caller has
- * the handle to itself (the task writing it, or the receive of its next version). Any
- * thread, h->lock not held. Errors: DAGR_ERR_NOMEM. */
-dagr_status_t data_set_size(struct dagr_data *h, size_t bytes, bool keep);
+/* A handle whose size tasks decide: sets its local copy's size. SIZE_KEEP: the first
+ * min(old, new) bytes stay and the rest are zeros (a task resizing what it writes);
+ * SIZE_KEEP_RAW: the same but the new bytes are left unset (a body that writes them all);
+ * SIZE_DROP: the contents go, unset (a receive overwrites them). The owner's home stays its
+ * home. The caller has the handle to itself (the task writing it, or the receive of its next
+ * version). Any thread, h->lock not held. Errors: DAGR_ERR_NOMEM. */
+typedef enum size_mode { SIZE_DROP, SIZE_KEEP, SIZE_KEEP_RAW } size_mode_t;
+dagr_status_t data_set_size(struct dagr_data *h, size_t bytes, size_mode_t mode);
 /* The host copy of h changed (a write, a receive, a resize, a new buffer): copies of it on
  * devices are stale. h->lock held / not held. */
 static inline void data_written_locked(struct dagr_data *h) {

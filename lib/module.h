@@ -62,6 +62,11 @@ dagr_status_t ctx_spawn_counted(dagr_ctx_t *ctx, const dagr_kernel_t *k, const v
                                 size_t args_size, int naccess, const dagr_access_t *access,
                                 const dagr_task_opts_t *opts, atomic_long *done);
 
+/* As dagr_task_resize, but the bytes past the old size are left unset rather than zeroed:
+ * for a body that writes every byte of what it resizes (dtable's partitions, hundreds of MB
+ * whose zeroing would be a pass for nothing). On a device, as dagr_task_resize. Local. */
+dagr_status_t task_resize_raw(const dagr_task_view_t *task, int i, size_t bytes);
+
 /* ---------------------------------------------------------------------------------------
  * Data handles
  * ------------------------------------------------------------------------------------- */

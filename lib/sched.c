@@ -151,7 +151,8 @@ void dagr_task_fail(const dagr_task_view_t *task, dagr_status_t status, const ch
     va_end(ap);
 }
 
-dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes) {
+static dagr_status_t task_resize(const dagr_task_view_t *task, int i, size_t bytes,
+                                 size_mode_t mode) {
     DAGR_CHECK(task && task->internal_, DAGR_ERR_ARG,
                "task is NULL or not the view of a running task");
     task_note_t *note = task->internal_;
@@ -176,7 +177,7 @@ dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes
                          i, (unsigned long long)h->id);
         else if (note->device >= 0)
             s = device_resize(h, note->device, bytes, &p);
-        else if ((s = data_set_size(h, bytes, true)) == DAGR_OK)
+        else if ((s = data_set_size(h, bytes, mode)) == DAGR_OK)
             p = h->buf;
         for (int j = 0; s == DAGR_OK && j < n->nuser; j++) {
             if (n->map[j] != n->map[i]) continue;
@@ -191,6 +192,14 @@ dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes
         snprintf(note->msg, sizeof note->msg, "%s", dagr_last_error());
     }
     return s;
+}
+
+dagr_status_t dagr_task_resize(const dagr_task_view_t *task, int i, size_t bytes) {
+    return task_resize(task, i, bytes, SIZE_KEEP);
+}
+
+dagr_status_t task_resize_raw(const dagr_task_view_t *task, int i, size_t bytes) {
+    return task_resize(task, i, bytes, SIZE_KEEP_RAW);
 }
 
 /* A deferred task. Its body's return and dagr_task_complete may come in either order, on
@@ -355,7 +364,7 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
      * body sets the size it writes (dagr_task_resize). Never fails: it only frees. */
     for (int j = 0; note.status == DAGR_OK && j < n->nacc; j++)
         if (n->acc[j].mode == DAGR_WRITE && n->acc[j].h->dynamic)
-            (void)data_set_size(n->acc[j].h, 0, false);
+            (void)data_set_size(n->acc[j].h, 0, SIZE_DROP);
 
     /* A rank writing a handle it holds no copy of gets a fresh buffer now. Out of core,
      * every buffer is pinned for the body's duration: read back if it was spilled, except for

@@ -107,6 +107,11 @@ DAGR_API int dagr_dtable_npartitions(const dagr_dtable_t *t);
 /* The number of rows, on every rank. Waits for the tasks writing t. Collective. */
 DAGR_API dagr_status_t dagr_dtable_nrows(dagr_dtable_t *t, int64_t *out);
 
+/* The bytes t's partitions take in memory (columns, bitmaps, string offsets and each
+ * partition's few bytes of header), summed over the ranks, on every rank. Waits for the tasks
+ * writing t. Collective. */
+DAGR_API dagr_status_t dagr_dtable_nbytes(dagr_dtable_t *t, int64_t *out);
+
 /* ------------------------------------------------------------------------------------------
  * Row-wise operations (one task per partition, no data moved)
  *

@@ -703,3 +703,29 @@ Test(dtable_csv, line_numbers) {
         DT_CSV_EFORMAT);
     cr_assert_str_eq(err, "line 14 (byte 117): 2 fields, expected 3", "%s", err);
 }
+
+/* Decimal floats, which a fast path reads (csv.c's fast_float), give strtod's double bit for
+ * bit: random digit strings of every length around the path's limits (19 digits, 2^53, 22
+ * decimals), signs, leading and trailing zeros. */
+Test(dtable_csv, float_fast_path_matches_strtod) {
+    char err[ERRLEN], text[64];
+    uint64_t s = 12345;
+    for (int k = 0; k < 20000; k++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int intd = (int)(s >> 60) % 12, fracd = (int)(s >> 52) % 26, at = 0;
+        if (s & 1) text[at++] = '-';
+        if ((s >> 1 & 7) == 0) text[at++] = '0';
+        uint64_t r = s;
+        for (int i = 0; i < intd; i++, r = r * 2862933555777941757ull + 3037000493ull)
+            text[at++] = (char)('0' + (r >> 59) % 10);
+        if (fracd || !intd) {
+            text[at++] = '.';
+            for (int i = 0; i < fracd + !intd; i++, r = r * 2862933555777941757ull + 3037000493ull)
+                text[at++] = (char)('0' + (r >> 59) % 10);
+        }
+        text[at] = 0;
+        double got, want = strtod(text, NULL);
+        cr_assert_eq(one(text, DT_FLOAT64, &got, err), 0, "'%s': %s", text, err);
+        cr_assert(memcmp(&got, &want, 8) == 0, "'%s': %.17g, strtod %.17g", text, got, want);
+    }
+}
