@@ -14,7 +14,7 @@ DAGR_DEB_PACKAGES=(
     mpich libmpich-dev libhdf5-mpich-dev hdf5-tools libscalapack-mpich-dev
     libopenblas-dev liblapacke-dev libcriterion-dev meson ninja-build pkg-config
     libpmix-dev python3 graphviz gnuplot-nox slurm-wlm munge openmpi-bin scalapack-mpi-test
-    sqlite3
+    sqlite3 python3-h5py
 )
 
 # Prints the packages of DAGR_DEB_PACKAGES that dpkg does not report as installed.

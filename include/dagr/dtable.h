@@ -310,27 +310,45 @@ typedef struct dagr_csv_write_opts {
 DAGR_API void dagr_csv_write_opts_init(dagr_csv_write_opts_t *o);
 
 /* Writes t as CSV. Logically collective: it inserts the tasks and returns; the file is
- * complete after the next dagr_wait_all (which reports DAGR_ERR_IO if a write failed).
- * Errors: DAGR_ERR_ARG (NULL arguments, a pattern without exactly one %d when
- * per_partition). */
+ * complete after the next dagr_wait_all (which reports DAGR_ERR_IO naming the file if a write
+ * failed). One file: each partition is formatted on its rank and written at its offset by
+ * that rank (pwrite; only the sizes travel), the file created or truncated first. Per
+ * partition: file p holds partition p's rows, each with the header when there is one. Floats
+ * print as "inf", "-inf", "nan" when not finite; a string equal to null_text reads back as
+ * null (read_csv's null markers match quoted fields too). A pending read of the same file
+ * must have finished (waited for) before it is written over. Errors: DAGR_ERR_ARG (NULL
+ * arguments, a delimiter that is NUL, a quote, CR or LF, a null_text holding the delimiter,
+ * a quote, CR or LF, a pattern without exactly one %d conversion (flags and width allowed,
+ * e.g. %05d) or with another conversion than %% when per_partition). */
 DAGR_API dagr_status_t dagr_dtable_write_csv(dagr_dtable_t *t, const char *path,
                                              const dagr_csv_write_opts_t *opts);
 
-/* Saves t into group `group` (created, or replaced) of the HDF5 file path (created when
- * missing), one dataset per column: int64, float64, bool (uint8), timestamps (int64
- * microseconds, attribute "unit" = "us since 1970-01-01T00:00:00Z") and strings as
- * variable-length UTF-8, each with a "valid" companion dataset (uint8) when it holds nulls;
- * readable with h5py. Collective (waits). Errors: DAGR_ERR_ARG, DAGR_ERR_IO. */
+/* Saves t into group `group` (created with its parents, or replaced when it is a group) of
+ * the HDF5 file path (created when missing), one 1-D dataset per column named as the column:
+ * int64, float64, bool (uint8 0/1), timestamps (int64 microseconds, attribute "unit" =
+ * "us since 1970-01-01T00:00:00Z") and strings as variable-length UTF-8; a column holding
+ * nulls gets a companion uint8 dataset "<column>.valid" (1: not null; the null rows hold 0,
+ * 0.0, false or ""); the group's attribute "columns" lists the column names in order.
+ * Readable with h5py: f[group]["fare"][()]. Fixed-width columns are written in parallel
+ * (MPI-IO, collective); strings, which HDF5 1.10 cannot write through MPI-IO, by each rank
+ * in turn. Collective (waits). Errors: DAGR_ERR_ARG (NULL or differing arguments, group "/",
+ * a column name with '/', a column "<c>.valid" beside a column c with nulls, an existing
+ * object there that is not a group), DAGR_ERR_IO, DAGR_ERR_FORMAT (path is not HDF5). */
 DAGR_API dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *group);
 
-/* Loads a table that dagr_dtable_save wrote (or any group of equal-length 1-D datasets of
- * those types) into ranks x threads partitions. Collective. Errors: DAGR_ERR_ARG, DAGR_ERR_IO,
- * DAGR_ERR_FORMAT (datasets of other types or lengths). */
+/* Loads a table that dagr_dtable_save wrote (or any group of equal-length 1-D datasets:
+ * integers -> int64 (uint8 -> bool, nonzero true; int64 with a "unit" attribute ->
+ * timestamp), floats -> float64, strings (variable or fixed length) -> string; the columns
+ * in the order of the "columns" attribute, else in name order, "<c>.valid" datasets giving
+ * c's nulls) into ranks x threads partitions of even row counts; the row count is then known
+ * (dagr_join_opts_t.broadcast). Collective. Errors: DAGR_ERR_ARG (NULL arguments),
+ * DAGR_ERR_IO (no such file), DAGR_ERR_FORMAT (no such group, no dataset, datasets that
+ * are not 1-D, of other types or of different lengths). */
 DAGR_API dagr_status_t dagr_dtable_load(dagr_ctx_t *ctx, const char *path, const char *group,
                                         dagr_dtable_t **out);
 
 /* The numeric columns named (int64, float64, bool as 0/1, timestamps as microseconds) as an
- * nrows x ncols DArray of dtype DAGR_FLOAT64 or DAGR_FLOAT32, tiles mb x nb on grid (row i of
+ * nrows x ncols DArray of dtype DAGR_DOUBLE or DAGR_FLOAT, tiles mb x nb on grid (row i of
  * the table in row i, in partition order), for dagr_gels and friends. Collective (it waits
  * for the row count). Errors: DAGR_ERR_ARG (NULL arguments, an unknown or string column, a
  * bad dtype, tile size or grid); a null value is DAGR_ERR_ARG at the next wait, naming the
