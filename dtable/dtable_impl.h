@@ -66,6 +66,11 @@ bool dt_task_view(const dagr_task_view_t *task, int i, dt_part_t *p);
  * dt_part_write); on failure fails the task and returns false. */
 bool dt_task_write(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
                    const dt_column_t *cols);
+/* Writes rows rows[0, n) of the columns (rows NULL: the first n) into output i of a task,
+ * gathered straight into the partition (no intermediate columns); on failure fails the task
+ * and returns false. */
+bool dt_task_write_rows(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
+                        const dt_column_t *cols, const int64_t *rows, int64_t n);
 /* Fails the task for an error code of column.h's helpers (-ENOMEM, -EINVAL) or csv/expr
  * messages: DAGR_ERR_NOMEM for -ENOMEM, else status with msg. Returns DAGR_TASK_ERROR. */
 dagr_task_result_t dt_task_fail_code(const dagr_task_view_t *task, int code, dagr_status_t status,

@@ -76,7 +76,8 @@ static dagr_status_t total(dagr_dtable_t *t, int64_t *out, int bytes, const char
     DAGR_TRY(dt_check(t, what));
     int64_t *cnt = malloc((size_t)t->nparts * sizeof *cnt);
     dagr_status_t s = cnt ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
-    s = dt_agree(t->ctx, s == DAGR_OK && !out ? DAGR_ERR(DAGR_ERR_ARG, "%s: out is NULL", what) : s);
+    s = dt_agree(t->ctx,
+                 s == DAGR_OK && !out ? DAGR_ERR(DAGR_ERR_ARG, "%s: out is NULL", what) : s);
     if (s == DAGR_OK) s = count_parts_as(t, cnt, bytes);
     if (s == DAGR_OK) {
         *out = 0;
@@ -120,27 +121,22 @@ static dagr_task_result_t copy_task(const dagr_task_view_t *task) {
         dt_part_free(&p);
         return res;
     }
-    dt_column_t *cols = calloc((size_t)p.ncols + 1, sizeof *cols);
-    int64_t *rows = malloc(((size_t)a.take + 1) * sizeof *rows);
-    int rc = cols && rows ? 0 : -ENOMEM;
-    for (int64_t i = 0; rows && i < a.take; i++)
-        rows[i] = i;
-    for (int j = 0; rc == 0 && j < p.ncols; j++)
-        rc = dt_column_take(&p.cols[j], rows, a.take, &cols[j]);
+    /* The first rows, gathered straight into the copy. */
+    bool *nulls = malloc(((size_t)p.ncols + 1) * sizeof *nulls);
+    size_t *sbytes = malloc(((size_t)p.ncols + 1) * sizeof *sbytes);
+    int rc = nulls && sbytes ? 0 : -ENOMEM;
     if (rc == 0) {
-        size_t n = dt_part_size(p.ncols, p.names, cols);
+        size_t n = dt_part_size_rows(p.ncols, p.names, p.cols, NULL, a.take, nulls, sbytes);
         *a.buf = aligned_alloc(64, (n + 63) & ~(size_t)63);
         if (*a.buf) {
-            dt_part_write(*a.buf, p.ncols, p.names, cols);
+            dt_part_write_rows(*a.buf, p.ncols, p.names, p.cols, NULL, a.take, nulls, sbytes);
             *a.bytes = n;
         } else
             rc = -ENOMEM;
     }
     if (rc) res = dt_task_fail_code(task, rc, DAGR_ERR_INTERNAL, "taking rows failed");
-    for (int j = 0; cols && j < p.ncols; j++)
-        dt_column_free(&cols[j]);
-    free(cols);
-    free(rows);
+    free(nulls);
+    free(sbytes);
     dt_part_free(&p);
     return res;
 }

@@ -39,19 +39,6 @@ static bool eval_in_task(const dagr_task_view_t *task, const dt_part_t *p, const
     return true;
 }
 
-/* Partition p's columns with rows[0, n) taken into cols (owned). */
-static int take_all(const dt_part_t *p, const int64_t *rows, int64_t n, dt_column_t *cols) {
-    for (int j = 0; j < p->ncols; j++) {
-        int rc = dt_column_take(&p->cols[j], rows, n, &cols[j]);
-        if (rc) {
-            while (j-- > 0)
-                dt_column_free(&cols[j]);
-            return rc;
-        }
-    }
-    return 0;
-}
-
 /* ---- filter ---- */
 
 static dagr_task_result_t filter_task(const dagr_task_view_t *task) {
@@ -59,12 +46,11 @@ static dagr_task_result_t filter_task(const dagr_task_view_t *task) {
     if (!dt_task_view(task, 0, &p)) return DAGR_TASK_ERROR;
     const char *text = task->args;
     dagr_task_result_t res = DAGR_TASK_ERROR;
-    dt_column_t pred = {0}, *cols = NULL;
+    dt_column_t pred = {0};
     int64_t *rows = NULL;
     if (!eval_in_task(task, &p, text, &pred)) goto out;
     rows = malloc(((size_t)p.nrows + 1) * sizeof *rows);
-    cols = calloc((size_t)p.ncols + 1, sizeof *cols);
-    if (!rows || !cols) {
+    if (!rows) {
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
         goto out;
     }
@@ -76,18 +62,10 @@ static dagr_task_result_t filter_task(const dagr_task_view_t *task) {
         }
         goto out;
     }
-    int rc = take_all(&p, rows, n, cols);
-    if (rc) {
-        dt_task_fail_code(task, rc, DAGR_ERR_INTERNAL, "taking rows failed");
-        goto out;
-    }
-    if (dt_task_write(task, 1, p.ncols, p.names, cols)) res = DAGR_TASK_DONE;
-    for (int j = 0; j < p.ncols; j++)
-        dt_column_free(&cols[j]);
+    if (dt_task_write_rows(task, 1, p.ncols, p.names, p.cols, rows, n)) res = DAGR_TASK_DONE;
 out:
     dt_column_free(&pred);
     free(rows);
-    free(cols);
     dt_part_free(&p);
     return res;
 }

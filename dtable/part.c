@@ -27,6 +27,59 @@ size_t dt_column_bytes(const dt_column_t *c) {
     return b;
 }
 
+/* Row k of the selection: rows[k], or k itself without rows. */
+static inline int64_t sel(const int64_t *rows, int64_t k) {
+    return rows ? rows[k] : k;
+}
+
+/* What a column of the selection needs: whether a selected row is null, and the bytes of
+ * the selected strings. */
+static void measure(const dt_column_t *c, const int64_t *rows, int64_t n, bool *nulls,
+                    size_t *sbytes) {
+    *nulls = false;
+    *sbytes = 0;
+    if (c->valid) {
+        if (!rows) {
+            for (int64_t i = 0; i < n && !*nulls; i++)
+                *nulls = !dt_valid(c, i);
+        } else {
+            for (int64_t i = 0; i < n && !*nulls; i++)
+                *nulls = !dt_valid(c, rows[i]);
+        }
+    }
+    if (c->type == DT_STRING) {
+        if (!rows)
+            *sbytes = n ? (size_t)(c->offsets[n] - c->offsets[0]) : 0;
+        else
+            for (int64_t i = 0; i < n; i++)
+                *sbytes += (size_t)(c->offsets[rows[i] + 1] - c->offsets[rows[i]]);
+    }
+}
+
+/* The layout both functions below follow. */
+static size_t layout(int ncols, const char *const *names, const dt_column_t *cols, int64_t n,
+                     const bool *nulls, const size_t *sbytes) {
+    size_t at = up64(sizeof(dt_part_hdr_t) + (size_t)ncols * sizeof(dt_part_col_t));
+    size_t nb = 0;
+    for (int j = 0; j < ncols; j++)
+        nb += strlen(names[j]) + 1;
+    at = up64(at + nb);
+    for (int j = 0; j < ncols; j++) {
+        dt_type_t t = cols[j].type;
+        if (nulls[j]) at = up64(at + ((size_t)n + 7) / 8);
+        at = up64(at + (t == DT_BOOL ? (size_t)n : t == DT_STRING ? sbytes[j] : (size_t)n * 8));
+        if (t == DT_STRING) at = up64(at + ((size_t)n + 1) * 8);
+    }
+    return at;
+}
+
+size_t dt_part_size_rows(int ncols, const char *const *names, const dt_column_t *cols,
+                         const int64_t *rows, int64_t n, bool *nulls, size_t *sbytes) {
+    for (int j = 0; j < ncols; j++)
+        measure(&cols[j], rows, n, &nulls[j], &sbytes[j]);
+    return layout(ncols, names, cols, n, nulls, sbytes);
+}
+
 size_t dt_part_size(int ncols, const char *const *names, const dt_column_t *cols) {
     size_t at = up64(sizeof(dt_part_hdr_t) + (size_t)ncols * sizeof(dt_part_col_t));
     size_t nb = 0;
@@ -50,14 +103,17 @@ static size_t pad(char *b, size_t at) {
     return e;
 }
 
-void dt_part_write(void *buf, int ncols, const char *const *names, const dt_column_t *cols) {
+/* Writes the selected rows of the columns (all rows without rows; then nulls[j] is whether
+ * column j has a bitmap and sbytes[j] its string bytes). */
+static void write_sel(void *buf, int ncols, const char *const *names, const dt_column_t *cols,
+                      const int64_t *rows, int64_t nrows, const bool *nulls, const size_t *sbytes) {
     char *b = buf;
     dt_part_hdr_t *h = buf;
     dt_part_col_t *pc = (dt_part_col_t *)(h + 1);
     size_t at = pad(b, sizeof *h + (size_t)ncols * sizeof *pc);
     *h = (dt_part_hdr_t){.magic = DT_PART_MAGIC,
                          .ncols = (uint32_t)ncols,
-                         .nrows = ncols ? cols[0].n : 0,
+                         .nrows = ncols ? nrows : 0,
                          .names_off = at};
     for (int j = 0; j < ncols; j++) {
         size_t l = strlen(names[j]) + 1;
@@ -66,29 +122,80 @@ void dt_part_write(void *buf, int ncols, const char *const *names, const dt_colu
     }
     h->names_bytes = at - h->names_off;
     at = pad(b, at);
+    size_t n = (size_t)nrows;
     for (int j = 0; j < ncols; j++) {
         const dt_column_t *c = &cols[j];
-        size_t n = (size_t)c->n;
-        pc[j] = (dt_part_col_t){.type = c->type, .has_valid = c->valid != NULL};
-        if (c->valid) {
+        pc[j] = (dt_part_col_t){.type = c->type, .has_valid = nulls[j]};
+        if (nulls[j]) {
             pc[j].valid_off = at;
-            memcpy(b + at, c->valid, (n + 7) / 8);
+            uint8_t *v = (uint8_t *)b + at;
+            if (!rows && c->valid) {
+                memcpy(v, c->valid, (n + 7) / 8);
+            } else {
+                memset(v, 0, (n + 7) / 8);
+                for (size_t i = 0; i < n; i++)
+                    v[i >> 3] |= (uint8_t)(dt_valid(c, rows[i]) << (i & 7));
+            }
             at = pad(b, at + (n + 7) / 8);
         }
         pc[j].values_off = at;
-        size_t vb = value_bytes(c);
-        if (vb) memcpy(b + at, c->values, vb);
-        at = pad(b, at + vb);
         if (c->type == DT_STRING) {
-            pc[j].nbytes = c->nbytes;
+            char *d = b + at;
+            int64_t *off = (int64_t *)(b + up64(at + sbytes[j]));
+            const char *src = c->values;
+            off[0] = 0;
+            if (!rows) {
+                int64_t base = n ? c->offsets[0] : 0;
+                if (sbytes[j]) memcpy(d, src + base, sbytes[j]);
+                for (size_t i = 0; i < n; i++)
+                    off[i + 1] = c->offsets[i + 1] - base;
+            } else {
+                int64_t o = 0;
+                for (size_t i = 0; i < n; i++) {
+                    int64_t r = rows[i], l = c->offsets[r + 1] - c->offsets[r];
+                    memcpy(d + o, src + c->offsets[r], (size_t)l);
+                    off[i + 1] = o += l;
+                }
+            }
+            at = pad(b, at + sbytes[j]);
+            pc[j].nbytes = sbytes[j];
             pc[j].offsets_off = at;
-            if (c->offsets)
-                memcpy(b + at, c->offsets, (n + 1) * 8);
-            else
-                memset(b + at, 0, (n + 1) * 8);
             at = pad(b, at + (n + 1) * 8);
+        } else if (c->type == DT_BOOL) {
+            uint8_t *d = (uint8_t *)b + at;
+            const uint8_t *s = c->values;
+            if (!rows) {
+                if (n) memcpy(d, s, n);
+            } else
+                for (size_t i = 0; i < n; i++)
+                    d[i] = s[rows[i]];
+            at = pad(b, at + n);
+        } else {
+            uint64_t *d = (uint64_t *)(b + at);
+            const uint64_t *s = c->values;
+            if (!rows) {
+                if (n) memcpy(d, s, n * 8);
+            } else
+                for (size_t i = 0; i < n; i++)
+                    d[i] = s[rows[i]];
+            at = pad(b, at + n * 8);
         }
     }
+}
+
+void dt_part_write_rows(void *buf, int ncols, const char *const *names, const dt_column_t *cols,
+                        const int64_t *rows, int64_t n, const bool *nulls, const size_t *sbytes) {
+    write_sel(buf, ncols, names, cols, rows, n, nulls, sbytes);
+}
+
+void dt_part_write(void *buf, int ncols, const char *const *names, const dt_column_t *cols) {
+    bool nulls[ncols > 0 ? ncols : 1];
+    size_t sbytes[ncols > 0 ? ncols : 1];
+    for (int j = 0; j < ncols; j++) {
+        nulls[j] = cols[j].valid != NULL;
+        sbytes[j] = cols[j].type == DT_STRING ? cols[j].nbytes : 0;
+    }
+    write_sel(buf, ncols, names, cols, NULL, ncols ? cols[0].n : 0, nulls, sbytes);
 }
 
 int64_t dt_part_nrows(const void *buf, size_t bytes) {

@@ -16,6 +16,7 @@
 
 #include "column.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,16 @@ void dt_part_write(void *buf, int ncols, const char *const *names, const dt_colu
  * Returns 0, or -1 with a message in err; -2 when out of memory. Free with dt_part_free. */
 int dt_part_view(const void *buf, size_t bytes, dt_part_t *p, char *err, size_t errlen);
 void dt_part_free(dt_part_t *p);
+
+/* The rows rows[0, n) of the columns (each row an index into every column; rows NULL: rows
+ * 0 .. n-1) as a partition, written straight from the columns, with no column made in
+ * between: dt_part_size_rows measures it (nulls[j]: whether a selected row of column j is
+ * null, sbytes[j]: its selected string bytes; ncols entries each, filled), then
+ * dt_part_write_rows writes it with those. */
+size_t dt_part_size_rows(int ncols, const char *const *names, const dt_column_t *cols,
+                         const int64_t *rows, int64_t n, bool *nulls, size_t *sbytes);
+void dt_part_write_rows(void *buf, int ncols, const char *const *names, const dt_column_t *cols,
+                        const int64_t *rows, int64_t n, const bool *nulls, const size_t *sbytes);
 
 /* The rows of a partition buffer without reading the rest (0 for an empty buffer), or -1 when
  * the buffer is not a partition. */

@@ -36,8 +36,7 @@ static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
     uint32_t *dest = malloc((n + 1) * sizeof *dest);
     int64_t *start = calloc((size_t)a.nout + 1, sizeof *start);
     int64_t *rows = malloc((n + 1) * sizeof *rows);
-    dt_column_t *cols = calloc((size_t)in.ncols + 1, sizeof *cols);
-    if (ok && (!dest || !start || !rows || !cols)) {
+    if (ok && (!dest || !start || !rows)) {
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
         ok = false;
     }
@@ -65,25 +64,12 @@ static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
         }
     }
     int first_out = 1 + a.nextra;
-    for (int q = 0; ok && q < a.nout; q++) {
-        int64_t m = start[q + 1] - start[q];
-        int rc = 0, j = 0;
-        for (; rc == 0 && j < in.ncols; j++)
-            rc = dt_column_take(&in.cols[j], rows + start[q], m, &cols[j]);
-        if (rc) {
-            dt_task_fail_code(task, rc, DAGR_ERR_INTERNAL, "shuffle: taking rows failed");
-            ok = false;
-            j--;
-        } else {
-            ok = dt_task_write(task, first_out + q, in.ncols, in.names, cols);
-        }
-        while (j-- > 0)
-            dt_column_free(&cols[j]);
-    }
+    for (int q = 0; ok && q < a.nout; q++)
+        ok = dt_task_write_rows(task, first_out + q, in.ncols, in.names, in.cols, rows + start[q],
+                                start[q + 1] - start[q]);
     free(dest);
     free(start);
     free(rows);
-    free(cols);
     for (int e = 0; e < nv; e++)
         dt_part_free(&extra[e]);
     free(extra);

@@ -145,6 +145,22 @@ bool dt_task_write(const dagr_task_view_t *task, int i, int ncols, const char *c
     return true;
 }
 
+bool dt_task_write_rows(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
+                        const dt_column_t *cols, const int64_t *rows, int64_t n) {
+    bool *nulls = malloc(((size_t)ncols + 1) * sizeof *nulls);
+    size_t *sbytes = malloc(((size_t)ncols + 1) * sizeof *sbytes);
+    bool ok = nulls && sbytes;
+    if (!ok) dt_task_fail_code(task, -ENOMEM, 0, NULL);
+    if (ok) {
+        size_t bytes = dt_part_size_rows(ncols, names, cols, rows, n, nulls, sbytes);
+        ok = task_resize_raw(task, i, bytes) == DAGR_OK; /* it failed the task otherwise */
+        if (ok) dt_part_write_rows(task->buf[i], ncols, names, cols, rows, n, nulls, sbytes);
+    }
+    free(nulls);
+    free(sbytes);
+    return ok;
+}
+
 dagr_task_result_t dt_task_fail_code(const dagr_task_view_t *task, int code, dagr_status_t status,
                                      const char *msg) {
     if (code == -ENOMEM)
