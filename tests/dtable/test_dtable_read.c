@@ -4,9 +4,9 @@
 
 #include "mpirun.h"
 
-static void run(int nranks, const char *args) {
+static void run_env(int nranks, const char *env, const char *args) {
     mpirun_t r;
-    mpirun(&r, nranks, NULL, 300, "dtable_read", args);
+    mpirun(&r, nranks, env, 300, "dtable_read", args);
     mpirun_assert_clean(&r);
     const char *names[] = {"read_all",
                            "fetch_all_ranks",
@@ -25,6 +25,8 @@ static void run(int nranks, const char *args) {
     mpirun_free(&r);
 }
 
+static void run(int nranks, const char *args) { run_env(nranks, NULL, args); }
+
 Test(dtable_read, one_rank, .timeout = 300) {
     run(1, "700 0");
     run(1, "300 1");
@@ -42,4 +44,10 @@ Test(dtable_read, three_ranks, .timeout = 300) {
 Test(dtable_read, four_ranks, .timeout = 300) {
     run(4, "1200 0");
     run(4, "10 9"); /* partitions with no record */
+}
+
+/* Tables bigger than the memory limit (about 3 MB against 1 MB): partitions spill to disk
+ * and come back, and every result is the same. */
+Test(dtable_read, memory_limit, .timeout = 300) {
+    run_env(2, "DAGR_MEMORY_LIMIT=1M", "30000 8");
 }
