@@ -40,11 +40,13 @@ typedef struct text {
     char *p;
     size_t n, cap;
     bool oom;
+    bool fixed; /* p is a buffer of cap bytes that cannot grow (rows_bound makes it enough) */
 } text_t;
 
 static bool text_reserve(text_t *t, size_t more) {
     if (t->oom) return false;
     if (t->n + more <= t->cap) return true;
+    if (t->fixed) return t->oom = true, false;
     size_t cap = t->cap ? t->cap : 4096;
     while (cap < t->n + more)
         cap *= 2;
@@ -222,6 +224,25 @@ static void put_rows(text_t *t, const dt_part_t *p, const fmt_opts_t *o) {
     }
 }
 
+/* An upper bound of the bytes put_rows writes for p (and 64 bytes of slack, so that its
+ * 48-byte reservations before each value always fit). */
+static size_t rows_bound(const dt_part_t *p, const fmt_opts_t *o) {
+    size_t per_row = 1, n = (size_t)p->nrows, total = 64;
+    for (int j = 0; j < p->ncols; j++) {
+        const dt_column_t *c = &p->cols[j];
+        size_t w = c->type == DT_INT64     ? 20
+                   : c->type == DT_FLOAT64 ? 32
+                   : c->type == DT_BOOL    ? 5
+                                           : 40;
+        if (c->type == DT_STRING) {
+            total += 2 * c->nbytes + n * (3 + o->null_len);
+            w = 0;
+        }
+        per_row += 1 + (w > o->null_len ? w : o->null_len);
+    }
+    return total + per_row * n;
+}
+
 /* ---- files ---- */
 
 /* Writes buf[0, n) at off of fd; DAGR_ERR_IO naming path on failure (recorded in the task). */
@@ -311,18 +332,23 @@ static dagr_task_result_t format_task(const dagr_task_view_t *task) {
     dt_part_t p;
     dagr_task_result_t res = DAGR_TASK_ERROR;
     if (!dt_task_view(task, 0, &p)) goto out;
-    text_t t = {0};
+    /* Rendered straight into the handle, sized for the worst case first (the pages past
+     * what is written are never touched), then cut to what was written. */
+    size_t bound = rows_bound(&p, &u.o);
+    if (task_resize_raw(task, 1, bound) != DAGR_OK) {
+        dt_part_free(&p);
+        goto out;
+    }
+    text_t t = {.p = task->buf[1], .cap = bound, .fixed = true};
     put_rows(&t, &p, &u.o);
     dt_part_free(&p);
     if (t.oom) {
-        dt_task_fail_code(task, -ENOMEM, 0, NULL);
-    } else if (dagr_task_resize(task, 1, t.n) == DAGR_OK) {
-        if (t.n) memcpy(task->buf[1], t.p, t.n);
+        dagr_task_fail(task, DAGR_ERR_INTERNAL, "write_csv: the text outgrew its bound");
+    } else if (task_resize_raw(task, 1, t.n) == DAGR_OK) {
         int64_t n = (int64_t)t.n;
         memcpy(task->buf[2], &n, sizeof n);
         res = DAGR_TASK_DONE;
     }
-    free(t.p);
 out:
     unpacked_free(&u);
     return res;
@@ -487,6 +513,7 @@ static dagr_task_result_t part_file_task(const dagr_task_view_t *task) {
         goto out;
     }
     if (!dt_task_view(task, 0, &p)) goto out;
+    text_reserve(&t, rows_bound(&p, &u.o) + 4096); /* one allocation, most often */
     if (u.o.header) put_header(&t, u.ncols, u.names, &u.o);
     put_rows(&t, &p, &u.o);
     dt_part_free(&p);
