@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 __extension__ typedef __int128 gb_i128;
 __extension__ typedef unsigned __int128 gb_u128;
@@ -91,6 +92,30 @@ static const char *op_name(int op) {
     return op >= 0 && op <= DAGR_AGG_COUNT_DISTINCT ? names[op] : "?";
 }
 
+/* Big arrays (4 MB or more) ask for transparent huge pages: in a virtual machine the first
+ * touch of fresh memory, one fault per 4 KB page, costs more than the hashing. A hint:
+ * nothing changes where the system refuses it. */
+static void huge_hint(void *p, size_t n) {
+    if (n < ((size_t)4 << 20)) return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
+static void *big_malloc(size_t n) {
+    void *p = malloc(n);
+    if (p) huge_hint(p, n);
+    return p;
+}
+
+/* Zeroed after the hint, so that the zeroing's first touch takes huge pages (calloc may
+ * zero memory before the hint could come). */
+static void *big_calloc(size_t n, size_t size) {
+    void *p = big_malloc(n * size);
+    if (p) memset(p, 0, n * size);
+    return p;
+}
+
 /* ---- the hash table of groups ---- */
 
 enum { GT_I64, GT_ANY }; /* one int64/timestamp key compared inline; anything else */
@@ -116,9 +141,11 @@ static void gt_free(gtab_t *g) {
     memset(g, 0, sizeof *g);
 }
 
-/* A table for the rows of cols, at most nmax groups. The group arrays get room for nmax
- * at once: malloc'ed pages cost nothing until written, and they never need copying. */
-static int gt_init(gtab_t *g, const dt_column_t *cols, int nkeys, const int *keys, int64_t nmax) {
+/* A table for the rows of cols, at most nmax groups, with slots for about `expect` groups
+ * to start with. The group arrays get room for nmax at once: malloc'ed pages cost nothing
+ * until written, and they never need copying. */
+static int gt_init(gtab_t *g, const dt_column_t *cols, int nkeys, const int *keys, int64_t nmax,
+                   int64_t expect) {
     memset(g, 0, sizeof *g);
     g->cols = cols;
     g->keys = keys;
@@ -126,10 +153,12 @@ static int gt_init(gtab_t *g, const dt_column_t *cols, int nkeys, const int *key
     dt_type_t t0 = cols[keys[0]].type;
     g->kind = nkeys == 1 && (t0 == DT_INT64 || t0 == DT_TIMESTAMP) ? GT_I64 : GT_ANY;
     g->mask = 1023;
+    while ((int64_t)g->mask < 2 * expect)
+        g->mask = g->mask * 2 + 1;
     g->gcap = nmax;
-    g->slot = calloc(g->mask + 1, sizeof *g->slot);
-    g->ghash = malloc(((size_t)nmax + 1) * sizeof *g->ghash);
-    g->rep = malloc(((size_t)nmax + 1) * sizeof *g->rep);
+    g->slot = big_calloc(g->mask + 1, sizeof *g->slot);
+    g->ghash = big_malloc(((size_t)nmax + 1) * sizeof *g->ghash);
+    g->rep = big_malloc(((size_t)nmax + 1) * sizeof *g->rep);
     if (!g->slot || !g->ghash || !g->rep) {
         gt_free(g);
         return -ENOMEM;
@@ -140,7 +169,7 @@ static int gt_init(gtab_t *g, const dt_column_t *cols, int nkeys, const int *key
 /* Doubles the slots and puts every group back. */
 static int gt_grow(gtab_t *g) {
     uint64_t mask = g->mask * 2 + 1;
-    uint64_t *slot = calloc(mask + 1, sizeof *slot);
+    uint64_t *slot = big_calloc(mask + 1, sizeof *slot);
     if (!slot) return -ENOMEM;
     for (int64_t k = 0; k < g->ng; k++) {
         uint64_t h = g->ghash[k], s = h & mask;
@@ -239,12 +268,13 @@ static void hash_window(const dt_column_t *cols, int nkeys, const int *keys, int
 }
 
 /* Groups rows [0, n) of cols on keys: *g holds the groups, gid (malloc'ed, n entries) each
- * row's. Returns 0 or -ENOMEM. */
-static int group_rows(const dt_column_t *cols, int nkeys, const int *keys, int64_t n, gtab_t *g,
-                      uint32_t **gid) {
+ * row's. expect: the groups to make room for at once (the table grows past them). Returns 0
+ * or -ENOMEM. */
+static int group_rows(const dt_column_t *cols, int nkeys, const int *keys, int64_t n,
+                      int64_t expect, gtab_t *g, uint32_t **gid) {
     uint64_t h[HCHUNK];
-    *gid = malloc(((size_t)n + 1) * sizeof **gid);
-    int rc = *gid ? gt_init(g, cols, nkeys, keys, n) : -ENOMEM;
+    *gid = big_malloc(((size_t)n + 1) * sizeof **gid);
+    int rc = *gid ? gt_init(g, cols, nkeys, keys, n, expect < n ? expect : n) : -ENOMEM;
     for (int64_t i0 = 0; rc == 0 && i0 < n; i0 += HCHUNK) {
         int64_t m = n - i0 < HCHUNK ? n - i0 : HCHUNK;
         hash_window(cols, nkeys, keys, i0, m, h);
@@ -265,7 +295,7 @@ static int col_new(dt_column_t *c, dt_type_t ty, int64_t n) {
     memset(c, 0, sizeof *c);
     c->type = ty;
     c->n = n;
-    c->values = calloc((size_t)n + 1, ty == DT_BOOL ? 1 : 8);
+    c->values = big_calloc((size_t)n + 1, ty == DT_BOOL ? 1 : 8);
     return c->values ? 0 : -ENOMEM;
 }
 
@@ -286,7 +316,7 @@ static inline bool bit(const uint8_t *v, int64_t i) {
 
 /* Rows best[0, ng) of c into *out, null where best is -1. */
 static int take_or_null(const dt_column_t *c, const int64_t *best, int64_t ng, dt_column_t *out) {
-    int64_t *rows = calloc((size_t)ng + 1, sizeof *rows);
+    int64_t *rows = big_calloc((size_t)ng + 1, sizeof *rows);
     if (!rows) return -ENOMEM;
     bool any = false;
     for (int64_t g = 0; g < ng; g++) {
@@ -357,7 +387,7 @@ static int raw_states(const gb_agg_t *a, const dt_column_t *c, const uint32_t *g
     state_types(a, sty);
     int rc = 0;
     if (a->op == DAGR_AGG_MIN || a->op == DAGR_AGG_MAX) {
-        int64_t *best = malloc(((size_t)ng + 1) * sizeof *best);
+        int64_t *best = big_malloc(((size_t)ng + 1) * sizeof *best);
         if (!best) return -ENOMEM;
         minmax_rows(c, gid, n, a->op == DAGR_AGG_MAX, ng, best);
         rc = take_or_null(c, best, ng, &st[0]);
@@ -396,7 +426,7 @@ static int raw_states(const gb_agg_t *a, const dt_column_t *c, const uint32_t *g
         }
     } else { /* SUM, MEAN of int64: 128-bit sums, written as low and high words */
         const int64_t *v = c->values;
-        gb_i128 *s = calloc((size_t)ng + 1, sizeof *s);
+        gb_i128 *s = big_calloc((size_t)ng + 1, sizeof *s);
         if (!s) {
             for (int k = 0; k < ns; k++)
                 dt_column_free(&st[k]);
@@ -530,7 +560,7 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         if (col >= 0 && !check_part(task, &in, 1, &col, &ty, "an input partition")) goto done;
     }
     int64_t n = in.nrows;
-    if ((rc = group_rows(in.cols, nk, pl.keys, n, &g, &gid))) goto done;
+    if ((rc = group_rows(in.cols, nk, pl.keys, n, 1 << 14, &g, &gid))) goto done;
     for (int k = 0; k < nk; k++) {
         names[k] = in.names[pl.keys[k]];
         if ((rc = dt_column_take(&in.cols[pl.keys[k]], g.rep, g.ng, &out[k]))) goto done;
@@ -555,7 +585,7 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         pk[nk] = ag->col;
         gtab_t d;
         uint32_t *did;
-        if ((rc = group_rows(in.cols, nk + 1, pk, n, &d, &did))) goto done;
+        if ((rc = group_rows(in.cols, nk + 1, pk, n, 1 << 14, &d, &did))) goto done;
         free(did);
         const dt_column_t *v = &in.cols[ag->col];
         int64_t m = 0;
@@ -598,7 +628,7 @@ static const dagr_kernel_t partial_kernel = {"dtable_groupby_partial", partial_t
 static int merge_states(const gb_agg_t *a, const dt_column_t *st, const uint32_t *gid, int64_t n,
                         int64_t ng, dt_column_t *res) {
     if (a->op == DAGR_AGG_MIN || a->op == DAGR_AGG_MAX) {
-        int64_t *best = malloc(((size_t)ng + 1) * sizeof *best);
+        int64_t *best = big_malloc(((size_t)ng + 1) * sizeof *best);
         if (!best) return -ENOMEM;
         minmax_rows(&st[0], gid, n, a->op == DAGR_AGG_MAX, ng, best);
         int rc = take_or_null(&st[0], best, ng, res);
@@ -616,8 +646,8 @@ static int merge_states(const gb_agg_t *a, const dt_column_t *st, const uint32_t
         return 0;
     }
     /* SUM, MEAN. float64 sums add up in the result itself. */
-    int64_t *cnt = calloc((size_t)ng + 1, sizeof *cnt);
-    gb_i128 *si = a->type == DT_INT64 ? calloc((size_t)ng + 1, sizeof *si) : NULL;
+    int64_t *cnt = big_calloc((size_t)ng + 1, sizeof *cnt);
+    gb_i128 *si = a->type == DT_INT64 ? big_calloc((size_t)ng + 1, sizeof *si) : NULL;
     double *sd = a->type == DT_FLOAT64 ? res->values : NULL;
     int rc = 0;
     if (!cnt || (!si && !sd)) {
@@ -655,6 +685,50 @@ out:
     return rc;
 }
 
+/* Column j of parts[0, np), all of type ty, one after another in *out (new). */
+static int concat_col(const dt_part_t *parts, int np, int j, dt_type_t ty, dt_column_t *out) {
+    int64_t rows = 0;
+    size_t bytes = 0;
+    bool nulls = false;
+    for (int p = 0; p < np; p++) {
+        const dt_column_t *c = &parts[p].cols[j];
+        rows += c->n;
+        bytes += ty == DT_STRING ? (size_t)c->offsets[c->n] : 0;
+        nulls |= c->valid != NULL;
+    }
+    memset(out, 0, sizeof *out);
+    out->type = ty;
+    out->n = rows;
+    size_t w = ty == DT_BOOL ? 1 : 8;
+    out->values = big_malloc(ty == DT_STRING ? bytes + 1 : (size_t)rows * w + 1);
+    if (ty == DT_STRING) out->offsets = big_malloc(((size_t)rows + 1) * sizeof *out->offsets);
+    if (nulls) out->valid = big_calloc(((size_t)rows + 7) / 8 + 1, 1);
+    if (!out->values || (ty == DT_STRING && !out->offsets) || (nulls && !out->valid)) {
+        dt_column_free(out);
+        return -ENOMEM;
+    }
+    int64_t at = 0;
+    size_t bat = 0;
+    if (ty == DT_STRING) out->offsets[0] = 0;
+    for (int p = 0; p < np; p++) {
+        const dt_column_t *c = &parts[p].cols[j];
+        if (ty == DT_STRING) {
+            size_t nb = (size_t)c->offsets[c->n];
+            if (nb) memcpy((char *)out->values + bat, c->values, nb);
+            for (int64_t r = 0; r < c->n; r++)
+                out->offsets[at + r + 1] = (int64_t)bat + c->offsets[r + 1];
+            bat += nb;
+        } else if (c->n) {
+            memcpy((char *)out->values + (size_t)at * w, c->values, (size_t)c->n * w);
+        }
+        for (int64_t r = 0; nulls && r < c->n; r++)
+            if (dt_valid(c, r)) out->valid[(at + r) >> 3] |= (uint8_t)(1u << ((at + r) & 7));
+        at += c->n;
+    }
+    if (ty == DT_STRING) out->nbytes = bytes;
+    return 0;
+}
+
 /* The ncols columns of parts[0, np) (each checked to have the types given) one after
  * another in cols: copies (*owned true), or views of the one part with rows when no other
  * has any (*owned false: the common case of a single partition needs no copy). */
@@ -672,18 +746,12 @@ static int concat_parts(const dt_part_t *parts, int np, int ncols, const dt_type
         *owned = false;
         return 0;
     }
-    const dt_column_t **src = malloc(((size_t)np + 1) * sizeof *src);
-    if (!src) return -ENOMEM;
     int rc = 0, j = 0;
-    for (; j < ncols && rc == 0; j++) {
-        for (int p = 0; p < np; p++)
-            src[p] = &parts[p].cols[j];
-        rc = dt_column_concat(src, np, types[j], &cols[j]);
-    }
+    for (; j < ncols && rc == 0; j++)
+        rc = concat_col(parts, np, j, types[j], &cols[j]);
     if (rc)
         for (int k = 0; k < j - 1; k++)
             dt_column_free(&cols[k]);
-    free(src);
     *owned = rc == 0;
     return rc;
 }
@@ -698,7 +766,7 @@ static int count_pairs(const gtab_t *g, const dt_column_t *D, int nk, dt_column_
     int64_t m = D[0].n;
     gtab_t d;
     uint32_t *did;
-    int rc = group_rows(D, nk + 1, idx, m, &d, &did);
+    int rc = group_rows(D, nk + 1, idx, m, m, &d, &did);
     if (rc) return rc;
     rc = col_new(res, DT_INT64, g->ng);
     if (rc == 0) {
@@ -764,7 +832,7 @@ static dagr_task_result_t merge_task(const dagr_task_view_t *task) {
                        (long long)n, (long long)UINT32_MAX - 1);
         goto done;
     }
-    if ((rc = group_rows(C, nk, idx, n, &g, &gid))) goto done;
+    if ((rc = group_rows(C, nk, idx, n, n, &g, &gid))) goto done;
     for (int k = 0; k < nk; k++)
         if ((rc = dt_column_take(&C[k], g.rep, g.ng, &res[k]))) goto done;
     for (int a = 0; a < pl.h.naggs; a++) {
