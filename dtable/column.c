@@ -2,6 +2,8 @@
 #include "column.h"
 
 #include <stdio.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 
 void dt_column_free(dt_column_t *c) {
@@ -127,4 +129,11 @@ int dt_format_timestamp(int64_t us, char out[40]) {
         return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long)y, m, d, h,
                         mi, s, (long long)frac);
     return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, h, mi, s);
+}
+
+void dt_huge_hint(void *p, size_t n) {
+    if (n < ((size_t)4 << 20)) return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }

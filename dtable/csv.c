@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 void dt_csv_opts_init(dt_csv_opts_t *o) {
     if (!o) return;
@@ -501,15 +500,6 @@ nomem:
     return DT_CSV_ENOMEM;
 }
 
-/* Asks for transparent huge pages on a big buffer (see lib/data.c): its first touch then
- * faults per 2 MB rather than per 4 KB. A hint; nothing changes when it is refused. */
-static void huge_hint(void *p, size_t n) {
-    if (n < ((size_t)4 << 20)) return;
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 /* Room for cap rows in every column (cap > b->cap). */
 static int builder_grow(builder_t *b, size_t cap) {
     for (int j = 0; j < b->ncols; j++) {
@@ -518,12 +508,12 @@ static int builder_grow(builder_t *b, size_t cap) {
             int64_t *o = realloc(c->offsets, (cap + 1) * sizeof *o);
             if (!o) return DT_CSV_ENOMEM;
             c->offsets = o;
-            huge_hint(o, (cap + 1) * sizeof *o);
+            dt_huge_hint(o, (cap + 1) * sizeof *o);
         } else {
             void *v = realloc(c->vals, cap * elem_size(c->type));
             if (!v) return DT_CSV_ENOMEM;
             c->vals = v;
-            huge_hint(v, cap * elem_size(c->type));
+            dt_huge_hint(v, cap * elem_size(c->type));
         }
         if (c->valid) {
             uint8_t *v = realloc(c->valid, (cap + 7) / 8);
@@ -631,7 +621,7 @@ static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc
                 cap *= 2;
             char *v = realloc(c->vals, cap);
             if (!v) return DT_CSV_ENOMEM;
-            huge_hint(v, cap);
+            dt_huge_hint(v, cap);
             c->vals = v;
             c->bcap = cap;
         }

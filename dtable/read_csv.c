@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,8 +161,7 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
     int64_t *first = malloc((size_t)a.nranges * 2 * sizeof *first);
     dt_csv_scan_t *scans = malloc((size_t)a.nranges * sizeof *scans);
     const char *buf = NULL;
-    void *map = NULL;
-    size_t map_len = 0;
+    char *rbuf = NULL;
     int fd = -1;
     dagr_task_result_t res = DAGR_TASK_ERROR;
     if (!types || !nulls || !names || !cols || !first || !scans) {
@@ -205,20 +203,24 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
         if (dt_task_write(task, out, nc, names, cols)) res = DAGR_TASK_DONE;
         goto out;
     }
-    /* The bytes, mapped rather than read: the page cache's pages themselves, no copy. */
+    /* The bytes, read (not mapped: a mapped file that someone truncates meanwhile kills the
+     * process with SIGBUS, where a read reports it). A big buffer asks for huge pages. */
     size_t need = (size_t)(stop - a.off);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    int64_t page = sysconf(_SC_PAGESIZE), lead = a.off % page;
-    if (fd >= 0 && need > 0) {
-        map_len = need + (size_t)lead;
-        map = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, a.off - lead);
+    if (fd >= 0) {
+        rbuf = malloc(need ? need : 1);
+        if (!rbuf) {
+            dt_task_fail_code(task, -ENOMEM, DAGR_OK, NULL);
+            goto out;
+        }
+        dt_huge_hint(rbuf, need);
     }
-    if (fd < 0 || map == MAP_FAILED) {
+    if (fd < 0 || read_at(fd, rbuf, need, a.off) != 0) {
         dagr_task_fail(task, DAGR_ERR_IO, "%s: cannot read bytes %lld-%lld: %s", path,
                        (long long)a.off, (long long)stop, strerror(errno));
         goto out;
     }
-    buf = map ? (char *)map + lead : "";
+    buf = rbuf;
     /* The header, where the file's first range holds it: the same names as the sample's. */
     if (a.k == 0 && a.header) {
         int hn;
@@ -263,7 +265,7 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
     for (int j = 0; j < nc; j++)
         dt_column_free(&cols[j]);
 out:
-    if (map && map != MAP_FAILED) munmap(map, map_len);
+    free(rbuf);
     if (fd >= 0) close(fd);
     free(types);
     free(nulls);
