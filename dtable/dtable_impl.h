@@ -48,6 +48,9 @@ dagr_status_t dt_check(const dagr_dtable_t *t, const char *what);
 dagr_status_t dt_find_col(const dagr_dtable_t *t, const char *name, const char *what, int *j);
 /* Collective: all ranks return the lowest failing rank's status and message. */
 dagr_status_t dt_agree(dagr_ctx_t *ctx, dagr_status_t mine);
+/* Collective (waits): cnt[p] = partition p's rows, on every rank (fetch.c); sets
+ * t->known_rows. */
+dagr_status_t dt_count_parts(dagr_dtable_t *t, int64_t *cnt);
 /* The default partition count of a new table: ranks x worker threads. */
 int dt_default_parts(dagr_ctx_t *ctx);
 

@@ -67,7 +67,7 @@ static dagr_status_t count_parts_as(dagr_dtable_t *t, int64_t *cnt, int bytes) {
     if (!bytes) t->known_rows = total;
     return DAGR_OK;
 }
-static dagr_status_t count_parts(dagr_dtable_t *t, int64_t *cnt) {
+dagr_status_t dt_count_parts(dagr_dtable_t *t, int64_t *cnt) {
     return count_parts_as(t, cnt, 0);
 }
 
@@ -247,7 +247,7 @@ dagr_status_t dagr_dtable_fetch(dagr_dtable_t *t, int64_t k, int root, dagr_rows
     size_t *bytes = calloc((size_t)np, sizeof *bytes);
     if (s == DAGR_OK && (!cnt || !bufs || !bytes)) s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     s = dt_agree(ctx, s);
-    if (s == DAGR_OK) s = count_parts(t, cnt);
+    if (s == DAGR_OK) s = dt_count_parts(t, cnt);
     /* What each partition gives: its rows up to k in all. */
     int64_t left = k < 0 ? INT64_MAX : k;
     for (int p = 0; s == DAGR_OK && p < np; p++) {

@@ -36,7 +36,6 @@
 #include <string.h>
 
 /* to_darray.c: every partition's row count on every rank (waits). */
-dagr_status_t dt_io_count_parts(dagr_dtable_t *t, int64_t *cnt);
 
 #define UNIT_TEXT "us since 1970-01-01T00:00:00Z"
 
@@ -361,7 +360,7 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
                           ? DAGR_OK
                           : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     s = dt_agree(ctx, s);
-    if (s == DAGR_OK) s = dt_io_count_parts(t, cnt);
+    if (s == DAGR_OK) s = dt_count_parts(t, cnt);
     if (s == DAGR_OK) {
         start[0] = 0;
         for (int p = 0; p < np; p++)

@@ -12,47 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- counting rows (also used by h5.c) ---- */
-
-static dagr_task_result_t count_task(const dagr_task_view_t *task) {
-    int64_t *slot;
-    memcpy(&slot, task->args, sizeof slot);
-    int64_t n = dt_part_nrows(task->buf[0], task->bytes[0]);
-    if (n < 0) {
-        dagr_task_fail(task, DAGR_ERR_FORMAT, "a partition is not a table partition");
-        return DAGR_TASK_ERROR;
-    }
-    *slot = n;
-    return DAGR_TASK_DONE;
-}
-static const dagr_kernel_t count_kernel = {"dtable_io_count", count_task, NULL, {NULL}};
-
-/* Collective (waits): cnt[p] = partition p's rows, on every rank; sets t->known_rows. The
- * count tasks run on this rank's partitions' rank, so they may write into cnt. */
-dagr_status_t dt_io_count_parts(dagr_dtable_t *t, int64_t *cnt);
-dagr_status_t dt_io_count_parts(dagr_dtable_t *t, int64_t *cnt) {
-    dagr_status_t s = DAGR_OK;
-    memset(cnt, 0, (size_t)t->nparts * sizeof *cnt);
-    for (int p = 0; p < t->nparts && s == DAGR_OK; p++) {
-        int64_t *slot = &cnt[p];
-        dagr_access_t acc = {t->parts[p], DAGR_READ};
-        dagr_task_opts_t o;
-        dagr_task_opts_init(&o);
-        o.rank = dt_part_rank(t->ctx, p);
-        s = dagr_spawn(t->ctx, &count_kernel, &slot, sizeof slot, 1, &acc, &o);
-    }
-    dagr_status_t w = dagr_wait_all(t->ctx);
-    if (s == DAGR_OK) s = w;
-    DAGR_TRY(dt_agree(t->ctx, s));
-    int e = MPI_Allreduce(MPI_IN_PLACE, cnt, t->nparts, MPI_INT64_T, MPI_SUM, ctx_comm(t->ctx));
-    DAGR_CHECK(e == MPI_SUCCESS, DAGR_ERR_MPI, "MPI_Allreduce of the row counts failed");
-    int64_t total = 0;
-    for (int p = 0; p < t->nparts; p++)
-        total += cnt[p];
-    t->known_rows = total;
-    return DAGR_OK;
-}
-
 /* ---- the fill tasks ---- */
 
 /* The task's arguments: this header, then ncols int32 table column indices. The buffers: 0
@@ -183,7 +142,7 @@ dagr_status_t dagr_dtable_to_darray(dagr_dtable_t *t, int ncols, const char *con
     int64_t *start = malloc(((size_t)np + 1) * sizeof *start);
     s = cnt && start ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     s = dt_agree(t->ctx, s);
-    if (s == DAGR_OK) s = dt_io_count_parts(t, cnt);
+    if (s == DAGR_OK) s = dt_count_parts(t, cnt);
     dagr_darray_t *A = NULL;
     if (s == DAGR_OK) {
         start[0] = 0;
