@@ -362,6 +362,49 @@ Test(dtable_expr, errors) {
     cr_assert_null(dt_expr_parse("fare >", NC, names, types, NULL, 0));
 }
 
+/* Text of k copies of pre, then mid, then k copies of post (malloc'ed). */
+static char *repeat(const char *pre, const char *mid, const char *post, int k) {
+    size_t lp = strlen(pre), lm = strlen(mid), lq = strlen(post);
+    char *s = malloc((size_t)k * (lp + lq) + lm + 1), *w = s;
+    for (int i = 0; i < k; i++, w += lp)
+        memcpy(w, pre, lp);
+    memcpy(w, mid, lm), w += lm;
+    for (int i = 0; i < k; i++, w += lq)
+        memcpy(w, post, lq);
+    *w = 0;
+    return s;
+}
+
+/* Found with fuzz/fuzz_expr.c's harness on long inputs: 20000 nested parentheses, or a sum of
+ * 20000 terms (a left-deep tree that eval walks recursively), overflowed the stack. Nesting
+ * and tree depth are now bounded (1000 levels): deeper is a parse error. */
+Test(dtable_expr, nesting_limit) {
+    static const struct {
+        const char *pre, *mid, *post;
+    } deep[] = {{"(", "p2", ")"},   {"not ", "flag", ""},       {"-", "passengers", ""},
+                {"abs(", "1", ")"}, {"", "1", " + passengers"}, {"", "flag", " is null"}};
+    size_t errlen = 1 << 20;
+    char *err = malloc(errlen);
+    for (size_t d = 0; d < sizeof deep / sizeof deep[0]; d++) {
+        char *ok = repeat(deep[d].pre, deep[d].mid, deep[d].post, 900);
+        dt_expr_t *e = dt_expr_parse(ok, NC, names, types, err, errlen);
+        cr_assert(e, "900 levels of '%s': %s", deep[d].pre[0] ? deep[d].pre : deep[d].post, err);
+        dt_column_t out;
+        cr_assert_eq(dt_expr_eval(e, cols, NR, &out, err, errlen), 0);
+        dt_column_free(&out);
+        dt_expr_free(e);
+        free(ok);
+        char *bad = repeat(deep[d].pre, deep[d].mid, deep[d].post, 50000);
+        cr_assert_null(dt_expr_parse(bad, NC, names, types, err, errlen));
+        cr_assert(strstr(err, "nested too deeply (more than 1000 levels)"), "%.200s", err);
+        free(bad);
+    }
+    char *sum = repeat("", "passengers", " + passengers", 998);
+    expect(sum, DT_INT64, "999", "1998", "2997", "3996");
+    free(sum);
+    free(err);
+}
+
 Test(dtable_expr, columns_read) {
     dt_expr_t *e = parse_ok("tip / fare + fare * \"odd name\" - length(name)");
     int n;
