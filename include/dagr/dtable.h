@@ -257,8 +257,8 @@ typedef enum dagr_join_kind {
 typedef struct dagr_join_opts {
     dagr_join_kind_t kind;    /* DAGR_JOIN_INNER */
     const char *right_suffix; /* "_right": appended to a right column whose name the left has */
-    /* Broadcast instead of shuffling: the side given is sent whole to every partition of
-     * the other (no shuffle of the big side). -1 (default): when the right table's row
+    /* Broadcast instead of shuffling: the right table is sent whole to every rank holding
+     * left partitions (no shuffle of the big side). -1 (default): when the right table's row
      * count is known (it came from dagr_dtable_nrows, a fetch or a load) and at most
      * broadcast_rows, and the kind allows it (not RIGHT or FULL); 0: never; 1: always
      * broadcast the right (refused for RIGHT and FULL). */
@@ -270,13 +270,17 @@ typedef struct dagr_join_opts {
 DAGR_API void dagr_join_opts_init(dagr_join_opts_t *o);
 
 /* The join of left and right on left_keys[i] = right_keys[i] for i < nkeys (nulls never
- * match, as in SQL). The result has the left columns, then the right ones other than the
- * keys (none for SEMI and ANTI); for RIGHT and FULL joins a key column holds the right key
+ * match, as in SQL; 0.0 matches -0.0, and NaN matches NaN). The result has the left columns,
+ * then the right ones other than the keys (none for SEMI and ANTI), a right name the left
+ * also has taking right_suffix; for RIGHT and FULL joins a key column holds the right key
  * where the left row is missing (SQL's COALESCE(l.k, r.k)). Rows come in no particular
- * order. A hash join per partition after a hash shuffle of both sides on the keys.
- * Logically collective. Errors: DAGR_ERR_ARG (NULL arguments, nkeys < 1, an unknown key,
- * keys of different types, tables of
- * different contexts, a bad kind or broadcast). */
+ * order. A hash join per partition after a hash shuffle of both sides on the keys (the
+ * result has as many partitions as the input with more), or, when broadcasting, the right
+ * table gathered and hashed once per rank and probed by each left partition where it is
+ * (the result has the left's partitions). Logically collective. Errors: DAGR_ERR_ARG (NULL
+ * arguments, nkeys < 1 or > 64, an unknown key, keys of different types, tables of
+ * different contexts, a bad kind or broadcast, a NULL right_suffix, result names that still
+ * collide after the suffix). */
 DAGR_API dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *right, int nkeys,
                                         const char *const *left_keys, const char *const *right_keys,
                                         const dagr_join_opts_t *opts, dagr_dtable_t **out);

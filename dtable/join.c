@@ -1,0 +1,1004 @@
+/* Joins (dtable.h): a hash join per destination partition after a hash shuffle of both sides
+ * on their keys, or, when the right side is broadcast, one join per left partition where it
+ * lies (the left side does not move).
+ *
+ * Both modes run one task body (join_task): its inputs are some left partitions (the left
+ * buckets (p, q) of every p, or left partition p) and the right rows (the right buckets
+ * (p', q) of every p', or the rows a broadcast's build task gathered on this rank), its
+ * output one result partition. It builds an open-addressing hash table over the right rows
+ * (one slot per distinct key, the rows of equal keys chained) or, broadcasting, reads the one
+ * its rank's build task made (one build per rank, not per partition: a million-row right
+ * side hashed once), probes it with the left rows a chunk at a time, collects the (left row,
+ * right row) pairs, and gathers the result's columns from them, -1 standing for the missing
+ * side of an outer join's unmatched row (a null). RIGHT and FULL joins never broadcast: each
+ * right row must be seen by one task, which emits it if nothing matched it.
+ *
+ * Equal keys of the same type hash alike on both sides (dt_hash_rows), so equal keys meet in
+ * one destination. A row with a null key never matches, so the shuffle spreads such rows
+ * over the destinations instead of sending them all where the null hash points. */
+#include "dtable_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOIN_MAX_KEYS 64 /* dt_route_hash's limit */
+
+void dagr_join_opts_init(dagr_join_opts_t *o) {
+    if (!o) return;
+    o->kind = DAGR_JOIN_INNER;
+    o->right_suffix = "_right";
+    o->broadcast = -1;
+    o->broadcast_rows = 1000000;
+}
+
+static const char *kind_name(dagr_join_kind_t k) {
+    static const char *const names[] = {"inner", "left", "right", "full", "semi", "anti"};
+    return (unsigned)k <= DAGR_JOIN_ANTI ? names[k] : "?";
+}
+
+/* ---- the task's argument block ----
+ * join_hdr_t, then int32 left key indices [nkeys], right key indices [nkeys], then the
+ * result's schema (dt_args_schema; a build task: the right table's). Inputs: buf[0, nl) left,
+ * buf[nl, nl + nr) right, buf[nl + nr] the hash table when prebuilt, then the result
+ * partition (a build task: nl = 0, its outputs the right rows and their hash table). */
+typedef struct join_hdr {
+    int32_t kind, nkeys;
+    int32_t nl, nr;       /* left and right inputs */
+    int32_t lcols, rcols; /* the left and right tables' column counts */
+    int32_t prebuilt;     /* 1: the one right input is a build task's, then its hash table */
+    int32_t pad;
+} join_hdr_t;
+
+/* ---- gathering rows into result columns ---- */
+
+/* rows[0, n) of src, in order; a row -1 (only where missing) or src NULL gives a null. */
+typedef struct seg {
+    const dt_column_t *src;
+    const int64_t *rows;
+    int64_t n;
+    bool missing; /* rows may hold -1 */
+    bool ident;   /* rows are 0, 1, ..., src->n - 1: a plain copy */
+} seg_t;
+
+/* Bits [0, n) of src (NULL: all set) into dst at bit k. */
+static void copy_bits(uint8_t *dst, int64_t k, const uint8_t *src, int64_t n) {
+    int64_t i = 0;
+    if (k % 8 == 0) {
+        size_t whole = (size_t)(n / 8);
+        if (src)
+            memcpy(dst + k / 8, src, whole);
+        else
+            memset(dst + k / 8, 0xff, whole);
+        i = (int64_t)whole * 8;
+    }
+    for (; i < n; i++) {
+        unsigned v = !src || (src[i >> 3] >> (i & 7) & 1);
+        dst[(k + i) >> 3] |= (uint8_t)(v << ((k + i) & 7));
+    }
+}
+
+/* The segments one after another into *out, a new column of type (owned). 0 or -ENOMEM. */
+static int gather(dt_type_t type, const seg_t *segs, int ns, dt_column_t *out) {
+    int64_t n = 0;
+    bool maybe_null = false;
+    for (int s = 0; s < ns; s++) {
+        n += segs[s].n;
+        if (segs[s].n > 0) maybe_null |= !segs[s].src || segs[s].src->valid || segs[s].missing;
+    }
+    dt_column_t R = {.type = type, .n = n};
+    if (maybe_null && !(R.valid = calloc(((size_t)n + 7) / 8 + 1, 1))) goto oom;
+    if (type == DT_STRING) {
+        if (!(R.offsets = malloc(((size_t)n + 1) * sizeof *R.offsets))) goto oom;
+        int64_t *off = R.offsets, at = 0, k = 0;
+        off[0] = 0;
+        for (int s = 0; s < ns; s++) {
+            const seg_t *g = &segs[s];
+            const int64_t *so = g->src ? g->src->offsets : NULL;
+            if (g->ident) {
+                for (int64_t i = 0; i < g->n; i++, k++)
+                    off[k + 1] = at + so[i + 1];
+                at += so[g->n];
+                continue;
+            }
+            for (int64_t i = 0; i < g->n; i++, k++) {
+                int64_t r = g->rows ? g->rows[i] : -1;
+                if (so && r >= 0) at += so[r + 1] - so[r];
+                off[k + 1] = at;
+            }
+        }
+        R.nbytes = (size_t)at;
+        if (!(R.values = malloc(R.nbytes + 1))) goto oom;
+        char *d = R.values;
+        k = 0;
+        for (int s = 0; s < ns; s++) {
+            const seg_t *g = &segs[s];
+            if (!g->src) {
+                k += g->n;
+                continue;
+            }
+            const int64_t *so = g->src->offsets;
+            const char *sv = g->src->values;
+            if (g->ident) {
+                if (so[g->n] > 0) memcpy(d + off[k], sv, (size_t)so[g->n]);
+                k += g->n;
+                continue;
+            }
+            for (int64_t i = 0; i < g->n; i++, k++) {
+                int64_t r = g->rows[i];
+                if (r >= 0 && off[k + 1] > off[k])
+                    memcpy(d + off[k], sv + so[r], (size_t)(off[k + 1] - off[k]));
+            }
+        }
+    } else if (type == DT_BOOL) {
+        if (!(R.values = malloc(n ? (size_t)n : 1))) goto oom;
+        uint8_t *d = R.values;
+        for (int s = 0; s < ns; s++) {
+            const seg_t *g = &segs[s];
+            if (!g->src) {
+                memset(d, 0, (size_t)g->n);
+            } else if (g->ident) {
+                memcpy(d, g->src->values, (size_t)g->n);
+            } else {
+                const uint8_t *v = g->src->values;
+                for (int64_t i = 0; i < g->n; i++)
+                    d[i] = g->rows[i] >= 0 ? v[g->rows[i]] : 0;
+            }
+            d += g->n;
+        }
+    } else { /* int64, float64, timestamp: 8 bytes, copied as such */
+        if (!(R.values = malloc(n ? (size_t)n * 8 : 1))) goto oom;
+        uint64_t *d = R.values;
+        for (int s = 0; s < ns; s++) {
+            const seg_t *g = &segs[s];
+            const int64_t *rows = g->rows;
+            if (!g->src) {
+                memset(d, 0, (size_t)g->n * 8);
+            } else if (g->ident) {
+                memcpy(d, g->src->values, (size_t)g->n * 8);
+            } else if (g->missing) {
+                const uint64_t *v = g->src->values;
+                for (int64_t i = 0; i < g->n; i++)
+                    d[i] = rows[i] >= 0 ? v[rows[i]] : 0;
+            } else {
+                const uint64_t *v = g->src->values;
+                for (int64_t i = 0; i < g->n; i++)
+                    d[i] = v[rows[i]];
+            }
+            d += g->n;
+        }
+    }
+    if (R.valid) {
+        int64_t k = 0;
+        uint8_t *bm = R.valid;
+        for (int s = 0; s < ns; s++) {
+            const seg_t *g = &segs[s];
+            if (!g->src) {
+                k += g->n; /* calloc'ed: already null */
+                continue;
+            }
+            const dt_column_t *c = g->src;
+            if (g->ident) {
+                copy_bits(bm, k, c->valid, g->n);
+                k += g->n;
+                continue;
+            }
+            for (int64_t i = 0; i < g->n; i++, k++) {
+                int64_t r = g->rows[i];
+                unsigned v = r >= 0 && dt_valid(c, r);
+                bm[k >> 3] |= (uint8_t)(v << (k & 7));
+            }
+        }
+        /* No bitmap when every row turned out valid (column.h's convention). */
+        bool all = true;
+        for (int64_t b = 0; all && b < n / 8; b++)
+            all = bm[b] == 0xff;
+        for (int64_t i = n / 8 * 8; all && i < n; i++)
+            all = bm[i >> 3] >> (i & 7) & 1;
+        if (all) {
+            free(R.valid);
+            R.valid = NULL;
+        }
+    }
+    *out = R;
+    return 0;
+oom:
+    dt_column_free(&R);
+    return -ENOMEM;
+}
+
+/* ---- the hash table over the right rows ---- */
+
+/* A slot: the head of the chain of right rows of one key (-1: empty), and a tag: the key
+ * itself when the key is one int64 or timestamp column (compared in the slot, without a
+ * second cache miss into the column), else the rows' hash. */
+typedef struct slot {
+    uint64_t tag;
+    int64_t head;
+} slot_t;
+
+typedef struct table {
+    slot_t *slots;
+    uint64_t mask;
+    int64_t *next; /* the next right row of the same key, -1 at the chain's end */
+    bool fast;     /* one int64/timestamp key: tags are keys */
+    bool owned;    /* slots and next malloc'ed here (not a build task's buffer) */
+} table_t;
+
+/* Whether row i of cols has a null in one of the keys. */
+static inline bool key_null(const dt_column_t *cols, const int *keys, int nkeys, int64_t i) {
+    for (int k = 0; k < nkeys; k++)
+        if (!dt_valid(&cols[keys[k]], i)) return true;
+    return false;
+}
+
+static bool keys_nullable(const dt_column_t *cols, const int *keys, int nkeys) {
+    for (int k = 0; k < nkeys; k++)
+        if (cols[keys[k]].valid) return true;
+    return false;
+}
+
+/* A window of the key columns at row i0 (views) for dt_hash_rows; i0 a multiple of 8. */
+static void key_window(const dt_column_t *cols, const int *keys, int nkeys, int64_t i0, int64_t m,
+                       dt_column_t *sub) {
+    for (int k = 0; k < nkeys; k++) {
+        const dt_column_t *c = &cols[keys[k]];
+        dt_column_t s = *c;
+        s.n = m;
+        if (c->type == DT_STRING)
+            s.offsets = c->offsets + i0;
+        else
+            s.values = (char *)c->values + (size_t)i0 * (c->type == DT_BOOL ? 1 : 8);
+        if (c->valid) s.valid = c->valid + i0 / 8;
+        sub[k] = s;
+    }
+}
+
+enum { CHUNK = 4096 }; /* a multiple of 8 (key_window) */
+
+/* The slots of a table of n rows: a power of two, at most half full. */
+static uint64_t table_cap(int64_t n) {
+    uint64_t cap = 16;
+    while (cap < (uint64_t)n * 2)
+        cap <<= 1;
+    return cap;
+}
+
+static bool table_fast(const dt_column_t *cols, const int *rkeys, int nkeys) {
+    return nkeys == 1 && (cols[rkeys[0]].type == DT_INT64 || cols[rkeys[0]].type == DT_TIMESTAMP);
+}
+
+/* Fills t (slots: table_cap(n) entries, next: n, mask set) with the n right rows of cols
+ * (keys rkeys). Rows with a null key are left out (they match nothing). 0 or -ENOMEM. */
+static int table_fill(table_t *t, const dt_column_t *cols, const int *rkeys, int nkeys, int64_t n) {
+    uint64_t *h = malloc(((size_t)n + 1) * sizeof *h);
+    if (!h) return -ENOMEM;
+    t->fast = table_fast(cols, rkeys, nkeys);
+    for (uint64_t s = 0; s <= t->mask; s++)
+        t->slots[s].head = -1;
+    int idx[JOIN_MAX_KEYS];
+    for (int k = 0; k < nkeys; k++)
+        idx[k] = k;
+    dt_column_t sub[JOIN_MAX_KEYS];
+    for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
+        int64_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
+        key_window(cols, rkeys, nkeys, i0, m, sub);
+        dt_hash_rows(sub, nkeys, idx, m, h + i0);
+    }
+    bool nullable = keys_nullable(cols, rkeys, nkeys);
+    const int64_t *kv = t->fast ? cols[rkeys[0]].values : NULL;
+    /* Backwards, each row put at its chain's head: chains list the rows in ascending order. */
+    for (int64_t r = n - 1; r >= 0; r--) {
+        t->next[r] = -1;
+        if (nullable && key_null(cols, rkeys, nkeys, r)) continue;
+        uint64_t tag = t->fast ? (uint64_t)kv[r] : h[r];
+        uint64_t s = h[r] & t->mask;
+        for (;; s = (s + 1) & t->mask) {
+            slot_t *sl = &t->slots[s];
+            if (sl->head < 0) {
+                sl->tag = tag;
+                sl->head = r;
+                break;
+            }
+            if (sl->tag == tag &&
+                (t->fast || dt_keys_equal(cols, rkeys, sl->head, cols, rkeys, r, nkeys, false))) {
+                t->next[r] = sl->head;
+                sl->head = r;
+                break;
+            }
+        }
+    }
+    free(h);
+    return 0;
+}
+
+/* A table of its own over the n right rows of cols. 0 or -ENOMEM. */
+static int table_build(table_t *t, const dt_column_t *cols, const int *rkeys, int nkeys,
+                       int64_t n) {
+    uint64_t cap = table_cap(n);
+    t->mask = cap - 1;
+    t->owned = true;
+    t->slots = malloc(cap * sizeof *t->slots);
+    t->next = malloc(((size_t)n + 1) * sizeof *t->next);
+    if (!t->slots || !t->next) return -ENOMEM;
+    return table_fill(t, cols, rkeys, nkeys, n);
+}
+
+static void table_free(table_t *t) {
+    if (!t->owned) return;
+    free(t->slots);
+    free(t->next);
+}
+
+/* A hash table in a handle (a broadcast's build task writes one per rank; the probe tasks of
+ * that rank read it in place): ht_hdr_t, slots[cap], next[nrows]. */
+#define HT_MAGIC 0x31544a44u /* "DJT1" */
+typedef struct ht_hdr {
+    uint32_t magic, fast;
+    int64_t nrows;
+    uint64_t cap, pad;
+} ht_hdr_t;
+
+static size_t ht_bytes(int64_t n, uint64_t cap) {
+    return sizeof(ht_hdr_t) + cap * sizeof(slot_t) + (size_t)n * sizeof(int64_t);
+}
+
+/* The table in buf[0, bytes) over nrows right rows, in place (*copy: an aligned copy made
+ * when buf is not 8-byte aligned, to free). False when it is not such a table. */
+static bool ht_view(const void *buf, size_t bytes, int64_t nrows, table_t *t, void **copy) {
+    ht_hdr_t h;
+    *copy = NULL;
+    if (bytes < sizeof h) return false;
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != HT_MAGIC || h.nrows != nrows || h.cap < 16 || (h.cap & (h.cap - 1)) ||
+        h.cap > ((size_t)1 << 58) || bytes != ht_bytes(nrows, h.cap))
+        return false;
+    const char *p = buf;
+    if ((uintptr_t)p % 8) {
+        if (!(*copy = malloc(bytes))) return false;
+        memcpy(*copy, buf, bytes);
+        p = *copy;
+    }
+    t->slots = (slot_t *)(p + sizeof h);
+    t->next = (int64_t *)(p + sizeof h + h.cap * sizeof(slot_t));
+    t->mask = h.cap - 1;
+    t->fast = h.fast != 0;
+    t->owned = false;
+    return true;
+}
+
+/* ---- (left row, right row) pairs ---- */
+
+typedef struct pairs {
+    int64_t *l, *r;
+    int64_t n, cap;
+} pairs_t;
+
+static int pairs_grow(pairs_t *p, int64_t need) {
+    if (need <= p->cap) return 0;
+    int64_t cap = p->cap ? p->cap : 1024;
+    while (cap < need)
+        cap *= 2;
+    int64_t *l = realloc(p->l, (size_t)cap * sizeof *l);
+    if (!l) return -ENOMEM;
+    p->l = l;
+    int64_t *r = realloc(p->r, (size_t)cap * sizeof *r);
+    if (!r) return -ENOMEM;
+    p->r = r;
+    p->cap = cap;
+    return 0;
+}
+
+/* Appends a pair; 0 or -ENOMEM. */
+static inline int pairs_put(pairs_t *p, int64_t l, int64_t r) {
+    if (p->n == p->cap && pairs_grow(p, p->n + 1)) return -ENOMEM;
+    p->l[p->n] = l;
+    p->r[p->n] = r;
+    p->n++;
+    return 0;
+}
+
+/* The chain head of left row i (keys lkeys of L) in t, or -1. */
+static inline int64_t table_find(const table_t *t, const dt_column_t *L, const int *lkeys,
+                                 const dt_column_t *R, const int *rkeys, int nkeys, int64_t i,
+                                 uint64_t h, uint64_t tag) {
+    for (uint64_t s = h & t->mask;; s = (s + 1) & t->mask) {
+        const slot_t *sl = &t->slots[s];
+        if (sl->head < 0) return -1;
+        if (sl->tag == tag &&
+            (t->fast || dt_keys_equal(L, lkeys, i, R, rkeys, sl->head, nkeys, false)))
+            return sl->head;
+    }
+}
+
+/* Probes t with rows [0, n) of L, appending the pairs the kind asks for to *P (left rows
+ * relative to L; right -1 where none matches) and marking matched right rows. 0 or -ENOMEM. */
+static int probe(const table_t *t, int64_t nright, const dt_column_t *L, const int *lkeys,
+                 const dt_column_t *R, const int *rkeys, int nkeys, int64_t n,
+                 dagr_join_kind_t kind, uint8_t *matched, pairs_t *P) {
+    uint64_t h[CHUNK];
+    int idx[JOIN_MAX_KEYS];
+    for (int k = 0; k < nkeys; k++)
+        idx[k] = k;
+    dt_column_t sub[JOIN_MAX_KEYS];
+    bool nullable = keys_nullable(L, lkeys, nkeys);
+    const int64_t *kv = t->fast ? L[lkeys[0]].values : NULL;
+    bool keep_unmatched = kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL;
+    for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
+        int64_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
+        if (nright == 0) { /* nothing matches: only the kinds keeping unmatched left rows */
+            if (keep_unmatched || kind == DAGR_JOIN_ANTI)
+                for (int64_t i = i0; i < i0 + m; i++)
+                    if (pairs_put(P, i, -1)) return -ENOMEM;
+            continue;
+        }
+        key_window(L, lkeys, nkeys, i0, m, sub);
+        dt_hash_rows(sub, nkeys, idx, m, h);
+        for (int64_t j = 0; j < m; j++) {
+            int64_t i = i0 + j;
+            if (j + 8 < m) __builtin_prefetch(&t->slots[h[j + 8] & t->mask]);
+            int64_t r = -1;
+            if (!nullable || !key_null(L, lkeys, nkeys, i))
+                r = table_find(t, L, lkeys, R, rkeys, nkeys, i, h[j],
+                               t->fast ? (uint64_t)kv[i] : h[j]);
+            int e = 0;
+            switch (kind) {
+            case DAGR_JOIN_SEMI:
+                if (r >= 0) e = pairs_put(P, i, -1);
+                break;
+            case DAGR_JOIN_ANTI:
+                if (r < 0) e = pairs_put(P, i, -1);
+                break;
+            default:
+                if (r < 0 && keep_unmatched) e = pairs_put(P, i, -1);
+                for (; r >= 0 && !e; r = t->next[r]) {
+                    e = pairs_put(P, i, r);
+                    if (matched) matched[r] = 1;
+                }
+            }
+            if (e) return e;
+        }
+    }
+    return 0;
+}
+
+/* ---- the join task ---- */
+
+/* Whether partition p (of ncols expected columns, key types keytypes at keys) can be read;
+ * an empty buffer (no column, no row) is an empty partition. Fails the task if not. */
+static bool part_ok(const dagr_task_view_t *task, const dt_part_t *p, int ncols, const int *keys,
+                    int nkeys, const dt_type_t *keytypes, const char *side) {
+    if (p->ncols == 0 && p->nrows == 0) return true;
+    if (p->ncols != ncols) {
+        dagr_task_fail(task, DAGR_ERR_FORMAT, "join: a %s partition has %d columns, not %d", side,
+                       p->ncols, ncols);
+        return false;
+    }
+    for (int k = 0; k < nkeys; k++)
+        if (p->cols[keys[k]].type != keytypes[k]) {
+            dagr_task_fail(task, DAGR_ERR_FORMAT, "join: a %s partition's key '%s' is %s, not %s",
+                           side, p->names[keys[k]], dt_type_name(p->cols[keys[k]].type),
+                           dt_type_name(keytypes[k]));
+            return false;
+        }
+    return true;
+}
+
+/* Reads a task's header and key lists; the rest of the args is a schema. */
+static void read_hdr(dt_argr_t *ar, const dagr_task_view_t *task, join_hdr_t *a, int *lkeys,
+                     int *rkeys) {
+    dt_argr_init(ar, task);
+    dt_argr_get(ar, a, sizeof *a);
+    for (int k = 0; k < a->nkeys; k++) {
+        int32_t v;
+        dt_argr_get(ar, &v, sizeof v);
+        lkeys[k] = v;
+    }
+    for (int k = 0; k < a->nkeys; k++) {
+        int32_t v;
+        dt_argr_get(ar, &v, sizeof v);
+        rkeys[k] = v;
+    }
+}
+
+/* The nr right inputs Rp as one set of columns rc: views of the only non-empty one, else the
+ * non-empty ones concatenated (*owned: free rc's columns). Zeroed columns without a row. */
+static int right_columns(const dt_part_t *Rp, int nr, int rcols, dt_column_t *rc, bool *owned,
+                         int64_t *nright) {
+    int nsrc = 0, only = -1;
+    *nright = 0;
+    *owned = false;
+    for (int p = 0; p < nr; p++)
+        if (Rp[p].nrows > 0) {
+            *nright += Rp[p].nrows;
+            only = p;
+            nsrc++;
+        }
+    if (nsrc == 1) memcpy(rc, Rp[only].cols, (size_t)rcols * sizeof *rc);
+    if (nsrc <= 1) return 0;
+    const dt_column_t **srcs = malloc((size_t)nsrc * sizeof *srcs);
+    if (!srcs) return -ENOMEM;
+    *owned = true;
+    int code = 0;
+    for (int j = 0; j < rcols && !code; j++) {
+        int m = 0;
+        for (int p = 0; p < nr; p++)
+            if (Rp[p].nrows > 0) srcs[m++] = &Rp[p].cols[j];
+        code = dt_column_concat(srcs, m, srcs[0]->type, &rc[j]);
+    }
+    free(srcs);
+    return code;
+}
+
+/* A broadcast's build task, one per rank holding left partitions: every right partition into
+ * one (output 0) and the hash table over its rows (output 1), which that rank's probe tasks
+ * share. Args: header (nl 0), keys, the right table's schema. */
+static dagr_task_result_t build_task(const dagr_task_view_t *task) {
+    dt_argr_t ar;
+    join_hdr_t a;
+    int lkeys[JOIN_MAX_KEYS], rkeys[JOIN_MAX_KEYS];
+    read_hdr(&ar, task, &a, lkeys, rkeys);
+    int rnc;
+    const char **rnames = NULL;
+    dt_type_t *rtypes = NULL;
+    if (!dt_argr_schema(&ar, &rnc, &rnames, &rtypes))
+        return dt_task_fail_code(task, -ENOMEM, 0, NULL);
+    dt_type_t keytypes[JOIN_MAX_KEYS];
+    for (int k = 0; k < a.nkeys; k++)
+        keytypes[k] = rtypes[rkeys[k]];
+    int nviewed = 0, code = 0;
+    bool owned = false, ok = false;
+    int64_t nright = 0;
+    table_t t = {0};
+    dt_part_t *in = calloc((size_t)a.nr + 1, sizeof *in);
+    dt_column_t *rc = calloc((size_t)rnc + 1, sizeof *rc);
+    if (!in || !rc) {
+        code = -ENOMEM;
+        goto fail;
+    }
+    for (; nviewed < a.nr; nviewed++)
+        if (!dt_task_view(task, nviewed, &in[nviewed]) ||
+            !part_ok(task, &in[nviewed], rnc, rkeys, a.nkeys, keytypes, "right"))
+            goto out;
+    if ((code = right_columns(in, a.nr, rnc, rc, &owned, &nright))) goto fail;
+    for (int j = 0; nright == 0 && j < rnc; j++)
+        rc[j].type = rtypes[j];
+    if (!dt_task_write(task, a.nr, rnc, rnames, rc)) goto out;
+    if ((code = table_build(&t, rc, rkeys, a.nkeys, nright))) goto fail;
+    size_t bytes = ht_bytes(nright, t.mask + 1);
+    if (dagr_task_resize(task, a.nr + 1, bytes) != DAGR_OK) goto out;
+    ht_hdr_t h = {HT_MAGIC, t.fast, nright, t.mask + 1, 0};
+    char *p = task->buf[a.nr + 1];
+    memcpy(p, &h, sizeof h);
+    memcpy(p + sizeof h, t.slots, (t.mask + 1) * sizeof(slot_t));
+    memcpy(p + sizeof h + (t.mask + 1) * sizeof(slot_t), t.next, (size_t)nright * sizeof(int64_t));
+    ok = true;
+    goto out;
+fail:
+    dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join: building the hash table failed");
+out:
+    table_free(&t);
+    for (int j = 0; owned && j < rnc; j++)
+        dt_column_free(&rc[j]);
+    for (int p = 0; p < nviewed; p++)
+        dt_part_free(&in[p]);
+    free(in);
+    free(rc);
+    free(rnames);
+    free(rtypes);
+    return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
+}
+static const dagr_kernel_t build_kernel = {"dtable_join_build", build_task, NULL, {NULL}};
+
+static dagr_task_result_t join_task(const dagr_task_view_t *task) {
+    dt_argr_t ar;
+    join_hdr_t a;
+    int lkeys[JOIN_MAX_KEYS], rkeys[JOIN_MAX_KEYS];
+    read_hdr(&ar, task, &a, lkeys, rkeys);
+    int onc;
+    const char **onames = NULL;
+    dt_type_t *otypes = NULL;
+    if (!dt_argr_schema(&ar, &onc, &onames, &otypes))
+        return dt_task_fail_code(task, -ENOMEM, 0, NULL);
+    dagr_join_kind_t kind = (dagr_join_kind_t)a.kind;
+    dt_type_t keytypes[JOIN_MAX_KEYS];
+    for (int k = 0; k < a.nkeys; k++)
+        keytypes[k] = otypes[lkeys[k]];
+
+    int nin = a.nl + a.nr, nviewed = 0, outi = nin + (a.prebuilt ? 1 : 0);
+    dt_part_t *in = calloc((size_t)nin + 1, sizeof *in);
+    dt_column_t *rc = calloc((size_t)a.rcols + 1, sizeof *rc);
+    dt_column_t *out = calloc((size_t)onc + 1, sizeof *out);
+    int *rother = malloc(((size_t)a.rcols + 1) * sizeof *rother); /* right non-key columns */
+    seg_t *segs = malloc(((size_t)a.nl + 2) * sizeof *segs);
+    int64_t *lstart = malloc(((size_t)a.nl + 1) * sizeof *lstart);
+    bool *ident_in = malloc(((size_t)a.nl + 1) * sizeof *ident_in);
+    void *htcopy = NULL;
+    table_t t = {0};
+    pairs_t P = {0};
+    uint8_t *matched = NULL;
+    bool rc_owned = false, ok = false;
+    int nout_made = 0, code = 0;
+    if (!in || !rc || !out || !rother || !segs || !lstart || !ident_in) {
+        code = -ENOMEM;
+        goto fail;
+    }
+    for (; nviewed < nin; nviewed++) {
+        bool left = nviewed < a.nl;
+        if (!dt_task_view(task, nviewed, &in[nviewed])) goto out;
+        if (!part_ok(task, &in[nviewed], left ? a.lcols : a.rcols, left ? lkeys : rkeys, a.nkeys,
+                     keytypes, left ? "left" : "right"))
+            goto out;
+    }
+    dt_part_t *L = in;
+    int64_t nright;
+    if ((code = right_columns(in + a.nl, a.nr, a.rcols, rc, &rc_owned, &nright))) goto fail;
+    int nother = 0;
+    for (int j = 0; j < a.rcols; j++) {
+        bool key = false;
+        for (int k = 0; k < a.nkeys; k++)
+            key |= rkeys[k] == j;
+        if (!key) rother[nother++] = j;
+    }
+    bool semi = kind == DAGR_JOIN_SEMI || kind == DAGR_JOIN_ANTI;
+    if (onc != a.lcols + (semi ? 0 : nother)) {
+        dagr_task_fail(task, DAGR_ERR_INTERNAL, "join: %d result columns for %d + %d", onc, a.lcols,
+                       nother);
+        goto out;
+    }
+    /* Every column of the type the result gives it (gather reads them as such). */
+    for (int p = 0; p < nin; p++) {
+        bool left = p < a.nl;
+        for (int j = 0; in[p].ncols > 0 && j < (left ? a.lcols : semi ? 0 : nother); j++) {
+            int c = left ? j : rother[j];
+            dt_type_t want = otypes[left ? j : a.lcols + j];
+            if (in[p].cols[c].type != want) {
+                dagr_task_fail(task, DAGR_ERR_FORMAT,
+                               "join: a %s partition's column '%s' is %s, not %s",
+                               left ? "left" : "right", in[p].names[c],
+                               dt_type_name(in[p].cols[c].type), dt_type_name(want));
+                goto out;
+            }
+        }
+    }
+
+    if (a.prebuilt) {
+        if (!ht_view(task->buf[nin], task->bytes[nin], nright, &t, &htcopy)) {
+            dagr_task_fail(task, DAGR_ERR_FORMAT,
+                           "join: input %d is not the hash table of %lld "
+                           "right rows",
+                           nin, (long long)nright);
+            goto out;
+        }
+    } else if (nright > 0 && (code = table_build(&t, rc, rkeys, a.nkeys, nright))) {
+        goto fail;
+    }
+    bool outer_right = kind == DAGR_JOIN_RIGHT || kind == DAGR_JOIN_FULL;
+    if (outer_right && !(matched = calloc((size_t)nright + 1, 1))) {
+        code = -ENOMEM;
+        goto fail;
+    }
+    for (int p = 0; p < a.nl; p++) {
+        lstart[p] = P.n;
+        if (L[p].nrows > 0 && (code = probe(&t, nright, L[p].cols, lkeys, rc, rkeys, a.nkeys,
+                                            L[p].nrows, kind, matched, &P)))
+            goto fail;
+    }
+    lstart[a.nl] = P.n;
+    if (outer_right) { /* the right rows nothing matched, the left side missing */
+        int64_t unmatched = 0;
+        for (int64_t r = 0; r < nright; r++)
+            unmatched += !matched[r];
+        if ((code = pairs_grow(&P, P.n + unmatched))) goto fail;
+        for (int64_t r = 0; r < nright; r++)
+            if (!matched[r]) pairs_put(&P, -1, r); /* room made above */
+    }
+    int64_t tail = P.n - lstart[a.nl];
+
+    /* The left columns: each left input's rows, then (RIGHT, FULL) the unmatched right rows'
+     * keys in the key columns and nulls in the others. A left input whose rows all come out
+     * once, in order (each matched once), is copied whole. */
+    for (int p = 0; p < a.nl; p++) {
+        int64_t n = lstart[p + 1] - lstart[p];
+        bool ident = n == L[p].nrows;
+        for (int64_t i = 0; ident && i < n; i++)
+            ident = P.l[lstart[p] + i] == i;
+        ident_in[p] = ident;
+    }
+    for (int j = 0; j < a.lcols; j++) {
+        int ns = 0;
+        for (int p = 0; p < a.nl; p++) {
+            int64_t n = lstart[p + 1] - lstart[p];
+            if (n > 0) {
+                segs[ns++] = (seg_t){&L[p].cols[j], P.l + lstart[p], n, false, ident_in[p]};
+            }
+        }
+        if (tail > 0) {
+            const dt_column_t *src = NULL;
+            for (int k = 0; k < a.nkeys && !src; k++)
+                if (lkeys[k] == j) src = &rc[rkeys[k]];
+            segs[ns++] = (seg_t){src, P.r + lstart[a.nl], tail, false, false};
+        }
+        if ((code = gather(otypes[j], segs, ns, &out[j]))) goto fail;
+        nout_made++;
+    }
+    /* The right columns other than the keys. */
+    for (int m = 0; !semi && m < nother; m++) {
+        seg_t s = {&rc[rother[m]], P.r, P.n, kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL,
+                   false};
+        if ((code = gather(otypes[a.lcols + m], &s, P.n > 0 ? 1 : 0, &out[a.lcols + m]))) goto fail;
+        nout_made++;
+    }
+    ok = dt_task_write(task, outi, onc, onames, out);
+    goto out;
+fail:
+    dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join failed");
+out:
+    for (int j = 0; j < nout_made; j++)
+        dt_column_free(&out[j]);
+    for (int j = 0; rc_owned && j < a.rcols; j++)
+        dt_column_free(&rc[j]);
+    for (int p = 0; p < nviewed; p++)
+        dt_part_free(&in[p]);
+    table_free(&t);
+    free(htcopy);
+    free(P.l);
+    free(P.r);
+    free(matched);
+    free(in);
+    free(rc);
+    free(out);
+    free(rother);
+    free(segs);
+    free(lstart);
+    free(ident_in);
+    free(onames);
+    free(otypes);
+    return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
+}
+static const dagr_kernel_t join_kernel = {"dtable_join", join_task, NULL, {NULL}};
+
+/* The hash shuffle's route, except that a row with a null key (which matches nothing, but
+ * which outer and anti joins keep) goes to a destination picked by its row number. */
+static int join_route(const dt_part_t *in, const void *args, size_t args_size, int nextra,
+                      const dt_part_t *extra, uint32_t nout, uint32_t *dest, char *err) {
+    int rc = dt_route_hash(in, args, args_size, nextra, extra, nout, dest, err);
+    if (rc) return rc;
+    int32_t nk;
+    memcpy(&nk, args, sizeof nk);
+    for (int k = 0; k < nk; k++) {
+        int32_t j;
+        memcpy(&j, (const char *)args + 4 + 4 * k, 4);
+        const dt_column_t *c = &in->cols[j];
+        if (c->valid)
+            for (int64_t i = 0; i < in->nrows; i++)
+                if (!dt_valid(c, i)) dest[i] = (uint32_t)((uint64_t)i % nout);
+    }
+    return 0;
+}
+
+/* ---- the call ---- */
+
+/* The result's schema: the left columns, then (not SEMI/ANTI) the right non-key ones, a
+ * right name the left has taking the suffix. DAGR_ERR_ARG when names still collide. */
+static dagr_status_t result_schema(const dagr_dtable_t *l, const dagr_dtable_t *r, int nkeys,
+                                   const int *rk, dagr_join_kind_t kind, const char *suffix,
+                                   int *ncols, char ***names, dt_type_t **types) {
+    int n = l->ncols + (kind == DAGR_JOIN_SEMI || kind == DAGR_JOIN_ANTI ? 0 : r->ncols);
+    char **nm = calloc((size_t)n + 1, sizeof *nm);
+    dt_type_t *ty = calloc((size_t)n + 1, sizeof *ty);
+    dagr_status_t s = nm && ty ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    int c = 0;
+    for (int j = 0; j < l->ncols && s == DAGR_OK; j++, c++) {
+        ty[c] = l->types[j];
+        if (!(nm[c] = strdup(l->names[j]))) s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    }
+    for (int j = 0; c < n && j < r->ncols && s == DAGR_OK; j++) {
+        bool key = false;
+        for (int k = 0; k < nkeys; k++)
+            key |= rk[k] == j;
+        if (key) continue;
+        bool clash = dagr_dtable_colindex(l, r->names[j]) >= 0;
+        size_t len = strlen(r->names[j]) + (clash ? strlen(suffix) : 0) + 1;
+        if (!(nm[c] = malloc(len))) {
+            s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(nm[c], len, "%s%s", r->names[j], clash ? suffix : "");
+        ty[c++] = r->types[j];
+    }
+    n = c;
+    for (int a = 0; a < n && s == DAGR_OK; a++)
+        for (int b = a + 1; b < n && s == DAGR_OK; b++)
+            if (strcmp(nm[a], nm[b]) == 0)
+                s = DAGR_ERR(DAGR_ERR_ARG,
+                             "join: the result would have two columns named '%s' (right_suffix "
+                             "'%s'); rename a column or choose another suffix",
+                             nm[a], suffix);
+    if (s != DAGR_OK) {
+        for (int j = 0; nm && j < n; j++)
+            free(nm[j]);
+        free(nm);
+        free(ty);
+        return s;
+    }
+    *ncols = n;
+    *names = nm;
+    *types = ty;
+    return DAGR_OK;
+}
+
+static void free_names(int n, char **names) {
+    for (int j = 0; names && j < n; j++)
+        free(names[j]);
+    free(names);
+}
+
+/* Spawns the join task writing out->parts[q] from the nl left and nr right handles given. */
+static dagr_status_t spawn_join(dagr_dtable_t *res, int q, const dt_args_t *args, int nl,
+                                dagr_data_t *const *lh, ptrdiff_t lstride, int nr,
+                                dagr_data_t *const *rh, ptrdiff_t rstride) {
+    dagr_access_t *acc = malloc(((size_t)nl + (size_t)nr + 1) * sizeof *acc);
+    DAGR_CHECK(acc, DAGR_ERR_NOMEM, "out of memory");
+    for (int p = 0; p < nl; p++)
+        acc[p] = (dagr_access_t){lh[p * lstride], DAGR_READ};
+    for (int p = 0; p < nr; p++)
+        acc[nl + p] = (dagr_access_t){rh[p * rstride], DAGR_READ};
+    acc[nl + nr] = (dagr_access_t){res->parts[q], DAGR_WRITE};
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.rank = dt_part_rank(res->ctx, q);
+    dagr_status_t s = dagr_spawn(res->ctx, &join_kernel, args->buf, args->n, nl + nr + 1, acc, &o);
+    free(acc);
+    return s;
+}
+
+/* The broadcast: on each rank holding left partitions, one build task gathers every right
+ * partition and hashes them once; each left partition's join task reads its rank's copy and
+ * table, so the left side never moves and the right side moves once per rank. */
+static dagr_status_t broadcast_join(dagr_dtable_t *left, dagr_dtable_t *right, int nkeys,
+                                    const int *lk, const int *rk, const dt_args_t *args,
+                                    dagr_dtable_t *res) {
+    dagr_ctx_t *ctx = left->ctx;
+    int size = dagr_size(ctx), nb = left->nparts < size ? left->nparts : size;
+    if (nb == 0) return DAGR_OK;
+    dt_args_t *ba = calloc(1, sizeof *ba);
+    dagr_data_t **h = calloc(2 * (size_t)nb, sizeof *h); /* rank r: rows h[2r], table h[2r+1] */
+    dagr_access_t *acc = calloc((size_t)right->nparts + 2, sizeof *acc);
+    dagr_status_t s = ba && h && acc ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    if (s == DAGR_OK) {
+        join_hdr_t hd = {.nkeys = nkeys, .nr = right->nparts, .rcols = right->ncols};
+        dt_args_put(ba, &hd, sizeof hd);
+        for (int k = 0; k < nkeys; k++) {
+            int32_t v = lk[k];
+            dt_args_put(ba, &v, sizeof v);
+        }
+        for (int k = 0; k < nkeys; k++) {
+            int32_t v = rk[k];
+            dt_args_put(ba, &v, sizeof v);
+        }
+        s = dt_args_schema(ba, right->ncols, right->names, right->types);
+    }
+    for (int r = 0; r < nb && s == DAGR_OK; r++) {
+        s = dagr_data_create_dynamic(ctx, r, &h[2 * r]);
+        if (s == DAGR_OK) s = dagr_data_create_dynamic(ctx, r, &h[2 * r + 1]);
+        for (int p = 0; p < right->nparts; p++)
+            acc[p] = (dagr_access_t){right->parts[p], DAGR_READ};
+        acc[right->nparts] = (dagr_access_t){h[2 * r], DAGR_WRITE};
+        acc[right->nparts + 1] = (dagr_access_t){h[2 * r + 1], DAGR_WRITE};
+        dagr_task_opts_t o;
+        dagr_task_opts_init(&o);
+        o.rank = r;
+        if (s == DAGR_OK)
+            s = dagr_spawn(ctx, &build_kernel, ba->buf, ba->n, right->nparts + 2, acc, &o);
+    }
+    for (int p = 0; p < left->nparts && s == DAGR_OK; p++)
+        s = spawn_join(res, p, args, 1, &left->parts[p], 1, 2, &h[2 * dt_part_rank(ctx, p)], 1);
+    for (int k = 0; h && k < 2 * nb; k++)
+        dagr_data_destroy(&h[k]);
+    free(h);
+    free(acc);
+    free(ba);
+    return s;
+}
+
+dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *right, int nkeys,
+                               const char *const *left_keys, const char *const *right_keys,
+                               const dagr_join_opts_t *opts, dagr_dtable_t **out) {
+    DAGR_TRY(dt_check(left, "join: the left table"));
+    DAGR_TRY(dt_check(right, "join: the right table"));
+    DAGR_CHECK(out, DAGR_ERR_ARG, "join: out is NULL");
+    DAGR_CHECK(left->ctx == right->ctx, DAGR_ERR_ARG,
+               "join: the left and right tables belong to different contexts");
+    DAGR_CHECK(nkeys >= 1 && nkeys <= JOIN_MAX_KEYS, DAGR_ERR_ARG, "join: nkeys is %d (1 to %d)",
+               nkeys, JOIN_MAX_KEYS);
+    DAGR_CHECK(left_keys && right_keys, DAGR_ERR_ARG, "join: left_keys or right_keys is NULL");
+    dagr_join_opts_t o;
+    dagr_join_opts_init(&o);
+    if (opts) o = *opts;
+    DAGR_CHECK((unsigned)o.kind <= DAGR_JOIN_ANTI, DAGR_ERR_ARG, "join: unknown kind %d",
+               (int)o.kind);
+    DAGR_CHECK(o.right_suffix, DAGR_ERR_ARG, "join: opts->right_suffix is NULL");
+    DAGR_CHECK(o.broadcast >= -1 && o.broadcast <= 1, DAGR_ERR_ARG,
+               "join: opts->broadcast is %d (-1 auto, 0 never, 1 the right table)", o.broadcast);
+    DAGR_CHECK(o.broadcast_rows >= 0, DAGR_ERR_ARG, "join: opts->broadcast_rows is %lld (< 0)",
+               (long long)o.broadcast_rows);
+    bool outer_right = o.kind == DAGR_JOIN_RIGHT || o.kind == DAGR_JOIN_FULL;
+    DAGR_CHECK(!(o.broadcast == 1 && outer_right), DAGR_ERR_ARG,
+               "join: a %s join cannot broadcast the right table (its unmatched rows would come "
+               "out once per left partition); use broadcast 0 or -1",
+               kind_name(o.kind));
+    int lk[JOIN_MAX_KEYS], rk[JOIN_MAX_KEYS];
+    for (int k = 0; k < nkeys; k++) {
+        DAGR_TRY(dt_find_col(left, left_keys[k], "join: left key", &lk[k]));
+        DAGR_TRY(dt_find_col(right, right_keys[k], "join: right key", &rk[k]));
+        DAGR_CHECK(left->types[lk[k]] == right->types[rk[k]], DAGR_ERR_ARG,
+                   "join: key %d: left '%s' is %s but right '%s' is %s (keys must be of one "
+                   "type)",
+                   k, left_keys[k], dt_type_name(left->types[lk[k]]), right_keys[k],
+                   dt_type_name(right->types[rk[k]]));
+    }
+    int onc;
+    char **onames;
+    dt_type_t *otypes;
+    DAGR_TRY(result_schema(left, right, nkeys, rk, o.kind, o.right_suffix, &onc, &onames, &otypes));
+    bool bcast = o.broadcast == 1 || (o.broadcast == -1 && !outer_right && right->known_rows >= 0 &&
+                                      right->known_rows <= o.broadcast_rows);
+    int nout = bcast ? left->nparts : (left->nparts > right->nparts ? left->nparts : right->nparts);
+    if (!bcast && nout < 1) nout = 1;
+
+    dt_args_t *args = calloc(1, sizeof *args);
+    dagr_status_t s = args ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    if (s == DAGR_OK) {
+        join_hdr_t h = {.kind = (int32_t)o.kind,
+                        .nkeys = nkeys,
+                        .nl = bcast ? 1 : left->nparts,
+                        .nr = bcast ? 1 : right->nparts,
+                        .lcols = left->ncols,
+                        .rcols = right->ncols,
+                        .prebuilt = bcast};
+        dt_args_put(args, &h, sizeof h);
+        for (int k = 0; k < nkeys; k++) {
+            int32_t v = lk[k];
+            dt_args_put(args, &v, sizeof v);
+        }
+        for (int k = 0; k < nkeys; k++) {
+            int32_t v = rk[k];
+            dt_args_put(args, &v, sizeof v);
+        }
+        s = dt_args_schema(args, onc, onames, otypes);
+    }
+    dagr_dtable_t *res = NULL;
+    if (s == DAGR_OK)
+        s = dt_table_new(left->ctx, onc, (const char *const *)onames, otypes, nout, &res);
+    free_names(onc, onames);
+    free(otypes);
+    if (s == DAGR_OK && bcast) {
+        s = broadcast_join(left, right, nkeys, lk, rk, args, res);
+    } else if (s == DAGR_OK) {
+        int32_t route[1 + JOIN_MAX_KEYS];
+        dagr_data_t **lb = NULL, **rb = NULL;
+        route[0] = nkeys;
+        for (int k = 0; k < nkeys; k++)
+            route[1 + k] = lk[k];
+        s = dt_shuffle(left, nout, join_route, route, (size_t)(1 + nkeys) * 4, 0, NULL, &lb);
+        for (int k = 0; k < nkeys; k++)
+            route[1 + k] = rk[k];
+        if (s == DAGR_OK)
+            s = dt_shuffle(right, nout, join_route, route, (size_t)(1 + nkeys) * 4, 0, NULL, &rb);
+        /* Destination q reads the buckets (p, q): lb[p * nout + q] for every p. */
+        for (int q = 0; q < nout && s == DAGR_OK; q++)
+            s = spawn_join(res, q, args, left->nparts, lb ? lb + q : NULL, nout, right->nparts,
+                           rb ? rb + q : NULL, nout);
+        if (lb) dt_buckets_free(left, nout, lb);
+        if (rb) dt_buckets_free(right, nout, rb);
+    }
+    free(args);
+    if (s != DAGR_OK) {
+        dagr_dtable_destroy(&res);
+        return s;
+    }
+    *out = res;
+    return DAGR_OK;
+}
