@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 __extension__ typedef __int128 gb_i128;
 __extension__ typedef unsigned __int128 gb_u128;
@@ -92,19 +91,10 @@ static const char *op_name(int op) {
     return op >= 0 && op <= DAGR_AGG_COUNT_DISTINCT ? names[op] : "?";
 }
 
-/* Big arrays (4 MB or more) ask for transparent huge pages: in a virtual machine the first
- * touch of fresh memory, one fault per 4 KB page, costs more than the hashing. A hint:
- * nothing changes where the system refuses it. */
-static void huge_hint(void *p, size_t n) {
-    if (n < ((size_t)4 << 20)) return;
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
+/* Big arrays ask for transparent huge pages (dt_huge_hint). */
 static void *big_malloc(size_t n) {
     void *p = malloc(n);
-    if (p) huge_hint(p, n);
+    if (p) dt_huge_hint(p, n);
     return p;
 }
 

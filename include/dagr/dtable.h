@@ -286,10 +286,13 @@ DAGR_API dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *righ
                                         const dagr_join_opts_t *opts, dagr_dtable_t **out);
 
 /* t sorted by keys[0], then keys[1], ... (descending[i] true: descending; NULL: every key
- * ascending), nulls last in either direction, stable (rows that tie keep their order). The
- * result's partitions are ranges in key order: partition 0 holds the first rows. Sample
- * based range partitioning, a shuffle, then a local sort per partition. Logically
- * collective. Errors: DAGR_ERR_ARG (NULL arguments, nkeys < 1, an unknown key). */
+ * ascending), nulls last in either direction, stable (rows that tie keep their order).
+ * Values order as numbers (timestamps too; -0.0 = 0.0, NaN above +inf, so first when
+ * descending), false before true, strings bytewise (a prefix before the longer string). The
+ * result has t's partition count; its partitions are ranges in key order: partition 0 holds
+ * the first rows (rows of one key may span partitions). Sample based range partitioning, a
+ * shuffle, then a local sort per partition. Logically collective. Errors: DAGR_ERR_ARG (NULL
+ * arguments, nkeys < 1 or > 256, an unknown key). */
 DAGR_API dagr_status_t dagr_dtable_sort(dagr_dtable_t *t, int nkeys, const char *const *keys,
                                         const bool *descending, dagr_dtable_t **out);
 
