@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* A task's arguments: the whole struct, by value. */
 #define SORT_MAX_KEYS 256
@@ -46,6 +47,18 @@ typedef struct sort_spec {
 /* ------------------------------------------------------------------------------------------
  * The local sort
  * ---------------------------------------------------------------------------------------- */
+
+/* malloc for big scratch arrays: 4 MB or more ask for transparent huge pages before their
+ * first touch, which then faults once per 2 MB rather than per 4 KB (dear in a VM). */
+static void *big_alloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (p && n >= ((size_t)4 << 20)) {
+        uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+        uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+        if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+    }
+    return p;
+}
 
 typedef struct pair {
     uint64_t k;
@@ -276,8 +289,8 @@ static int sort_perm(const dt_column_t *cols, int nkeys, const int32_t *keys, co
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
     if (n < 2) return 0;
-    scratch_t s = {malloc((size_t)n * sizeof(pair_t)), malloc((size_t)n * sizeof(pair_t)),
-                   malloc((size_t)n * sizeof(int64_t))};
+    scratch_t s = {big_alloc((size_t)n * sizeof(pair_t)), big_alloc((size_t)n * sizeof(pair_t)),
+                   big_alloc((size_t)n * sizeof(int64_t))};
     int rc = s.pa && s.pb && s.tmp ? 0 : -ENOMEM;
     for (int k = nkeys - 1; rc == 0 && k >= 0; k--)
         sort_pass(&cols[keys[k]], desc[k] != 0, perm, n, &s);
@@ -529,18 +542,42 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
             ok = (dagr_task_fail(task, DAGR_ERR_FORMAT, "sort: splitter types differ"), false);
     }
     size_t n = (size_t)in->nrows;
-    uint32_t *dest = malloc((n + 1) * sizeof *dest);
+    uint32_t *dest = big_alloc((n + 1) * sizeof *dest);
     int64_t *start = calloc((size_t)nout + 1, sizeof *start);
     int64_t *fill = malloc(((size_t)nout + 1) * sizeof *fill);
-    int64_t *rows = malloc((n + 1) * sizeof *rows);
-    dt_column_t *cols = calloc((size_t)in->ncols + 1, sizeof *cols);
-    if (ok && (!dest || !start || !fill || !rows || !cols))
+    int64_t *rows = big_alloc((n + 1) * sizeof *rows);
+    if (ok && (!dest || !start || !fill || !rows))
         ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
     if (ok) {
         int64_t ns = spl->nrows;
         const int64_t *sp_p = ns ? spl->cols[nk].values : NULL;
         const int64_t *sp_i = ns ? spl->cols[nk + 1].values : NULL;
-        for (size_t i = 0; i < n; i++) {
+        uint64_t *sk = NULL;
+        if (nk == 1 && a[0]->type != DT_STRING && ns > 0 && (sk = malloc((size_t)ns * 8))) {
+            /* One fixed-width key: compare (null, order key, p, row) tuples, no calls. */
+            uint64_t flip = sp.desc[0] ? ~0ull : 0;
+            for (int64_t m = 0; m < ns; m++)
+                sk[m] = dt_valid(b[0], m) ? num_key(b[0], m) ^ flip : 0;
+            for (size_t i = 0; i < n; i++) {
+                bool rn = !dt_valid(a[0], (int64_t)i);
+                uint64_t rk = rn ? 0 : num_key(a[0], (int64_t)i) ^ flip;
+                int64_t lo = 0, hi = ns;
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo) / 2;
+                    bool sn = !dt_valid(b[0], mid);
+                    bool below = sn != rn        ? rn
+                                 : sk[mid] != rk ? sk[mid] < rk
+                                                 : (sp_p[mid] != sp.p ? sp_p[mid] < sp.p
+                                                                      : sp_i[mid] < (int64_t)i);
+                    if (below)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                dest[i] = (uint32_t)lo;
+            }
+        }
+        for (size_t i = 0; !sk && i < n; i++) {
             int64_t lo = 0, hi = ns;
             while (lo < hi) {
                 int64_t mid = lo + (hi - lo) / 2;
@@ -555,6 +592,7 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
             }
             dest[i] = (uint32_t)lo;
         }
+        free(sk);
         /* A stable counting sort by destination. */
         for (size_t i = 0; i < n; i++)
             start[dest[i] + 1]++;
@@ -564,89 +602,65 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
         for (size_t i = 0; i < n; i++)
             rows[fill[dest[i]]++] = (int64_t)i;
     }
-    for (int q = 0; ok && q < nout; q++) {
-        int64_t m = start[q + 1] - start[q];
-        int rc = 0, j = 0;
-        for (; rc == 0 && j < in->ncols; j++)
-            rc = dt_column_take(&in->cols[j], rows + start[q], m, &cols[j]);
-        if (rc) {
-            ok =
-                (dt_task_fail_code(task, rc, DAGR_ERR_INTERNAL, "sort: taking rows failed"), false);
-            j--;
-        } else {
-            ok = dt_task_write(task, 2 + q, in->ncols, in->names, cols);
-        }
-        while (j-- > 0)
-            dt_column_free(&cols[j]);
-    }
+    for (int q = 0; ok && q < nout; q++)
+        ok = dt_task_write_rows(task, 2 + q, in->ncols, in->names, in->cols, rows + start[q],
+                                start[q + 1] - start[q]);
     free(dest);
     free(start);
     free(fill);
     free(rows);
-    free(cols);
     dt_part_free(&v[0]);
     dt_part_free(&v[1]);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 static const dagr_kernel_t route_kernel = {"dtable_sort_route", route_task, NULL, {NULL}};
 
-/* Rows (src[b[i]], r[i]) for i < n (sources of one type) into *out, a new column (owned;
- * a bitmap only when a row gathered is null). Returns 0 or -ENOMEM. */
-static int gather(const dt_column_t *const *src, int nsrc, const uint32_t *b, const int64_t *r,
-                  int64_t n, dt_column_t *out) {
+/* The rows of src[0, n) (columns of one type) one after another into *dst, a new column
+ * (owned) in big_alloc's memory. Returns 0 or -ENOMEM. */
+static int concat_col(const dt_column_t *const *src, int n, dt_column_t *dst) {
     dt_type_t type = src[0]->type;
-    dt_column_t R = {.type = type, .n = n};
+    int64_t rows = 0;
+    size_t bytes = 0;
     bool nulls = false;
-    for (int k = 0; k < nsrc; k++)
-        nulls |= src[k]->valid != NULL;
-    if (nulls) {
-        if (!(R.valid = calloc(((size_t)n + 7) / 8 + 1, 1))) return -ENOMEM;
-        bool any = false;
-        for (int64_t i = 0; i < n; i++) {
-            bool v = dt_valid(src[b[i]], r[i]);
-            R.valid[i >> 3] |= (uint8_t)(v << (i & 7));
-            any |= !v;
-        }
-        if (!any) {
-            free(R.valid);
-            R.valid = NULL;
-        }
+    for (int i = 0; i < n; i++) {
+        rows += src[i]->n;
+        bytes += src[i]->nbytes;
+        nulls |= src[i]->valid != NULL;
     }
-    if (type == DT_STRING) {
-        R.offsets = malloc(((size_t)n + 1) * sizeof *R.offsets);
-        if (!R.offsets) goto oom;
-        R.offsets[0] = 0;
-        for (int64_t i = 0; i < n; i++)
-            R.offsets[i + 1] = R.offsets[i] + str_len(src[b[i]], r[i]);
-        R.nbytes = (size_t)R.offsets[n];
-        if (!(R.values = malloc(R.nbytes + 1))) goto oom;
-        char *d = R.values;
-        for (int64_t i = 0; i < n; i++) {
-            const dt_column_t *c = src[b[i]];
-            memcpy(d + R.offsets[i], (const char *)c->values + c->offsets[r[i]],
-                   (size_t)(R.offsets[i + 1] - R.offsets[i]));
-        }
-    } else if (type == DT_BOOL) {
-        if (!(R.values = malloc(n ? (size_t)n : 1))) goto oom;
-        uint8_t *d = R.values;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = ((const uint8_t *)src[b[i]]->values)[r[i]];
-    } else {
-        if (!(R.values = malloc(n ? (size_t)n * 8 : 1))) goto oom;
-        uint64_t *d = R.values;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = ((const uint64_t *)src[b[i]]->values)[r[i]];
+    size_t w = type == DT_BOOL ? 1 : 8;
+    dt_column_t c = {.type = type, .n = rows, .nbytes = type == DT_STRING ? bytes : 0};
+    c.values = big_alloc(type == DT_STRING ? bytes : (size_t)rows * w);
+    if (type == DT_STRING) c.offsets = big_alloc(((size_t)rows + 1) * sizeof *c.offsets);
+    if (nulls) c.valid = calloc(((size_t)rows + 7) / 8 + 1, 1);
+    if (!c.values || (type == DT_STRING && !c.offsets) || (nulls && !c.valid)) {
+        dt_column_free(&c);
+        return -ENOMEM;
     }
-    *out = R;
+    int64_t at = 0;
+    size_t bat = 0;
+    if (type == DT_STRING) c.offsets[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const dt_column_t *s = src[i];
+        if (type == DT_STRING) {
+            if (s->nbytes) memcpy((char *)c.values + bat, s->values, s->nbytes);
+            for (int64_t r = 0; r < s->n; r++)
+                c.offsets[at + r + 1] = (int64_t)bat + s->offsets[r + 1];
+            bat += s->nbytes;
+        } else if (s->n) {
+            memcpy((char *)c.values + (size_t)at * w, s->values, (size_t)s->n * w);
+        }
+        if (nulls)
+            for (int64_t r = 0; r < s->n; r++)
+                if (dt_valid(s, r)) c.valid[(at + r) >> 3] |= (uint8_t)(1u << ((at + r) & 7));
+        at += s->n;
+    }
+    *dst = c;
     return 0;
-oom:
-    dt_column_free(&R);
-    return -ENOMEM;
 }
 
 /* Sort task: inputs 0 .. nall - 1 the buckets (p, q) for p = 0, 1, ... (or the one input
- * partition), output nall partition q of the result: their rows, sorted. Only the key
- * columns are concatenated (to sort them); the others are gathered from the buckets. */
+ * partition), output nall partition q of the result: their rows, sorted, gathered straight
+ * into the output (from the one input with rows, or from the inputs concatenated). */
 static dagr_task_result_t local_sort_task(const dagr_task_view_t *task) {
     sort_spec_t sp;
     memcpy(&sp, task->args, sizeof sp);
@@ -677,83 +691,39 @@ static dagr_task_result_t local_sort_task(const dagr_task_view_t *task) {
             if (parts[i].cols[j].type != parts[0].cols[j].type)
                 ok = (dagr_task_fail(task, DAGR_ERR_FORMAT, "sort: buckets' column %d differ", j),
                       false);
-    /* keys[j]: column j concatenated over the inputs (key columns only; cols of input 0 when
-     * there is one input). */
-    dt_column_t *keys = NULL, *out = calloc((size_t)nc + 1, sizeof *out);
+    /* cols: the rows of every input, as one set of columns. */
+    dt_column_t *cols = NULL;
     const dt_column_t **src = calloc((size_t)nin + 1, sizeof *src);
-    int64_t *perm = NULL, *rows = NULL, n = 0;
-    uint32_t *from = NULL;
-    if (ok && (!out || !src)) ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
+    int64_t *perm = NULL, n = 0;
+    int made = 0;
+    if (ok && !src) ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
     if (ok && nin == 1) {
-        keys = parts[0].cols;
+        cols = parts[0].cols;
     } else if (ok) {
-        keys = calloc((size_t)nc + 1, sizeof *keys);
-        if (!keys) ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
-        for (int k = 0; ok && k < sp.nkeys; k++) {
-            int j = sp.key[k];
-            if (keys[j].values) continue; /* a key named twice */
+        cols = calloc((size_t)nc + 1, sizeof *cols);
+        if (!cols) ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
+        for (; ok && made < nc; made++) {
             for (int i = 0; i < nin; i++)
-                src[i] = &parts[i].cols[j];
-            int rc = dt_column_concat(src, nin, parts[0].cols[j].type, &keys[j]);
-            if (rc) ok = (dt_task_fail_code(task, rc, DAGR_ERR_FORMAT, "sort: concat"), false);
+                src[i] = &parts[i].cols[made];
+            int rc = concat_col(src, nin, &cols[made]);
+            if (rc) ok = (dt_task_fail_code(task, rc, 0, NULL), false);
         }
     }
     for (int i = 0; ok && i < nin; i++)
         n += parts[i].nrows;
     if (ok) {
-        perm = malloc(((size_t)n + 1) * sizeof *perm);
-        if (!perm || sort_perm(keys, sp.nkeys, sp.key, sp.desc, n, perm))
+        perm = big_alloc(((size_t)n + 1) * sizeof *perm);
+        if (!perm || sort_perm(cols, sp.nkeys, sp.key, sp.desc, n, perm))
             ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
     }
-    if (ok && nin > 1) { /* perm's rows (of the concatenation) as (input, row) */
-        int64_t *base = malloc(((size_t)nin + 1) * sizeof *base);
-        uint32_t *of = malloc(((size_t)n + 1) * sizeof *of);
-        from = malloc(((size_t)n + 1) * sizeof *from);
-        rows = malloc(((size_t)n + 1) * sizeof *rows);
-        if (base && of && from && rows) {
-            base[0] = 0;
-            for (int i = 0; i < nin; i++) {
-                base[i + 1] = base[i] + parts[i].nrows;
-                for (int64_t g = base[i]; g < base[i + 1]; g++)
-                    of[g] = (uint32_t)i;
-            }
-            for (int64_t g = 0; g < n; g++) {
-                uint32_t i = of[perm[g]];
-                from[g] = i;
-                rows[g] = perm[g] - base[i];
-            }
-        } else {
-            ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
-        }
-        free(base);
-        free(of);
+    if (ok) ok = dt_task_write_rows(task, nall, nc, parts[0].names, cols, perm, n);
+    if (nin > 1 && cols) {
+        for (int j = 0; j < made; j++)
+            dt_column_free(&cols[j]);
+        free(cols);
     }
-    int made = 0;
-    for (; ok && made < nc; made++) {
-        int rc;
-        if (nin == 1) {
-            rc = dt_column_take(&keys[made], perm, n, &out[made]);
-        } else {
-            for (int i = 0; i < nin; i++)
-                src[i] = &parts[i].cols[made];
-            rc = gather(src, nin, from, rows, n, &out[made]);
-        }
-        if (rc) ok = (dt_task_fail_code(task, rc, DAGR_ERR_INTERNAL, "sort: take failed"), false);
-        if (rc) break;
-    }
-    if (ok) ok = dt_task_write(task, nall, nc, parts[0].names, out);
-    for (int j = 0; j < made; j++)
-        dt_column_free(&out[j]);
-    if (keys && nin > 1) {
-        for (int j = 0; j < nc; j++)
-            dt_column_free(&keys[j]);
-        free(keys);
-    }
-    free(out);
     free(src);
     free(perm);
-    free(rows);
-    free(from);
     for (int i = 0; i < nall; i++)
         dt_part_free(&all[i]);
     free(all);
