@@ -1,0 +1,154 @@
+/* table_bench: DTable's operations on table_gen's CSV files, timed, for table_bench.sh to set
+ * beside DuckDB's times on the same files (README.md here).
+ *
+ *   mpiexec.mpich -n 2 build/benchmarks/table_bench --trips trips.csv --dims dims.csv
+ *       [--repeat R] [--partitions P]
+ *
+ * The operations are those of benchmarks/duckdb/run.mjs, each materialised: the time runs
+ * from the call to the return of dagr_dtable_nrows on its result (which waits for every task
+ * that writes it), so it includes every partition being built, as DuckDB's CREATE TABLE AS:
+ *   ingest_trips  read_csv of trips with the column types given
+ *   ingest_dims   read_csv of dims
+ *   filter        fare > 10 and (tip is null or tip < 5)
+ *   groupby1      by key: sum(fare), mean(tip), count(*)
+ *   groupby2      by key, cat: the same
+ *   join          trips inner join dims on key
+ *   sort          trips by fare
+ * One JSON line per operation on rank 0 ({"bench":"table","engine":"dagr","op",...,
+ * "seconds","rows"}), the best of R runs, then a peak_rss line: the largest peak resident set
+ * of one rank (MiB) and the in-memory size of the trips table per rank, whose ratio the
+ * issue bounds (at most 3). */
+#include <dagr/dagr.h>
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static dagr_ctx_t *ctx;
+static int me;
+
+static void die(const char *what) {
+    fprintf(stderr, "table_bench: rank %d: %s: %s\n", me, what, dagr_last_error());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+static double now(void) {
+    return MPI_Wtime();
+}
+
+/* Times one operation: build() makes the table, nrows waits for it. */
+typedef dagr_status_t (*build_fn)(dagr_dtable_t **out);
+static dagr_dtable_t *trips, *dims;
+static const char *trips_path, *dims_path;
+static int partitions;
+
+static dagr_status_t ingest(const char *path, const dagr_coltype_t *types, int ncols,
+                            dagr_dtable_t **out) {
+    dagr_csv_opts_t o;
+    dagr_csv_opts_init(&o);
+    o.ncols = ncols;
+    o.types = types;
+    o.partitions = partitions;
+    return dagr_dtable_read_csv(ctx, path, &o, out);
+}
+static dagr_status_t b_ingest_trips(dagr_dtable_t **out) {
+    static const dagr_coltype_t ty[7] = {DAGR_COL_INT64,    DAGR_COL_INT64,   DAGR_COL_STRING,
+                                         DAGR_COL_FLOAT64,  DAGR_COL_FLOAT64, DAGR_COL_FLOAT64,
+                                         DAGR_COL_TIMESTAMP};
+    return ingest(trips_path, ty, 7, out);
+}
+static dagr_status_t b_ingest_dims(dagr_dtable_t **out) {
+    static const dagr_coltype_t ty[3] = {DAGR_COL_INT64, DAGR_COL_STRING, DAGR_COL_FLOAT64};
+    return ingest(dims_path, ty, 3, out);
+}
+static dagr_status_t b_filter(dagr_dtable_t **out) {
+    return dagr_dtable_filter(trips, "fare > 10 and (tip is null or tip < 5)", out);
+}
+static const dagr_agg_t aggs[3] = {
+    {DAGR_AGG_SUM, "fare", NULL}, {DAGR_AGG_MEAN, "tip", NULL}, {DAGR_AGG_COUNT_ALL, NULL, NULL}};
+static dagr_status_t b_groupby1(dagr_dtable_t **out) {
+    const char *keys[1] = {"key"};
+    return dagr_dtable_groupby_agg(trips, 1, keys, 3, aggs, out);
+}
+static dagr_status_t b_groupby2(dagr_dtable_t **out) {
+    const char *keys[2] = {"key", "cat"};
+    return dagr_dtable_groupby_agg(trips, 2, keys, 3, aggs, out);
+}
+static dagr_status_t b_join(dagr_dtable_t **out) {
+    const char *k[1] = {"key"};
+    return dagr_dtable_join(trips, dims, 1, k, k, NULL, out);
+}
+static dagr_status_t b_sort(dagr_dtable_t **out) {
+    const char *k[1] = {"fare"};
+    return dagr_dtable_sort(trips, 1, k, NULL, out);
+}
+
+/* Runs op `name` repeat times; keeps the last result in *keep (if keep) and reports the best. */
+static void timed(const char *name, build_fn build, int repeat, dagr_dtable_t **keep) {
+    double best = 1e300;
+    int64_t rows = -1;
+    for (int r = 0; r < repeat; r++) {
+        dagr_dtable_t *t = NULL;
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = now();
+        if (build(&t) != DAGR_OK) die(name);
+        if (dagr_dtable_nrows(t, &rows) != DAGR_OK) die(name);
+        double dt = now() - t0;
+        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (dt < best) best = dt;
+        if (keep && r == repeat - 1)
+            *keep = t;
+        else
+            dagr_dtable_destroy(&t);
+    }
+    if (me == 0)
+        printf("{\"bench\":\"table\",\"engine\":\"dagr\",\"op\":\"%s\",\"ranks\":%d,\"threads\":%d,"
+               "\"repeat\":%d,\"rows\":%lld,\"seconds\":%.6f}\n",
+               name, dagr_size(ctx), dagr_threads(ctx), repeat, (long long)rows, best);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    int repeat = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--trips") && i + 1 < argc)
+            trips_path = argv[++i];
+        else if (!strcmp(argv[i], "--dims") && i + 1 < argc)
+            dims_path = argv[++i];
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
+            partitions = atoi(argv[++i]);
+    }
+    if (!trips_path || !dims_path || repeat < 1) {
+        fprintf(stderr, "usage: table_bench --trips PATH --dims PATH [--repeat R] "
+                        "[--partitions P]\n");
+        return 2;
+    }
+    if (dagr_init(&argc, &argv, NULL, &ctx) != DAGR_OK) return 1;
+    me = dagr_rank(ctx);
+    timed("ingest_trips", b_ingest_trips, repeat, &trips);
+    timed("ingest_dims", b_ingest_dims, repeat, &dims);
+    int64_t bytes = 0;
+    if (dagr_dtable_nbytes(trips, &bytes) != DAGR_OK) die("nbytes");
+    timed("filter", b_filter, repeat, NULL);
+    timed("groupby1", b_groupby1, repeat, NULL);
+    timed("groupby2", b_groupby2, repeat, NULL);
+    timed("join", b_join, repeat, NULL);
+    timed("sort", b_sort, repeat, NULL);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mb = (double)ru.ru_maxrss / 1024.0, peak;
+    MPI_Allreduce(&mb, &peak, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    double per_rank = (double)bytes / dagr_size(ctx) / 1048576.0;
+    if (me == 0)
+        printf("{\"bench\":\"table\",\"engine\":\"dagr\",\"op\":\"peak_rss\",\"ranks\":%d,"
+               "\"mb\":%.1f,\"trips_mb_per_rank\":%.1f,\"peak_over_table\":%.2f}\n",
+               dagr_size(ctx), peak, per_rank, peak / per_rank);
+    dagr_dtable_destroy(&trips);
+    dagr_dtable_destroy(&dims);
+    dagr_finalize(&ctx);
+    return 0;
+}
