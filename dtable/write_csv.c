@@ -130,12 +130,14 @@ static size_t fmt_float(double v, char *d) {
         }
     }
     locale_t old = uselocale(c_locale);
+    char tmp[32]; /* formatted here, then copied: d may be any room of 32 bytes */
     int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(d, 32, "%.*g", prec, v);
-        if (prec == 17 || strtod_l(d, NULL, c_locale) == v) break;
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (prec == 17 || strtod_l(tmp, NULL, c_locale) == v) break;
     }
     uselocale(old);
+    memcpy(d, tmp, (size_t)n);
     return (size_t)n;
 }
 
