@@ -11,7 +11,7 @@
 #   DATA_DIR  where the CSV files go and are kept; they are reused when they were made with
 #             the same ROWS, DIMS and SEED (default: a temporary dir, removed at the end)
 #   DIMS      dims rows (1000000), SEED table_gen's seed (42)
-#   RANKS     dagr's MPI ranks (2), REPEAT DuckDB's runs per operation, best kept (1)
+#   RANKS     dagr's MPI ranks (2), REPEAT runs per operation of each engine, best kept (1)
 # JSON lines (table_gen's, DuckDB's, dagr's) go to stdout; progress and the table of
 # dagr/duckdb ratios per operation go to stderr.
 set -euo pipefail
@@ -66,7 +66,7 @@ status=0
 dagr_bin=$build/benchmarks/table_bench
 if [[ -x $dagr_bin ]]; then
     echo "table_bench.sh: dagr, $ranks ranks x DAGR_THREADS=1" >&2
-    DAGR_THREADS=1 mpiexec.mpich -n "$ranks" "$dagr_bin" --trips "$data/trips.csv" \
+    DAGR_THREADS=1 mpiexec.mpich -n "$ranks" "$dagr_bin" --repeat "$repeat" --trips "$data/trips.csv" \
         --dims "$data/dims.csv" | tee "$work/dagr.jsonl" || status=$?
     [[ $status -eq 0 ]] || echo "table_bench.sh: dagr's table_bench failed ($status)" >&2
 else

@@ -52,6 +52,11 @@
  *     timestamp - null), the function's argument type, bool alone or in coalesce(null, null).
  *   - A filter keeps the rows where the predicate is true (not null).
  *
+ * Expressions nest at most 1000 levels deep (parentheses, function arguments, 'not', unary
+ * '-', and chains of binary operators, whose trees are as deep as they are long), SQLite's
+ * default: deeper is a parse error "expression nested too deeply (more than 1000 levels)",
+ * never a stack overflow.
+ *
  * Error messages name the problem and where it is found (a 0-based byte offset):
  *   "expression 'fare > ' at 7: expected a value"
  *   "expression 'fair > 1' at 0: unknown column 'fair' (columns: fare, tip)"
