@@ -22,29 +22,10 @@ static dagr_ctx_t *ctx;
 static int me;
 
 static int same_as_sql(dagr_dtable_t *t, const char *trips, const char *sql, const char *what) {
-    dagr_rows_t *r = NULL;
-    dagr_status_t s = dagr_dtable_fetch(t, -1, 0, &r);
-    int ok = SC_CHECK(s == DAGR_OK, "%s: fetch: %s", what, dagr_last_error());
-    if (ok && me == 0) {
-        int nc = dagr_dtable_ncols(t);
-        dagr_coltype_t ty[64];
-        for (int j = 0; j < nc; j++)
-            ty[j] = dagr_dtable_coltype(t, j);
-        const char *names[1] = {"trips"}, *files[1] = {trips};
-        int ncols[1] = {8};
-        const dagr_coltype_t *types[1] = {sq_trips_types};
-        sq_rows_t want, got;
-        char err[256], why[512];
-        ok = SC_CHECK(sq_query(1, files, names, ncols, types, sql, nc, ty, &want, err) == 0,
-                      "%s: %s", what, err);
-        if (ok) {
-            ok = SC_CHECK(sq_from_dagr(r, &got) == 0, "%s", what) &&
-                 SC_CHECK(sq_compare(&got, &want, false, 1e-12, why) == 0, "%s: %s", what, why);
-            sq_rows_free(&got);
-            sq_rows_free(&want);
-        }
-    }
-    dagr_rows_free(&r);
+    const char *names[1] = {"trips"}, *files[1] = {trips};
+    int ncols[1] = {8};
+    const dagr_coltype_t *types[1] = {sq_trips_types};
+    int ok = sq_check_table(t, 1, files, names, ncols, types, sql, false, 1e-12, what);
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     return ok;
 }

@@ -29,32 +29,11 @@ static int lparts, rparts;
 
 /* Fetches t to rank 0 and compares it (unordered) with sql over the tables trips and dims. */
 static int same_as_sql(dagr_dtable_t *t, const char *sql, const char *what) {
-    dagr_rows_t *r = NULL;
-    dagr_status_t s = dagr_dtable_fetch(t, -1, 0, &r);
-    if (!SC_CHECK(s == DAGR_OK, "%s: fetch: %s", what, dagr_last_error())) return 0;
-    if (me != 0) return 1;
-    int nc = dagr_dtable_ncols(t);
-    dagr_coltype_t ty[64];
-    for (int j = 0; j < nc; j++)
-        ty[j] = dagr_dtable_coltype(t, j);
     const char *files[2] = {trips_csv, dims_csv};
     const char *names[2] = {"trips", "dims"};
     int ncols[2] = {8, 3};
     const dagr_coltype_t *types[2] = {sq_trips_types, sq_dims_types};
-    sq_rows_t want, got;
-    char err[256], why[512];
-    int ok = SC_CHECK(sq_query(2, files, names, ncols, types, sql, nc, ty, &want, err) == 0,
-                      "%s: %s", what, err);
-    if (ok) {
-        ok = SC_CHECK(sq_from_dagr(r, &got) == 0, "%s", what);
-        if (ok) {
-            ok = SC_CHECK(sq_compare(&got, &want, false, 1e-12, why) == 0, "%s: %s", what, why);
-            sq_rows_free(&got);
-        }
-        sq_rows_free(&want);
-    }
-    dagr_rows_free(&r);
-    return ok;
+    return sq_check_table(t, 2, files, names, ncols, types, sql, false, 1e-12, what);
 }
 
 /* Every rank agrees on one verdict (rank 0 compared). */

@@ -2,6 +2,8 @@
  * comparison of result rows. */
 #include "sqlcmp.h"
 
+#include "scenario.h"
+
 #include <errno.h>
 #include <math.h>
 #include <mpi.h>
@@ -430,6 +432,36 @@ int sq_compare(sq_rows_t *a, sq_rows_t *b, bool ordered, double rtol, char *why)
             }
         }
     return 0;
+}
+
+int sq_check_table(dagr_dtable_t *t, int ntables, const char *const *paths,
+                   const char *const *names, const int *ncols, const dagr_coltype_t *const *types,
+                   const char *sql, bool ordered, double rtol, const char *what) {
+    dagr_rows_t *r = NULL;
+    dagr_status_t s = dagr_dtable_fetch(t, -1, 0, &r);
+    if (!SC_CHECK(s == DAGR_OK, "%s: fetch: %s", what, dagr_last_error())) return 0;
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank != 0) return 1;
+    int nc = dagr_dtable_ncols(t);
+    dagr_coltype_t ty[64];
+    for (int j = 0; j < nc && j < 64; j++)
+        ty[j] = dagr_dtable_coltype(t, j);
+    sq_rows_t want, got;
+    char err[256], why[512];
+    int ok = SC_CHECK(nc <= 64, "%s: %d columns", what, nc) &&
+             SC_CHECK(sq_query(ntables, paths, names, ncols, types, sql, nc, ty, &want, err) == 0,
+                      "%s: %s", what, err);
+    if (ok) {
+        ok = SC_CHECK(sq_from_dagr(r, &got) == 0, "%s", what);
+        if (ok) {
+            ok = SC_CHECK(sq_compare(&got, &want, ordered, rtol, why) == 0, "%s: %s", what, why);
+            sq_rows_free(&got);
+        }
+        sq_rows_free(&want);
+    }
+    dagr_rows_free(&r);
+    return ok;
 }
 
 void sq_scratch_dir(char *dir) {

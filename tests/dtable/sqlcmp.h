@@ -77,6 +77,14 @@ int sq_from_dagr(const dagr_rows_t *r, sq_rows_t *out);
  * equal, else -1 with the first difference (row, column, both values) in why (512 bytes). */
 int sq_compare(sq_rows_t *a, sq_rows_t *b, bool ordered, double rtol, char *why);
 
+/* The scenarios' check: fetches t to rank 0 and compares it (sq_compare, ordered or not, with
+ * rtol) with what sql gives over the ntables CSV files (as sq_query takes them), typed as t's
+ * columns. A failure is reported as an SC_CHECK failure naming `what`. Collective (the fetch):
+ * returns on rank 0 whether they are equal, on the others whether the fetch worked. */
+int sq_check_table(dagr_dtable_t *t, int ntables, const char *const *paths,
+                   const char *const *names, const int *ncols, const dagr_coltype_t *const *types,
+                   const char *sql, bool ordered, double rtol, const char *what);
+
 /* Creates a fresh scratch directory for a scenario ("/tmp/dagr-dtable-XXXXXX" style) on rank
  * 0 and broadcasts its name to every rank (MPI_COMM_WORLD), into dir (256 bytes). */
 void sq_scratch_dir(char *dir);

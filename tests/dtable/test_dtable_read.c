@@ -25,7 +25,9 @@ static void run_env(int nranks, const char *env, const char *args) {
     mpirun_free(&r);
 }
 
-static void run(int nranks, const char *args) { run_env(nranks, NULL, args); }
+static void run(int nranks, const char *args) {
+    run_env(nranks, NULL, args);
+}
 
 Test(dtable_read, one_rank, .timeout = 300) {
     run(1, "700 0");
