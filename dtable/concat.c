@@ -5,15 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bit i of dst = bit k of src (or 1 without a bitmap). */
+/* Sets the bits of dst from `at` on for the valid rows of s (dst starts zeroed). */
 static void copy_bits(uint8_t *dst, int64_t at, const dt_column_t *s) {
-    for (int64_t i = 0; i < s->n; i++) {
-        int64_t k = at + i;
-        if (dt_valid(s, i))
-            dst[k >> 3] |= (uint8_t)(1u << (k & 7));
-        else
-            dst[k >> 3] &= (uint8_t) ~(1u << (k & 7));
-    }
+    for (int64_t i = 0; i < s->n; i++)
+        if (dt_valid(s, i)) dst[(at + i) >> 3] |= (uint8_t)(1u << ((at + i) & 7));
 }
 
 int dt_column_concat(const dt_column_t *const *src, int n, dt_type_t type, dt_column_t *dst) {
@@ -21,17 +16,21 @@ int dt_column_concat(const dt_column_t *const *src, int n, dt_type_t type, dt_co
     size_t bytes = 0;
     bool nulls = false;
     for (int i = 0; i < n; i++) {
-        if (src[i]->type != type) return -EINVAL;
+        if (src[i]->type != type && src[i]->n > 0) return -EINVAL; /* empty: any type */
         rows += src[i]->n;
         bytes += src[i]->nbytes;
-        nulls |= src[i]->valid != NULL;
+        nulls |= src[i]->valid != NULL && src[i]->n > 0;
     }
     dt_column_t c = {.type = type, .n = rows};
     size_t w = type == DT_BOOL ? 1 : 8;
     size_t vb = type == DT_STRING ? bytes : (size_t)rows * w;
     c.values = malloc(vb ? vb : 1);
-    if (type == DT_STRING) c.offsets = malloc(((size_t)rows + 1) * sizeof *c.offsets);
-    if (nulls) c.valid = malloc(((size_t)rows + 7) / 8 + 1);
+    if (c.values) dt_huge_hint(c.values, vb);
+    if (type == DT_STRING) {
+        c.offsets = malloc(((size_t)rows + 1) * sizeof *c.offsets);
+        if (c.offsets) dt_huge_hint(c.offsets, ((size_t)rows + 1) * sizeof *c.offsets);
+    }
+    if (nulls) c.valid = calloc(((size_t)rows + 7) / 8 + 1, 1);
     if (!c.values || (type == DT_STRING && !c.offsets) || (nulls && !c.valid)) {
         dt_column_free(&c);
         return -ENOMEM;

@@ -677,46 +677,13 @@ out:
 
 /* Column j of parts[0, np), all of type ty, one after another in *out (new). */
 static int concat_col(const dt_part_t *parts, int np, int j, dt_type_t ty, dt_column_t *out) {
-    int64_t rows = 0;
-    size_t bytes = 0;
-    bool nulls = false;
-    for (int p = 0; p < np; p++) {
-        const dt_column_t *c = &parts[p].cols[j];
-        rows += c->n;
-        bytes += ty == DT_STRING ? (size_t)c->offsets[c->n] : 0;
-        nulls |= c->valid != NULL;
-    }
-    memset(out, 0, sizeof *out);
-    out->type = ty;
-    out->n = rows;
-    size_t w = ty == DT_BOOL ? 1 : 8;
-    out->values = big_malloc(ty == DT_STRING ? bytes + 1 : (size_t)rows * w + 1);
-    if (ty == DT_STRING) out->offsets = big_malloc(((size_t)rows + 1) * sizeof *out->offsets);
-    if (nulls) out->valid = big_calloc(((size_t)rows + 7) / 8 + 1, 1);
-    if (!out->values || (ty == DT_STRING && !out->offsets) || (nulls && !out->valid)) {
-        dt_column_free(out);
-        return -ENOMEM;
-    }
-    int64_t at = 0;
-    size_t bat = 0;
-    if (ty == DT_STRING) out->offsets[0] = 0;
-    for (int p = 0; p < np; p++) {
-        const dt_column_t *c = &parts[p].cols[j];
-        if (ty == DT_STRING) {
-            size_t nb = (size_t)c->offsets[c->n];
-            if (nb) memcpy((char *)out->values + bat, c->values, nb);
-            for (int64_t r = 0; r < c->n; r++)
-                out->offsets[at + r + 1] = (int64_t)bat + c->offsets[r + 1];
-            bat += nb;
-        } else if (c->n) {
-            memcpy((char *)out->values + (size_t)at * w, c->values, (size_t)c->n * w);
-        }
-        for (int64_t r = 0; nulls && r < c->n; r++)
-            if (dt_valid(c, r)) out->valid[(at + r) >> 3] |= (uint8_t)(1u << ((at + r) & 7));
-        at += c->n;
-    }
-    if (ty == DT_STRING) out->nbytes = bytes;
-    return 0;
+    const dt_column_t **src = malloc(((size_t)np + 1) * sizeof *src);
+    if (!src) return -ENOMEM;
+    for (int p = 0; p < np; p++)
+        src[p] = &parts[p].cols[j];
+    int rc = dt_column_concat(src, np, ty, out);
+    free(src);
+    return rc;
 }
 
 /* The ncols columns of parts[0, np) (each checked to have the types given) one after

@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* A task's arguments: the whole struct, by value. */
 #define SORT_MAX_KEYS 256
@@ -52,11 +51,7 @@ typedef struct sort_spec {
  * first touch, which then faults once per 2 MB rather than per 4 KB (dear in a VM). */
 static void *big_alloc(size_t n) {
     void *p = malloc(n ? n : 1);
-    if (p && n >= ((size_t)4 << 20)) {
-        uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-        uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-        if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-    }
+    if (p) dt_huge_hint(p, n);
     return p;
 }
 
@@ -615,49 +610,6 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
 }
 static const dagr_kernel_t route_kernel = {"dtable_sort_route", route_task, NULL, {NULL}};
 
-/* The rows of src[0, n) (columns of one type) one after another into *dst, a new column
- * (owned) in big_alloc's memory. Returns 0 or -ENOMEM. */
-static int concat_col(const dt_column_t *const *src, int n, dt_column_t *dst) {
-    dt_type_t type = src[0]->type;
-    int64_t rows = 0;
-    size_t bytes = 0;
-    bool nulls = false;
-    for (int i = 0; i < n; i++) {
-        rows += src[i]->n;
-        bytes += src[i]->nbytes;
-        nulls |= src[i]->valid != NULL;
-    }
-    size_t w = type == DT_BOOL ? 1 : 8;
-    dt_column_t c = {.type = type, .n = rows, .nbytes = type == DT_STRING ? bytes : 0};
-    c.values = big_alloc(type == DT_STRING ? bytes : (size_t)rows * w);
-    if (type == DT_STRING) c.offsets = big_alloc(((size_t)rows + 1) * sizeof *c.offsets);
-    if (nulls) c.valid = calloc(((size_t)rows + 7) / 8 + 1, 1);
-    if (!c.values || (type == DT_STRING && !c.offsets) || (nulls && !c.valid)) {
-        dt_column_free(&c);
-        return -ENOMEM;
-    }
-    int64_t at = 0;
-    size_t bat = 0;
-    if (type == DT_STRING) c.offsets[0] = 0;
-    for (int i = 0; i < n; i++) {
-        const dt_column_t *s = src[i];
-        if (type == DT_STRING) {
-            if (s->nbytes) memcpy((char *)c.values + bat, s->values, s->nbytes);
-            for (int64_t r = 0; r < s->n; r++)
-                c.offsets[at + r + 1] = (int64_t)bat + s->offsets[r + 1];
-            bat += s->nbytes;
-        } else if (s->n) {
-            memcpy((char *)c.values + (size_t)at * w, s->values, (size_t)s->n * w);
-        }
-        if (nulls)
-            for (int64_t r = 0; r < s->n; r++)
-                if (dt_valid(s, r)) c.valid[(at + r) >> 3] |= (uint8_t)(1u << ((at + r) & 7));
-        at += s->n;
-    }
-    *dst = c;
-    return 0;
-}
-
 /* Sort task: inputs 0 .. nall - 1 the buckets (p, q) for p = 0, 1, ... (or the one input
  * partition), output nall partition q of the result: their rows, sorted, gathered straight
  * into the output (from the one input with rows, or from the inputs concatenated). */
@@ -705,7 +657,7 @@ static dagr_task_result_t local_sort_task(const dagr_task_view_t *task) {
         for (; ok && made < nc; made++) {
             for (int i = 0; i < nin; i++)
                 src[i] = &parts[i].cols[made];
-            int rc = concat_col(src, nin, &cols[made]);
+            int rc = dt_column_concat(src, nin, src[0]->type, &cols[made]);
             if (rc) ok = (dt_task_fail_code(task, rc, 0, NULL), false);
         }
     }
