@@ -85,6 +85,15 @@ static dagr_status_t b_sort(dagr_dtable_t **out) {
     return dagr_dtable_sort(trips, 1, k, NULL, out);
 }
 
+/* The largest peak resident set of one rank so far, in MiB. Collective. */
+static double peak_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double mb = (double)ru.ru_maxrss / 1024.0, peak;
+    MPI_Allreduce(&mb, &peak, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return peak;
+}
+
 /* Runs op `name` repeat times; keeps the last result in *keep (if keep) and reports the best. */
 static void timed(const char *name, build_fn build, int repeat, dagr_dtable_t **keep) {
     double best = 1e300;
@@ -103,10 +112,11 @@ static void timed(const char *name, build_fn build, int repeat, dagr_dtable_t **
         else
             dagr_dtable_destroy(&t);
     }
+    double peak = peak_mb();
     if (me == 0)
         printf("{\"bench\":\"table\",\"engine\":\"dagr\",\"op\":\"%s\",\"ranks\":%d,\"threads\":%d,"
-               "\"repeat\":%d,\"rows\":%lld,\"seconds\":%.6f}\n",
-               name, dagr_size(ctx), dagr_threads(ctx), repeat, (long long)rows, best);
+               "\"repeat\":%d,\"rows\":%lld,\"seconds\":%.6f,\"peak_mb_so_far\":%.1f}\n",
+               name, dagr_size(ctx), dagr_threads(ctx), repeat, (long long)rows, best, peak);
     fflush(stdout);
 }
 
@@ -138,10 +148,7 @@ int main(int argc, char **argv) {
     timed("groupby2", b_groupby2, repeat, NULL);
     timed("join", b_join, repeat, NULL);
     timed("sort", b_sort, repeat, NULL);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double mb = (double)ru.ru_maxrss / 1024.0, peak;
-    MPI_Allreduce(&mb, &peak, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    double peak = peak_mb();
     double per_rank = (double)bytes / dagr_size(ctx) / 1048576.0;
     if (me == 0)
         printf("{\"bench\":\"table\",\"engine\":\"dagr\",\"op\":\"peak_rss\",\"ranks\":%d,"
