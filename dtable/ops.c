@@ -249,7 +249,7 @@ typedef struct map_arg {
     dagr_dtable_column_fn fn;
     void *user;
     int32_t at, type;
-    int32_t index; /* unused: the partition index comes from the task's position */
+    int32_t index; /* the partition's number, for the callback */
 } map_arg_t;
 
 static dagr_task_result_t map_task(const dagr_task_view_t *task) {
@@ -259,8 +259,6 @@ static dagr_task_result_t map_task(const dagr_task_view_t *task) {
     dt_argr_init(&r, task);
     map_arg_t a;
     dt_argr_get(&r, &a, sizeof a);
-    int32_t index;
-    dt_argr_get(&r, &index, sizeof index);
     const char *name = dt_argr_str(&r);
     size_t n = (size_t)p.nrows;
     dt_column_t c = {.type = (dt_type_t)a.type, .n = p.nrows};
@@ -283,7 +281,7 @@ static dagr_task_result_t map_task(const dagr_task_view_t *task) {
         valid[j] = p.cols[j].valid;
         offs[j] = p.cols[j].offsets;
     }
-    dagr_dtable_part_t part = {.index = index,
+    dagr_dtable_part_t part = {.index = a.index,
                                .nrows = p.nrows,
                                .ncols = p.ncols,
                                .names = p.names,
@@ -341,12 +339,13 @@ dagr_status_t dagr_dtable_map_column(dagr_dtable_t *t, const char *name, dagr_co
     if (s == DAGR_OK && !a) s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     for (int p = 0; p < t->nparts && s == DAGR_OK; p++) {
         a->n = 0;
-        map_arg_t ma = {.fn = fn, .user = user, .at = at, .type = (int32_t)type};
-        int32_t index = p;
+        map_arg_t ma = {.fn = fn, .user = user, .at = at, .type = (int32_t)type, .index = p};
         dt_args_put(a, &ma, sizeof ma);
-        dt_args_put(a, &index, sizeof index);
         dt_args_str(a, name);
-        DAGR_CHECK(!a->overflow, DAGR_ERR_ARG, "map_column: the name is too long");
+        if (a->overflow) {
+            s = DAGR_ERR(DAGR_ERR_ARG, "map_column: the name is too long");
+            break;
+        }
         dagr_access_t acc[2] = {{t->parts[p], DAGR_READ}, {r->parts[p], DAGR_WRITE}};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);

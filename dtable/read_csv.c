@@ -189,7 +189,9 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
         memcpy(&scans[k], task->buf[k], sizeof scans[k]);
         if (k < a.k) prev_lf += scans[k].nlf;
     }
-    bool closed = dt_csv_resolve(scans, a.nranges, &o, first, last);
+    /* Whether the file ends inside quotes does not matter here: the range where the
+     * unterminated field starts reports it when it parses. */
+    (void)dt_csv_resolve(scans, a.nranges, &o, first, last);
     int64_t begin = first[a.k];
     int64_t stop = a.file_bytes; /* absolute: where the bytes this range needs end */
     for (int64_t m = a.k, at = a.off; m < a.nranges; at += scans[m].len, m++)
@@ -197,7 +199,6 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
             stop = at + first[m];
             break;
         }
-    (void)closed; /* an unterminated quoted field is reported by the range it starts in */
     int out = task->nbuf - 1;
     if (begin < 0 && !(a.k == 0 && a.header)) { /* no record starts here: an empty partition */
         if (dt_task_write(task, out, nc, names, cols)) res = DAGR_TASK_DONE;
