@@ -2,7 +2,7 @@
  * beside DuckDB's times on the same files (README.md here).
  *
  *   mpiexec.mpich -n 2 build/benchmarks/table_bench --trips trips.csv --dims dims.csv
- *       [--repeat R] [--partitions P]
+ *       [--repeat R] [--partitions P] [--ops OP,OP,...]
  *
  * The operations are those of benchmarks/duckdb/run.mjs, each materialised: the time runs
  * from the call to the return of dagr_dtable_nrows on its result (which waits for every task
@@ -17,7 +17,8 @@
  * One JSON line per operation on rank 0 ({"bench":"table","engine":"dagr","op",...,
  * "seconds","rows"}), the best of R runs, then a peak_rss line: the largest peak resident set
  * of one rank (MiB) and the in-memory size of the trips table per rank, whose ratio the
- * issue bounds (at most 3). */
+ * issue bounds (at most 3). --ops runs only the operations named (after the two ingests),
+ * which shows the peak one operation reaches on its own. */
 #include <dagr/dagr.h>
 
 #include <mpi.h>
@@ -43,6 +44,16 @@ typedef dagr_status_t (*build_fn)(dagr_dtable_t **out);
 static dagr_dtable_t *trips, *dims;
 static const char *trips_path, *dims_path;
 static int partitions;
+static const char *ops; /* --ops: the operations to run, or NULL for all */
+
+/* Whether --ops names op (a whole item of the comma-separated list). */
+static int wanted(const char *op) {
+    if (!ops) return 1;
+    size_t n = strlen(op);
+    for (const char *p = ops; (p = strstr(p, op)) != NULL; p += n)
+        if ((p == ops || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return 1;
+    return 0;
+}
 
 static dagr_status_t ingest(const char *path, const dagr_coltype_t *types, int ncols,
                             dagr_dtable_t **out) {
@@ -131,10 +142,12 @@ int main(int argc, char **argv) {
             repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--partitions") && i + 1 < argc)
             partitions = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+            ops = argv[++i];
     }
     if (!trips_path || !dims_path || repeat < 1) {
         fprintf(stderr, "usage: table_bench --trips PATH --dims PATH [--repeat R] "
-                        "[--partitions P]\n");
+                        "[--partitions P] [--ops OP,...]\n");
         return 2;
     }
     if (dagr_init(&argc, &argv, NULL, &ctx) != DAGR_OK) return 1;
@@ -143,11 +156,11 @@ int main(int argc, char **argv) {
     timed("ingest_dims", b_ingest_dims, repeat, &dims);
     int64_t bytes = 0;
     if (dagr_dtable_nbytes(trips, &bytes) != DAGR_OK) die("nbytes");
-    timed("filter", b_filter, repeat, NULL);
-    timed("groupby1", b_groupby1, repeat, NULL);
-    timed("groupby2", b_groupby2, repeat, NULL);
-    timed("join", b_join, repeat, NULL);
-    timed("sort", b_sort, repeat, NULL);
+    if (wanted("filter")) timed("filter", b_filter, repeat, NULL);
+    if (wanted("groupby1")) timed("groupby1", b_groupby1, repeat, NULL);
+    if (wanted("groupby2")) timed("groupby2", b_groupby2, repeat, NULL);
+    if (wanted("join")) timed("join", b_join, repeat, NULL);
+    if (wanted("sort")) timed("sort", b_sort, repeat, NULL);
     double peak = peak_mb();
     double per_rank = (double)bytes / dagr_size(ctx) / 1048576.0;
     if (me == 0)

@@ -150,8 +150,16 @@ void node_complete(struct dagr_ctx *ctx, node_t *n) {
         node_release_guard(ctx, succ[i]);
     }
     if (n->kind == NODE_TASK && n->done_count) atomic_fetch_add(n->done_count, 1);
-    /* Our references go first, so that a wait this completion ends finds the data of the
+    /* A done node needs its handles no more, though the node itself may live on for long in
+     * the reader list of a handle it read: a task that reads a long-lived table partition
+     * and writes temporary buckets would otherwise keep the buckets' memory until that
+     * partition is next written. Every use of acc ends here (node_complete is each path's
+     * last step), and node_unref finds nothing left to drop.
+     * Our references go first, so that a wait this completion ends finds the data of the
      * handles destroyed meanwhile freed (and their spill slots back). */
+    for (int i = 0; i < n->nacc; i++)
+        data_unref(n->acc[i].h);
+    n->nacc = 0;
     node_unref(ctx, n);
     ctx_node_finished(ctx);
 }
