@@ -125,6 +125,14 @@ dagr_status_t dt_shuffle(dagr_dtable_t *t, int nout, dt_route_fn route, const vo
                          size_t route_args_size, int nextra, dagr_data_t *const *extra,
                          dagr_data_t ***buckets);
 void dt_buckets_free(const dagr_dtable_t *t, int nout, dagr_data_t **buckets);
+/* New bucket handles for nparts sources and nout destinations: (p, q) at p * nout + q, on
+ * q's rank; free with dt_buckets_free. Logically collective. */
+dagr_status_t dt_buckets_new(dagr_ctx_t *ctx, int nparts, int nout, dagr_data_t ***buckets);
+/* The shuffle's map step inside a task that made its own rows: row i of the columns (n rows)
+ * to the task's output first_out + dest[i], in input order within each output; every one of
+ * the nout outputs is written (empty or not). False when it failed the task. */
+bool dt_scatter(const dagr_task_view_t *task, int first_out, int nout, int ncols,
+                const char *const *names, const dt_column_t *cols, int64_t n, const uint32_t *dest);
 
 /* ---- hash.c ---- */
 
@@ -140,6 +148,11 @@ bool dt_keys_equal(const dt_column_t *a, const int *akeys, int64_t i, const dt_c
  * that hash tables indexed by the low bits stay balanced within a destination). */
 int dt_route_hash(const dt_part_t *in, const void *args, size_t args_size, int nextra,
                   const dt_part_t *extra, uint32_t nout, uint32_t *dest, char *err);
+/* The destination among nout of a row whose keys hash (dt_hash_rows) to h: dt_route_hash's
+ * choice, for a task that has the hashes already. */
+static inline uint32_t dt_route_of(uint64_t h, uint32_t nout) {
+    return (uint32_t)(((h >> 32) * (uint64_t)nout) >> 32);
+}
 
 /* ---- concat: column builders (concat.c) ---- */
 

@@ -4,10 +4,11 @@
  *      dt_hash_rows' hashes) and writes one row per group: the keys and each aggregate's
  *      state (an int64 sum as a 128-bit integer in two int64 columns, a float64 sum, counts,
  *      the min/max value); for each COUNT_DISTINCT it also writes the partition's distinct
- *      (keys, value) pairs, nulls left out;
- *   2. dt_shuffle sends every partial row (and every pair) to the destination its keys' hash
- *      picks, the same for every table since the keys come first in each;
- *   3. a merge task per destination groups the partial rows it receives, folds the states
+ *      (keys, value) pairs, nulls left out. It writes them
+ *      straight into one bucket per destination (dt_scatter: the destination its keys' hash
+ *      picks, dt_route_of), so the partial rows are never a table of their own; the runtime
+ *      moves each bucket to its destination's rank;
+ *   2. a merge task per destination groups the partial rows it receives, folds the states
  *      and counts the pairs it has not seen, and writes the final partition.
  * Distinct counts cannot be added up from partial counts: the pairs travel instead.
  *
@@ -516,12 +517,29 @@ static bool check_part(const dagr_task_view_t *task, const dt_part_t *p, int nco
     return true;
 }
 
-/* Accesses: the input partition; the partial table's partition; one pairs partition per
- * COUNT_DISTINCT. */
+/* The destinations of rows [0, n) of cols, whose first nk columns are the keys. */
+static int route_rows(int ncols, const char **names, dt_column_t *cols, int64_t n, int nk, int nout,
+                      uint32_t **dest) {
+    int32_t route[1 + GB_MAX_KEYS];
+    route[0] = nk;
+    for (int k = 0; k < nk; k++)
+        route[1 + k] = k;
+    dt_part_t view = {.ncols = ncols, .nrows = n, .names = names, .cols = cols};
+    char err[256];
+    if (!(*dest = malloc(((size_t)n + 1) * sizeof **dest))) return -ENOMEM;
+    if (dt_route_hash(&view, route, sizeof route, 0, NULL, (uint32_t)nout, *dest, err) == 0)
+        return 0;
+    free(*dest); /* never: nk is within the route's limits */
+    *dest = NULL;
+    return -EINVAL;
+}
+
+/* Accesses: the input partition; then the buckets (p, q) of the partial states for every q;
+ * then those of each COUNT_DISTINCT's pairs. */
 static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
     gb_plan_t pl;
     if (!plan_read(task, &pl)) return dt_task_fail_code(task, -ENOMEM, 0, NULL);
-    int nk = pl.h.nkeys, ns = pl.h.nstate, ncol = nk + ns;
+    int nk = pl.h.nkeys, ns = pl.h.nstate, ncol = nk + ns, nout = pl.h.nparts;
     dt_part_t in;
     if (!dt_task_view(task, 0, &in)) {
         plan_free(&pl);
@@ -562,7 +580,16 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         const dt_column_t *c = ag->col >= 0 ? &in.cols[ag->col] : NULL;
         if ((rc = raw_states(ag, c, gid, n, g.ng, &out[nk + ag->state]))) goto done;
     }
-    if (!dt_task_write(task, 1, ncol, names, out)) goto done;
+    uint32_t *dest = malloc(((size_t)g.ng + 1) * sizeof *dest);
+    if (!dest) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    for (int64_t k = 0; k < g.ng; k++)
+        dest[k] = dt_route_of(g.ghash[k], (uint32_t)nout);
+    bool wrote = dt_scatter(task, 1, nout, ncol, names, out, g.ng, dest);
+    free(dest);
+    if (!wrote) goto done;
     for (int j = 0; j < ncol; j++)
         dt_column_free(&out[j]);
 
@@ -589,10 +616,15 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         for (int k = 0; k < nk; k++)
             pn[k] = names[k];
         pn[nk] = "_v";
-        bool w = dt_task_write(task, 2 + ag->dist, nk + 1, pn, out);
+        uint32_t *pdest;
+        bool w = false;
+        if ((rc = route_rows(nk + 1, pn, out, m, nk, nout, &pdest)) == 0) {
+            w = dt_scatter(task, 1 + (1 + ag->dist) * nout, nout, nk + 1, pn, out, m, pdest);
+            free(pdest);
+        }
         for (int k = 0; k <= nk; k++)
             dt_column_free(&out[k]);
-        if (!w) goto done;
+        if (rc || !w) goto done;
     }
     ok = true;
 done:
@@ -880,55 +912,29 @@ static dagr_status_t check_agg(const dagr_dtable_t *t, int i, const dagr_agg_t *
     return DAGR_OK;
 }
 
-/* Inserts the tasks: partial per partition, shuffles, merge per destination. */
+/* Inserts the tasks: partial per partition (writing its buckets), merge per destination. */
 static dagr_status_t insert_tasks(dagr_dtable_t *t, const gb_plan_t *pl, const dt_args_t *args,
                                   char *const *rnames, dagr_dtable_t **out) {
     dagr_ctx_t *ctx = t->ctx;
-    int nk = pl->h.nkeys, ns = pl->h.nstate, nd = pl->h.ndist, np = t->nparts, nout = np;
-    dagr_dtable_t **ptab = calloc((size_t)nd + 1, sizeof *ptab); /* [0]: states; 1 + d: pairs */
-    dagr_data_t ***bk = calloc((size_t)nd + 1, sizeof *bk);
-    int nacc = np * (1 + nd) + 1;
-    dagr_access_t *acc = calloc((size_t)nacc + 1, sizeof *acc);
-    const char **pn = calloc((size_t)(nk + ns) + 2, sizeof *pn);
-    dt_type_t *pt = calloc((size_t)(nk + ns) + 2, sizeof *pt);
-    char(*sbuf)[16] = calloc((size_t)ns + 1, sizeof *sbuf);
+    int nd = pl->h.ndist, np = t->nparts, nout = np;
+    dagr_data_t ***bk = calloc((size_t)nd + 1, sizeof *bk); /* [0]: states; 1 + d: pairs */
+    int nacc = np * (1 + nd) + 1, npacc = 1 + (1 + nd) * nout;
+    dagr_access_t *acc = calloc((size_t)(nacc > npacc ? nacc : npacc) + 1, sizeof *acc);
     dagr_dtable_t *r = NULL;
-    dagr_status_t s =
-        ptab && bk && acc && pn && pt && sbuf ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
-    if (s != DAGR_OK) goto out;
-    /* The partial table: keys then states; a pairs table: keys then the value. */
-    for (int k = 0; k < nk; k++) {
-        pn[k] = t->names[pl->keys[k]];
-        pt[k] = t->types[pl->keys[k]];
-    }
-    state_names(ns, sbuf, pn + nk);
-    for (int a = 0; a < pl->h.naggs; a++)
-        if (pl->aggs[a].op != DAGR_AGG_COUNT_DISTINCT)
-            state_types(&pl->aggs[a], pt + nk + pl->aggs[a].state);
-    s = dt_table_new(ctx, nk + ns, pn, pt, np, &ptab[0]);
-    for (int a = 0; a < pl->h.naggs && s == DAGR_OK; a++) {
-        const gb_agg_t *ag = &pl->aggs[a];
-        if (ag->op != DAGR_AGG_COUNT_DISTINCT) continue;
-        pn[nk] = "_v";
-        pt[nk] = (dt_type_t)ag->type;
-        s = dt_table_new(ctx, nk + 1, pn, pt, np, &ptab[1 + ag->dist]);
-    }
+    dagr_status_t s = bk && acc ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    for (int d = 0; d <= nd && s == DAGR_OK; d++)
+        s = dt_buckets_new(ctx, np, nout, &bk[d]);
     for (int p = 0; p < np && s == DAGR_OK; p++) {
         acc[0] = (dagr_access_t){t->parts[p], DAGR_READ};
         for (int d = 0; d <= nd; d++)
-            acc[1 + d] = (dagr_access_t){ptab[d]->parts[p], DAGR_WRITE};
+            for (int q = 0; q < nout; q++)
+                acc[1 + d * nout + q] =
+                    (dagr_access_t){bk[d][(size_t)p * (size_t)nout + (size_t)q], DAGR_WRITE};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
         o.rank = dt_part_rank(ctx, p);
-        s = dagr_spawn(ctx, &partial_kernel, args->buf, args->n, 2 + nd, acc, &o);
+        s = dagr_spawn(ctx, &partial_kernel, args->buf, args->n, npacc, acc, &o);
     }
-    int32_t route[1 + GB_MAX_KEYS];
-    route[0] = nk;
-    for (int k = 0; k < nk; k++)
-        route[1 + k] = k;
-    for (int d = 0; d <= nd && s == DAGR_OK; d++)
-        s = dt_shuffle(ptab[d], nout, dt_route_hash, route, (size_t)(1 + nk) * sizeof *route, 0,
-                       NULL, &bk[d]);
     if (s == DAGR_OK)
         s = dt_table_new(ctx, pl->rncols, (const char *const *)rnames, pl->rtypes, nout, &r);
     for (int q = 0; q < nout && s == DAGR_OK; q++) {
@@ -942,17 +948,10 @@ static dagr_status_t insert_tasks(dagr_dtable_t *t, const gb_plan_t *pl, const d
         o.rank = dt_part_rank(ctx, q);
         s = dagr_spawn(ctx, &merge_kernel, args->buf, args->n, nacc, acc, &o);
     }
-out:
-    for (int d = 0; ptab && d <= nd; d++) {
-        if (bk && bk[d]) dt_buckets_free(ptab[d], nout, bk[d]);
-        dagr_dtable_destroy(&ptab[d]);
-    }
-    free(ptab);
+    for (int d = 0; bk && d <= nd; d++)
+        if (bk[d]) dt_buckets_free(t, nout, bk[d]);
     free(bk);
     free(acc);
-    free(pn);
-    free(pt);
-    free(sbuf);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&r);
         return s;

@@ -154,7 +154,7 @@ int dt_route_hash(const dt_part_t *in, const void *args, size_t args_size, int n
             idx[k] = k;
         dt_hash_rows(sub, nk, idx, m, h);
         for (int64_t i = 0; i < m; i++)
-            dest[i0 + i] = (uint32_t)(((h[i] >> 32) * (uint64_t)nout) >> 32);
+            dest[i0 + i] = dt_route_of(h[i], nout);
     }
     return 0;
 }

@@ -17,6 +17,34 @@ typedef struct shuffle_arg {
     int32_t nout, nextra; /* then the route's arguments */
 } shuffle_arg_t;
 
+bool dt_scatter(const dagr_task_view_t *task, int first_out, int nout, int ncols,
+                const char *const *names, const dt_column_t *cols, int64_t n,
+                const uint32_t *dest) {
+    /* A stable counting sort of the rows by destination: bucket q's rows are
+     * rows[start[q], start[q + 1]), in their input order. */
+    int64_t *start = calloc((size_t)nout + 2, sizeof *start);
+    int64_t *fill = malloc(((size_t)nout + 1) * sizeof *fill);
+    int64_t *rows = malloc(((size_t)n + 1) * sizeof *rows);
+    bool ok = start && fill && rows;
+    if (!ok) dt_task_fail_code(task, -ENOMEM, 0, NULL);
+    if (ok) {
+        for (int64_t i = 0; i < n; i++)
+            start[dest[i] + 1]++;
+        for (int q = 0; q < nout; q++)
+            start[q + 1] += start[q];
+        memcpy(fill, start, (size_t)nout * sizeof *fill);
+        for (int64_t i = 0; i < n; i++)
+            rows[fill[dest[i]]++] = i;
+    }
+    for (int q = 0; ok && q < nout; q++)
+        ok = dt_task_write_rows(task, first_out + q, ncols, names, cols, rows + start[q],
+                                start[q + 1] - start[q]);
+    free(start);
+    free(fill);
+    free(rows);
+    return ok;
+}
+
 static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
     shuffle_arg_t a;
     memcpy(&a, task->args, sizeof a);
@@ -32,11 +60,8 @@ static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
     bool ok = true;
     for (int e = 0; ok && e < a.nextra; e++)
         if ((ok = dt_task_view(task, 1 + e, &extra[e]))) nv++;
-    size_t n = (size_t)in.nrows;
-    uint32_t *dest = malloc((n + 1) * sizeof *dest);
-    int64_t *start = calloc((size_t)a.nout + 1, sizeof *start);
-    int64_t *rows = malloc((n + 1) * sizeof *rows);
-    if (ok && (!dest || !start || !rows)) {
+    uint32_t *dest = malloc(((size_t)in.nrows + 1) * sizeof *dest);
+    if (ok && !dest) {
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
         ok = false;
     }
@@ -45,31 +70,9 @@ static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
         dagr_task_fail(task, DAGR_ERR_INTERNAL, "shuffle: %s", err);
         ok = false;
     }
-    if (ok) {
-        /* A stable counting sort of the rows by destination: bucket q's rows are
-         * rows[start[q], start[q + 1]), in their input order. */
-        for (size_t i = 0; i < n; i++)
-            start[dest[i] + 1]++;
-        for (int q = 0; q < a.nout; q++)
-            start[q + 1] += start[q];
-        int64_t *fill = malloc(((size_t)a.nout + 1) * sizeof *fill);
-        if (!fill) {
-            dt_task_fail_code(task, -ENOMEM, 0, NULL);
-            ok = false;
-        } else {
-            memcpy(fill, start, (size_t)a.nout * sizeof *fill);
-            for (size_t i = 0; i < n; i++)
-                rows[fill[dest[i]]++] = (int64_t)i;
-            free(fill);
-        }
-    }
-    int first_out = 1 + a.nextra;
-    for (int q = 0; ok && q < a.nout; q++)
-        ok = dt_task_write_rows(task, first_out + q, in.ncols, in.names, in.cols, rows + start[q],
-                                start[q + 1] - start[q]);
+    if (ok)
+        ok = dt_scatter(task, 1 + a.nextra, a.nout, in.ncols, in.names, in.cols, in.nrows, dest);
     free(dest);
-    free(start);
-    free(rows);
     for (int e = 0; e < nv; e++)
         dt_part_free(&extra[e]);
     free(extra);
@@ -85,6 +88,23 @@ void dt_buckets_free(const dagr_dtable_t *t, int nout, dagr_data_t **buckets) {
     free(buckets);
 }
 
+dagr_status_t dt_buckets_new(dagr_ctx_t *ctx, int nparts, int nout, dagr_data_t ***buckets) {
+    size_t nb = (size_t)nparts * (size_t)nout;
+    dagr_data_t **b = calloc(nb + 1, sizeof *b);
+    DAGR_CHECK(b, DAGR_ERR_NOMEM, "out of memory");
+    dagr_status_t s = DAGR_OK;
+    for (size_t k = 0; k < nb && s == DAGR_OK; k++)
+        s = dagr_data_create_dynamic(ctx, dt_part_rank(ctx, (int)(k % (size_t)nout)), &b[k]);
+    if (s != DAGR_OK) {
+        for (size_t k = 0; k < nb; k++)
+            dagr_data_destroy(&b[k]);
+        free(b);
+        return s;
+    }
+    *buckets = b;
+    return DAGR_OK;
+}
+
 dagr_status_t dt_shuffle(dagr_dtable_t *t, int nout, dt_route_fn route, const void *route_args,
                          size_t route_args_size, int nextra, dagr_data_t *const *extra,
                          dagr_data_t ***buckets) {
@@ -94,13 +114,11 @@ dagr_status_t dt_shuffle(dagr_dtable_t *t, int nout, dt_route_fn route, const vo
     DAGR_CHECK(sizeof(shuffle_arg_t) + route_args_size <= DAGR_MAX_ARGS, DAGR_ERR_ARG,
                "shuffle: the route's arguments take %zu bytes (at most %zu)", route_args_size,
                DAGR_MAX_ARGS - sizeof(shuffle_arg_t));
-    size_t nb = (size_t)t->nparts * (size_t)nout;
-    dagr_data_t **b = calloc(nb, sizeof *b);
+    dagr_data_t **b = NULL;
     dagr_access_t *acc = calloc((size_t)(1 + nextra + nout), sizeof *acc);
     char *args = malloc(sizeof(shuffle_arg_t) + route_args_size);
-    dagr_status_t s = b && acc && args ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
-    for (size_t k = 0; k < nb && s == DAGR_OK; k++)
-        s = dagr_data_create_dynamic(ctx, dt_part_rank(ctx, (int)(k % (size_t)nout)), &b[k]);
+    dagr_status_t s = acc && args ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
+    if (s == DAGR_OK) s = dt_buckets_new(ctx, t->nparts, nout, &b);
     if (s == DAGR_OK) {
         shuffle_arg_t a = {.route = route, .nout = nout, .nextra = nextra};
         memcpy(args, &a, sizeof a);
