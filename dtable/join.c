@@ -628,13 +628,14 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     seg_t *segs = malloc(((size_t)a.nl + 2) * sizeof *segs);
     int64_t *lstart = malloc(((size_t)a.nl + 1) * sizeof *lstart);
     bool *ident_in = malloc(((size_t)a.nl + 1) * sizeof *ident_in);
+    bool *view = calloc((size_t)onc + 1, sizeof *view); /* out[j] is an input's column */
     void *htcopy = NULL;
     table_t t = {0};
     pairs_t P = {0};
     uint8_t *matched = NULL;
     bool rc_owned = false, ok = false;
     int nout_made = 0, code = 0;
-    if (!in || !rc || !out || !rother || !segs || !lstart || !ident_in) {
+    if (!in || !rc || !out || !rother || !segs || !lstart || !ident_in || !view) {
         code = -ENOMEM;
         goto fail;
     }
@@ -734,7 +735,14 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
                 if (lkeys[k] == j) src = &rc[rkeys[k]];
             segs[ns++] = (seg_t){src, P.r + lstart[a.nl], tail, false, false};
         }
-        if ((code = gather(otypes[j], segs, ns, &out[j]))) goto fail;
+        if (ns == 1 && segs[0].ident) {
+            /* One left input, every row once and in order (a broadcast join whose keys all
+             * match once): its column as it is, written out without a copy of its own. */
+            out[j] = *segs[0].src;
+            view[j] = true;
+        } else if ((code = gather(otypes[j], segs, ns, &out[j]))) {
+            goto fail;
+        }
         nout_made++;
     }
     /* The right columns other than the keys. */
@@ -750,7 +758,7 @@ fail:
     dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join failed");
 out:
     for (int j = 0; j < nout_made; j++)
-        dt_column_free(&out[j]);
+        if (!view[j]) dt_column_free(&out[j]);
     for (int j = 0; rc_owned && j < a.rcols; j++)
         dt_column_free(&rc[j]);
     for (int p = 0; p < nviewed; p++)
@@ -767,6 +775,7 @@ out:
     free(segs);
     free(lstart);
     free(ident_in);
+    free(view);
     free(onames);
     free(otypes);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
