@@ -2,7 +2,7 @@
  * beside DuckDB's times on the same files (README.md here).
  *
  *   mpiexec.mpich -n 2 build/benchmarks/table_bench --trips trips.csv --dims dims.csv
- *       [--repeat R] [--partitions P] [--ops OP,OP,...]
+ *       [--repeat R] [--partitions P] [--ops OP,OP,...] [--out DIR]
  *
  * The operations are those of benchmarks/duckdb/run.mjs, each materialised: the time runs
  * from the call to the return of dagr_dtable_nrows on its result (which waits for every task
@@ -14,6 +14,8 @@
  *   groupby2      by key, cat: the same
  *   join          trips inner join dims on key
  *   sort          trips by fare
+ *   write_csv     trips into one CSV file in --out DIR (every rank writing its part at once),
+ *                 timed until dagr_wait_all returns (the file complete), as DuckDB's COPY TO
  * One JSON line per operation on rank 0 ({"bench":"table","engine":"dagr","op",...,
  * "seconds","rows"}), the best of R runs, then a peak_rss line: the largest peak resident set
  * of one rank (MiB) and the in-memory size of the trips table per rank, whose ratio the
@@ -44,7 +46,8 @@ typedef dagr_status_t (*build_fn)(dagr_dtable_t **out);
 static dagr_dtable_t *trips, *dims;
 static const char *trips_path, *dims_path;
 static int partitions;
-static const char *ops; /* --ops: the operations to run, or NULL for all */
+static const char *ops;     /* --ops: the operations to run, or NULL for all */
+static const char *out_dir; /* --out: where write_csv writes (NULL: it is not run) */
 
 /* Whether --ops names op (a whole item of the comma-separated list). */
 static int wanted(const char *op) {
@@ -96,6 +99,32 @@ static dagr_status_t b_sort(dagr_dtable_t **out) {
     return dagr_dtable_sort(trips, 1, k, NULL, out);
 }
 
+/* write_csv of trips into out_dir/dagr_trips.csv, complete when it returns; the file is
+ * removed afterwards (untimed). */
+static void timed_write(int repeat) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dagr_trips.csv", out_dir);
+    int64_t rows = -1;
+    if (dagr_dtable_nrows(trips, &rows) != DAGR_OK) die("write_csv");
+    double best = 1e300;
+    for (int r = 0; r < repeat; r++) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = now();
+        if (dagr_dtable_write_csv(trips, path, NULL) != DAGR_OK) die("write_csv");
+        if (dagr_wait_all(ctx) != DAGR_OK) die("write_csv");
+        double dt = now() - t0;
+        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (dt < best) best = dt;
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (me == 0) remove(path);
+    }
+    if (me == 0)
+        printf("{\"bench\":\"table\",\"engine\":\"dagr\",\"op\":\"write_csv\",\"ranks\":%d,"
+               "\"threads\":%d,\"repeat\":%d,\"rows\":%lld,\"seconds\":%.6f}\n",
+               dagr_size(ctx), dagr_threads(ctx), repeat, (long long)rows, best);
+    fflush(stdout);
+}
+
 /* The largest peak resident set of one rank so far, in MiB. Collective. */
 static double peak_mb(void) {
     struct rusage ru;
@@ -144,10 +173,12 @@ int main(int argc, char **argv) {
             partitions = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--ops") && i + 1 < argc)
             ops = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out_dir = argv[++i];
     }
     if (!trips_path || !dims_path || repeat < 1) {
         fprintf(stderr, "usage: table_bench --trips PATH --dims PATH [--repeat R] "
-                        "[--partitions P] [--ops OP,...]\n");
+                        "[--partitions P] [--ops OP,...] [--out DIR]\n");
         return 2;
     }
     if (dagr_init(&argc, &argv, NULL, &ctx) != DAGR_OK) return 1;
@@ -161,6 +192,7 @@ int main(int argc, char **argv) {
     if (wanted("groupby2")) timed("groupby2", b_groupby2, repeat, NULL);
     if (wanted("join")) timed("join", b_join, repeat, NULL);
     if (wanted("sort")) timed("sort", b_sort, repeat, NULL);
+    if (out_dir && wanted("write_csv")) timed_write(repeat);
     double peak = peak_mb();
     double per_rank = (double)bytes / dagr_size(ctx) / 1048576.0;
     if (me == 0)

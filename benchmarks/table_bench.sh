@@ -60,14 +60,14 @@ fi
 
 echo "table_bench.sh: DuckDB, $threads threads" >&2
 node benchmarks/duckdb/run.mjs --trips "$data/trips.csv" --dims "$data/dims.csv" \
-    --threads "$threads" --repeat "$repeat" | tee "$work/duckdb.jsonl"
+    --threads "$threads" --repeat "$repeat" --out "$work" | tee "$work/duckdb.jsonl"
 
 status=0
 dagr_bin=$build/benchmarks/table_bench
 if [[ -x $dagr_bin ]]; then
     echo "table_bench.sh: dagr, $ranks ranks x DAGR_THREADS=1" >&2
     DAGR_THREADS=1 mpiexec.mpich -n "$ranks" "$dagr_bin" --repeat "$repeat" --trips "$data/trips.csv" \
-        --dims "$data/dims.csv" | tee "$work/dagr.jsonl" || status=$?
+        --dims "$data/dims.csv" --out "$work" | tee "$work/dagr.jsonl" || status=$?
     [[ $status -eq 0 ]] || echo "table_bench.sh: dagr's table_bench failed ($status)" >&2
 else
     echo "table_bench.sh: no $dagr_bin, so DuckDB only" >&2

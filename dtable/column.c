@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <stdlib.h>
+#include <string.h>
 
 void dt_column_free(dt_column_t *c) {
     if (!c) return;
@@ -125,10 +126,42 @@ int dt_format_timestamp(int64_t us, char out[40]) {
     int m, d;
     civil_from_days(days, &y, &m, &d);
     int h = (int)(rem / 3600), mi = (int)(rem / 60 % 60), s = (int)(rem % 60);
-    if (frac)
-        return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long)y, m, d, h,
-                        mi, s, (long long)frac);
-    return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, h, mi, s);
+    if (y < 0 || y > 9999) {
+        if (frac)
+            return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long)y, m, d,
+                            h, mi, s, (long long)frac);
+        return snprintf(out, 40, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d, h, mi, s);
+    }
+    /* The common years digit by digit: snprintf with eight conversions was a third of
+     * write_csv's time on a table with one timestamp column among seven. */
+    static const char two[] = "00010203040506070809101112131415161718192021222324"
+                              "25262728293031323334353637383940414243444546474849"
+                              "50515253545556575859606162636465666768697071727374"
+                              "75767778798081828384858687888990919293949596979899";
+    int yy = (int)y;
+    char *o = out;
+    *o++ = (char)('0' + yy / 1000);
+    *o++ = (char)('0' + yy / 100 % 10);
+    memcpy(o, two + 2 * (yy % 100), 2), o += 2;
+    *o++ = '-';
+    memcpy(o, two + 2 * m, 2), o += 2;
+    *o++ = '-';
+    memcpy(o, two + 2 * d, 2), o += 2;
+    *o++ = 'T';
+    memcpy(o, two + 2 * h, 2), o += 2;
+    *o++ = ':';
+    memcpy(o, two + 2 * mi, 2), o += 2;
+    *o++ = ':';
+    memcpy(o, two + 2 * s, 2), o += 2;
+    if (frac) {
+        *o++ = '.';
+        for (int k = 5; k >= 0; k--, frac /= 10)
+            o[k] = (char)('0' + frac % 10);
+        o += 6;
+    }
+    *o++ = 'Z';
+    *o = 0;
+    return (int)(o - out);
 }
 
 void dt_huge_hint(void *p, size_t n) {

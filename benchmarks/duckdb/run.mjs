@@ -12,15 +12,17 @@
 // Prints one JSON object per operation on stdout:
 //   {"bench":"table","engine":"duckdb","op","threads","repeat","rows","check","seconds",
 //    "seconds_all"}
-// with op one of ingest_trips, ingest_dims, filter, groupby1, groupby2, join, sort, then
+// with op one of ingest_trips, ingest_dims, filter, groupby1, groupby2, join, sort (and,
+// with --out DIR, write_csv: COPY trips TO one CSV file in DIR, removed after), then
 //   {"bench":"table","engine":"duckdb","op":"peak_rss","threads","mb"}
 // the peak resident set of this process (node and DuckDB together) in MiB.
 import { DuckDBInstance } from '@duckdb/node-api';
 import { performance } from 'node:perf_hooks';
+import fs from 'node:fs';
 import process from 'node:process';
 
 function parseArgs(argv) {
-  const opt = { trips: null, dims: null, threads: 2, repeat: 1 };
+  const opt = { trips: null, dims: null, threads: 2, repeat: 1, out: null };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -29,6 +31,7 @@ function parseArgs(argv) {
     else if (a === '--dims') opt.dims = v;
     else if (a === '--threads') opt.threads = Number.parseInt(v, 10);
     else if (a === '--repeat') opt.repeat = Number.parseInt(v, 10);
+    else if (a === '--out') opt.out = v;
     else usage(`unknown option ${a}`);
     i++;
   }
@@ -39,7 +42,8 @@ function parseArgs(argv) {
 
 function usage(msg) {
   console.error(`run.mjs: ${msg}`);
-  console.error('usage: node run.mjs --trips PATH --dims PATH [--threads T] [--repeat R]');
+  console.error('usage: node run.mjs --trips PATH --dims PATH [--threads T] [--repeat R] ' +
+    '[--out DIR]');
   process.exit(2);
 }
 
@@ -97,6 +101,23 @@ for (const [op, table, select, check] of ops) {
   console.log(JSON.stringify({
     bench: 'table', engine: 'duckdb', version, op, threads: opt.threads, repeat: opt.repeat,
     rows, check: sum, seconds: Math.min(...times), seconds_all: times,
+  }));
+}
+
+// write_csv: COPY of trips into one CSV file in --out, as dagr's write_csv; removed after.
+if (opt.out) {
+  const path = `${opt.out}/duckdb_trips.csv`;
+  const times = [];
+  for (let k = 0; k < opt.repeat; k++) {
+    const t0 = performance.now();
+    await conn.run(`COPY trips TO ${lit(path)} (HEADER, DELIMITER ',')`);
+    times.push(+((performance.now() - t0) / 1e3).toFixed(6));
+    fs.rmSync(path, { force: true });
+  }
+  const rows = Number(await scalar('SELECT count(*) FROM trips'));
+  console.log(JSON.stringify({
+    bench: 'table', engine: 'duckdb', version, op: 'write_csv', threads: opt.threads,
+    repeat: opt.repeat, rows, seconds: Math.min(...times), seconds_all: times,
   }));
 }
 
