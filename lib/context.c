@@ -229,6 +229,9 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     else
         dagr_config_init(&conf);
     DAGR_CHECK(conf.comm != MPI_COMM_NULL, DAGR_ERR_ARG, "cfg->comm is MPI_COMM_NULL");
+    /* Before MPI starts: its threads (UCX's, for one) would otherwise make arenas of their
+     * own first, and dagr's threads could be given one of those. */
+    tune_malloc();
     bool own = false;
     DAGR_TRY(start_mpi(argc, argv, &own));
 
@@ -242,7 +245,6 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     /* Printed here too: a mislaunched job must say so even if the program prints nothing. */
     if (s != DAGR_OK) fprintf(stderr, "dagr: %s\n", dagr_last_error());
     if (s == DAGR_OK) s = apply_env(&conf);
-    if (s == DAGR_OK) tune_malloc();
     device_env_t denv;
     stop_signals_t stop;
     if (s == DAGR_OK) s = device_env_parse(&denv);
