@@ -12,8 +12,9 @@
  * Column names with '/' cannot be dataset names and are refused, as is a column named
  * "<c>.valid" beside a column c that holds nulls.
  *
- * save: counts the rows of every partition (a wait), copies each rank's partitions into its
- * memory (tasks on the partitions' ranks), then opens the file collectively through MPI-IO
+ * save: counts the rows of every partition (a wait), gathers each rank's rows into column
+ * arrays of its own (a task per partition, on its rank, copying it column by column), then
+ * opens the file collectively through MPI-IO
  * and creates the group and datasets (collective metadata calls). Fixed-width columns are
  * written with one collective H5Dwrite per dataset, each rank selecting the union of its
  * partitions' row ranges. HDF5 1.10 refuses to write variable-length data through MPI-IO
@@ -38,24 +39,6 @@
 /* to_darray.c: every partition's row count on every rank (waits). */
 
 #define UNIT_TEXT "us since 1970-01-01T00:00:00Z"
-
-/* ---- copying this rank's partitions out ---- */
-
-typedef struct copy_arg {
-    void **buf;
-    size_t *bytes;
-} copy_arg_t;
-
-static dagr_task_result_t copy_task(const dagr_task_view_t *task) {
-    copy_arg_t a;
-    memcpy(&a, task->args, sizeof a);
-    *a.buf = aligned_alloc(64, (task->bytes[0] + 64) & ~(size_t)63);
-    if (!*a.buf) return dt_task_fail_code(task, -ENOMEM, 0, NULL);
-    memcpy(*a.buf, task->buf[0], task->bytes[0]);
-    *a.bytes = task->bytes[0];
-    return DAGR_TASK_DONE;
-}
-static const dagr_kernel_t copy_kernel = {"dtable_save_copy", copy_task, NULL, {NULL}};
 
 /* ---- HDF5 helpers (between h5_enter and h5_leave) ---- */
 
@@ -130,58 +113,87 @@ static herr_t select_rows(hid_t fspace, const dagr_dtable_t *t, const int64_t *s
 
 /* This rank's rows of one column, concatenated in partition order. */
 typedef struct local_col {
-    void *values;   /* int64 / double / uint8 rows; strings: char *[local] */
-    char *strbuf;   /* strings: the bytes, each NUL-terminated */
-    uint8_t *valid; /* 1 / 0 per row, when the column holds nulls somewhere */
+    void *values;   /* int64 / double / uint8 rows; strings: char *[local], into strs */
+    uint8_t *valid; /* 1 / 0 per row (freed before writing when the column has no null) */
 } local_col_t;
-
-static dagr_status_t gather_local(const dagr_dtable_t *t, const dt_part_t *views, int nv, int j,
-                                  int64_t local, bool nulls, local_col_t *lc) {
-    dt_type_t ty = t->types[j];
-    size_t es = ty == DT_BOOL ? 1 : 8;
-    size_t sbytes = 0;
-    for (int k = 0; ty == DT_STRING && k < nv; k++)
-        sbytes += views[k].cols[j].nbytes + (size_t)views[k].nrows;
-    lc->values = malloc((size_t)local * es + 1);
-    lc->strbuf = ty == DT_STRING ? malloc(sbytes + 1) : NULL;
-    lc->valid = nulls ? malloc((size_t)local + 1) : NULL;
-    DAGR_CHECK(lc->values && (ty != DT_STRING || lc->strbuf) && (!nulls || lc->valid),
-               DAGR_ERR_NOMEM, "save: out of memory for column '%s'", t->names[j]);
-    int64_t at = 0;
-    size_t sat = 0;
-    for (int k = 0; k < nv; k++) {
-        const dt_column_t *c = &views[k].cols[j];
-        int64_t n = views[k].nrows;
-        DAGR_CHECK(c->type == ty, DAGR_ERR_FORMAT,
-                   "save: column '%s' is %s in a partition, %s in the table", t->names[j],
-                   dt_type_name(c->type), dt_type_name(ty));
-        if (ty == DT_STRING) {
-            char **ptr = lc->values;
-            for (int64_t i = 0; i < n; i++) {
-                size_t l = (size_t)(c->offsets[i + 1] - c->offsets[i]);
-                ptr[at + i] = lc->strbuf + sat;
-                memcpy(lc->strbuf + sat, (const char *)c->values + c->offsets[i], l);
-                lc->strbuf[sat + l] = '\0';
-                sat += l + 1;
-            }
-        } else if (n) {
-            memcpy((char *)lc->values + (size_t)at * es, c->values, (size_t)n * es);
-        }
-        for (int64_t i = 0; nulls && i < n; i++)
-            lc->valid[at + i] = dt_valid(c, i);
-        at += n;
-    }
-    return DAGR_OK;
-}
 
 static void local_free(local_col_t *lc, int ncols) {
     for (int j = 0; lc && j < ncols; j++) {
         free(lc[j].values);
-        free(lc[j].strbuf);
         free(lc[j].valid);
     }
     free(lc);
 }
+
+/* A gather task's arguments: pointers into the memory of the rank that runs it (every rank
+ * inserts every task with its own, as the graph is the same everywhere). */
+typedef struct gather_arg {
+    const dagr_dtable_t *t;
+    local_col_t *lc;
+    char **strs;       /* this partition's string bytes, one block per string column */
+    uint8_t *has_null; /* this partition's: per column */
+    int64_t at;        /* its first row among this rank's */
+    int p;
+} gather_arg_t;
+
+/* Copies partition p's rows into this rank's column arrays at its rows (string bytes into a
+ * block of its own, NUL-terminated, which the char * rows point into): the rank's part of
+ * the table is copied once, column by column, not as whole partitions first. */
+static dagr_task_result_t gather_task(const dagr_task_view_t *task) {
+    gather_arg_t a;
+    memcpy(&a, task->args, sizeof a);
+    const dagr_dtable_t *t = a.t;
+    dt_part_t v;
+    if (!dt_task_view(task, 0, &v)) return DAGR_TASK_ERROR;
+    bool ok = v.ncols == t->ncols;
+    if (!ok)
+        dagr_task_fail(task, DAGR_ERR_FORMAT, "save: partition %d has %d columns, the table %d",
+                       a.p, v.ncols, t->ncols);
+    for (int j = 0; ok && j < t->ncols; j++) {
+        const dt_column_t *c = &v.cols[j];
+        dt_type_t ty = t->types[j];
+        if (c->type != ty) {
+            dagr_task_fail(task, DAGR_ERR_FORMAT,
+                           "save: column '%s' is %s in partition %d, %s in the table", t->names[j],
+                           dt_type_name(c->type), a.p, dt_type_name(ty));
+            ok = false;
+            break;
+        }
+        int64_t n = v.nrows;
+        local_col_t *lc = &a.lc[j];
+        if (ty == DT_STRING) {
+            char *sb = malloc(c->nbytes + (size_t)n + 1);
+            if (!sb) {
+                dt_task_fail_code(task, -ENOMEM, 0, NULL);
+                ok = false;
+                break;
+            }
+            a.strs[j] = sb;
+            char **ptr = (char **)lc->values + a.at;
+            size_t sat = 0;
+            for (int64_t i = 0; i < n; i++) {
+                size_t l = (size_t)(c->offsets[i + 1] - c->offsets[i]);
+                ptr[i] = sb + sat;
+                memcpy(sb + sat, (const char *)c->values + c->offsets[i], l);
+                sb[sat + l] = '\0';
+                sat += l + 1;
+            }
+        } else if (n) {
+            size_t es = ty == DT_BOOL ? 1 : 8;
+            memcpy((char *)lc->values + (size_t)a.at * es, c->values, (size_t)n * es);
+        }
+        uint8_t any = 0;
+        for (int64_t i = 0; i < n; i++) {
+            uint8_t b = dt_valid(c, i);
+            lc->valid[a.at + i] = b;
+            any |= !b;
+        }
+        a.has_null[j] = any;
+    }
+    dt_part_free(&v);
+    return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
+}
+static const dagr_kernel_t gather_kernel = {"dtable_save_gather", gather_task, NULL, {NULL}};
 
 /* The names of the table's columns checked for use as dataset names. */
 static dagr_status_t check_names(const dagr_dtable_t *t, const int *has_null) {
@@ -346,17 +358,15 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
     DAGR_TRY(io_check_names(ctx, path, group, true));
     DAGR_TRY(check_group_name(ctx, group, "save"));
     DAGR_TRY(dt_agree(ctx, check_names(t, NULL)));
-    int np = t->nparts, rank = dagr_rank(ctx), size = dagr_size(ctx);
+    int np = t->nparts, rank = dagr_rank(ctx), size = dagr_size(ctx), nc = t->ncols;
     int64_t *cnt = malloc(((size_t)np + 1) * sizeof *cnt);
     int64_t *start = malloc(((size_t)np + 1) * sizeof *start);
-    void **bufs = calloc((size_t)np + 1, sizeof *bufs);
-    size_t *bytes = calloc((size_t)np + 1, sizeof *bytes);
-    dt_part_t *views = calloc((size_t)np + 1, sizeof *views);
-    int *has_null = calloc((size_t)t->ncols + 1, sizeof *has_null);
-    local_col_t *lc = calloc((size_t)t->ncols + 1, sizeof *lc);
-    int nv = 0;
+    char **strs = calloc((size_t)np * (size_t)nc + 1, sizeof *strs); /* [p * nc + j] */
+    uint8_t *pnull = calloc((size_t)np * (size_t)nc + 1, 1);         /* [p * nc + j] */
+    int *has_null = calloc((size_t)nc + 1, sizeof *has_null);
+    local_col_t *lc = calloc((size_t)nc + 1, sizeof *lc);
     int64_t local = 0, total = 0;
-    dagr_status_t s = cnt && start && bufs && bytes && views && has_null && lc
+    dagr_status_t s = cnt && start && strs && pnull && has_null && lc
                           ? DAGR_OK
                           : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     s = dt_agree(ctx, s);
@@ -366,58 +376,51 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
         for (int p = 0; p < np; p++)
             start[p + 1] = start[p] + cnt[p];
         total = start[np];
-        /* Copies of each rank's partitions into its bufs: every rank inserts every task
-         * (one graph), each pointing at its own arrays; a task runs on its partition's rank
-         * and writes into that rank's. */
+        for (int p = rank; p < np; p += size)
+            local += cnt[p];
+        for (int j = 0; j < nc && s == DAGR_OK; j++) {
+            size_t es = t->types[j] == DT_STRING ? sizeof(char *) : t->types[j] == DT_BOOL ? 1 : 8;
+            lc[j].values = malloc((size_t)local * es + 1);
+            lc[j].valid = malloc((size_t)local + 1);
+            if (!lc[j].values || !lc[j].valid)
+                s = DAGR_ERR(DAGR_ERR_NOMEM, "save: out of memory for column '%s'", t->names[j]);
+        }
+        s = dt_agree(ctx, s);
+    }
+    if (s == DAGR_OK) {
+        /* Each partition's rows into its rank's arrays, by a task on that rank; the
+         * arguments point at the memory of the rank that inserts the task, which is the one
+         * that runs it where it matters. */
+        int64_t at = 0;
         for (int p = 0; p < np && s == DAGR_OK; p++) {
+            bool mine = p % size == rank;
             if (cnt[p] == 0) continue;
-            copy_arg_t a = {&bufs[p], &bytes[p]};
+            gather_arg_t a = {t, lc, strs + (size_t)p * nc, pnull + (size_t)p * nc, at, p};
             dagr_access_t acc = {t->parts[p], DAGR_READ};
             dagr_task_opts_t o;
             dagr_task_opts_init(&o);
             o.rank = dt_part_rank(ctx, p);
-            s = dagr_spawn(ctx, &copy_kernel, &a, sizeof a, 1, &acc, &o);
+            s = dagr_spawn(ctx, &gather_kernel, &a, sizeof a, 1, &acc, &o);
+            if (mine) at += cnt[p];
         }
         dagr_status_t w = dagr_wait_all(ctx);
         if (s == DAGR_OK) s = w;
         s = dt_agree(ctx, s);
     }
-    for (int p = rank; s == DAGR_OK && p < np; p += size) {
-        if (!bufs[p]) continue;
-        char err[160];
-        int rc = dt_part_view(bufs[p], bytes[p], &views[nv], err, sizeof err);
-        if (rc) {
-            s = rc == -2 ? DAGR_ERR(DAGR_ERR_NOMEM, "out of memory")
-                         : DAGR_ERR(DAGR_ERR_FORMAT, "save: partition %d: %s", p, err);
-            break;
-        }
-        if (views[nv].ncols != t->ncols) {
-            s = DAGR_ERR(DAGR_ERR_FORMAT, "save: partition %d has %d columns, the table %d", p,
-                         views[nv].ncols, t->ncols);
-            dt_part_free(&views[nv]);
-            break;
-        }
-        for (int j = 0; j < t->ncols; j++)
-            if (views[nv].cols[j].valid)
-                for (int64_t i = 0; i < views[nv].nrows && !has_null[j]; i++)
-                    has_null[j] = !dt_valid(&views[nv].cols[j], i);
-        local += views[nv].nrows;
-        nv++;
-    }
-    s = dt_agree(ctx, s);
+    for (int p = rank; s == DAGR_OK && p < np; p += size)
+        for (int j = 0; j < nc; j++)
+            has_null[j] |= pnull[(size_t)p * nc + j];
     if (s == DAGR_OK) {
-        int e = MPI_Allreduce(MPI_IN_PLACE, has_null, t->ncols, MPI_INT, MPI_MAX, ctx_comm(ctx));
+        int e = MPI_Allreduce(MPI_IN_PLACE, has_null, nc, MPI_INT, MPI_MAX, ctx_comm(ctx));
         s = e == MPI_SUCCESS ? check_names(t, has_null)
                              : DAGR_ERR(DAGR_ERR_MPI, "save: MPI_Allreduce failed");
         s = dt_agree(ctx, s);
     }
-    for (int j = 0; s == DAGR_OK && j < t->ncols; j++)
-        s = gather_local(t, views, nv, j, local, has_null[j], &lc[j]);
-    for (int k = 0; k < nv; k++)
-        dt_part_free(&views[k]);
-    for (int p = 0; bufs && p < np; p++)
-        free(bufs[p]);
-    s = dt_agree(ctx, s);
+    for (int j = 0; j < nc; j++)
+        if (!has_null[j]) {
+            free(lc[j].valid); /* no null anywhere: no validity dataset */
+            lc[j].valid = NULL;
+        }
 
     int exists = 0;
     hid_t file = -1;
@@ -447,12 +450,13 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
         }
         s = dt_agree(ctx, mine);
     }
-    local_free(lc, t->ncols);
+    local_free(lc, nc);
+    for (size_t k = 0; strs && k < (size_t)np * nc; k++)
+        free(strs[k]);
+    free(strs);
+    free(pnull);
     free(cnt);
     free(start);
-    free(bufs);
-    free(bytes);
-    free(views);
     free(has_null);
     return s;
 }
