@@ -538,11 +538,7 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
     }
     size_t n = (size_t)in->nrows;
     uint32_t *dest = big_alloc((n + 1) * sizeof *dest);
-    int64_t *start = calloc((size_t)nout + 1, sizeof *start);
-    int64_t *fill = malloc(((size_t)nout + 1) * sizeof *fill);
-    int64_t *rows = big_alloc((n + 1) * sizeof *rows);
-    if (ok && (!dest || !start || !fill || !rows))
-        ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
+    if (ok && !dest) ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
     if (ok) {
         int64_t ns = spl->nrows;
         const int64_t *sp_p = ns ? spl->cols[nk].values : NULL;
@@ -588,22 +584,9 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
             dest[i] = (uint32_t)lo;
         }
         free(sk);
-        /* A stable counting sort by destination. */
-        for (size_t i = 0; i < n; i++)
-            start[dest[i] + 1]++;
-        for (int q = 0; q < nout; q++)
-            start[q + 1] += start[q];
-        memcpy(fill, start, (size_t)nout * sizeof *fill);
-        for (size_t i = 0; i < n; i++)
-            rows[fill[dest[i]]++] = (int64_t)i;
     }
-    for (int q = 0; ok && q < nout; q++)
-        ok = dt_task_write_rows(task, 2 + q, in->ncols, in->names, in->cols, rows + start[q],
-                                start[q + 1] - start[q]);
+    if (ok) ok = dt_scatter(task, 2, nout, in->ncols, in->names, in->cols, (int64_t)n, dest);
     free(dest);
-    free(start);
-    free(fill);
-    free(rows);
     dt_part_free(&v[0]);
     dt_part_free(&v[1]);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
