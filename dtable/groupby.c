@@ -1,13 +1,13 @@
-/* Group-by with aggregates (dagr_dtable_groupby_agg, include/dagr/dtable.h). Three stages
- * in the graph and no collective call, so a chain read -> filter -> group needs no wait:
+/* Group-by with aggregates (dagr_dtable_groupby_agg, include/dagr/dtable.h). Two stages in
+ * the graph and no collective call, so a chain read -> filter -> group needs no wait:
  *   1. a partial task per input partition groups its rows (an open-addressing hash table over
  *      dt_hash_rows' hashes) and writes one row per group: the keys and each aggregate's
  *      state (an int64 sum as a 128-bit integer in two int64 columns, a float64 sum, counts,
  *      the min/max value); for each COUNT_DISTINCT it also writes the partition's distinct
- *      (keys, value) pairs, nulls left out. It writes them
- *      straight into one bucket per destination (dt_scatter: the destination its keys' hash
- *      picks, dt_route_of), so the partial rows are never a table of their own; the runtime
- *      moves each bucket to its destination's rank;
+ *      (keys, value) pairs, nulls left out. It writes them straight into one bucket per
+ *      destination (dt_scatter; the destination its keys' hash picks, dt_route_of), so the
+ *      partial rows are never a table of their own; the runtime moves each bucket to its
+ *      destination's rank;
  *   2. a merge task per destination groups the partial rows it receives, folds the states
  *      and counts the pairs it has not seen, and writes the final partition.
  * Distinct counts cannot be added up from partial counts: the pairs travel instead.
