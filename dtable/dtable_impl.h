@@ -140,6 +140,12 @@ bool dt_scatter(const dagr_task_view_t *task, int first_out, int nout, int ncols
  * (nulls equal to nulls, -0.0 to 0.0, every NaN to every NaN) hash alike, whatever
  * partition they are in. */
 void dt_hash_rows(const dt_column_t *cols, int nkeys, const int *keys, int64_t n, uint64_t *h);
+/* The same for rows [i0, i0 + m) into h[0, m): i0 a multiple of 8, at most
+ * DT_HASH_WINDOW_MAX key columns (64 keys and the value column of a group-by's distinct
+ * pairs). */
+#define DT_HASH_WINDOW_MAX 65
+void dt_hash_window(const dt_column_t *cols, int nkeys, const int *keys, int64_t i0, int64_t m,
+                    uint64_t *h);
 /* Whether row i of a and row k of b are equal on the keys (nulls_equal: null = null). */
 bool dt_keys_equal(const dt_column_t *a, const int *akeys, int64_t i, const dt_column_t *b,
                    const int *bkeys, int64_t k, int nkeys, bool nulls_equal);

@@ -237,27 +237,6 @@ static int64_t gt_find(const gtab_t *g, const dt_column_t *ocols, const int *oke
 
 enum { HCHUNK = 4096 }; /* rows hashed at a time (a multiple of 8: bitmaps stay aligned) */
 
-/* The hashes of rows [i0, i0 + m) of the key columns of cols (m <= HCHUNK) into h: a window
- * of each column (views; strings keep their offsets), as dt_route_hash does. */
-static void hash_window(const dt_column_t *cols, int nkeys, const int *keys, int64_t i0, int64_t m,
-                        uint64_t *h) {
-    dt_column_t sub[GB_MAX_KEYS + 1];
-    int idx[GB_MAX_KEYS + 1];
-    for (int k = 0; k < nkeys; k++) {
-        const dt_column_t *c = &cols[keys[k]];
-        dt_column_t w = *c;
-        w.n = m;
-        if (c->type == DT_STRING)
-            w.offsets = c->offsets + i0;
-        else
-            w.values = (char *)c->values + (size_t)i0 * (c->type == DT_BOOL ? 1 : 8);
-        if (c->valid) w.valid = c->valid + i0 / 8;
-        sub[k] = w;
-        idx[k] = k;
-    }
-    dt_hash_rows(sub, nkeys, idx, m, h);
-}
-
 /* Groups rows [0, n) of cols on keys: *g holds the groups, gid (malloc'ed, n entries) each
  * row's. expect: the groups to make room for at once (the table grows past them). Returns 0
  * or -ENOMEM. */
@@ -268,7 +247,7 @@ static int group_rows(const dt_column_t *cols, int nkeys, const int *keys, int64
     int rc = *gid ? gt_init(g, cols, nkeys, keys, n, expect < n ? expect : n) : -ENOMEM;
     for (int64_t i0 = 0; rc == 0 && i0 < n; i0 += HCHUNK) {
         int64_t m = n - i0 < HCHUNK ? n - i0 : HCHUNK;
-        hash_window(cols, nkeys, keys, i0, m, h);
+        dt_hash_window(cols, nkeys, keys, i0, m, h);
         rc = g->kind == GT_I64 ? gt_group_kind(g, GT_I64, h, i0, m, *gid)
                                : gt_group_kind(g, GT_ANY, h, i0, m, *gid);
         if (rc) gt_free(g);
@@ -517,21 +496,21 @@ static bool check_part(const dagr_task_view_t *task, const dt_part_t *p, int nco
     return true;
 }
 
-/* The destinations of rows [0, n) of cols, whose first nk columns are the keys. */
-static int route_rows(int ncols, const char **names, dt_column_t *cols, int64_t n, int nk, int nout,
-                      uint32_t **dest) {
-    int32_t route[1 + GB_MAX_KEYS];
-    route[0] = nk;
+/* The destinations (dt_route_of) of rows [0, n) of cols, whose first nk columns are the keys;
+ * *dest is malloc'ed. */
+static int route_rows(const dt_column_t *cols, int64_t n, int nk, int nout, uint32_t **dest) {
+    int idx[GB_MAX_KEYS];
     for (int k = 0; k < nk; k++)
-        route[1 + k] = k;
-    dt_part_t view = {.ncols = ncols, .nrows = n, .names = names, .cols = cols};
-    char err[256];
+        idx[k] = k;
     if (!(*dest = malloc(((size_t)n + 1) * sizeof **dest))) return -ENOMEM;
-    if (dt_route_hash(&view, route, sizeof route, 0, NULL, (uint32_t)nout, *dest, err) == 0)
-        return 0;
-    free(*dest); /* never: nk is within the route's limits */
-    *dest = NULL;
-    return -EINVAL;
+    uint64_t h[HCHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += HCHUNK) {
+        int64_t m = n - i0 < HCHUNK ? n - i0 : HCHUNK;
+        dt_hash_window(cols, nk, idx, i0, m, h);
+        for (int64_t i = 0; i < m; i++)
+            (*dest)[i0 + i] = dt_route_of(h[i], (uint32_t)nout);
+    }
+    return 0;
 }
 
 /* Accesses: the input partition; then the buckets (p, q) of the partial states for every q;
@@ -618,7 +597,7 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         pn[nk] = "_v";
         uint32_t *pdest;
         bool w = false;
-        if ((rc = route_rows(nk + 1, pn, out, m, nk, nout, &pdest)) == 0) {
+        if ((rc = route_rows(out, m, nk, nout, &pdest)) == 0) {
             w = dt_scatter(task, 1 + (1 + ag->dist) * nout, nout, nk + 1, pn, out, m, pdest);
             free(pdest);
         }
@@ -764,7 +743,7 @@ static int count_pairs(const gtab_t *g, const dt_column_t *D, int nk, dt_column_
         int64_t *cnt = res->values;
         for (int64_t i0 = 0; i0 < m && rc == 0; i0 += HCHUNK) {
             int64_t w = m - i0 < HCHUNK ? m - i0 : HCHUNK;
-            hash_window(D, nk, idx, i0, w, h);
+            dt_hash_window(D, nk, idx, i0, w, h);
             for (int64_t i = i0; i < i0 + w && rc == 0; i++) {
                 if (d.rep[did[i]] != i) continue;
                 int64_t grp = gt_find(g, D, idx, i, h[i - i0]);

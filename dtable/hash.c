@@ -110,6 +110,27 @@ bool dt_keys_equal(const dt_column_t *a, const int *akeys, int64_t i, const dt_c
     return true;
 }
 
+void dt_hash_window(const dt_column_t *cols, int nkeys, const int *keys, int64_t i0, int64_t m,
+                    uint64_t *h) {
+    /* Views of the key columns from row i0 (strings keep their offsets; a bitmap starts at
+     * byte i0 / 8, which is why i0 is a multiple of 8). */
+    dt_column_t sub[DT_HASH_WINDOW_MAX];
+    int idx[DT_HASH_WINDOW_MAX];
+    for (int k = 0; k < nkeys; k++) {
+        const dt_column_t *c = &cols[keys[k]];
+        dt_column_t w = *c;
+        w.n = m;
+        if (c->type == DT_STRING)
+            w.offsets = c->offsets + i0;
+        else
+            w.values = (char *)c->values + (size_t)i0 * (c->type == DT_BOOL ? 1 : 8);
+        if (c->valid) w.valid = c->valid + i0 / 8;
+        sub[k] = w;
+        idx[k] = k;
+    }
+    dt_hash_rows(sub, nkeys, idx, m, h);
+}
+
 int dt_route_hash(const dt_part_t *in, const void *args, size_t args_size, int nextra,
                   const dt_part_t *extra, uint32_t nout, uint32_t *dest, char *err) {
     (void)args_size;
@@ -136,23 +157,7 @@ int dt_route_hash(const dt_part_t *in, const void *args, size_t args_size, int n
     uint64_t h[CHUNK];
     for (int64_t i0 = 0; i0 < in->nrows; i0 += CHUNK) {
         int64_t m = in->nrows - i0 < CHUNK ? in->nrows - i0 : CHUNK;
-        dt_column_t sub[64];
-        /* A window of the key columns at row i0 (views; strings keep their offsets). */
-        for (int k = 0; k < nk; k++) {
-            const dt_column_t *c = &in->cols[keys[k]];
-            dt_column_t s = *c;
-            s.n = m;
-            if (c->type == DT_STRING)
-                s.offsets = c->offsets + i0;
-            else
-                s.values = (char *)c->values + (size_t)i0 * (c->type == DT_BOOL ? 1 : 8);
-            if (c->valid) s.valid = c->valid + i0 / 8; /* CHUNK is a multiple of 8 */
-            sub[k] = s;
-        }
-        int idx[64];
-        for (int k = 0; k < nk; k++)
-            idx[k] = k;
-        dt_hash_rows(sub, nk, idx, m, h);
+        dt_hash_window(in->cols, nk, keys, i0, m, h); /* CHUNK is a multiple of 8 */
         for (int64_t i = 0; i < m; i++)
             dest[i0 + i] = dt_route_of(h[i], nout);
     }

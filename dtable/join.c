@@ -251,23 +251,7 @@ static bool keys_nullable(const dt_column_t *cols, const int *keys, int nkeys) {
     return false;
 }
 
-/* A window of the key columns at row i0 (views) for dt_hash_rows; i0 a multiple of 8. */
-static void key_window(const dt_column_t *cols, const int *keys, int nkeys, int64_t i0, int64_t m,
-                       dt_column_t *sub) {
-    for (int k = 0; k < nkeys; k++) {
-        const dt_column_t *c = &cols[keys[k]];
-        dt_column_t s = *c;
-        s.n = m;
-        if (c->type == DT_STRING)
-            s.offsets = c->offsets + i0;
-        else
-            s.values = (char *)c->values + (size_t)i0 * (c->type == DT_BOOL ? 1 : 8);
-        if (c->valid) s.valid = c->valid + i0 / 8;
-        sub[k] = s;
-    }
-}
-
-enum { CHUNK = 4096 }; /* a multiple of 8 (key_window) */
+enum { CHUNK = 4096 }; /* a multiple of 8 (dt_hash_window) */
 
 /* The slots of a table of n rows: a power of two, at most half full. */
 static uint64_t table_cap(int64_t n) {
@@ -289,14 +273,9 @@ static int table_fill(table_t *t, const dt_column_t *cols, const int *rkeys, int
     t->fast = table_fast(cols, rkeys, nkeys);
     for (uint64_t s = 0; s <= t->mask; s++)
         t->slots[s].head = -1;
-    int idx[JOIN_MAX_KEYS];
-    for (int k = 0; k < nkeys; k++)
-        idx[k] = k;
-    dt_column_t sub[JOIN_MAX_KEYS];
     for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
         int64_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
-        key_window(cols, rkeys, nkeys, i0, m, sub);
-        dt_hash_rows(sub, nkeys, idx, m, h + i0);
+        dt_hash_window(cols, nkeys, rkeys, i0, m, h + i0);
     }
     bool nullable = keys_nullable(cols, rkeys, nkeys);
     const int64_t *kv = t->fast ? cols[rkeys[0]].values : NULL;
@@ -432,10 +411,6 @@ static int probe(const table_t *t, int64_t nright, const dt_column_t *L, const i
                  const dt_column_t *R, const int *rkeys, int nkeys, int64_t n,
                  dagr_join_kind_t kind, uint8_t *matched, pairs_t *P) {
     uint64_t h[CHUNK];
-    int idx[JOIN_MAX_KEYS];
-    for (int k = 0; k < nkeys; k++)
-        idx[k] = k;
-    dt_column_t sub[JOIN_MAX_KEYS];
     bool nullable = keys_nullable(L, lkeys, nkeys);
     const int64_t *kv = t->fast ? L[lkeys[0]].values : NULL;
     bool keep_unmatched = kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL;
@@ -447,8 +422,7 @@ static int probe(const table_t *t, int64_t nright, const dt_column_t *L, const i
                     if (pairs_put(P, i, -1)) return -ENOMEM;
             continue;
         }
-        key_window(L, lkeys, nkeys, i0, m, sub);
-        dt_hash_rows(sub, nkeys, idx, m, h);
+        dt_hash_window(L, nkeys, lkeys, i0, m, h);
         for (int64_t j = 0; j < m; j++) {
             int64_t i = i0 + j;
             if (j + 8 < m) __builtin_prefetch(&t->slots[h[j + 8] & t->mask]);

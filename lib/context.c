@@ -80,8 +80,7 @@ static void tune_malloc(void) {
     const char *v = getenv("DAGR_MALLOC_KEEP");
     if (v && strcmp(v, "0") == 0) return;
     if (getenv("GLIBC_TUNABLES") || getenv("MALLOC_MMAP_THRESHOLD_") ||
-        getenv("MALLOC_TRIM_THRESHOLD_") || getenv("MALLOC_TOP_PAD_") ||
-        getenv("MALLOC_ARENA_MAX"))
+        getenv("MALLOC_TRIM_THRESHOLD_") || getenv("MALLOC_TOP_PAD_") || getenv("MALLOC_ARENA_MAX"))
         return;
 #ifdef __GLIBC__
     mallopt(M_ARENA_MAX, 1);

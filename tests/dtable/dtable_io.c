@@ -565,9 +565,9 @@ static void to_darray(void) {
         ok &= SC_EXPECT_WAIT(ctx, DAGR_ERR_ARG, want, "null");
         const char *at = strstr(dagr_last_error(), want);
         long long row = at ? atoll(at + strlen(want)) : -1;
-        ok &= SC_CHECK(row >= 0 && row < dagr_rows_count(all) && !dagr_rows_valid(all, 4, row),
-                       "the error names row %lld, whose tip is not null: %s", row,
-                       dagr_last_error());
+        ok &=
+            SC_CHECK(row >= 0 && row < dagr_rows_count(all) && !dagr_rows_valid(all, 4, row),
+                     "the error names row %lld, whose tip is not null: %s", row, dagr_last_error());
     }
     dagr_rows_free(&all);
     dagr_darray_destroy(&X);
