@@ -44,6 +44,15 @@
  * credit slot every half ring; a sender with no credit keeps messages in an outbox. Messages
  * to other nodes are queued by MPI itself.
  *
+ * The doorbell. A progress thread with nothing to do sleeps on a futex word in its own
+ * segment (the bell), and whoever gives it work rings it: a peer on this node after writing
+ * a message or a credit into its segment, a worker after queueing an event. Until 2026-12 it
+ * slept 50 us at a time and polled its rings, because nothing told it a peer had written:
+ * in an LU at n = 4096 on the 2-core VM that was some 20,000 wake-ups a second on cores the
+ * workers were computing on, and the 256^3 gemm tiles ran at 32 GFLOP/s of wall time (37 of
+ * CPU time) against 44 in a gemm with few transfers waiting. Only messages from other nodes
+ * are still polled for (MPI gives no wake-up), at the intervals in progress_main.
+ *
  * Only the progress thread calls MPI here, so the rest of dagr never waits on it. */
 #include "lib_impl.h"
 
@@ -53,6 +62,11 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #define MSG_SLOTS 64
 #define MSG_RECVS 32               /* receives posted for messages from other nodes */
@@ -120,9 +134,10 @@ struct comm {
     int nsends; /* OP_SEND requests in flight: bytes leaving (read by comm_moving) */
     msg_t msgrecv[MSG_RECVS];
     char *base;
-    size_t credit_off, arena_off;
+    size_t credit_off, bell_off, arena_off;
     msg_t *inbox;
     uint64_t *credit;
+    uint32_t *bell; /* this rank's doorbell: BELL_COUNT, BELL_SLEEPING */
     uint64_t *sent, *recvd, *credited;
     outbox_t *outbox;
     size_t outbox_total;
@@ -130,11 +145,10 @@ struct comm {
     entry_t **table;
     size_t nbuckets, nentries;
 
-    pthread_mutex_t lock; /* guards events, stop and sleeping */
-    pthread_cond_t cond;
+    pthread_mutex_t lock; /* guards events and stop */
     node_t **events, **events_spare;
     size_t nevents, capevents, capspare;
-    bool stop, sleeping;
+    bool stop;
     bool have_shwin, have_thread;
     pthread_t thread;
 };
@@ -201,6 +215,29 @@ static void entry_remove(comm_t *c, entry_t **pp) {
 
 static int op_add(comm_t *c, uint8_t kind, node_t *node, void *buf, MPI_Request **req);
 
+/* The doorbell's two words: a count that every ring bumps (the futex word) and a flag its
+ * owner sets while it sleeps. Owner and ringers each store, fence, then load the other's
+ * word, so either the owner sees the work before sleeping or the ringer sees the flag. */
+enum { BELL_COUNT = 0, BELL_SLEEPING = 1, BELL_BYTES = 64 };
+
+/* Wakes the progress thread sleeping on `bell` (this rank's or a peer's on this node), after
+ * the caller published what it has to do. */
+static void bell_ring(uint32_t *bell) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&bell[BELL_SLEEPING], __ATOMIC_RELAXED) ||
+        !__atomic_exchange_n(&bell[BELL_SLEEPING], 0, __ATOMIC_SEQ_CST))
+        return;
+    __atomic_fetch_add(&bell[BELL_COUNT], 1, __ATOMIC_SEQ_CST);
+#ifdef __linux__
+    /* Not FUTEX_PRIVATE: the word is in memory shared with the other ranks of the node. */
+    syscall(SYS_futex, &bell[BELL_COUNT], FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
+}
+
+static uint32_t *peer_bell(comm_t *c, int peer) {
+    return (uint32_t *)(c->peer_base[peer] + c->bell_off);
+}
+
 static int put_msg(comm_t *c, int peer, msg_t *m) {
     int me = c->ctx->rank;
     m->seq = ++c->sent[peer];
@@ -223,6 +260,7 @@ static int put_msg(comm_t *c, int peer, msg_t *m) {
     msg_t *slot = (msg_t *)(c->peer_base[peer] + disp);
     memcpy((char *)slot + 8, (char *)m + 8, sizeof *m - 8);
     __atomic_store_n(&slot->seq, m->seq, __ATOMIC_RELEASE);
+    bell_ring(peer_bell(c, peer));
     return MPI_SUCCESS;
 }
 
@@ -801,9 +839,42 @@ static bool poll_inbox(comm_t *c) {
             c->credited[p] = c->recvd[p];
             MPI_Aint disp = (MPI_Aint)(c->credit_off + (size_t)me * sizeof(uint64_t));
             __atomic_store_n((uint64_t *)(c->peer_base[p] + disp), c->recvd[p], __ATOMIC_RELEASE);
+            bell_ring(peer_bell(c, p)); /* its outbox may wait for this credit */
         }
     }
     return any;
+}
+
+/* Whether a peer on this node has written a message poll_inbox has not taken yet. */
+static bool inbox_pending(comm_t *c) {
+    for (int p = 0; p < c->ctx->size; p++) {
+        if (p == c->ctx->rank || !c->peer_base[p]) continue;
+        const msg_t *slot = &c->inbox[(size_t)p * MSG_SLOTS + c->recvd[p] % MSG_SLOTS];
+        if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) == c->recvd[p] + 1) return true;
+    }
+    return false;
+}
+
+/* Sleeps on this rank's doorbell for at most ns nanoseconds, unless work came meanwhile. */
+static void bell_sleep(comm_t *c, long ns) {
+    uint32_t *bell = c->bell;
+    uint32_t count = __atomic_load_n(&bell[BELL_COUNT], __ATOMIC_SEQ_CST);
+    __atomic_store_n(&bell[BELL_SLEEPING], 1, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&c->lock);
+    bool work = c->nevents > 0 || c->stop;
+    pthread_mutex_unlock(&c->lock);
+    if (!work && !inbox_pending(c)) {
+        struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+#ifdef __linux__
+        syscall(SYS_futex, &bell[BELL_COUNT], FUTEX_WAIT, count, &ts, NULL, 0);
+#else
+        (void)count;
+        if (ts.tv_sec == 0 && ts.tv_nsec > 50000) ts.tv_nsec = 50000; /* poll without a bell */
+        nanosleep(&ts, NULL);
+#endif
+    }
+    __atomic_store_n(&bell[BELL_SLEEPING], 0, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -827,8 +898,8 @@ void comm_push(dagr_ctx_t *ctx, node_t *n) {
         c->capevents = cap;
     }
     c->events[c->nevents++] = n;
-    if (c->sleeping) pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
+    bell_ring(c->bell);
 }
 
 static bool take_events(comm_t *c) {
@@ -878,36 +949,22 @@ static void *progress_main(void *p) {
          * takes a good part of a core from them (sched_yield does not give it all back). */
         bool moving = c->nops > c->nmsgrecv;
         bool waiting = c->nentries || c->outbox_total;
-        unsigned spin = waiting && sched_all_idle(c->ctx) ? 1024u : 32u;
+        unsigned spin = !c->nremote ? 0u : waiting && sched_all_idle(c->ctx) ? 1024u : 32u;
         if (idle < spin) {
             sched_yield();
             continue;
         }
         pthread_mutex_lock(&c->lock);
-        if (c->stop) {
-            pthread_mutex_unlock(&c->lock);
-            break;
-        }
-        if (c->nevents == 0) {
-            /* Nothing to do locally. Bytes moving through MPI advance only while this thread
-             * enters MPI (a rendezvous needs both ends to answer): sleep 10 us. Transfers
-             * waiting for a peer complete by a message we must poll for: 50 us; messages
-             * from other nodes may come at any time: 100 us. With nothing in flight, sleep
-             * longer (a new event wakes us at once). Measured in benchmarks/RESULTS.md
-             * ("off node"): shorter sleeps took more from the workers than they gave. */
-            long ns = moving ? 10000 : waiting ? 50000 : mpi_active ? 100000 : 2000000;
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += ns;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            c->sleeping = true;
-            pthread_cond_timedwait(&c->cond, &c->lock, &ts);
-            c->sleeping = false;
-        }
+        bool stop = c->stop;
         pthread_mutex_unlock(&c->lock);
+        if (stop) break;
+        /* Nothing to do. Work from this rank and from peers on this node rings the bell;
+         * MPI does not. Bytes moving through MPI advance only while this thread enters MPI
+         * (a rendezvous needs both ends to answer): sleep 10 us. Messages from other nodes
+         * may come at any time: 100 us. Measured in benchmarks/RESULTS.md ("off node"):
+         * shorter sleeps took more from the workers than they gave. Otherwise only the bell
+         * wakes us; the 2 ms are a bound for MPI's own progress (the Iprobe above). */
+        bell_sleep(c, moving ? 10000 : mpi_active ? 100000 : 2000000);
     }
     return NULL;
 }
@@ -1022,7 +1079,8 @@ dagr_status_t comm_start(dagr_ctx_t *ctx) {
     size_t arena = ctx->cfg.comm_arena ? ctx->cfg.comm_arena : default_arena(ctx);
     arena = (arena + 63) & ~(size_t)63;
     c->credit_off = inbox;
-    c->arena_off = inbox + credit;
+    c->bell_off = inbox + credit;
+    c->arena_off = c->bell_off + BELL_BYTES;
 
     c->sent = calloc((size_t)P, sizeof *c->sent);
     c->recvd = calloc((size_t)P, sizeof *c->recvd);
@@ -1036,11 +1094,6 @@ dagr_status_t comm_start(dagr_ctx_t *ctx) {
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the communication engine");
     }
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cond, &ca);
-    pthread_condattr_destroy(&ca);
     ctx->comm_engine = c;
 
     DAGR_TRY_MPI(MPI_Comm_dup(ctx->comm, &c->pcomm));
@@ -1065,6 +1118,7 @@ dagr_status_t comm_start(dagr_ctx_t *ctx) {
     memset(c->base, 0, c->arena_off);
     c->inbox = (msg_t *)c->base;
     c->credit = (uint64_t *)(c->base + c->credit_off);
+    c->bell = (uint32_t *)(c->base + c->bell_off);
     DAGR_TRY_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, c->shwin));
     DAGR_TRY(arena_init(&ctx->arena, c->base + c->arena_off, arena));
     DAGR_TRY(p2p_start(c));
@@ -1083,8 +1137,8 @@ void comm_stop(dagr_ctx_t *ctx) {
     if (c->have_thread) {
         pthread_mutex_lock(&c->lock);
         c->stop = true;
-        pthread_cond_signal(&c->cond);
         pthread_mutex_unlock(&c->lock);
+        bell_ring(c->bell);
         pthread_join(c->thread, NULL);
         arena_fini(&ctx->arena);
     }
@@ -1106,7 +1160,6 @@ void comm_stop(dagr_ctx_t *ctx) {
         free(c->outbox[p].q);
     free(c->table), free(c->outbox), free(c->sent), free(c->recvd), free(c->credited);
     free(c->events), free(c->events_spare);
-    pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
     ctx->comm_engine = NULL;
