@@ -902,6 +902,11 @@ void comm_push(dagr_ctx_t *ctx, node_t *n) {
     bell_ring(c->bell);
 }
 
+void comm_workers_idle(dagr_ctx_t *ctx) {
+    comm_t *c = ctx->comm_engine;
+    if (c && c->nremote) bell_ring(c->bell); /* peers on this node ring it themselves */
+}
+
 static bool take_events(comm_t *c) {
     /* Swap the two arrays so that pushers never wait while we process. */
     pthread_mutex_lock(&c->lock);
@@ -926,6 +931,7 @@ static bool take_events(comm_t *c) {
 static void *progress_main(void *p) {
     comm_t *c = p;
     unsigned idle = 0;
+    double no_spin_until = 0; /* dagr_now() before which the thread does not poll-yield */
     for (;;) {
         bool busy = take_events(c);
         busy |= poll_inbox(c);
@@ -943,28 +949,43 @@ static void *progress_main(void *p) {
             MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, c->pcomm, &flag, MPI_STATUS_IGNORE);
         }
         if (mpi_active) idle++; /* counted above otherwise */
-        /* While transfers wait for a peer with every worker idle (the cores are ours), the
-         * sleep below is most of a small transfer's latency: poll a while longer first,
-         * yielding the core between polls. Not while the workers compute: a polling thread
-         * takes a good part of a core from them (sched_yield does not give it all back). */
+        /* The cores are the workers' while they compute: a polling thread takes a good part
+         * of one from them (sched_yield does not give it all back). So only with every
+         * worker idle, and only for MPI (peers on this node ring the bell), poll a while
+         * before sleeping, yielding between polls: there the sleeps and wake-ups would be
+         * half of a small transfer's latency (4 KiB hops between two ranks: 51 us against
+         * 90-100 us). Unless another program computes on this core: on Linux's EEVDF
+         * scheduler a yield then returns only after that program's time slice (3-4 ms, and
+         * the hops took 3.8 ms), so a yield that slow stops the polling for a while. */
+        bool all_idle = sched_all_idle(c->ctx);
         bool moving = c->nops > c->nmsgrecv;
         bool waiting = c->nentries || c->outbox_total;
-        unsigned spin = !c->nremote ? 0u : waiting && sched_all_idle(c->ctx) ? 1024u : 32u;
+        unsigned spin = c->nremote && all_idle ? (waiting ? 1024u : 32u) : 0u;
         if (idle < spin) {
-            sched_yield();
-            continue;
+            double t0 = dagr_now();
+            if (t0 >= no_spin_until) {
+                sched_yield();
+                if (dagr_now() - t0 > 200e-6) no_spin_until = t0 + 0.1;
+                continue;
+            }
         }
         pthread_mutex_lock(&c->lock);
         bool stop = c->stop;
         pthread_mutex_unlock(&c->lock);
         if (stop) break;
         /* Nothing to do. Work from this rank and from peers on this node rings the bell;
-         * MPI does not. Bytes moving through MPI advance only while this thread enters MPI
-         * (a rendezvous needs both ends to answer): sleep 10 us. Messages from other nodes
-         * may come at any time: 100 us. Measured in benchmarks/RESULTS.md ("off node"):
-         * shorter sleeps took more from the workers than they gave. Otherwise only the bell
-         * wakes us; the 2 ms are a bound for MPI's own progress (the Iprobe above). */
-        bell_sleep(c, moving ? 10000 : mpi_active ? 100000 : 2000000);
+         * MPI does not, so with requests in flight we poll. Bytes moving through MPI advance
+         * only while this thread enters MPI (a rendezvous needs both ends to answer), and
+         * messages from other nodes may come at any time: with the workers idle, every 10 us
+         * while bytes move and 100 us otherwise; with the workers computing, every 100 us
+         * and 1 ms, because each wake-up preempts a worker (MPICH's network mode, 2 ranks on
+         * 2 cores: gemm at n = 4096 ran at 76 GFLOP/s polling as when idle, 91 so; RESULTS.md,
+         * "off node"). Otherwise only the bell wakes us; the 2 ms bound MPI's own progress
+         * (the Iprobe above). */
+        long ns = !mpi_active ? 2000000
+                  : all_idle  ? (moving ? 10000 : 100000)
+                              : (moving ? 100000 : 1000000);
+        bell_sleep(c, ns);
     }
     return NULL;
 }

@@ -500,6 +500,8 @@ void comm_push(struct dagr_ctx *ctx, node_t *n);
 /* Allocates a local copy buffer for h in the receive arena, or NULL if it is full. */
 void *comm_arena_alloc(struct dagr_ctx *ctx, size_t bytes);
 void comm_arena_free(struct dagr_ctx *ctx, void *p, size_t bytes);
+/* Called by the last worker going idle: the progress thread then polls MPI at its idle pace. */
+void comm_workers_idle(struct dagr_ctx *ctx);
 /* Any thread, no lock: whether bytes of a transfer are moving through MPI now (a hint). */
 bool comm_moving(const struct dagr_ctx *ctx);
 

@@ -124,11 +124,13 @@ static void spin_for_work(sched_t *s) {
     }
 }
 
-static node_t *sched_pop(sched_t *s) {
+static node_t *sched_pop(dagr_ctx_t *ctx) {
+    sched_t *s = &ctx->sched;
     if (!__atomic_load_n(&s->rq.n, __ATOMIC_RELAXED)) spin_for_work(s);
     pthread_mutex_lock(&s->lock);
     while (s->rq.n == 0 && !s->stop) {
-        s->nsleeping++;
+        /* The last worker to go idle tells the engine, which polls MPI faster then. */
+        if (++s->nsleeping == s->nworkers) comm_workers_idle(ctx);
         pthread_cond_wait(&s->cond, &s->lock);
         s->nsleeping--;
     }
@@ -446,7 +448,7 @@ static void *worker_main(void *p) {
     tls_worker = arg.index;
     if (arg.ctx->cfg.worker_init) arg.ctx->cfg.worker_init(arg.index, arg.ctx->cfg.worker_init_arg);
     node_t *n;
-    while ((n = sched_pop(&arg.ctx->sched)))
+    while ((n = sched_pop(arg.ctx)))
         run_task(arg.ctx, n, arg.index);
     return NULL;
 }
