@@ -9,6 +9,10 @@
  * DArrays of nb x nb tiles on the P x Q grid, filled with dagr_darray_random (SPD or diagonally
  * dominant where the op needs).
  *
+ * Without --nb, the tiles are the size dagr_linalg_tile_size recommends for n on the ranks and
+ * threads given (the ScaLAPACK reference then uses it too: to compare against ScaLAPACK at
+ * its own best nb, run it again with --nb).
+ *
  * Each repeat runs dagr and then each reference on fresh copies of the same inputs:
  *   dagr       the dagr routine + dagr_wait_all;
  *   scalapack  the same ScaLAPACK routine (pdgemm, pdsyrk, pdtrsm, pdpotrf, pdposv, pdgetrf,
@@ -524,7 +528,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    O = (opts_t){.op = "gemm", .n = 2048, .nb = 256, .repeat = 3};
+    O = (opts_t){.op = "gemm", .n = 2048, .nb = 0, .repeat = 3}; /* nb 0: dagr recommends */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &(int){0});
     MPI_Comm_rank(MPI_COMM_WORLD, &me);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
@@ -560,7 +564,7 @@ int main(int argc, char **argv) {
     const char *ops = " gemm syrk trsm potrf posv getrf gesv geqrf gels ";
     char key[32];
     snprintf(key, sizeof key, " %s ", O.op);
-    if (!strstr(ops, key) || O.n <= 0 || O.nb <= 0 || O.repeat <= 0) {
+    if (!strstr(ops, key) || O.n <= 0 || O.nb < 0 || O.repeat <= 0) {
         usage();
         return 2;
     }
@@ -573,6 +577,7 @@ int main(int argc, char **argv) {
     cfg.threads = O.threads;
     TRY(dagr_init(&argc, &argv, &cfg, &ctx));
     comm = dagr_comm(ctx);
+    if (O.nb == 0) TRY(dagr_linalg_tile_size(ctx, O.n, O.n, &O.nb));
     inputs_t in = {0};
     setup(&in);
     double *td = calloc((size_t)O.repeat, sizeof *td), *ts = calloc((size_t)O.repeat, sizeof *ts);

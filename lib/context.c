@@ -306,6 +306,11 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     }
     if (ctx->cfg.threads == 0) ctx->cfg.threads = default_threads(ctx);
     if (ctx->cfg.max_pending == 0) ctx->cfg.max_pending = DEFAULT_MAX_PENDING;
+    e = MPI_Allreduce(&ctx->cfg.threads, &ctx->total_threads, 1, MPI_INT, MPI_SUM, ctx->comm);
+    if (e != MPI_SUCCESS) {
+        s = dagr_error_mpi(e, __FILE__, __LINE__, "counting the worker threads of all ranks");
+        goto undo_ctx;
+    }
 
     if ((s = store_start(ctx)) != DAGR_OK) goto undo_ctx;
     if ((s = trace_start(ctx)) != DAGR_OK) goto undo_ctx;
@@ -422,6 +427,7 @@ dagr_status_t dagr_job_info(const dagr_ctx_t *ctx, dagr_job_info_t *out) {
         .ranks_on_node = ctx->local_size,
         .max_ranks_per_node = ctx->max_local,
         .threads = ctx->cfg.threads,
+        .total_threads = ctx->total_threads,
         .devices = ctx->ndev,
         .mpi_library = c->mpi_library,
         .thread_level = thread_level_name(MPI_THREAD_MULTIPLE),

@@ -603,6 +603,7 @@ struct dagr_ctx {
     int rank, size;
     int local_rank, local_size; /* on this node */
     int nnodes, max_local;      /* nodes of the job, most ranks on one */
+    int total_threads;          /* worker threads of all ranks together */
     bool own_mpi;
     launch_info_t launch;
     stop_signals_t stop;

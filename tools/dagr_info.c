@@ -38,8 +38,9 @@ static void json_str(const char *s) {
 
 static void print_json(const dagr_job_info_t *j) {
     printf("{\"ok\": true, \"ranks\": %d, \"nodes\": %d, \"ranks_per_node\": %d, "
-           "\"threads_per_rank\": %d, \"devices_per_rank\": %d, \"mpi_library\": ",
-           j->ranks, j->nodes, j->max_ranks_per_node, j->threads, j->devices);
+           "\"threads_per_rank\": %d, \"threads_total\": %d, \"devices_per_rank\": %d, "
+           "\"mpi_library\": ",
+           j->ranks, j->nodes, j->max_ranks_per_node, j->threads, j->total_threads, j->devices);
     json_str(j->mpi_library);
     printf(", \"thread_level\": ");
     json_str(j->thread_level);
@@ -65,7 +66,7 @@ static void print_text(const dagr_job_info_t *j) {
     printf("nodes             %d\n", j->nodes);
     printf("ranks per node    %d (at most; %d on rank 0's node)\n", j->max_ranks_per_node,
            j->ranks_on_node);
-    printf("worker threads    %d per rank\n", j->threads);
+    printf("worker threads    %d per rank, %d in all\n", j->threads, j->total_threads);
     printf("devices           %d per rank\n", j->devices);
     printf("MPI               %s, %s\n", j->mpi_library, j->thread_level);
     printf("launcher          %s, PMI %s\n", j->launcher, j->pmi);

@@ -77,6 +77,17 @@ typedef struct dagr_linalg_opts {
 /* Fills *opts with the defaults. Local. */
 DAGR_API void dagr_linalg_opts_init(dagr_linalg_opts_t *opts);
 
+/* The tile size (nb x nb tiles) dagr recommends for factoring or multiplying an m x n matrix
+ * on this context: the largest of 384, 256, 192, 128, 96 and 64 that still cuts min(m, n)
+ * into at least 11 sqrt(W) tiles, W being the worker threads of all ranks together
+ * (dagr_job_info's total_threads); 64 when none does, and min(m, n) when that is smaller
+ * (1 for an empty matrix). Big tiles run the BLAS kernels near a core's peak, enough of them
+ * keep every worker busy: on 2 ranks x 1 worker that is 256 at n = 4096 and 384 at n = 8192
+ * (benchmarks/RESULTS.md). Local, and the same on every rank. Errors: DAGR_ERR_ARG (ctx or
+ * nb NULL, m or n negative). */
+DAGR_API dagr_status_t dagr_linalg_tile_size(const dagr_ctx_t *ctx, int64_t m, int64_t n,
+                                             int64_t *nb);
+
 /* ---- BLAS 3 ---- */
 
 /* C = alpha op(A) op(B) + beta C. Logically collective. */

@@ -167,6 +167,7 @@ typedef struct dagr_job_info {
     int ranks_on_node;        /* ranks on this rank's node */
     int max_ranks_per_node;   /* on the most crowded node */
     int threads;              /* worker threads per rank */
+    int total_threads;        /* worker threads of all ranks together */
     int devices;              /* devices per rank (dagr_devices) */
     const char *mpi_library;  /* the first line of MPI_Get_library_version */
     const char *thread_level; /* MPI's thread level ("MPI_THREAD_MULTIPLE") */

@@ -14,6 +14,7 @@ static void blas3(int nranks, const char *args) {
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         mpirun_assert_result(&r, names[k], 2);
     mpirun_assert_result(&r, "errors", 1);
+    mpirun_assert_result(&r, "tile_size", 1);
     mpirun_free(&r);
 }
 
