@@ -74,6 +74,7 @@ typedef struct opts {
     int p, q, repeat, threads;
     int ref_scalapack, ref_blas;
     int variant; /* geqrf, gels: opts.variant (0 = dagr's default) */
+    int ib;      /* geqrf, gels: opts.ib (0 = dagr's default) */
 } opts_t;
 
 static dagr_ctx_t *ctx;
@@ -223,6 +224,7 @@ static double run_dagr(inputs_t *in) {
         dagr_linalg_opts_t lo;
         dagr_linalg_opts_init(&lo);
         lo.variant = O.variant;
+        if (O.ib) lo.ib = O.ib;
         s = dagr_geqrf_ex(in->A, &qr, &lo);
         if (s == DAGR_OK) s = dagr_wait_all(ctx);
         double t = slowest(t0);
@@ -233,6 +235,7 @@ static double run_dagr(inputs_t *in) {
         dagr_linalg_opts_t lo;
         dagr_linalg_opts_init(&lo);
         lo.variant = O.variant;
+        if (O.ib) lo.ib = O.ib;
         s = dagr_gels_ex(in->A, in->B, &lo);
     }
     if (s == DAGR_OK) s = dagr_wait_all(ctx);
@@ -514,17 +517,18 @@ static void report(const char *impl, double *t, int nt, double residual, int64_t
     else
         printf("\"residual\":%.3g,", residual);
     if (!strcmp(impl, "dagr") && (!strcmp(O.op, "geqrf") || !strcmp(O.op, "gels")))
-        printf("\"variant\":%d,", O.variant);
+        printf("\"variant\":%d,\"ib\":%d,", O.variant, O.ib);
     printf("\"impl\":\"%s\"}\n", impl);
     fflush(stdout);
 }
 
 static void usage(void) {
     if (me == 0)
-        fprintf(stderr, "usage: dagr-bench --op gemm|syrk|trsm|potrf|posv|getrf|gesv|geqrf|gels "
-                        "[--n N] [--nb NB] [--grid PxQ] [--repeat R] [--threads T] "
-                        "[--ref scalapack,blas] [--variant V (geqrf, gels: dagr's QR variant, "
-                        "0 = default)]\n");
+        fprintf(stderr,
+                "usage: dagr-bench --op gemm|syrk|trsm|potrf|posv|getrf|gesv|geqrf|gels "
+                "[--n N] [--nb NB] [--grid PxQ] [--repeat R] [--threads T] "
+                "[--ref scalapack,blas] [--ib IB] [--variant V (geqrf, gels: dagr's QR variant, "
+                "0 = default)]\n");
 }
 
 int main(int argc, char **argv) {
@@ -552,6 +556,8 @@ int main(int argc, char **argv) {
             O.threads = atoi(v);
         else if (!strcmp(a, "--variant"))
             O.variant = atoi(v);
+        else if (!strcmp(a, "--ib"))
+            O.ib = atoi(v);
         else if (!strcmp(a, "--ref")) {
             O.ref_scalapack = strstr(v, "scalapack") != NULL;
             O.ref_blas = strstr(v, "blas") != NULL;
