@@ -32,8 +32,13 @@
  * One MPI_Testsome per loop over every request in flight drives MPI's progress, so transfers
  * move while the workers compute. There is no MPI request-based flush to keep Puts
  * non-blocking, and a pull (MPI_Get) needs the producer's buffer in a window (dynamic
- * windows measured 8x slower than allocated memory here). Figures: benchmarks/RESULTS.md
- * ("off node").
+ * windows measured 8x slower than allocated memory here). The way to the raw Get figure is
+ * tiles allocated in an MPI_Win_allocate window and pulled with MPI_Rget, not built yet:
+ * benchmarks/rma_pull (2026-12-04, network mode, two ranks) moves 16 MiB Rgets from such
+ * memory at 17-18 GB/s while the target polls MPI_Test every ~50 us, as this thread does
+ * (1 MiB: 8-11 GB/s; Isend/Irecv here: 4-6), but at 0.65 GB/s while the target makes no MPI
+ * call at all. Figures:
+ * benchmarks/RESULTS.md ("off node").
  *
  * When a peer on this node finds no room in its arena, the transfer goes the two-sided way
  * too (it used to need a dynamic window).
