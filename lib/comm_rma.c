@@ -32,13 +32,16 @@
  * One MPI_Testsome per loop over every request in flight drives MPI's progress, so transfers
  * move while the workers compute. There is no MPI request-based flush to keep Puts
  * non-blocking, and a pull (MPI_Get) needs the producer's buffer in a window (dynamic
- * windows measured 8x slower than allocated memory here). The way to the raw Get figure is
- * tiles allocated in an MPI_Win_allocate window and pulled with MPI_Rget, not built yet:
- * benchmarks/rma_pull (2026-12-04, network mode, two ranks) moves 16 MiB Rgets from such
- * memory at 17-18 GB/s while the target polls MPI_Test every ~50 us, as this thread does
- * (1 MiB: 8-11 GB/s; Isend/Irecv here: 4-6), but at 0.65 GB/s while the target makes no MPI
- * call at all. Figures:
- * benchmarks/RESULTS.md ("off node").
+ * windows measured 8x slower than allocated memory here). Pulling was built and measured
+ * (2026-12-04, branch pull-window: tiles of 64 KiB and more allocated in an MPI_Win_allocate
+ * window, read by the receiver with MPI_Rget) and not kept: with this MPICH a Get advances
+ * only while its target enters MPI (benchmarks/rma_pull: 17 GB/s for 16 MiB while the target
+ * polls every ~50 us, 0.65 GB/s while it makes no call), so a pull needs the holder's thread
+ * twice where a send needs it once. In network mode on two cores it moved 1-16 MiB tiles at
+ * 0.36-0.98 of the best raw MPI (sending: 0.47-0.87) with every thread idle, but at
+ * 0.35-0.72 (sending: 0.45-1.80) with another thread computing on each core, and the
+ * factorizations did not change. Where Rget is RDMA (InfiniBand) it may win; that is
+ * untested. Figures: benchmarks/RESULTS.md ("off node", "pulling from window memory").
  *
  * When a peer on this node finds no room in its arena, the transfer goes the two-sided way
  * too (it used to need a dynamic window).
