@@ -2,6 +2,8 @@
  * and the worker and progress threads' lifetime. */
 #include "lib_impl.h"
 
+#include "gpu.h"
+
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -88,6 +90,40 @@ static void tune_malloc(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 64 << 20);
 #endif
+}
+
+/* DAGR_VERBOSE: one line per rank, its GPUs or why it has none (tasks do not run on GPUs
+ * yet: README, "GPUs"). Local. */
+static void print_gpus(const dagr_ctx_t *ctx) {
+    const gpu_info_t *g = ctx->gpu;
+    char line[GPU_MAX * 96 + 64];
+    int n = snprintf(line, sizeof line, "dagr: rank %d: ", ctx->rank);
+    if (!g->count) snprintf(line + n, sizeof line - (size_t)n, "%s", g->why);
+    for (int i = 0; i < g->count && n < (int)sizeof line; i++)
+        n += snprintf(line + n, sizeof line - (size_t)n, "%sGPU %d (%s, %.1f GiB for dagr)",
+                      i ? ", " : "", g->ids[i], g->names[i], g->budget[i] / 1073741824.0);
+    fprintf(stderr, "%s\n", line);
+}
+
+/* DAGR_GPUS and DAGR_GPU_MEMORY (gpu/gpu.h). Local. */
+static dagr_status_t gpu_env_parse(gpu_env_t *e) {
+    *e = (gpu_env_t){.gpus = -1, .memory = 0};
+    const char *v;
+    size_t n;
+    if ((v = getenv("DAGR_GPUS")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n <= GPU_MAX && !strpbrk(v, "kKmMgG"), DAGR_ERR_ARG,
+                   "DAGR_GPUS='%s' must be an integer in [0, %d] (GPUs per rank, 0 = none)", v,
+                   GPU_MAX);
+        e->gpus = (int)n;
+    }
+    if ((v = getenv("DAGR_GPU_MEMORY")) && *v) {
+        DAGR_CHECK(parse_size(v, &n) && n > 0, DAGR_ERR_ARG,
+                   "DAGR_GPU_MEMORY='%s' must be a positive size in bytes (suffix K, M or G "
+                   "allowed)",
+                   v);
+        e->memory = n;
+    }
+    return DAGR_OK;
 }
 
 /* Applies the environment over cfg and checks the result. Local. */
@@ -206,6 +242,7 @@ static void ctx_free(dagr_ctx_t *ctx) {
     divergence_fini(&ctx->div);
     store_stop(ctx); /* after the nodes: dropping them may free handles */
     stop_fini(ctx);
+    free(ctx->gpu);
     if (ctx->user_comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->user_comm);
     if (ctx->comm != MPI_COMM_NULL) MPI_Comm_free(&ctx->comm);
     pthread_mutex_destroy(&ctx->wait_lock);
@@ -247,6 +284,8 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     device_env_t denv;
     stop_signals_t stop;
     if (s == DAGR_OK) s = device_env_parse(&denv);
+    gpu_env_t genv = {.gpus = -1};
+    if (s == DAGR_OK) s = gpu_env_parse(&genv);
     if (s == DAGR_OK && stop_parse(conf.stop_signals, &stop) != DAGR_OK) {
         char why[DAGR_ERRMSG_MAX];
         snprintf(why, sizeof why, "%s", dagr_last_error());
@@ -306,6 +345,11 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     }
     if (ctx->cfg.threads == 0) ctx->cfg.threads = default_threads(ctx);
     if (ctx->cfg.max_pending == 0) ctx->cfg.max_pending = DEFAULT_MAX_PENDING;
+    if (!(ctx->gpu = calloc(1, sizeof *ctx->gpu))) {
+        s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate the context");
+        goto undo_ctx;
+    }
+    gpu_discover(&genv, ctx->local_rank, ctx->local_size, ctx->gpu);
     e = MPI_Allreduce(&ctx->cfg.threads, &ctx->total_threads, 1, MPI_INT, MPI_SUM, ctx->comm);
     if (e != MPI_SUCCESS) {
         s = dagr_error_mpi(e, __FILE__, __LINE__, "counting the worker threads of all ranks");
@@ -343,6 +387,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
             fprintf(stderr, "dagr: memory limit %zu bytes of data per rank, spilling to %s\n",
                     ctx->cfg.memory_limit, store_dir(ctx));
     }
+    if (ctx->cfg.verbose) print_gpus(ctx);
     *ctx_out = ctx;
     return DAGR_OK;
 
@@ -439,6 +484,8 @@ dagr_status_t dagr_job_info(const dagr_ctx_t *ctx, dagr_job_info_t *out) {
         .spill_dir = ctx->store ? store_dir(ctx) : NULL,
         .comm_arena = ctx->arena.size,
         .stop_signals = c->stop_names,
+        .gpus = ctx->gpu->count,
+        .gpu_note = ctx->gpu->count ? "" : ctx->gpu->why,
     };
     return DAGR_OK;
 }

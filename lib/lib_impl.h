@@ -638,6 +638,7 @@ struct dagr_ctx {
 
     sched_t sched;
     device_env_t denv;
+    struct gpu_info *gpu; /* the GPUs this rank found (gpu/gpu.h), or NULL before init */
     int ndev;
     device_t **devs;
     pthread_mutex_t dev_wb_lock; /* one write-back at a time (device.c) */

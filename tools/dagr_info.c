@@ -3,7 +3,8 @@
  *   mpiexec.mpich -n 4 dagr-info            # or: srun --mpi=pmi2 dagr-info
  *   srun --mpi=pmi2 dagr-info --json        # one JSON object, for scripts
  *
- * Rank 0 prints the ranks, nodes, ranks per node, worker threads and devices per rank, the
+ * Rank 0 prints the ranks, nodes, ranks per node, worker threads, GPUs (rank 0's, or why it
+ * has none) and test devices per rank, the
  * MPI library and its thread level, the launcher and its process management interface, the
  * Slurm job's task count (with a note when the ranks use fewer), the memory limit, node memory,
  * spill folder, receive arena and stop signals: everything comes from dagr_init with the same
@@ -57,6 +58,8 @@ static void print_json(const dagr_job_info_t *j) {
         printf("null");
     printf(", \"comm_arena\": %zu, \"stop_signals\": ", j->comm_arena);
     json_str(j->stop_signals);
+    printf(", \"gpus_per_rank\": %d, \"gpu_note\": ", j->gpus);
+    json_str(j->gpu_note);
     printf("}\n");
 }
 
@@ -67,7 +70,12 @@ static void print_text(const dagr_job_info_t *j) {
     printf("ranks per node    %d (at most; %d on rank 0's node)\n", j->max_ranks_per_node,
            j->ranks_on_node);
     printf("worker threads    %d per rank, %d in all\n", j->threads, j->total_threads);
-    printf("devices           %d per rank\n", j->devices);
+    if (j->gpus)
+        printf("GPUs              %d per rank (rank 0's; tasks do not run on them yet)\n",
+               j->gpus);
+    else
+        printf("GPUs              none: %s\n", j->gpu_note);
+    printf("test devices      %d per rank\n", j->devices);
     printf("MPI               %s, %s\n", j->mpi_library, j->thread_level);
     printf("launcher          %s, PMI %s\n", j->launcher, j->pmi);
     if (j->slurm_tasks)

@@ -181,6 +181,8 @@ typedef struct dagr_job_info {
     const char *spill_dir;    /* where data spills under the limit; NULL without one */
     size_t comm_arena;        /* bytes of receive arena per rank */
     const char *stop_signals; /* "USR1,TERM"; "" = none */
+    int gpus;                 /* GPUs this rank found and would use (README, "GPUs") */
+    const char *gpu_note;     /* with no GPU: why ("no GPU: cudaErrorInsufficientDriver ...") */
 } dagr_job_info_t;
 
 /* Fills *out. Local. Errors: DAGR_ERR_ARG (ctx or out NULL). */
