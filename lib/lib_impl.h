@@ -68,6 +68,7 @@ struct node {
     dagr_cpu_fn_t fn;        /* the body to run: fn, then more[0 ..] after DAGR_TASK_NEXT */
     atomic_long *done_count; /* ctx_spawn_counted: one more when the node completes */
     dagr_cpu_fn_t more[DAGR_KERNEL_MORE_CPU];
+    dagr_device_fn_t dev_fn; /* the device body, run first on a device (NULL: none) */
     const char *name;
     int nacc;  /* unique handles (incl. the queue's) */
     int nuser; /* accesses as the user gave them */

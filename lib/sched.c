@@ -320,8 +320,11 @@ dagr_task_result_t task_call(dagr_ctx_t *ctx, node_t *n, int worker, void *const
         .internal_ = note,
     };
     /* A body answering NEXT hands the task to the kernel's next body, on this worker now (its
-     * inputs are here and pinned). */
-    dagr_task_result_t r = n->fn(&view);
+     * inputs are here and pinned). On a device the device body comes first; the CPU bodies
+     * after it run on a test device's copies, which are host memory. */
+    dagr_task_result_t r = DAGR_TASK_NEXT;
+    if (note->device >= 0 && n->dev_fn) r = n->dev_fn(&view);
+    if (r == DAGR_TASK_NEXT) r = n->fn(&view);
     for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
         r = n->more[b](&view);
     if (r == DAGR_TASK_ASYNC && !note->token) {

@@ -31,8 +31,6 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
     for (int i = 1; i < DAGR_KERNEL_MORE_CPU; i++)
         DAGR_CHECK(!k->cpu_more[i] || k->cpu_more[i - 1], DAGR_ERR_ARG,
                    "kernel '%s': cpu_more[%d] is set after a NULL cpu_more[%d]", k->name, i, i - 1);
-    DAGR_CHECK(!k->gpu, DAGR_ERR_ARG,
-               "kernel '%s': gpu bodies are not supported yet (gpu must be NULL)", k->name);
     DAGR_CHECK(naccess >= 1, DAGR_ERR_ARG, "naccess %d must be >= 1", naccess);
     DAGR_CHECK(access, DAGR_ERR_ARG, "access is NULL while naccess = %d", naccess);
     DAGR_CHECK(args || args_size == 0, DAGR_ERR_ARG, "args is NULL while args_size = %zu",
@@ -59,11 +57,10 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
                        opts->where == DAGR_WHERE_DEVICE,
                    DAGR_ERR_ARG, "opts->where %d is not DAGR_WHERE_ANY, _CPU or _DEVICE",
                    (int)opts->where);
-        /* Test devices run the CPU bodies; a GPU will need the device body. */
-        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || k->gpu || ctx->ndev, DAGR_ERR_ARG,
-                   "kernel '%s' has no device body and this rank has no test devices: "
-                   "opts->where = DAGR_WHERE_DEVICE cannot be served",
-                   k->name);
+        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || ctx->ndev, DAGR_ERR_ARG,
+                   "kernel '%s': opts->where = DAGR_WHERE_DEVICE, but rank %d has no device "
+                   "(test devices: DAGR_TEST_DEVICES; GPUs do not run tasks yet)",
+                   k->name, ctx->rank);
     }
     return DAGR_OK;
 }
@@ -133,6 +130,7 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
         return DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a task's %d accesses", naccess);
     }
     n->fn = k->cpu;
+    n->dev_fn = k->gpu;
     n->done_count = ctx->spawn_done;
     memcpy(n->more, k->cpu_more, sizeof n->more);
     n->name = k->name;

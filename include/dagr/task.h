@@ -144,10 +144,14 @@ typedef struct dagr_task_view {
                      workers, dagr_threads() + d for device d's */
     int device;   /* the device whose memory buf[] points into, -1 host memory */
     uint64_t seq; /* the task's insertion number, counted from 0 on every rank alike */
+    void *stream; /* a device body's queue on a GPU (its cudaStream_t); NULL on the host and on
+                     test devices */
     void *internal_;
 } dagr_task_view_t;
 
 typedef dagr_task_result_t (*dagr_cpu_fn_t)(const dagr_task_view_t *task);
+/* A device body: the same view, whose buffers are the device's copies (task->device >= 0). */
+typedef dagr_task_result_t (*dagr_device_fn_t)(const dagr_task_view_t *task);
 
 /* Further CPU bodies a kernel may carry besides `cpu`. */
 #define DAGR_KERNEL_MORE_CPU 3
@@ -155,12 +159,15 @@ typedef dagr_task_result_t (*dagr_cpu_fn_t)(const dagr_task_view_t *task);
 /* A kernel: a name (used in errors, traces and the divergence check) and its bodies. A task
  * runs `cpu` first; a body answering DAGR_TASK_NEXT hands the task to the next one of
  * cpu_more (in order, up to the first NULL), as StarPU's codelets carry several
- * implementations: a fast path that handles only some inputs, then a general one. The
- * bodies are copied at dagr_spawn; the name must outlive the task. */
+ * implementations: a fast path that handles only some inputs, then a general one. A task a
+ * device runs calls the device body `gpu` first when the kernel has one, then, on a test
+ * device, the CPU bodies if it answers DAGR_TASK_NEXT (test devices keep their copies in host
+ * memory); host workers never call it. The bodies are copied at dagr_spawn; the name must
+ * outlive the task. */
 typedef struct dagr_kernel {
     const char *name;
-    dagr_cpu_fn_t cpu; /* required */
-    void *gpu;         /* reserved for the device body (the GPU issue); must be NULL for now */
+    dagr_cpu_fn_t cpu;    /* required */
+    dagr_device_fn_t gpu; /* the device body, or NULL (README, "Devices") */
     /* Optional, NULL-terminated if fewer; last, so that {name, cpu, NULL} still reads. */
     dagr_cpu_fn_t cpu_more[DAGR_KERNEL_MORE_CPU];
 } dagr_kernel_t;
@@ -170,10 +177,9 @@ typedef enum dagr_where {
     DAGR_WHERE_ANY = 0,    /* the host's workers or a device: where its data already is, else
                               the least busy */
     DAGR_WHERE_CPU = 1,    /* a CPU worker, even when the kernel has a device body */
-    DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) for a kernel without
-                              a device body on a rank without test devices (which run the CPU
-                              body); a task with more data than the device's memory runs on
-                              the host. On an owner's strided home (dagr_data_attach_2d) it
+    DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) on a rank without
+                              devices (GPUs do not run tasks yet: README, "GPUs"); a task with
+                              more data than the device's memory runs on the host. On an owner's strided home (dagr_data_attach_2d) it
                               works on a packed copy, not on the caller's array: only this
                               option sends such a task to a device */
 } dagr_where_t;
