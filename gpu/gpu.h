@@ -1,8 +1,6 @@
-/* GPUs: which of the node's GPUs this rank uses, found at dagr_init (private to dagr).
- *
- * This is the first part of the GPU backend: discovery and its settings. Tasks do not run on
- * GPUs yet (no memory node or kernel bodies for them: README, "GPUs"); a rank reports the
- * GPUs it would use (DAGR_VERBOSE, dagr_job_info, dagr-info). Built without CUDA
+/* GPUs: which of the node's GPUs this rank uses, found at dagr_init (private to dagr). Each
+ * becomes a device (lib/device.c) whose memory node and streams are cuda_node.c's; it runs
+ * the tasks of kernels that carry a device body (README, "GPUs"). Built without CUDA
  * (-Dcuda=disabled, or no toolkit found), every rank has none. */
 #ifndef DAGR_GPU_H
 #define DAGR_GPU_H

@@ -92,8 +92,7 @@ static void tune_malloc(void) {
 #endif
 }
 
-/* DAGR_VERBOSE: one line per rank, its GPUs or why it has none (tasks do not run on GPUs
- * yet: README, "GPUs"). Local. */
+/* DAGR_VERBOSE: one line per rank, its GPUs or why it has none. Local. */
 static void print_gpus(const dagr_ctx_t *ctx) {
     const gpu_info_t *g = ctx->gpu;
     char line[GPU_MAX * 96 + 64];

@@ -35,6 +35,8 @@
  * context's write-back lock (one write-back at a time) is taken with neither held. */
 #include "lib_impl.h"
 
+#include "gpu.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,7 @@ struct device {
     int index, worker; /* worker: its thread's index for the trace and worker_init */
     const mem_ops_t *ops;
     void *impl;
+    bool gpu; /* a GPU: runs only kernels with a device body, on its own memory */
     size_t budget, used;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -296,7 +299,9 @@ dagr_status_t device_resize(dagr_data_t *h, int di, size_t bytes, void **buf) {
     /* What the body wrote so far that stays goes to the host copy, which takes the new size
      * keeping it (zeros after); the device's copy is then made anew from the host's. Two
      * synchronous copies: resizing on a device is for a body that learns its output's size
-     * (a filter), once per task. The copy is pinned by the task: nothing evicts it. */
+     * (a filter), once per task. The copy is pinned by the task: nothing evicts it. On a GPU
+     * what the body queued so far comes first. */
+    if (keep && d->gpu) (void)d->ops->sync(d->impl); /* an error shows at the task's end */
     if (keep) {
         atomic_bool done = false;
         mem_copy_t m = {h->buf, c->buf, keep, keep, keep, 1, false};
@@ -535,6 +540,10 @@ static dagr_task_result_t run_body(device_t *d, dtask_t *t) {
     size_t ls[STACK], *lds = n->nacc <= STACK ? ls : malloc((size_t)n->nacc * sizeof *lds);
     task_note_t note;
     task_note_init(&note, n, d->index);
+    if (d->gpu) {
+        note.gpu = true;
+        note.stream = d->ops->stream(d->impl);
+    }
     dagr_task_result_t r = DAGR_TASK_ERROR;
     if (!bufs || !lds) {
         note.status = DAGR_ERR_NOMEM;
@@ -547,6 +556,13 @@ static dagr_task_result_t run_body(device_t *d, dtask_t *t) {
         }
         int64_t t0 = ctx->trace ? trace_ticks() : 0;
         r = task_call(ctx, n, d->worker, bufs, lds, &note);
+        /* A GPU's body only queued its work: the task is done when its stream is. */
+        const char *err = d->gpu && r == DAGR_TASK_DONE ? d->ops->sync(d->impl) : NULL;
+        if (err) {
+            r = DAGR_TASK_ERROR;
+            note.status = DAGR_ERR_GPU;
+            snprintf(note.msg, sizeof note.msg, "%s", err);
+        }
         if (ctx->trace) trace_task(ctx, n, d->worker, t0, r != DAGR_TASK_RETRY);
     }
     if (bufs != bs) free(bufs);
@@ -801,6 +817,7 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
     size_t best_aff = 0, least_load = SIZE_MAX;
     for (int i = 0; i < ctx->ndev; i++) {
         device_t *d = ctx->devs[i];
+        if (d->gpu && !n->dev_fn) continue; /* a GPU runs device bodies only */
         size_t a = affinity(d, n), l = device_load(d);
         if (a > best_aff) best_aff = a, best = d;
         if (l < least_load) least_load = l, least = d;
@@ -827,8 +844,14 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
  * Start, stop, statistics
  * ---------------------------------------------------------------------------------------- */
 
+/* Devices 0 .. test_devices - 1 are test devices, the GPUs the rank found (gpu/gpu.h) come
+ * after them. */
 dagr_status_t device_start(dagr_ctx_t *ctx) {
-    int nd = ctx->denv.test_devices;
+    int ntest = ctx->denv.test_devices, ngpu = 0;
+#ifdef DAGR_HAVE_CUDA
+    ngpu = ctx->gpu ? ctx->gpu->count : 0;
+#endif
+    int nd = ntest + ngpu;
     if (nd == 0) return DAGR_OK;
     ctx->devs = calloc((size_t)nd, sizeof *ctx->devs);
     DAGR_CHECK(ctx->devs, DAGR_ERR_NOMEM, "cannot allocate %d devices", nd);
@@ -839,14 +862,29 @@ dagr_status_t device_start(dagr_ctx_t *ctx) {
         d->ctx = ctx;
         d->index = i;
         d->worker = ctx->cfg.threads + i;
+        d->gpu = i >= ntest;
         d->ops = &testdev_ops;
         d->budget = ctx->denv.test_memory;
+#ifdef DAGR_HAVE_CUDA
+        if (d->gpu) {
+            d->ops = &cuda_ops;
+            d->budget = ctx->gpu->budget[i - ntest];
+        }
+#endif
         d->st.memory = d->budget;
         pthread_mutex_init(&d->lock, NULL);
         pthread_cond_init(&d->cond, NULL);
         ctx->devs[i] = d;
         ctx->ndev = i + 1;
-        d->impl = testdev_start(ctx, d, i, d->budget, ctx->denv.test_delay_us);
+#ifdef DAGR_HAVE_CUDA
+        if (d->gpu) {
+            int id = ctx->gpu->ids[i - ntest];
+            d->impl = cuda_node_start(ctx, d, id);
+            DAGR_CHECK(d->impl, DAGR_ERR_GPU, "cannot make the streams of GPU %d on rank %d", id,
+                       ctx->rank);
+        }
+#endif
+        if (!d->gpu) d->impl = testdev_start(ctx, d, i, d->budget, ctx->denv.test_delay_us);
         DAGR_CHECK(d->impl, DAGR_ERR_NOMEM, "cannot start test device %d", i);
         DAGR_CHECK(pthread_create(&d->thread, NULL, device_main, d) == 0, DAGR_ERR_NOMEM,
                    "cannot start the worker of device %d", i);

@@ -275,6 +275,11 @@ typedef struct mem_ops {
     bool (*copy)(void *impl, const mem_copy_t *c, atomic_bool *done);
     double (*busy)(void *impl); /* seconds its copies took so far (delays left out) */
     void (*stop)(void *impl);   /* joins its threads, frees itself */
+    /* A GPU's only (NULL otherwise: its bodies run on host memory, CPU bodies included).
+     * stream: selects the GPU on the calling thread and gives the queue device bodies use
+     * (task->stream); sync: waits until that queue is empty, NULL or CUDA's error. */
+    void *(*stream)(void *impl);
+    const char *(*sync)(void *impl);
 } mem_ops_t;
 
 /* The spill file's node (spill.c): allocations are slots of a file created in dir and
@@ -373,6 +378,8 @@ typedef struct task_note {
     bool forced;                   /* dagr_task_resize failed: the task fails whatever the
                                       body returns */
     int device;                    /* the device running it, -1 a host worker */
+    bool gpu;                      /* that device is a GPU: only the device body can run */
+    void *stream;                  /* the GPU's queue for device bodies (task->stream) */
     struct dagr_task_token *token; /* dagr_task_defer's, or NULL */
     /* The running task and its view's arrays (dagr_task_resize updates them). */
     node_t *node;
@@ -435,6 +442,12 @@ dagr_status_t device_env_parse(device_env_t *e);
  * Returns its impl for ops, or NULL. alloc and free are called under the device's lock only. */
 void *testdev_start(struct dagr_ctx *ctx, device_t *dev, int index, size_t budget, long delay_us);
 extern const mem_ops_t testdev_ops;
+#ifdef DAGR_HAVE_CUDA
+/* A GPU's memory node and streams (gpu/cuda_node.c), for CUDA device `id`; NULL when its
+ * streams cannot be made. */
+void *cuda_node_start(struct dagr_ctx *ctx, device_t *dev, int id);
+extern const mem_ops_t cuda_ops;
+#endif
 
 /* Starts the devices ctx->denv asks for, their workers included (after sched_start). */
 dagr_status_t device_start(struct dagr_ctx *ctx);

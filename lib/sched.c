@@ -317,15 +317,17 @@ dagr_task_result_t task_call(dagr_ctx_t *ctx, node_t *n, int worker, void *const
         .worker = worker,
         .seq = n->seq,
         .device = note->device,
+        .stream = note->stream,
         .internal_ = note,
     };
     /* A body answering NEXT hands the task to the kernel's next body, on this worker now (its
      * inputs are here and pinned). On a device the device body comes first; the CPU bodies
-     * after it run on a test device's copies, which are host memory. */
+     * after it run on a test device's copies, which are host memory, never on a GPU's. */
     dagr_task_result_t r = DAGR_TASK_NEXT;
     if (note->device >= 0 && n->dev_fn) r = n->dev_fn(&view);
-    if (r == DAGR_TASK_NEXT) r = n->fn(&view);
-    for (int b = 0; r == DAGR_TASK_NEXT && b < DAGR_KERNEL_MORE_CPU && n->more[b]; b++)
+    if (r == DAGR_TASK_NEXT && !note->gpu) r = n->fn(&view);
+    for (int b = 0; r == DAGR_TASK_NEXT && !note->gpu && b < DAGR_KERNEL_MORE_CPU && n->more[b];
+         b++)
         r = n->more[b](&view);
     if (r == DAGR_TASK_ASYNC && !note->token) {
         r = DAGR_TASK_ERROR;
@@ -355,6 +357,8 @@ void task_note_init(task_note_t *note, node_t *n, int device) {
     note->token = NULL;
     note->node = n;
     note->device = device;
+    note->gpu = false;
+    note->stream = NULL;
     note->msg[0] = 0;
 }
 

@@ -4,7 +4,7 @@
  *   srun --mpi=pmi2 dagr-info --json        # one JSON object, for scripts
  *
  * Rank 0 prints the ranks, nodes, ranks per node, worker threads, GPUs (rank 0's, or why it
- * has none) and test devices per rank, the
+ * has none) and devices (GPUs and test devices) per rank, the
  * MPI library and its thread level, the launcher and its process management interface, the
  * Slurm job's task count (with a note when the ranks use fewer), the memory limit, node memory,
  * spill folder, receive arena and stop signals: everything comes from dagr_init with the same
@@ -71,11 +71,10 @@ static void print_text(const dagr_job_info_t *j) {
            j->ranks_on_node);
     printf("worker threads    %d per rank, %d in all\n", j->threads, j->total_threads);
     if (j->gpus)
-        printf("GPUs              %d per rank (rank 0's; tasks do not run on them yet)\n",
-               j->gpus);
+        printf("GPUs              %d per rank (rank 0's)\n", j->gpus);
     else
         printf("GPUs              none: %s\n", j->gpu_note);
-    printf("test devices      %d per rank\n", j->devices);
+    printf("devices           %d per rank (its GPUs and test devices)\n", j->devices);
     printf("MPI               %s, %s\n", j->mpi_library, j->thread_level);
     printf("launcher          %s, PMI %s\n", j->launcher, j->pmi);
     if (j->slurm_tasks)

@@ -127,7 +127,7 @@ DAGR_API int dagr_devices(const dagr_ctx_t *ctx);
 
 /* One device's figures since dagr_init. */
 typedef struct dagr_device_stats {
-    const char *kind;   /* "test device" */
+    const char *kind;   /* "test device" or "cuda" (a GPU) */
     size_t memory;      /* its memory budget, bytes */
     size_t used, peak;  /* bytes of copies on it now, and at most */
     uint64_t tasks;     /* tasks it ran */
@@ -181,7 +181,7 @@ typedef struct dagr_job_info {
     const char *spill_dir;    /* where data spills under the limit; NULL without one */
     size_t comm_arena;        /* bytes of receive arena per rank */
     const char *stop_signals; /* "USR1,TERM"; "" = none */
-    int gpus;                 /* GPUs this rank found and would use (README, "GPUs") */
+    int gpus;                 /* GPUs this rank uses (README, "GPUs"); devices counts them */
     const char *gpu_note;     /* with no GPU: why ("no GPU: cudaErrorInsufficientDriver ...") */
 } dagr_job_info_t;
 

@@ -177,9 +177,9 @@ typedef enum dagr_where {
     DAGR_WHERE_ANY = 0,    /* the host's workers or a device: where its data already is, else
                               the least busy */
     DAGR_WHERE_CPU = 1,    /* a CPU worker, even when the kernel has a device body */
-    DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) on a rank without
-                              devices (GPUs do not run tasks yet: README, "GPUs"); a task with
-                              more data than the device's memory runs on the host. On an owner's strided home (dagr_data_attach_2d) it
+    DAGR_WHERE_DEVICE = 2, /* a device's worker: refused (DAGR_ERR_ARG) on a rank with no
+                              device that can run the kernel (a GPU runs only device bodies);
+                              a task with more data than the device's memory runs on the host. On an owner's strided home (dagr_data_attach_2d) it
                               works on a packed copy, not on the caller's array: only this
                               option sends such a task to a device */
 } dagr_where_t;

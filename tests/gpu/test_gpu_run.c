@@ -1,0 +1,127 @@
+/* On a GPU (skipped, as Criterion's skips, where the rank has none: CI, the development VM):
+ * a user kernel whose device body is cuBLAS's daxpy queued on task->stream runs on the GPU
+ * with the result the CPU body gives, then a CPU task on the same data sees what the GPU
+ * wrote; a device body whose CUDA call
+ * fails ends the run with DAGR_ERR_GPU and CUDA's message naming the task; a kernel without
+ * a device body never runs on a GPU, even with DAGR_WHERE_DEVICE (refused). One rank. */
+#include <criterion/criterion.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <dagr/dagr.h>
+#include <string.h>
+
+static dagr_ctx_t *ctx;
+
+static void setup(void) {
+    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
+    dagr_job_info_t j;
+    cr_assert_eq(dagr_job_info(ctx, &j), DAGR_OK);
+    if (j.gpus == 0) {
+        dagr_finalize(&ctx);
+        cr_skip_test("no GPU on this rank: %s", j.gpu_note);
+    }
+}
+static void teardown(void) {
+    if (ctx) dagr_finalize(&ctx);
+}
+TestSuite(gpu_run, .init = setup, .fini = teardown, .timeout = 120);
+
+enum { N = 1 << 20 };
+
+/* y += 2 x over N doubles: buf[0] x, buf[1] y. */
+static dagr_task_result_t axpy_cpu(const dagr_task_view_t *t) {
+    const double *x = t->buf[0];
+    double *y = t->buf[1];
+    for (int i = 0; i < N; i++)
+        y[i] += 2.0 * x[i];
+    return DAGR_TASK_DONE;
+}
+static dagr_task_result_t axpy_gpu(const dagr_task_view_t *t) {
+    cublasHandle_t h;
+    if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+        dagr_task_fail(t, DAGR_ERR_GPU, "cublasCreate failed");
+        return DAGR_TASK_ERROR;
+    }
+    cublasSetStream(h, (cudaStream_t)t->stream);
+    const double two = 2.0;
+    cublasStatus_t s = cublasDaxpy(h, N, &two, t->buf[0], 1, t->buf[1], 1);
+    cudaStreamSynchronize((cudaStream_t)t->stream); /* before the handle goes */
+    cublasDestroy(h);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        dagr_task_fail(t, DAGR_ERR_GPU, "cublasDaxpy: status %d", (int)s);
+        return DAGR_TASK_ERROR;
+    }
+    return DAGR_TASK_DONE;
+}
+static const dagr_kernel_t AXPY = {"gpu_axpy", axpy_cpu, axpy_gpu, {NULL}};
+
+static void spawn_axpy(dagr_data_t *x, dagr_data_t *y, dagr_where_t where) {
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.where = where;
+    dagr_access_t acc[2] = {{x, DAGR_READ}, {y, DAGR_RW}};
+    cr_assert_eq(dagr_spawn(ctx, &AXPY, NULL, 0, 2, acc, &o), DAGR_OK, "%s", dagr_last_error());
+}
+
+Test(gpu_run, device_body_matches_cpu_body) {
+    static double x[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = i % 97, y[i] = 1.0;
+    dagr_data_t *hx, *hy;
+    cr_assert_eq(dagr_data_attach(ctx, x, sizeof x, 0, &hx), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_data_attach(ctx, y, sizeof y, 0, &hy), DAGR_OK, "%s", dagr_last_error());
+    for (int k = 0; k < 5; k++) /* the first four on the GPU, the last on the host */
+        spawn_axpy(hx, hy, k < 4 ? DAGR_WHERE_DEVICE : DAGR_WHERE_CPU);
+    cr_assert_eq(dagr_wait_all(ctx), DAGR_OK, "%s", dagr_last_error());
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(y[i], 1.0 + 10.0 * (i % 97), "y[%d] = %g", i, y[i]);
+    dagr_device_stats_t st;
+    cr_assert_eq(dagr_device_stats(ctx, 0, &st), DAGR_OK);
+    cr_expect_str_eq(st.kind, "cuda");
+    cr_expect_geq(st.tasks, 4, "%llu tasks on the GPU", (unsigned long long)st.tasks);
+    dagr_data_destroy(&hx);
+    dagr_data_destroy(&hy);
+}
+
+static dagr_task_result_t bad_gpu(const dagr_task_view_t *t) {
+    /* A copy from an address that is no device memory: the stream reports the error. */
+    cudaError_t e = cudaMemcpyAsync(t->buf[0], (void *)16, 8, cudaMemcpyDeviceToDevice,
+                                    (cudaStream_t)t->stream);
+    if (e != cudaSuccess) {
+        dagr_task_fail(t, DAGR_ERR_GPU, "%s", cudaGetErrorString(e));
+        return DAGR_TASK_ERROR;
+    }
+    return DAGR_TASK_DONE;
+}
+static const dagr_kernel_t BAD = {"gpu_bad_copy", axpy_cpu, bad_gpu, {NULL}};
+
+Test(gpu_run, cuda_error_is_dagr_err_gpu) {
+    dagr_data_t *h;
+    cr_assert_eq(dagr_data_create(ctx, 64, 0, &h), DAGR_OK);
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.where = DAGR_WHERE_DEVICE;
+    dagr_access_t acc[1] = {{h, DAGR_RW}};
+    cr_assert_eq(dagr_spawn(ctx, &BAD, NULL, 0, 1, acc, &o), DAGR_OK);
+    dagr_status_t s = dagr_wait_all(ctx);
+    cr_expect_eq(s, DAGR_ERR_GPU, "%s", dagr_status_str(s));
+    cr_expect(strstr(dagr_last_error(), "gpu_bad_copy") != NULL, "%s", dagr_last_error());
+    dagr_data_destroy(&h);
+}
+
+static dagr_task_result_t cpu_only(const dagr_task_view_t *t) {
+    (void)t;
+    return DAGR_TASK_DONE;
+}
+
+Test(gpu_run, no_device_body_no_gpu) {
+    dagr_data_t *h;
+    cr_assert_eq(dagr_data_create(ctx, 64, 0, &h), DAGR_OK);
+    dagr_kernel_t k = {"gpu_cpu_only", cpu_only, NULL, {NULL}};
+    dagr_task_opts_t o;
+    dagr_task_opts_init(&o);
+    o.where = DAGR_WHERE_DEVICE;
+    dagr_access_t acc[1] = {{h, DAGR_RW}};
+    cr_expect_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, &o), DAGR_ERR_ARG);
+    dagr_data_destroy(&h);
+}
