@@ -844,14 +844,14 @@ bool device_place(dagr_ctx_t *ctx, node_t *n) {
  * Start, stop, statistics
  * ---------------------------------------------------------------------------------------- */
 
-/* Devices 0 .. test_devices - 1 are test devices, the GPUs the rank found (gpu/gpu.h) come
- * after them. */
+int device_planned(const dagr_ctx_t *ctx) {
+    return ctx->denv.test_devices + (ctx->gpu ? ctx->gpu->count : 0);
+}
+
+/* Devices 0 .. test_devices - 1 are test devices, the GPUs the rank found (gpu/gpu.h; none
+ * without CUDA) come after them. */
 dagr_status_t device_start(dagr_ctx_t *ctx) {
-    int ntest = ctx->denv.test_devices, ngpu = 0;
-#ifdef DAGR_HAVE_CUDA
-    ngpu = ctx->gpu ? ctx->gpu->count : 0;
-#endif
-    int nd = ntest + ngpu;
+    int ntest = ctx->denv.test_devices, nd = device_planned(ctx);
     if (nd == 0) return DAGR_OK;
     ctx->devs = calloc((size_t)nd, sizeof *ctx->devs);
     DAGR_CHECK(ctx->devs, DAGR_ERR_NOMEM, "cannot allocate %d devices", nd);

@@ -449,6 +449,9 @@ void *cuda_node_start(struct dagr_ctx *ctx, device_t *dev, int id);
 extern const mem_ops_t cuda_ops;
 #endif
 
+/* The devices device_start will start: the test devices, then the GPUs the rank found (the
+ * trace sizes its rows by it before they start). */
+int device_planned(const struct dagr_ctx *ctx);
 /* Starts the devices ctx->denv asks for, their workers included (after sched_start). */
 dagr_status_t device_start(struct dagr_ctx *ctx);
 void device_stop(struct dagr_ctx *ctx);

@@ -347,7 +347,7 @@ static dagr_status_t trace_alloc(dagr_ctx_t *ctx, trace_t **out) {
     tr->rank = ctx->rank;
     /* Workers: the host's, then one per device; after comm, main and io, one buffer per
      * device's copy thread. */
-    tr->ndev = ctx->denv.test_devices;
+    tr->ndev = device_planned(ctx);
     tr->nthreads = cfg->threads + tr->ndev;
     tr->nbufs = tr->nthreads + 3 + tr->ndev;
     tr->cap = cfg->trace_events ? cfg->trace_events : DEFAULT_EVENTS;
