@@ -180,7 +180,7 @@ static dagr_task_result_t k_finite(const dagr_task_view_t *t) {
     return DAGR_TASK_DONE;
 }
 
-const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm};
+const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm, .gpu = LA_GPU(la_gemm_gpu)};
 const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk};
 const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm};
 static dagr_task_result_t k_info(const dagr_task_view_t *t) {

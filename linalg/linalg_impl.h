@@ -33,6 +33,14 @@ typedef struct tile_op {
  *          or the first non-finite diagonal entry of the factor (a NaN or Inf in A)
  *   scale: 0 = A (m x n, RW); A = alpha A on the uplo triangle, or everywhere for LA_FULL
  *          (alpha == 0 stores zeros) */
+/* Device bodies (gpu/cublas.c, with CUDA only): cuBLAS on a GPU, DAGR_TASK_NEXT on a test
+ * device. */
+#ifdef DAGR_HAVE_CUDA
+dagr_task_result_t la_gemm_gpu(const dagr_task_view_t *t);
+#define LA_GPU(f) f
+#else
+#define LA_GPU(f) NULL
+#endif
 extern const dagr_kernel_t la_gemm_kernel, la_syrk_kernel, la_symm_kernel, la_trsm_kernel,
     la_trmm_kernel, la_potrf_kernel, la_scale_kernel;
 

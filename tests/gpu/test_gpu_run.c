@@ -3,11 +3,15 @@
  * with the result the CPU body gives, then a CPU task on the same data sees what the GPU
  * wrote; a device body whose CUDA call
  * fails ends the run with DAGR_ERR_GPU and CUDA's message naming the task; a kernel without
- * a device body never runs on a GPU, even with DAGR_WHERE_DEVICE (refused). One rank. */
+ * a device body never runs on a GPU, even with DAGR_WHERE_DEVICE (refused); dagr_gemm (whose
+ * tile kernel has a cuBLAS body) runs tiles on the GPU and matches cblas_dgemm. One rank. */
 #include <criterion/criterion.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cblas.h>
 #include <dagr/dagr.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static dagr_ctx_t *ctx;
@@ -124,4 +128,44 @@ Test(gpu_run, no_device_body_no_gpu) {
     dagr_access_t acc[1] = {{h, DAGR_RW}};
     cr_expect_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, &o), DAGR_ERR_ARG);
     dagr_data_destroy(&h);
+}
+
+/* dagr_gemm on 1000 x 1000 doubles in 256 x 256 tiles (sizes that do not divide): some tiles
+ * on the GPU, the result against cblas_dgemm within rounding. */
+Test(gpu_run, gemm_tiles_on_the_gpu) {
+    const int n = 1000, nb = 256;
+    dagr_darray_t *A, *B, *C;
+    cr_assert_eq(dagr_darray_create(ctx, DAGR_DOUBLE, n, n, nb, nb, dagr_grid_2d(1, 1), &A),
+                 DAGR_OK);
+    cr_assert_eq(dagr_darray_create(ctx, DAGR_DOUBLE, n, n, nb, nb, dagr_grid_2d(1, 1), &B),
+                 DAGR_OK);
+    cr_assert_eq(dagr_darray_create(ctx, DAGR_DOUBLE, n, n, nb, nb, dagr_grid_2d(1, 1), &C),
+                 DAGR_OK);
+    cr_assert_eq(dagr_darray_random(A, 1), DAGR_OK);
+    cr_assert_eq(dagr_darray_random(B, 2), DAGR_OK);
+    cr_assert_eq(dagr_darray_random(C, 3), DAGR_OK);
+    double *a = malloc(sizeof(double) * n * n), *b = malloc(sizeof(double) * n * n);
+    double *c = malloc(sizeof(double) * n * n), *r = malloc(sizeof(double) * n * n);
+    cr_assert(a && b && c && r);
+    cr_assert_eq(dagr_darray_gather(A, a, n, 0), DAGR_OK);
+    cr_assert_eq(dagr_darray_gather(B, b, n, 0), DAGR_OK);
+    cr_assert_eq(dagr_darray_gather(C, c, n, 0), DAGR_OK);
+    cr_assert_eq(dagr_gemm(DAGR_NO_TRANS, DAGR_TRANS, 1.5, A, B, 0.5, C), DAGR_OK, "%s",
+                 dagr_last_error());
+    cr_assert_eq(dagr_wait_all(ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_darray_gather(C, r, n, 0), DAGR_OK);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, n, n, 1.5, a, n, b, n, 0.5, c, n);
+    double err = 0, norm = 0;
+    for (int i = 0; i < n * n; i++) {
+        err = fmax(err, fabs(r[i] - c[i]));
+        norm = fmax(norm, fabs(c[i]));
+    }
+    cr_expect(err <= 1e-12 * n * norm, "max error %g (max |C| %g)", err, norm);
+    dagr_device_stats_t st;
+    cr_assert_eq(dagr_device_stats(ctx, 0, &st), DAGR_OK);
+    cr_expect_gt(st.tasks, 0, "no gemm tile ran on the GPU");
+    free(a), free(b), free(c), free(r);
+    dagr_darray_destroy(&A);
+    dagr_darray_destroy(&B);
+    dagr_darray_destroy(&C);
 }
