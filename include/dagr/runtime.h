@@ -185,7 +185,8 @@ typedef struct dagr_job_info {
     const char *gpu_note;     /* with no GPU: why ("no GPU: cudaErrorInsufficientDriver ...") */
 } dagr_job_info_t;
 
-/* Fills *out. Local. Errors: DAGR_ERR_ARG (ctx or out NULL). */
+/* Fills *out; its strings live as long as ctx. Local. Errors: DAGR_ERR_ARG (ctx or out
+ * NULL). */
 DAGR_API dagr_status_t dagr_job_info(const dagr_ctx_t *ctx, dagr_job_info_t *out);
 
 /* Worker threads running tasks on this rank. Local. */

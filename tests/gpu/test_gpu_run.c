@@ -11,6 +11,7 @@
 #include <cblas.h>
 #include <dagr/dagr.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,10 @@ static void setup(void) {
     dagr_job_info_t j;
     cr_assert_eq(dagr_job_info(ctx, &j), DAGR_OK);
     if (j.gpus == 0) {
+        char why[256]; /* the note lives as long as the context */
+        snprintf(why, sizeof why, "%s", j.gpu_note);
         dagr_finalize(&ctx);
-        cr_skip_test("no GPU on this rank: %s", j.gpu_note);
+        cr_skip_test("no GPU on this rank: %s", why);
     }
 }
 static void teardown(void) {
