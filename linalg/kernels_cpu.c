@@ -181,8 +181,8 @@ static dagr_task_result_t k_finite(const dagr_task_view_t *t) {
 }
 
 const dagr_kernel_t la_gemm_kernel = {.name = "gemm", .cpu = k_gemm, .gpu = LA_GPU(la_gemm_gpu)};
-const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk};
-const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm};
+const dagr_kernel_t la_syrk_kernel = {.name = "syrk", .cpu = k_syrk, .gpu = LA_GPU(la_syrk_gpu)};
+const dagr_kernel_t la_symm_kernel = {.name = "symm", .cpu = k_symm, .gpu = LA_GPU(la_symm_gpu)};
 static dagr_task_result_t k_info(const dagr_task_view_t *t) {
     const info_op_t *o = t->args;
     int64_t info = *(const int64_t *)t->buf[0];
@@ -201,8 +201,8 @@ static dagr_task_result_t k_info(const dagr_task_view_t *t) {
     return DAGR_TASK_ERROR;
 }
 
-const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm};
-const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm};
+const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm, .gpu = LA_GPU(la_trsm_gpu)};
+const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm, .gpu = LA_GPU(la_trmm_gpu)};
 const dagr_kernel_t la_potrf_kernel = {.name = "potrf", .cpu = k_potrf};
 const dagr_kernel_t la_scale_kernel = {.name = "scale", .cpu = k_scale};
 const dagr_kernel_t la_finite_kernel = {.name = "check_finite", .cpu = k_finite};

@@ -37,6 +37,10 @@ typedef struct tile_op {
  * device. */
 #ifdef DAGR_HAVE_CUDA
 dagr_task_result_t la_gemm_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_syrk_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_symm_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_trsm_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_trmm_gpu(const dagr_task_view_t *t);
 #define LA_GPU(f) f
 #else
 #define LA_GPU(f) NULL

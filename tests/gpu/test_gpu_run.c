@@ -4,7 +4,8 @@
  * wrote; a device body whose CUDA call
  * fails ends the run with DAGR_ERR_GPU and CUDA's message naming the task; a kernel without
  * a device body never runs on a GPU, even with DAGR_WHERE_DEVICE (refused); dagr_gemm (whose
- * tile kernel has a cuBLAS body) runs tiles on the GPU and matches cblas_dgemm. One rank. */
+ * tile kernel has a cuBLAS body) runs tiles on the GPU and matches cblas_dgemm, and
+ * dagr_potrf, whose updates run there, factors within rounding. One rank. */
 #include <criterion/criterion.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -171,4 +172,42 @@ Test(gpu_run, gemm_tiles_on_the_gpu) {
     dagr_darray_destroy(&A);
     dagr_darray_destroy(&B);
     dagr_darray_destroy(&C);
+}
+
+/* dagr_potrf on 1000 x 1000 doubles in 256 x 256 tiles: the trailing updates (syrk, gemm)
+ * and the panel's trsm have cuBLAS bodies, the diagonal tiles' potrf runs on the host;
+ * || A - L L^T || / || A || within rounding, and some tasks on the GPU. */
+Test(gpu_run, potrf_updates_on_the_gpu) {
+    const int n = 1000, nb = 256;
+    double *b = malloc(sizeof(double) * n * n), *a = malloc(sizeof(double) * n * n);
+    double *l = malloc(sizeof(double) * n * n);
+    cr_assert(a && b && l);
+    srand(7);
+    for (int i = 0; i < n * n; i++)
+        b[i] = rand() / (double)RAND_MAX - 0.5;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, b, n, b, n, 0.0, a, n);
+    for (int i = 0; i < n; i++)
+        a[i + (size_t)i * n] += n;
+    dagr_darray_t *A;
+    cr_assert_eq(dagr_darray_create(ctx, DAGR_DOUBLE, n, n, nb, nb, dagr_grid_2d(1, 1), &A),
+                 DAGR_OK);
+    cr_assert_eq(dagr_darray_scatter(A, a, n, 0), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_potrf(DAGR_LOWER, A), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_wait_all(ctx), DAGR_OK, "%s", dagr_last_error());
+    cr_assert_eq(dagr_darray_gather(A, l, n, 0), DAGR_OK);
+    for (int j = 0; j < n; j++) /* the strict upper triangle is not L's */
+        for (int i = 0; i < j; i++)
+            l[i + (size_t)j * n] = 0;
+    double anorm = 0, err = 0;
+    for (int i = 0; i < n * n; i++)
+        anorm = fmax(anorm, fabs(a[i]));
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, n, n, -1.0, l, n, l, n, 1.0, a, n);
+    for (int i = 0; i < n * n; i++)
+        err = fmax(err, fabs(a[i]));
+    cr_expect(err <= 1e-13 * n * anorm, "|| A - L L^T || %g, || A || %g", err, anorm);
+    dagr_device_stats_t st;
+    cr_assert_eq(dagr_device_stats(ctx, 0, &st), DAGR_OK);
+    cr_expect_gt(st.tasks, 0, "no update ran on the GPU");
+    free(a), free(b), free(l);
+    dagr_darray_destroy(&A);
 }
