@@ -38,6 +38,7 @@
 #include "gpu.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -84,8 +85,18 @@ struct device {
     bool stop;
     pthread_t thread;
     bool have_thread;
+    _Atomic int64_t queued_ns; /* expected run time of its queued and active tasks */
     dagr_device_stats_t st;
 };
+
+static pm_class_t class_of(const device_t *d) {
+    return d->gpu ? PM_GPU : PM_TEST;
+}
+
+/* The device's expected work loses what n was expected to take (device_place). */
+static void dequeue(device_t *d, const node_t *n) {
+    if (n->est_ns) atomic_fetch_sub_explicit(&d->queued_ns, n->est_ns, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------------------------------------
  * Configuration
@@ -555,6 +566,7 @@ static dagr_task_result_t run_body(device_t *d, dtask_t *t) {
             lds[j] = h->rows; /* device copies are packed */
         }
         int64_t t0 = ctx->trace ? trace_ticks() : 0;
+        double c0 = dagr_now();
         r = task_call(ctx, n, d->worker, bufs, lds, &note);
         /* A GPU's body only queued its work: the task is done when its stream is. */
         const char *err = d->gpu && r == DAGR_TASK_DONE ? d->ops->sync(d->impl) : NULL;
@@ -563,6 +575,11 @@ static dagr_task_result_t run_body(device_t *d, dtask_t *t) {
             note.status = DAGR_ERR_GPU;
             snprintf(note.msg, sizeof note.msg, "%s", err);
         }
+        double secs = dagr_now() - c0;
+        if (r == DAGR_TASK_DONE) pm_record(ctx, n, class_of(d), secs);
+        pthread_mutex_lock(&d->lock);
+        d->st.busy_seconds += secs;
+        pthread_mutex_unlock(&d->lock);
         if (ctx->trace) trace_task(ctx, n, d->worker, t0, r != DAGR_TASK_RETRY);
     }
     if (bufs != bs) free(bufs);
@@ -628,6 +645,7 @@ static void finish(device_t *d, int i) {
     }
     release(d, t, n->nacc);
     d->st.tasks++;
+    dequeue(d, n);
     pthread_mutex_unlock(&d->lock);
     task_finish(d->ctx, n, t->status, t->msg, t->pinned_host ? n->nacc : 0);
     dtask_free(t);
@@ -666,6 +684,7 @@ static bool admit(device_t *d) {
         node_t *n = d->rq.heap[0];
         if (atomic_load(&n->poisoned)) {
             rq_pop(&d->rq);
+            dequeue(d, n);
             pthread_mutex_unlock(&d->lock);
             node_complete(ctx, n);
             pthread_mutex_lock(&d->lock);
@@ -689,6 +708,7 @@ static bool admit(device_t *d) {
             t = NULL;
         }
         if (!t) { /* never fits, or no memory for the copies: the host runs it */
+            dequeue(d, n);
             pthread_mutex_unlock(&d->lock);
             sched_push_host(ctx, n);
             pthread_mutex_lock(&d->lock);
@@ -730,6 +750,8 @@ static void *device_main(void *p) {
                     d->nactive--;
                     release(d, t, t->n->nacc);
                     node_t *n = t->n;
+                    dequeue(d, n);
+                    n->est_ns = 0; /* not requeued here: the host runs it (eligible) */
                     bool pinned = t->pinned_host;
                     dtask_free(t);
                     n->retried = true;
@@ -791,52 +813,100 @@ static size_t device_load(const device_t *d) {
            (size_t)__atomic_load_n(&d->nactive, __ATOMIC_RELAXED);
 }
 
-/* Bytes of n's handles with a valid copy on d (a hint: read without locks). */
-static size_t affinity(const device_t *d, const node_t *n) {
-    size_t b = 0;
-    for (int j = 0; j < n->nacc; j++) {
-        const dagr_data_t *h = n->acc[j].h;
-        const struct dev_copy *c = h->dev ? &h->dev[d->index] : NULL;
-        if (c && c->have && c->wgen == __atomic_load_n(&h->wgen, __ATOMIC_RELAXED)) b += h->bytes;
-    }
-    return b;
-}
-
 bool device_busy(const dagr_ctx_t *ctx) {
     for (int i = 0; i < ctx->ndev; i++)
         if (device_load(ctx->devs[i])) return true;
     return false;
 }
 
-/* Where its inputs already are, unless that device is much busier than the host; else the
- * least loaded of the host (tasks queued per worker) and the devices. */
+/* Bytes per second d's copies move: measured once they have moved 4 MiB, nominal before (a GPU
+ * over PCIe or NVLink from pageable memory; a test device's memcpy). A hint: no locks. */
+static double copy_rate(const device_t *d) {
+    double bytes = (double)(__atomic_load_n(&d->st.bytes_in, __ATOMIC_RELAXED) +
+                            __atomic_load_n(&d->st.bytes_out, __ATOMIC_RELAXED));
+    double secs = bytes >= 4.0 * (1 << 20) ? d->ops->busy(d->impl) : 0.0;
+    return secs > 0 ? bytes / secs : d->gpu ? 10e9 : 4e9;
+}
+
+/* Seconds to bring what n reads to d (NULL: the host): what d holds no current copy of, and
+ * before that what only another device holds (lazy write-back), copied back to the host. A
+ * hint: read without locks. */
+static double seconds_in(const dagr_ctx_t *ctx, const device_t *d, const node_t *n,
+                         const double *rate) {
+    double s = 0.0;
+    for (int j = 0; j < n->nacc; j++) {
+        const dagr_data_t *h = n->acc[j].h;
+        if (!(n->acc[j].mode & DAGR_READ) || !h->bytes) continue;
+        int dirty = __atomic_load_n(&h->dirty, __ATOMIC_RELAXED) - 1;
+        if (d && dirty == d->index) continue; /* only d has it, current */
+        if (dirty >= 0 && dirty < ctx->ndev) s += (double)h->bytes / rate[dirty];
+        if (!d) continue;
+        const struct dev_copy *c = h->dev ? &h->dev[d->index] : NULL;
+        if (!c || !c->have || c->wgen != __atomic_load_n(&h->wgen, __ATOMIC_RELAXED))
+            s += (double)h->bytes / rate[d->index];
+    }
+    return s;
+}
+
+/* Where n is expected to finish first (StarPU's dmda): for the host and for each device that
+ * can run it, the expected run time of the work queued there (the host's shared by its
+ * workers), plus the time to bring n's inputs there, plus n's own expected run time there
+ * (perfmodel.c). While a class that can run n has not yet run PM_CALIB tasks of its kernel at
+ * its size, n goes to that class, so that it gets measured. Ties go to the host. A task
+ * placed on the host leaves here with its expected run time in n->est_ns. */
 bool device_place(dagr_ctx_t *ctx, node_t *n) {
+    n->est_ns = 0;
     if (!eligible(ctx, n)) return false;
-    size_t host = sched_host_load(ctx) / (size_t)ctx->cfg.threads;
-    device_t *best = NULL, *least = NULL;
-    size_t best_aff = 0, least_load = SIZE_MAX;
+    bool must = n->where == DAGR_WHERE_DEVICE;
+    bool can[PM_CLASSES] = {[PM_HOST] = !must};
+    double rate[MAX_DEVICES];
     for (int i = 0; i < ctx->ndev; i++) {
         device_t *d = ctx->devs[i];
-        if (d->gpu && !n->dev_fn) continue; /* a GPU runs device bodies only */
-        size_t a = affinity(d, n), l = device_load(d);
-        if (a > best_aff) best_aff = a, best = d;
-        if (l < least_load) least_load = l, least = d;
+        rate[i] = copy_rate(d);
+        if (!d->gpu || n->dev_fn) can[class_of(d)] = true; /* a GPU runs device bodies only */
     }
-    bool must = n->where == DAGR_WHERE_DEVICE;
-    device_t *d = best && (must || device_load(best) <= host + DEPTH) ? best
-                  : must || least_load <= host                        ? least
-                                                                      : NULL;
-    if (!d) return false;
+    pm_estimate_t e;
+    pm_estimate(ctx, n, &e);
+    int calib = -1;
+    for (int c = 0; c < PM_CLASSES && n->where == DAGR_WHERE_ANY; c++)
+        if (can[c] && e.tried[c] < PM_CALIB && (calib < 0 || e.tried[c] < e.tried[calib]))
+            calib = c;
+
+    device_t *best = NULL;
+    double best_t = INFINITY;
+    if (can[PM_HOST] && (calib < 0 || calib == PM_HOST)) {
+        double queued = (double)atomic_load_explicit(&ctx->host_queued_ns, memory_order_relaxed);
+        best_t = queued * 1e-9 / ctx->cfg.threads + seconds_in(ctx, NULL, n, rate) +
+                 fmax(e.seconds[PM_HOST], 0.0);
+    }
+    for (int i = 0; i < ctx->ndev; i++) {
+        device_t *d = ctx->devs[i];
+        pm_class_t c = class_of(d);
+        if (!can[c] || (d->gpu && !n->dev_fn) || (calib >= 0 && calib != (int)c)) continue;
+        double queued = (double)atomic_load_explicit(&d->queued_ns, memory_order_relaxed);
+        double t = queued * 1e-9 + seconds_in(ctx, d, n, rate) + fmax(e.seconds[c], 0.0);
+        if (t < best_t) best_t = t, best = d;
+    }
+    pm_class_t chosen = best ? class_of(best) : PM_HOST;
+    if (calib >= 0) pm_calibrating(ctx, n, chosen);
+    n->est_ns = (int64_t)(fmax(e.seconds[chosen], 0.0) * 1e9);
+    if (!best) return false;
+
+    device_t *d = best;
     /* A handle whose size tasks decide starts a version written with DAGR_WRITE empty, as on
      * the host (sched.c): its body sets the size. The task is ready: nobody else uses it. */
     for (int j = 0; j < n->nacc; j++)
         if (n->acc[j].mode == DAGR_WRITE && n->acc[j].h->dynamic)
             (void)data_set_size(n->acc[j].h, 0, SIZE_DROP); /* only frees: never fails */
+    atomic_fetch_add_explicit(&d->queued_ns, n->est_ns, memory_order_relaxed);
     pthread_mutex_lock(&d->lock);
     bool ok = rq_push(&d->rq, n);
     if (ok) pthread_cond_signal(&d->cond);
     pthread_mutex_unlock(&d->lock);
-    if (!ok) sched_push_failed(ctx, n);
+    if (!ok) {
+        dequeue(d, n);
+        sched_push_failed(ctx, n);
+    }
     return true;
 }
 
@@ -853,6 +923,7 @@ int device_planned(const dagr_ctx_t *ctx) {
 dagr_status_t device_start(dagr_ctx_t *ctx) {
     int ntest = ctx->denv.test_devices, nd = device_planned(ctx);
     if (nd == 0) return DAGR_OK;
+    DAGR_TRY(pm_start(ctx));
     ctx->devs = calloc((size_t)nd, sizeof *ctx->devs);
     DAGR_CHECK(ctx->devs, DAGR_ERR_NOMEM, "cannot allocate %d devices", nd);
     pthread_mutex_init(&ctx->dev_wb_lock, NULL); /* destroyed with ctx->devs */
@@ -918,6 +989,7 @@ void device_stop(dagr_ctx_t *ctx) {
     free(ctx->devs);
     ctx->devs = NULL;
     ctx->ndev = 0;
+    pm_stop(ctx);
 }
 
 int dagr_devices(const dagr_ctx_t *ctx) {

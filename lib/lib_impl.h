@@ -77,6 +77,8 @@ struct node {
     uint32_t tr_node;   /* the node's record in the rank's graph, or TRACE_NONE */
     uint32_t tr_kernel; /* interned kernel name */
     double flops;       /* declared by the task (dagr_task_opts_t.flops) */
+    uint64_t khash;     /* its kernel name's hash: the performance model's key (perfmodel.c) */
+    int64_t est_ns;     /* the run time expected where it was queued (device_place), or 0 */
     node_access_t *acc; /* nacc of them: acc_inline, or a heap block that also holds map */
     int *map;           /* user access i -> acc[map[i]]: map_inline, or in acc's heap block */
     void *args;
@@ -457,6 +459,30 @@ dagr_status_t device_start(struct dagr_ctx *ctx);
 void device_stop(struct dagr_ctx *ctx);
 /* A ready task: queues it on a device and returns true when it should run there. */
 bool device_place(struct dagr_ctx *ctx, node_t *n);
+/* ---------------------------------------------------------------------------------------
+ * Performance models (perfmodel.c): each kernel's expected run time on each class of worker,
+ * learned from the tasks that ran; device_place chooses with them.
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum pm_class { PM_HOST, PM_TEST, PM_GPU, PM_CLASSES } pm_class_t;
+typedef struct perfmodel perfmodel_t;
+/* Tasks each class runs of each (kernel, size) before placement trusts its model there. */
+#define PM_CALIB 3
+
+typedef struct pm_estimate {
+    double seconds[PM_CLASSES]; /* expected run time, or -1 unknown */
+    uint32_t tried[PM_CLASSES]; /* tasks measured or being measured there */
+} pm_estimate_t;
+
+dagr_status_t pm_start(struct dagr_ctx *ctx);
+void pm_stop(struct dagr_ctx *ctx);
+/* Any thread: n's expected run times. */
+void pm_estimate(struct dagr_ctx *ctx, const node_t *n, pm_estimate_t *out);
+/* n was placed on class c to be measured there. */
+void pm_calibrating(struct dagr_ctx *ctx, const node_t *n, pm_class_t c);
+/* Any thread: n's bodies ran `seconds` on class c. No-op without models. */
+void pm_record(struct dagr_ctx *ctx, const node_t *n, pm_class_t c, double seconds);
+
 /* A copy finished (any thread): wakes the device's worker. */
 void device_copy_done(device_t *dev);
 /* A deferred task that ran on device d was completed (dagr_task_complete). */
@@ -658,6 +684,8 @@ struct dagr_ctx {
     struct gpu_info *gpu; /* the GPUs this rank found (gpu/gpu.h), or NULL before init */
     int ndev;
     device_t **devs;
+    struct perfmodel *pm;           /* with devices: the placement's models (perfmodel.c) */
+    _Atomic int64_t host_queued_ns; /* expected run time of the host's queued and running tasks */
     pthread_mutex_t dev_wb_lock; /* one write-back at a time (device.c) */
     node_pool_t nodes;
     comm_t *comm_engine;

@@ -83,6 +83,7 @@ void sched_push_failed(dagr_ctx_t *ctx, node_t *n) {
 
 void sched_push_host(dagr_ctx_t *ctx, node_t *n) {
     sched_t *s = &ctx->sched;
+    if (n->est_ns) atomic_fetch_add_explicit(&ctx->host_queued_ns, n->est_ns, memory_order_relaxed);
     pthread_mutex_lock(&s->lock);
     bool ok = rq_push(&s->rq, n);
     if (ok && s->nsleeping) pthread_cond_signal(&s->cond);
@@ -362,8 +363,14 @@ void task_note_init(task_note_t *note, node_t *n, int device) {
     note->msg[0] = 0;
 }
 
+/* The host's expected work loses what n was expected to take (device_place). */
+static void host_dequeue(dagr_ctx_t *ctx, const node_t *n) {
+    if (n->est_ns) atomic_fetch_sub_explicit(&ctx->host_queued_ns, n->est_ns, memory_order_relaxed);
+}
+
 static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
     if (atomic_load(&n->poisoned)) {
+        host_dequeue(ctx, n);
         node_complete(ctx, n);
         return;
     }
@@ -415,8 +422,12 @@ static void run_task(dagr_ctx_t *ctx, node_t *n, int worker) {
         }
         if (note.status == DAGR_OK) data_host_writing(n);
     }
+    /* With devices, placement learns from every task's time (perfmodel.c). */
+    double c0 = ctx->pm ? dagr_now() : 0.0;
     if (note.status == DAGR_OK) r = task_call(ctx, n, worker, NULL, NULL, &note);
+    if (ctx->pm && r == DAGR_TASK_DONE) pm_record(ctx, n, PM_HOST, dagr_now() - c0);
     if (ctx->trace) trace_task(ctx, n, worker, t0, r != DAGR_TASK_RETRY);
+    host_dequeue(ctx, n);
     if (r == DAGR_TASK_ASYNC) {
         /* A failed resize fails it now (nothing more is recorded at completion). */
         if (note.forced) task_failed(ctx, n, note.status, note.msg);

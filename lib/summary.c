@@ -4,6 +4,16 @@
 
 #include <inttypes.h>
 
+static void kstat_row(FILE *f, const char *name, const trace_kstat_t *x) {
+    double t = (double)x->ns * 1e-9;
+    double mean = x->count ? t / (double)x->count * 1e6 : 0.0;
+    fprintf(f, "%-28s %10" PRIu64 " %12.6f %12.3f ", name, x->count, t, mean);
+    if (x->flops > 0 && t > 0)
+        fprintf(f, "%10.3f\n", x->flops / t * 1e-9);
+    else
+        fprintf(f, "%10s\n", "-");
+}
+
 void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, uint32_t nk,
                    const trace_rankstat_t *rs, int nranks, uint64_t inserted, int64_t cp_ns,
                    bool cp_partial) {
@@ -15,15 +25,21 @@ void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, u
             "dagr summary: %d ranks, wall %.3f s, tasks run %" PRIu64 " of %" PRIu64 " inserted\n",
             nranks, wall, run, inserted);
     fprintf(f, "%-28s %10s %12s %12s %10s\n", "kernel", "tasks", "total s", "mean us", "GFLOP/s");
+    static const char *const where[PM_CLASSES] = {"  on host workers", "  on test devices",
+                                                  "  on GPUs"};
     for (uint32_t k = 0; k < nk; k++) {
-        if (!ks[k].count && !ks[k].ns) continue;
-        double t = (double)ks[k].ns * 1e-9;
-        double mean = ks[k].count ? t / (double)ks[k].count * 1e6 : 0.0;
-        fprintf(f, "%-28s %10" PRIu64 " %12.6f %12.3f ", names[k], ks[k].count, t, mean);
-        if (ks[k].flops > 0 && t > 0)
-            fprintf(f, "%10.3f\n", ks[k].flops / t * 1e-9);
-        else
-            fprintf(f, "%10s\n", "-");
+        trace_kstat_t all = {0, 0, 0.0};
+        int classes = 0;
+        for (int c = 0; c < PM_CLASSES; c++) {
+            const trace_kstat_t *x = &ks[(size_t)c * nk + k];
+            all.count += x->count, all.ns += x->ns, all.flops += x->flops;
+            classes += x->count || x->ns;
+        }
+        if (!classes) continue;
+        kstat_row(f, names[k], &all);
+        /* Where more than one class ran it, each one's figures (GFLOP/s per device class). */
+        for (int c = 0; classes > 1 && c < PM_CLASSES; c++)
+            if (ks[(size_t)c * nk + k].count) kstat_row(f, where[c], &ks[(size_t)c * nk + k]);
     }
     fprintf(f, "%-6s %8s %10s %8s %8s %12s %12s\n", "rank", "threads", "tasks", "busy %", "idle %",
             "sent MB", "received MB");
@@ -43,10 +59,14 @@ void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, u
             io = true;
         }
         if (io) fputc('\n', f);
-        for (int d = 0; d < x->devices && d < TRACE_MAX_DEVICES; d++)
+        for (int d = 0; d < x->devices && d < TRACE_MAX_DEVICES; d++) {
+            fprintf(f, "  device %d (%s): busy %.1f %% of the wall time\n", d,
+                    x->dev_gpu[d] ? "GPU" : "test device",
+                    x->wall_ns > 0 ? 100.0 * (double)x->dev_busy_ns[d] / (double)x->wall_ns : 0.0);
             fprintf(f, "  device %d copies: %.3f MB in, %.3f MB out, %.6f s\n", d,
                     (double)x->copy_in[d] * 1e-6, (double)x->copy_out[d] * 1e-6,
                     (double)x->copy_ns[d] * 1e-9);
+        }
         if (x->mem_limit)
             fprintf(f, "  memory: peak %.3f MB of data under a %.3f MB limit%s\n",
                     (double)x->mem_peak * 1e-6, (double)x->mem_limit * 1e-6,

@@ -117,10 +117,12 @@ static int exec_rank(int naccess, const dagr_access_t *access, const dagr_task_o
     return access[0].data->owner;
 }
 
-/* What the trace records of a task (meaningful only while ctx->trace is set). */
+/* What the node keeps of its kernel: its name's hash and its declared flops (placement's
+ * models, perfmodel.c), and its trace id (meaningful only while ctx->trace is set). */
 typedef struct trace_info {
     uint32_t kernel;
     double flops;
+    uint64_t name_hash;
 } trace_info_t;
 
 static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const void *args,
@@ -141,9 +143,10 @@ static dagr_status_t insert_local(dagr_ctx_t *ctx, const dagr_kernel_t *k, const
     n->priority = priority;
     n->where = (uint8_t)where;
     n->seq = seq;
+    n->flops = ti.flops;
+    n->khash = ti.name_hash;
     if (ctx->trace) {
         n->tr_kernel = ti.kernel;
-        n->flops = ti.flops;
         trace_node(ctx, n, NULL);
     }
     n->nuser = naccess;
@@ -218,9 +221,8 @@ static dagr_status_t spawn_checked(dagr_ctx_t *ctx, const dagr_kernel_t *k, cons
     }
 
     /* Every rank interns every kernel name, so the ids agree across ranks. */
-    trace_info_t ti = {0, 0.0};
-    if (ctx->trace)
-        ti = (trace_info_t){trace_kernel(ctx, k->name, name_hash), opts ? opts->flops : 0};
+    trace_info_t ti = {0, opts ? opts->flops : 0, name_hash};
+    if (ctx->trace) ti.kernel = trace_kernel(ctx, k->name, name_hash);
     if (runner == ctx->rank)
         return insert_local(ctx, k, args, args_size, naccess, u, nu, map, priority,
                             opts ? (int)opts->where : DAGR_WHERE_ANY, seq, ti);

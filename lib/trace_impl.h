@@ -113,9 +113,13 @@ typedef struct trace_rankstat {
      * memory and out of it, and the time those copies took. */
     uint64_t copy_in[TRACE_MAX_DEVICES], copy_out[TRACE_MAX_DEVICES];
     int64_t copy_ns[TRACE_MAX_DEVICES];
+    int64_t dev_busy_ns[TRACE_MAX_DEVICES]; /* its worker's time in task bodies */
+    uint8_t dev_gpu[TRACE_MAX_DEVICES];     /* a GPU, else a test device */
 } trace_rankstat_t;
 
-/* Rank 0: prints the summary table. cp_ns < 0: no critical path (graph not recorded). */
+/* Rank 0: prints the summary table. ks holds PM_CLASSES tables of nk kernels, one per class of
+ * worker that ran them (host, test device, GPU). cp_ns < 0: no critical path (graph not
+ * recorded). */
 void summary_print(FILE *f, const trace_kstat_t *ks, const char *const *names, uint32_t nk,
                    const trace_rankstat_t *rs, int nranks, uint64_t inserted, int64_t cp_ns,
                    bool cp_partial);

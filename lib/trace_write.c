@@ -506,8 +506,10 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
         cp = trace_critical_path(&g);
     }
 
-    /* Per-kernel figures (ids agree across ranks) and per-rank figures. */
-    trace_kstat_t *ks = calloc(MAX_KERNELS, sizeof *ks), *kall = calloc(MAX_KERNELS, sizeof *ks);
+    /* Per-kernel figures (ids agree across ranks), per class of worker that ran them (host,
+     * test device, GPU: ks[class * MAX_KERNELS + id]), and per-rank figures. */
+    enum { NKS = PM_CLASSES * MAX_KERNELS };
+    trace_kstat_t *ks = calloc(NKS, sizeof *ks), *kall = calloc(NKS, sizeof *ks);
     trace_rankstat_t me = {.wall_ns = tr->ns1 - tr->ns0,
                            .threads = tr->nthreads,
                            .devices = tr->ndev,
@@ -520,45 +522,61 @@ dagr_status_t trace_finish(dagr_ctx_t *ctx) {
     me.mem_peak = mem.peak;
     me.mem_over = mem.over_limit;
     memcpy(me.io_ns, tr->io_ns, sizeof me.io_ns);
+    int host = tr->nthreads - tr->ndev; /* the device workers' buffers follow the host's */
     for (int d = 0; d < tr->ndev && d < TRACE_MAX_DEVICES; d++) {
         const tbuf_t *b = &tr->bufs[tr->nthreads + 3 + d];
         me.copy_in[d] = b->copied[1];
         me.copy_out[d] = b->copied[0];
         me.copy_ns[d] = b->copy_time;
+        me.dev_busy_ns[d] = tr->bufs[host + d].busy;
+        me.dev_gpu[d] = d >= ctx->denv.test_devices;
     }
     for (int i = 0; i < tr->nbufs; i++) {
         tbuf_t *b = &tr->bufs[i];
         me.tasks += b->tasks;
         me.busy_ns += b->busy;
         me.dropped += b->dropped;
-        for (int k = 0; ks && b->ks && k < MAX_KERNELS; k++) {
-            ks[k].count += b->ks[k].count;
-            ks[k].ns += b->ks[k].ns;
-            ks[k].flops += b->ks[k].flops;
+        int cls = i < host || i >= tr->nthreads       ? PM_HOST
+                  : i - host < ctx->denv.test_devices ? PM_TEST
+                                                      : PM_GPU;
+        trace_kstat_t *kc = ks ? ks + cls * MAX_KERNELS : NULL;
+        for (int k = 0; kc && b->ks && k < MAX_KERNELS; k++) {
+            kc[k].count += b->ks[k].count;
+            kc[k].ns += b->ks[k].ns;
+            kc[k].flops += b->ks[k].flops;
         }
     }
-    /* Three reductions keep the types exact; a failed calloc reduces zeros (rank 0 reports). */
-    uint64_t cnt[MAX_KERNELS], cnt_all[MAX_KERNELS];
-    int64_t ns[MAX_KERNELS], ns_all[MAX_KERNELS];
-    double fl[MAX_KERNELS], fl_all[MAX_KERNELS];
-    for (int k = 0; k < MAX_KERNELS; k++) {
-        cnt[k] = ks ? ks[k].count : 0;
-        ns[k] = ks ? ks[k].ns : 0;
-        fl[k] = ks ? ks[k].flops : 0;
+    /* Three reductions keep the types exact; a failed allocation reduces zeros (rank 0
+     * reports). */
+    uint64_t *cnt = calloc(2 * NKS, sizeof *cnt), *cnt_all = cnt ? cnt + NKS : NULL;
+    int64_t *ns = calloc(2 * NKS, sizeof *ns), *ns_all = ns ? ns + NKS : NULL;
+    double *fl = calloc(2 * NKS, sizeof *fl), *fl_all = fl ? fl + NKS : NULL;
+    bool red = cnt && ns && fl;
+    for (int k = 0; red && ks && k < NKS; k++) {
+        cnt[k] = ks[k].count;
+        ns[k] = ks[k].ns;
+        fl[k] = ks[k].flops;
     }
-    MPI_Reduce(cnt, cnt_all, MAX_KERNELS, MPI_UINT64_T, MPI_SUM, 0, ctx->comm);
-    MPI_Reduce(ns, ns_all, MAX_KERNELS, MPI_INT64_T, MPI_SUM, 0, ctx->comm);
-    MPI_Reduce(fl, fl_all, MAX_KERNELS, MPI_DOUBLE, MPI_SUM, 0, ctx->comm);
+    /* Every rank must take part: one without the buffers sends zeros from a scratch copy. */
+    static uint64_t zc[2 * NKS];
+    static int64_t zn[2 * NKS];
+    static double zf[2 * NKS];
+    MPI_Reduce(red ? cnt : zc, red ? cnt_all : zc + NKS, NKS, MPI_UINT64_T, MPI_SUM, 0, ctx->comm);
+    MPI_Reduce(red ? ns : zn, red ? ns_all : zn + NKS, NKS, MPI_INT64_T, MPI_SUM, 0, ctx->comm);
+    MPI_Reduce(red ? fl : zf, red ? fl_all : zf + NKS, NKS, MPI_DOUBLE, MPI_SUM, 0, ctx->comm);
     trace_rankstat_t *rs = ctx->rank == 0 ? calloc((size_t)P, sizeof *rs) : NULL;
     trace_rankstat_t rscratch;
     MPI_Gather(&me, (int)sizeof me, MPI_BYTE, rs ? (void *)rs : (void *)&rscratch, (int)sizeof me,
                MPI_BYTE, 0, ctx->comm);
-    if (ctx->rank == 0 && (!rs || !kall || gs != DAGR_OK)) {
+    if (ctx->rank == 0 && (!rs || !kall || !red || gs != DAGR_OK)) {
         st = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory merging the trace on rank 0");
         snprintf(msg, sizeof msg, "%s", dagr_last_error());
     }
-    for (int k = 0; kall && k < MAX_KERNELS; k++)
+    for (int k = 0; kall && red && k < NKS; k++)
         kall[k] = (trace_kstat_t){cnt_all[k], ns_all[k], fl_all[k]};
+    free(cnt);
+    free(ns);
+    free(fl);
     uint64_t inserted = ctx->div.count;
 
     if (tr->trace_path) {

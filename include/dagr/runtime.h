@@ -138,6 +138,8 @@ typedef struct dagr_device_stats {
     uint64_t evictions;  /* copies dropped to make room */
     uint64_t writebacks; /* of which copies newer than the host's, written back first */
     double copy_seconds; /* time its copies took, both ways (the test device: its memcpys) */
+    double busy_seconds; /* time its worker spent in task bodies (on a GPU: until the task's
+                            work on the GPU ended) */
 } dagr_device_stats_t;
 
 /* Fills *out with device `device`'s figures. Local. Errors: DAGR_ERR_ARG (ctx or out NULL,

@@ -268,7 +268,14 @@ static void device_copies(int nranks, int steps) {
         snprintf(lines[rank], sizeof lines[rank], "  device 0 copies: %.3f MB in, %.3f MB out, ",
                  (double)in * 1e-6, (double)outb * 1e-6);
     }
-    /* The summary: rank r's device line follows rank r's row, in rank order. */
+    /* The summary: dev_mix, which ran on both sides, has a row per class of worker; each
+     * rank's device has its busy share. */
+    const char *mix = strstr(r.output, "dev_mix");
+    cr_assert(mix && strstr(mix, "  on host workers") && strstr(mix, "  on test devices"),
+              "the summary has no per-class rows for dev_mix:\n%s", mpirun_tail(&r));
+    cr_assert(strstr(r.output, "  device 0 (test device): busy "),
+              "the summary has no device busy share:\n%s", mpirun_tail(&r));
+    /* Rank r's device line follows rank r's row, in rank order. */
     const char *p = r.output;
     for (int rank = 0; rank < nranks; rank++) {
         p = strstr(p, lines[rank]);

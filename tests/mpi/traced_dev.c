@@ -7,8 +7,8 @@
  * Each rank owns HANDLES handles of N doubles. Each step inserts, for every rank r and each of
  * its handles, a "dev_scale" task on the device (x = x / 2 + 1) and then a "host_bump" task on
  * the host (x[0] += 1, which makes the device's copy stale, so that the next step copies in
- * again), and then a "dev_mix" task on the device adding the next rank's first handle into r's
- * last (a transfer between ranks, read on the device). Each rank runs STEPS * (2 * HANDLES + 1)
+ * again), and then a "dev_mix" task adding the next rank's first handle into r's last (a
+ * transfer between ranks, read on the device at even steps, on the host at odd ones). Each rank runs STEPS * (2 * HANDLES + 1)
  * tasks. The final contents are checked against a serial replay.
  *
  * Prints: RANK r RESULT traced_dev ok|FAIL local=L bytes_in=I bytes_out=O copies_in=CI
@@ -72,7 +72,9 @@ int main(int argc, char **argv) {
         for (int r = 0; r < P; r++) {
             int dst = r * HANDLES + HANDLES - 1, src = ((r + 1) % P) * HANDLES;
             dagr_access_t acc[2] = {{h[dst], DAGR_RW}, {h[src], DAGR_READ}};
-            SC_TRY(dagr_spawn(ctx, &km, NULL, 0, 2, acc, &dev));
+            /* On the device at even steps, on the host at odd ones: the summary then gives
+             * this kernel's figures per class of worker. */
+            SC_TRY(dagr_spawn(ctx, &km, NULL, 0, 2, acc, s % 2 ? &host : &dev));
             for (int j = 0; j < N; j++)
                 ref[(size_t)dst * N + j] += ref[(size_t)src * N + j];
         }
