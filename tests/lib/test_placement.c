@@ -1,7 +1,7 @@
 /* Placement by expected finish time (lib/device.c, device_place; lib/perfmodel.c): a rank
  * learns how long each kernel takes on its host workers and on each class of device, and sends
  * a task where it is expected to finish first. One rank, one worker, one test device; the
- * kernels sleep for a time that depends on where they run, so that one side is 20 times
+ * kernels sleep for a time that depends on where they run, so that one side is 50 times
  * faster. Tasks come in waves (a wait between them), as a graph's tasks become ready over time:
  * the first tasks of a kernel are measured on both sides, the later ones go to the fast side,
  * except what the slow side can finish sooner than the fast side's queue. opts.where overrides
@@ -38,12 +38,12 @@ static void sleep_us(long us) {
     nanosleep(&ts, NULL);
 }
 static dagr_task_result_t slow_device(const dagr_task_view_t *t) {
-    sleep_us(t->device >= 0 ? 2000 : 100);
+    sleep_us(t->device >= 0 ? 5000 : 100);
     ((char *)t->buf[0])[0]++;
     return DAGR_TASK_DONE;
 }
 static dagr_task_result_t slow_host(const dagr_task_view_t *t) {
-    sleep_us(t->device >= 0 ? 100 : 2000);
+    sleep_us(t->device >= 0 ? 100 : 5000);
     ((char *)t->buf[0])[0]++;
     return DAGR_TASK_DONE;
 }
@@ -64,9 +64,9 @@ static long run_waves(const dagr_kernel_t *k, dagr_where_t where) {
         updates++;
     }
     for (int i = 0; i < WAVE; i++) { /* every task ran once, wherever it ran */
-        char v = 0;
-        cr_assert_eq(dagr_fetch(tile[i], &v, 0), DAGR_OK, "%s", dagr_last_error());
-        cr_assert_eq(v, updates, "tile %d: %d updates, expected %d", i, v, updates);
+        char v[64] = {0};
+        cr_assert_eq(dagr_fetch(tile[i], v, 0), DAGR_OK, "%s", dagr_last_error());
+        cr_assert_eq(v[0], updates, "tile %d: %d updates, expected %d", i, v[0], updates);
     }
     cr_assert_eq(dagr_device_stats(ctx, 0, &after), DAGR_OK);
     return (long)(after.tasks - before.tasks);
