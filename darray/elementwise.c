@@ -5,6 +5,10 @@
 
 #include <math.h>
 
+#ifdef DAGR_HAVE_NVCC
+#include "darray_gpu.h"
+#endif
+
 typedef enum ew_op { EW_MAP, EW_SCALE, EW_SHIFT, EW_AXPBY, EW_ADD, EW_MUL } ew_op_t;
 
 typedef struct ew_args {
@@ -107,10 +111,50 @@ static dagr_task_result_t k_ew(const dagr_task_view_t *task) {
     return DAGR_TASK_DONE;
 }
 
+#ifdef DAGR_HAVE_NVCC
+/* The device body of the built-in operations (not of map, whose function is the caller's CPU
+ * code): on a GPU, gpu/darray_ops.cu's kernel on the task's stream; on a test device NEXT,
+ * and the CPU body runs on the device's copies. */
+static dagr_task_result_t k_ew_gpu(const dagr_task_view_t *task) {
+    if (!task->stream) return DAGR_TASK_NEXT;
+    const ew_args_t *a = task->args;
+    dagr_tile_t out = da_tile_view(task, 0, &a->out);
+    dagr_tile_t in = task->nbuf > 1 ? da_tile_view(task, 1, &a->in) : out;
+    dagr_tile_t in2 = task->nbuf > 2 ? da_tile_view(task, 2, &a->in) : out;
+    int op = a->op == EW_SCALE   ? GPU_EW_SCALE
+             : a->op == EW_SHIFT ? GPU_EW_SHIFT
+             : a->op == EW_AXPBY ? GPU_EW_AXPBY
+             : a->op == EW_ADD   ? GPU_EW_ADD
+                                 : GPU_EW_MUL;
+    gpu_ew_t g = {.op = op,
+                  .dtype = out.dtype,
+                  .bcast = a->bcast,
+                  .rows = out.rows,
+                  .cols = out.cols,
+                  .z = out.data,
+                  .x = in.data,
+                  .y = in2.data,
+                  .ldz = (size_t)out.ld,
+                  .ldx = (size_t)in.ld,
+                  .ldy = a->bcast ? 1 : (size_t)in2.ld,
+                  .alpha = a->alpha,
+                  .beta = a->beta,
+                  .ialpha = llround(a->alpha),
+                  .ibeta = llround(a->beta)};
+    int e = gpu_da_ew(task->stream, &g);
+    if (e == 0) return DAGR_TASK_DONE;
+    dagr_task_fail(task, DAGR_ERR_GPU, "element-wise kernel: %s", gpu_da_error(e));
+    return DAGR_TASK_ERROR;
+}
+#define EW_GPU k_ew_gpu
+#else
+#define EW_GPU NULL
+#endif
+
 static const dagr_kernel_t map_kernel = {.name = "darray_map", .cpu = k_ew};
-static const dagr_kernel_t scale_kernel = {.name = "darray_scale", .cpu = k_ew};
-static const dagr_kernel_t axpby_kernel = {.name = "darray_axpby", .cpu = k_ew};
-static const dagr_kernel_t binop_kernel = {.name = "darray_binop", .cpu = k_ew};
+static const dagr_kernel_t scale_kernel = {.name = "darray_scale", .cpu = k_ew, .gpu = EW_GPU};
+static const dagr_kernel_t axpby_kernel = {.name = "darray_axpby", .cpu = k_ew, .gpu = EW_GPU};
+static const dagr_kernel_t binop_kernel = {.name = "darray_binop", .cpu = k_ew, .gpu = EW_GPU};
 
 /* Inserts one task per tile of out: out's tile (RW when `reads_out`, else as da_out_mode
  * says), then X's matching tile and Y's (or Y's only tile when broadcast), when given. */

@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef DAGR_HAVE_NVCC
+#include "darray_gpu.h"
+#endif
+
 #define GROUP 16
 
 typedef enum red_step { STEP_TILE, STEP_COMBINE, STEP_COLLAPSE, STEP_RESULT } red_step_t;
@@ -225,7 +229,28 @@ static dagr_task_result_t k_reduce(const dagr_task_view_t *task) {
     return DAGR_TASK_DONE;
 }
 
+#ifdef DAGR_HAVE_NVCC
+/* The device body of the per-tile step: on a GPU, gpu/darray_ops.cu's kernels write the tile's
+ * partial into buffer 0 on the GPU; on a test device NEXT, and the CPU body runs there. The
+ * combining steps are a few values each: they stay on the host (reduce_kernel). */
+static dagr_task_result_t k_reduce_tile_gpu(const dagr_task_view_t *task) {
+    if (!task->stream) return DAGR_TASK_NEXT;
+    const red_args_t *a = task->args;
+    dagr_tile_t t = da_tile_view(task, 1, &a->t);
+    int e = gpu_da_reduce_tile(task->stream, a->op, t.dtype, t.data, (size_t)t.ld, t.rows, t.cols,
+                               task->buf[0]);
+    if (e == 0) return DAGR_TASK_DONE;
+    dagr_task_fail(task, DAGR_ERR_GPU, "reduction kernel: %s", gpu_da_error(e));
+    return DAGR_TASK_ERROR;
+}
+#define REDUCE_TILE_GPU k_reduce_tile_gpu
+#else
+#define REDUCE_TILE_GPU NULL
+#endif
+
 static const dagr_kernel_t reduce_kernel = {.name = "darray_reduce", .cpu = k_reduce};
+static const dagr_kernel_t reduce_tile_kernel = {
+    .name = "darray_reduce_tile", .cpu = k_reduce, .gpu = REDUCE_TILE_GPU};
 
 /* ---- the tree ---- */
 
@@ -286,7 +311,7 @@ static dagr_status_t reduce_insert(const dagr_darray_t *A, red_args_t a, dagr_da
             int owner = dagr_data_owner(da_handle(A, ti, tj));
             DAGR_TRY(new_part(ctx, t.len, owner, k, &parts[k]));
             dagr_access_t acc[2] = {{parts[k].h, DAGR_WRITE}, {da_handle(A, ti, tj), DAGR_READ}};
-            DAGR_TRY(dagr_spawn(ctx, &reduce_kernel, &t, sizeof t, 2, acc, NULL));
+            DAGR_TRY(dagr_spawn(ctx, &reduce_tile_kernel, &t, sizeof t, 2, acc, NULL));
         }
     }
     part_t *tops = parts + ntiles; /* scratch for the heads of the per-column/row trees */

@@ -203,7 +203,8 @@ static dagr_task_result_t k_info(const dagr_task_view_t *t) {
 
 const dagr_kernel_t la_trsm_kernel = {.name = "trsm", .cpu = k_trsm, .gpu = LA_GPU(la_trsm_gpu)};
 const dagr_kernel_t la_trmm_kernel = {.name = "trmm", .cpu = k_trmm, .gpu = LA_GPU(la_trmm_gpu)};
-const dagr_kernel_t la_potrf_kernel = {.name = "potrf", .cpu = k_potrf};
+const dagr_kernel_t la_potrf_kernel = {
+    .name = "potrf", .cpu = k_potrf, .gpu = LA_GPU(la_potrf_gpu)};
 const dagr_kernel_t la_scale_kernel = {.name = "scale", .cpu = k_scale};
 const dagr_kernel_t la_finite_kernel = {.name = "check_finite", .cpu = k_finite};
 const dagr_kernel_t la_lu_info_kernel = {.name = "lu_info", .cpu = k_info};

@@ -125,5 +125,7 @@ static dagr_task_result_t k_lu_copy(const dagr_task_view_t *t) {
 }
 
 const dagr_kernel_t la_lu_panel_kernel = {.name = "lu_panel", .cpu = k_lu_panel};
-const dagr_kernel_t la_lu_swap_kernel = {.name = "lu_swap", .cpu = k_lu_swap};
-const dagr_kernel_t la_lu_copy_kernel = {.name = "lu_copy", .cpu = k_lu_copy};
+const dagr_kernel_t la_lu_swap_kernel = {
+    .name = "lu_swap", .cpu = k_lu_swap, .gpu = LA_GPU(la_lu_swap_gpu)};
+const dagr_kernel_t la_lu_copy_kernel = {
+    .name = "lu_copy", .cpu = k_lu_copy, .gpu = LA_GPU(la_lu_copy_gpu)};

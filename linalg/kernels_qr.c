@@ -337,13 +337,17 @@ static dagr_task_result_t k_qr_hh_tgram(const dagr_task_view_t *t) {
 }
 
 const dagr_kernel_t la_qr_hh_panel_kernel = {.name = "qr_panel", .cpu = k_qr_hh_panel};
-const dagr_kernel_t la_qr_hh_w_kernel = {.name = "qr_w", .cpu = k_qr_hh_w};
-const dagr_kernel_t la_qr_hh_sum_kernel = {.name = "qr_wsum", .cpu = k_qr_hh_sum};
+const dagr_kernel_t la_qr_hh_w_kernel = {
+    .name = "qr_w", .cpu = k_qr_hh_w, .gpu = LA_GPU(la_qr_hh_w_gpu)};
+const dagr_kernel_t la_qr_hh_sum_kernel = {
+    .name = "qr_wsum", .cpu = k_qr_hh_sum, .gpu = LA_GPU(la_qr_hh_sum_gpu)};
 const dagr_kernel_t la_qr_hh_vdiag_kernel = {.name = "qr_vdiag", .cpu = k_qr_hh_vdiag};
 const dagr_kernel_t la_qr_hh_setdiag_kernel = {.name = "qr_setdiag", .cpu = k_qr_hh_setdiag};
 const dagr_kernel_t la_qr_hh_tgram_kernel = {.name = "qr_tgram", .cpu = k_qr_hh_tgram};
 const dagr_kernel_t la_qr_rdiag_kernel = {.name = "qr_rdiag", .cpu = k_qr_rdiag};
 const dagr_kernel_t la_geqrt_kernel = {.name = "geqrt", .cpu = k_geqrt};
-const dagr_kernel_t la_gemqrt_kernel = {.name = "gemqrt", .cpu = k_gemqrt};
+const dagr_kernel_t la_gemqrt_kernel = {
+    .name = "gemqrt", .cpu = k_gemqrt, .gpu = LA_GPU(la_gemqrt_gpu)};
 const dagr_kernel_t la_tpqrt_kernel = {.name = "tpqrt", .cpu = k_tpqrt};
-const dagr_kernel_t la_tpmqrt_kernel = {.name = "tpmqrt", .cpu = k_tpmqrt};
+const dagr_kernel_t la_tpmqrt_kernel = {
+    .name = "tpmqrt", .cpu = k_tpmqrt, .gpu = LA_GPU(la_tpmqrt_gpu)};

@@ -33,14 +33,23 @@ typedef struct tile_op {
  *          or the first non-finite diagonal entry of the factor (a NaN or Inf in A)
  *   scale: 0 = A (m x n, RW); A = alpha A on the uplo triangle, or everywhere for LA_FULL
  *          (alpha == 0 stores zeros) */
-/* Device bodies (gpu/cublas.c, with CUDA only): cuBLAS on a GPU, DAGR_TASK_NEXT on a test
- * device. */
+/* Device bodies (gpu/cublas.c and, for potrf, gpu/cusolver.c; with CUDA only): cuBLAS or
+ * cuSOLVER on a GPU, DAGR_TASK_NEXT on a test device. Besides the BLAS 3 ones: the potrf tile
+ * (failing as the CPU body), LU's lu_swap and lu_copy, QR's gemqrt and tpmqrt (qr_blocked.c's
+ * gemm-based form) and the LAPACK-form QR's qr_w and qr_wsum. */
 #ifdef DAGR_HAVE_CUDA
 dagr_task_result_t la_gemm_gpu(const dagr_task_view_t *t);
 dagr_task_result_t la_syrk_gpu(const dagr_task_view_t *t);
 dagr_task_result_t la_symm_gpu(const dagr_task_view_t *t);
 dagr_task_result_t la_trsm_gpu(const dagr_task_view_t *t);
 dagr_task_result_t la_trmm_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_potrf_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_lu_swap_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_lu_copy_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_gemqrt_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_tpmqrt_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_qr_hh_w_gpu(const dagr_task_view_t *t);
+dagr_task_result_t la_qr_hh_sum_gpu(const dagr_task_view_t *t);
 #define LA_GPU(f) f
 #else
 #define LA_GPU(f) NULL
