@@ -196,29 +196,5 @@ dagr_task_result_t la_potrf_gpu(const dagr_task_view_t *t) {
                               cudaMemcpyDeviceToHost, st);
     if (e == cudaSuccess) e = cudaStreamSynchronize(st);
     if (e != cudaSuccess) return cuda_failed(t, "info and the diagonal to the host", e);
-    if (info == 0) {
-        /* as k_potrf: a non-finite diagonal of the factor is a NaN or an Inf of the input */
-        for (int64_t d = 0; d < o->n; d++) {
-            double v = dbl ? diag_host[d] : ((const float *)diag_host)[d];
-            if (!isfinite(v)) {
-                dagr_task_fail(t, DAGR_ERR_NOT_SPD,
-                               "the matrix is not positive definite: the factor's diagonal at "
-                               "global column %lld (1-based) is %s (a NaN or Inf in the input)",
-                               (long long)(o->j0 + d + 1), isnan(v) ? "NaN" : "infinite");
-                return DAGR_TASK_ERROR;
-            }
-        }
-    }
-    if (info > 0) {
-        dagr_task_fail(t, DAGR_ERR_NOT_SPD,
-                       "the matrix is not positive definite: the leading minor of order %lld "
-                       "(global column %lld, 1-based as LAPACK's info) is not positive",
-                       (long long)(o->j0 + info), (long long)(o->j0 + info));
-        return DAGR_TASK_ERROR;
-    }
-    if (info < 0) {
-        dagr_task_fail(t, DAGR_ERR_INTERNAL, "potrf tile: cuSOLVER argument %d is invalid", -info);
-        return DAGR_TASK_ERROR;
-    }
-    return DAGR_TASK_DONE;
+    return la_potrf_verdict(t, o, info, diag_host, 1, "cuSOLVER");
 }

@@ -88,14 +88,19 @@ static dagr_task_result_t k_potrf(const dagr_task_view_t *t) {
                                                 (lapack_int)t->ld[0])
                           : LAPACKE_spotrf_work(LAPACK_COL_MAJOR, u, (lapack_int)o->n, t->buf[0],
                                                 (lapack_int)t->ld[0]);
+    return la_potrf_verdict(t, o, info, t->buf[0], t->ld[0] + 1, "LAPACKE");
+}
+
+dagr_task_result_t la_potrf_verdict(const dagr_task_view_t *t, const tile_op_t *o, int64_t info,
+                                    const void *diag, size_t stride, const char *lib) {
     if (info == 0) {
         /* OpenBLAS's own potf2 tests only ajj <= 0, which a NaN passes, and LAPACK lets an
          * infinite diagonal through: a non-finite diagonal of the factor means the input had a
          * NaN or an Inf that reached it (every entry of a factor row feeds its diagonal), so it
          * fails as LAPACK's dpotrf does on a NaN rather than report success. */
         for (int64_t d = 0; d < o->n; d++) {
-            double v = o->dtype == DAGR_DOUBLE ? ((const double *)t->buf[0])[d + d * t->ld[0]]
-                                               : ((const float *)t->buf[0])[d + d * t->ld[0]];
+            double v = o->dtype == DAGR_DOUBLE ? ((const double *)diag)[(size_t)d * stride]
+                                               : ((const float *)diag)[(size_t)d * stride];
             if (!isfinite(v)) {
                 dagr_task_fail(t, DAGR_ERR_NOT_SPD,
                                "the matrix is not positive definite: the factor's diagonal at "
@@ -113,7 +118,7 @@ static dagr_task_result_t k_potrf(const dagr_task_view_t *t) {
         return DAGR_TASK_ERROR;
     }
     if (info < 0) {
-        dagr_task_fail(t, DAGR_ERR_INTERNAL, "potrf tile: LAPACKE argument %d is invalid",
+        dagr_task_fail(t, DAGR_ERR_INTERNAL, "potrf tile: %s argument %d is invalid", lib,
                        (int)-info);
         return DAGR_TASK_ERROR;
     }

@@ -33,6 +33,11 @@ typedef struct tile_op {
  *          or the first non-finite diagonal entry of the factor (a NaN or Inf in A)
  *   scale: 0 = A (m x n, RW); A = alpha A on the uplo triangle, or everywhere for LA_FULL
  *          (alpha == 0 stores zeros) */
+/* The end of a potrf tile on any device: fails as described above from LAPACK's info (a
+ * non-positive minor, info > 0; lib's invalid argument, info < 0) or from the factor's diagonal,
+ * diag[d * stride] of the tile's dtype, in host memory. */
+dagr_task_result_t la_potrf_verdict(const dagr_task_view_t *t, const tile_op_t *o, int64_t info,
+                                    const void *diag, size_t stride, const char *lib);
 /* Device bodies (gpu/cublas.c and, for potrf, gpu/cusolver.c; with CUDA only): cuBLAS or
  * cuSOLVER on a GPU, DAGR_TASK_NEXT on a test device. Besides the BLAS 3 ones: the potrf tile
  * (failing as the CPU body), LU's lu_swap and lu_copy, QR's gemqrt and tpmqrt (qr_blocked.c's

@@ -15,22 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static dagr_ctx_t *ctx;
-
-static void setup(void) {
-    cr_assert_eq(dagr_init(NULL, NULL, NULL, &ctx), DAGR_OK, "%s", dagr_last_error());
-    dagr_job_info_t j;
-    cr_assert_eq(dagr_job_info(ctx, &j), DAGR_OK);
-    if (j.gpus == 0) {
-        char why[256]; /* the note lives as long as the context */
-        snprintf(why, sizeof why, "%s", j.gpu_note);
-        dagr_finalize(&ctx);
-        cr_skip_test("no GPU on this rank: %s", why);
-    }
-}
-static void teardown(void) {
-    if (ctx) dagr_finalize(&ctx);
-}
+#include "gpu_ctx.h"
 TestSuite(gpu_linalg, .init = setup, .fini = teardown, .timeout = 240);
 
 enum { NB = 256 };
