@@ -6,7 +6,8 @@
  * their copies (evicting copies no task uses, least recently used first, when the memory budget
  * is full), starts the copies in of those not valid, runs the oldest task whose copies are in,
  * then copies back what it wrote and completes it once that is in the host copy. So the copies
- * of the next tasks move while a body runs.
+ * of the next tasks move while a body runs; those of the next PREFETCH tasks in its queue start
+ * too, into free memory (prefetch).
  *
  * Lazy write-back. What a device task writes stays on the device: the device's copy and the
  * handle take a new generation together (h->wgen) and h->dirty names the device, whose copy
@@ -44,6 +45,8 @@
 #include <time.h>
 
 #define DEPTH 3 /* tasks a device works on at once: one running, the next ones' copies moving */
+#define PREFETCH 4 /* queued tasks beyond those whose inputs are prefetched (see prefetch) */
+#define MAX_PREFETCH 16 /* prefetched copies in flight at once */
 #define MAX_DEVICES 8
 
 struct dev_copy {
@@ -86,6 +89,8 @@ struct device {
     pthread_t thread;
     bool have_thread;
     _Atomic int64_t queued_ns; /* expected run time of its queued and active tasks */
+    struct dev_copy *pf[MAX_PREFETCH]; /* prefetched copies still loading (pinned, h held) */
+    int npf;
     dagr_device_stats_t st;
 };
 
@@ -722,13 +727,89 @@ static bool admit(device_t *d) {
     return any;
 }
 
+/* Device lock held: starts loading, ahead of their turn, the inputs of the next PREFETCH
+ * tasks of the queue (the heap's first entries: about the next ones) that wait because DEPTH
+ * tasks are in flight, so that the copy engine keeps moving while bodies run. Only into free
+ * memory (a prefetch never evicts), only host copies that are current and in memory (not out
+ * of core, not newer on another device), MAX_PREFETCH at a time. Each such copy is pinned and
+ * its handle held until it is loaded (prefetch_reap); a task admitted meanwhile waits for the
+ * same load. The versions are stable: a task in the queue is ready, so its inputs' writers are
+ * done, and their next writers wait for it. */
+static void prefetch(device_t *d) {
+    dagr_ctx_t *ctx = d->ctx;
+    if (ctx->store || d->nactive < DEPTH) return;
+    for (size_t q = 0; q < d->rq.n && q < PREFETCH; q++) {
+        node_t *n = d->rq.heap[q];
+        for (int j = 0; j < n->nacc; j++) {
+            if (d->npf == MAX_PREFETCH) return;
+            dagr_data_t *h = n->acc[j].h;
+            if (!(n->acc[j].mode & DAGR_READ) || !h->bytes || h->dynamic || !h->buf ||
+                data_dirty_hint(h))
+                continue;
+            struct dev_copy *c = copy_of(d, h);
+            uint64_t g = host_gen(h);
+            if (!c || c->pins || (c->have && c->wgen == g)) continue;
+            if (!c->buf && d->used + h->bytes > d->budget) return;
+            if (c->buf && c->bytes != h->bytes) continue;
+            if (!data_ref_if_alive(h)) continue;
+            if (!c->buf) {
+                c->buf = d->ops->alloc(d->impl, h->bytes);
+                if (!c->buf) {
+                    pthread_mutex_unlock(&d->lock); /* data_unref may forget h: see the top */
+                    data_unref(h);
+                    pthread_mutex_lock(&d->lock);
+                    return;
+                }
+                c->bytes = h->bytes;
+                d->used += h->bytes;
+                if (d->used > d->st.peak) d->st.peak = d->used;
+            }
+            lru_remove(d, c);
+            c->pins++;
+            c->have = true;
+            c->wgen = g;
+            atomic_store_explicit(&c->loaded, false, memory_order_relaxed);
+            d->pf[d->npf++] = c;
+            d->st.prefetches++;
+            d->st.copies_in++;
+            d->st.bytes_in += h->bytes;
+            copy_host(d, h, c, true, &c->loaded);
+        }
+    }
+}
+
+/* Device lock held (dropped meanwhile): the prefetched copies that are loaded join the cache,
+ * and their handles are let go. Returns whether any was. */
+static bool prefetch_reap(device_t *d) {
+    dagr_data_t *done[MAX_PREFETCH];
+    int nd = 0;
+    for (int i = 0; i < d->npf;) {
+        struct dev_copy *c = d->pf[i];
+        if (!atomic_load_explicit(&c->loaded, memory_order_acquire)) {
+            i++;
+            continue;
+        }
+        done[nd++] = c->h;
+        copy_unpin(d, c);
+        d->pf[i] = d->pf[--d->npf];
+    }
+    if (!nd) return false;
+    pthread_mutex_unlock(&d->lock);
+    for (int i = 0; i < nd; i++)
+        data_unref(done[i]);
+    pthread_mutex_lock(&d->lock);
+    return true;
+}
+
 static void *device_main(void *p) {
     device_t *d = p;
     dagr_ctx_t *ctx = d->ctx;
     if (ctx->cfg.worker_init) ctx->cfg.worker_init(d->worker, ctx->cfg.worker_init_arg);
     pthread_mutex_lock(&d->lock);
     for (;;) {
-        bool any = admit(d);
+        bool any = prefetch_reap(d);
+        any |= admit(d);
+        prefetch(d);
         /* The oldest task whose copies are in runs; ended ones finish. */
         for (int i = 0; i < d->nactive; i++) {
             dtask_t *t = d->active[i];
@@ -777,7 +858,7 @@ static void *device_main(void *p) {
             }
         }
         if (any) continue;
-        if (d->stop && d->nactive == 0 && d->rq.n == 0) break;
+        if (d->stop && d->nactive == 0 && d->rq.n == 0 && d->npf == 0) break;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 2000000;

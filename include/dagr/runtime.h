@@ -131,12 +131,13 @@ typedef struct dagr_device_stats {
     size_t memory;      /* its memory budget, bytes */
     size_t used, peak;  /* bytes of copies on it now, and at most */
     uint64_t tasks;     /* tasks it ran */
-    uint64_t copies_in; /* host-to-device copies, and their bytes */
+    uint64_t copies_in; /* host-to-device copies, and their bytes (prefetches included) */
     uint64_t bytes_in;
     uint64_t copies_out; /* device-to-host copies (what its tasks wrote), and their bytes */
     uint64_t bytes_out;
     uint64_t evictions;  /* copies dropped to make room */
     uint64_t writebacks; /* of which copies newer than the host's, written back first */
+    uint64_t prefetches; /* copies in started for queued tasks ahead of their turn */
     double copy_seconds; /* time its copies took, both ways (the test device: its memcpys) */
     double busy_seconds; /* time its worker spent in task bodies (on a GPU: until the task's
                             work on the GPU ended) */

@@ -97,3 +97,41 @@ Test(lib_placement, where_overrides_the_models) {
     (void)run_waves(&s, DAGR_WHERE_ANY); /* and the host for this one */
     cr_expect_eq(run_waves(&s, DAGR_WHERE_DEVICE), WAVES * WAVE);
 }
+
+/* Prefetch (lib/device.c): while a device works on its first tasks, the inputs of the next ones
+ * in its queue start moving in. Host tasks make the host copies newer; then device tasks read
+ * them, each a millisecond, so that a queue builds up. */
+static dagr_task_result_t bump_slowly(const dagr_task_view_t *t) {
+    sleep_us(1000);
+    ((char *)t->buf[0])[0]++;
+    return DAGR_TASK_DONE;
+}
+Test(lib_placement, inputs_of_queued_tasks_are_prefetched) {
+    dagr_kernel_t k = {.name = "bump_slowly", .cpu = bump_slowly};
+    dagr_device_stats_t before, after;
+    cr_assert_eq(dagr_device_stats(ctx, 0, &before), DAGR_OK);
+    dagr_task_opts_t host, dev;
+    dagr_task_opts_init(&host);
+    dagr_task_opts_init(&dev);
+    host.where = DAGR_WHERE_CPU;
+    dev.where = DAGR_WHERE_DEVICE;
+    for (int i = 0; i < WAVE; i++) {
+        dagr_access_t acc[1] = {{tile[i], DAGR_RW}};
+        cr_assert_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, &host), DAGR_OK);
+    }
+    cr_assert_eq(dagr_wait_all(ctx), DAGR_OK, "%s", dagr_last_error());
+    for (int i = 0; i < WAVE; i++) {
+        dagr_access_t acc[1] = {{tile[i], DAGR_RW}};
+        cr_assert_eq(dagr_spawn(ctx, &k, NULL, 0, 1, acc, &dev), DAGR_OK);
+    }
+    cr_assert_eq(dagr_wait_all(ctx), DAGR_OK, "%s", dagr_last_error());
+    for (int i = 0; i < WAVE; i++) {
+        char v[64] = {0};
+        cr_assert_eq(dagr_fetch(tile[i], v, 0), DAGR_OK, "%s", dagr_last_error());
+        cr_assert_eq(v[0], 2, "tile %d: %d updates, expected 2", i, v[0]);
+    }
+    cr_assert_eq(dagr_device_stats(ctx, 0, &after), DAGR_OK);
+    cr_expect_eq(after.tasks - before.tasks, WAVE);
+    cr_expect_gt(after.prefetches - before.prefetches, 0, "nothing was prefetched");
+    cr_expect_eq(after.copies_in - before.copies_in, WAVE, "each tile copied in once");
+}
