@@ -59,12 +59,16 @@ typedef struct cublas_fns {
     const char *(*status_string)(cublasStatus_t);
 } cublas_fns_t;
 
+#define DAGR_STR_(x) #x
+#define DAGR_STR(x) DAGR_STR_(x)
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static cublas_fns_t fns;
 static char load_err[256];
 
 static void load(void) {
-    void *h = dlopen("libcublas.so.13", RTLD_NOW | RTLD_LOCAL);
+    /* The soname of the version built against (the headers'), then any. */
+    void *h = dlopen("libcublas.so." DAGR_STR(CUBLAS_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
     if (!h) h = dlopen("libcublas.so", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         snprintf(load_err, sizeof load_err, "cannot load cuBLAS: %s", dlerror());
@@ -300,11 +304,23 @@ static int gb_strmm(void *ctx, int sd, int uplo, int trans, int dg, int64_t m, i
                     "trmm");
 }
 
-/* B = alpha A + beta B by geam, in place (C = B, allowed with transb N and ldc = ldb); with
- * beta == 0 geam does not read B. */
+/* With beta == 0, B is zeroed first: cuBLAS does not promise that geam leaves B unread then,
+ * and B may be scratch memory holding NaNs, which 0 * NaN would keep. */
+static int gb_clear_unread(gpu_blas_t *g, double beta, void *b, int64_t ldb, int64_t m,
+                           int64_t n, size_t es) {
+    if (beta != 0 || m == 0 || n == 0) return 0;
+    cudaError_t e = cudaMemset2DAsync(b, (size_t)ldb * es, 0, (size_t)m * es, (size_t)n, g->stream);
+    if (e == cudaSuccess) return 0;
+    g->cuda = e;
+    g->what = "cudaMemset2DAsync";
+    return 1;
+}
+
+/* B = alpha A + beta B by geam, in place (C = B, allowed with transb N and ldc = ldb). */
 static int gb_dadd(void *ctx, int64_t m, int64_t n, double alpha, const void *a, int64_t lda,
                    double beta, void *b, int64_t ldb) {
     gpu_blas_t *g = ctx;
+    if (gb_clear_unread(g, beta, b, ldb, m, n, sizeof(double))) return 1;
     return gb_check(g,
                     fns.dgeam(g->h, CUBLAS_OP_N, CUBLAS_OP_N, (int)m, (int)n, &alpha, a, (int)lda,
                               &beta, b, (int)ldb, b, (int)ldb),
@@ -315,6 +331,7 @@ static int gb_sadd(void *ctx, int64_t m, int64_t n, double alpha, const void *a,
                    double beta, void *b, int64_t ldb) {
     gpu_blas_t *g = ctx;
     float al = (float)alpha, be = (float)beta;
+    if (gb_clear_unread(g, beta, b, ldb, m, n, sizeof(float))) return 1;
     return gb_check(g,
                     fns.sgeam(g->h, CUBLAS_OP_N, CUBLAS_OP_N, (int)m, (int)n, &al, a, (int)lda, &be,
                               b, (int)ldb, b, (int)ldb),

@@ -336,18 +336,20 @@ static void stager_stop(cuda_node_t *g) {
     pthread_cond_signal(&g->more);
     pthread_mutex_unlock(&g->lock);
     pthread_join(g->stager, NULL);
-    ring_free(g);
     pthread_cond_destroy(&g->more);
 }
 
 static void cu_stop(void *impl) {
     cuda_node_t *g = impl;
     stager_stop(g); /* after the copies queued: none is left behind */
-    if (cudaSetDevice(g->id) == cudaSuccess) {
-        (void)cudaStreamSynchronize(g->copies); /* its host functions have posted */
-        (void)cudaStreamDestroy(g->copies);
-        (void)cudaStreamDestroy(g->compute);
-    }
+    /* Every copy issued has ended (its host function posted, the ring is read) before the ring
+     * and g go, even if selecting the GPU failed: the calls then still try. */
+    (void)cudaSetDevice(g->id);
+    (void)cudaStreamSynchronize(g->copies);
+    ring_free(g);
+    (void)cudaStreamDestroy(g->copies);
+    (void)cudaStreamDestroy(g->compute);
+    (void)cudaGetLastError();
     atomic_store_explicit(&g->stop, true, memory_order_release);
     sem_post(&g->ended);
     pthread_join(g->notifier, NULL);

@@ -31,12 +31,16 @@ typedef struct cusolver_fns {
                                int, int *);
 } cusolver_fns_t;
 
+#define DAGR_STR_(x) #x
+#define DAGR_STR(x) DAGR_STR_(x)
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static cusolver_fns_t fns;
 static char load_err[256];
 
 static void load(void) {
-    void *h = dlopen("libcusolver.so.12", RTLD_NOW | RTLD_LOCAL);
+    /* The soname of the version built against (the headers'), then any. */
+    void *h = dlopen("libcusolver.so." DAGR_STR(CUSOLVER_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
     if (!h) h = dlopen("libcusolver.so", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         snprintf(load_err, sizeof load_err, "cannot load cuSOLVER: %s", dlerror());

@@ -240,18 +240,26 @@ cudaError_t reduce_tile(cudaStream_t s, int op, const void *x, size_t ldx, int64
     double *scratch = nullptr;
     size_t bytes = (size_t)(cols > 0 ? cols : 1) * 2 * sizeof(double);
     cudaError_t e = cudaMallocAsync((void **)&scratch, bytes, s);
-    if (e != cudaSuccess) return e;
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return e;
+    }
     if (cols > 0) column_kernel<T>
             <<<(unsigned)cols, THREADS, 0, s>>>(op, int64_sum, x, ldx, rows, scratch, out);
     combine_kernel<<<1, THREADS, 0, s>>>(op, int64_sum, scratch, cols, out);
     e = cudaGetLastError();
     cudaError_t f = cudaFreeAsync(scratch, s);
+    if (f != cudaSuccess) (void)cudaGetLastError();
     return e != cudaSuccess ? e : f;
 }
 
 } // namespace
 
+// Launch errors are read with cudaGetLastError, which also returns an error that an earlier
+// call on this thread left (a user's body that ignored one): that one is cleared first, so that
+// it does not fail this task, and ours are cleared once read.
 extern "C" int gpu_da_ew(void *stream, const gpu_ew_t *a) {
+    (void)cudaGetLastError();
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     int64_t n = a->rows * a->cols;
     if (n <= 0) return cudaSuccess;
@@ -274,6 +282,7 @@ extern "C" int gpu_da_ew(void *stream, const gpu_ew_t *a) {
 
 extern "C" int gpu_da_reduce_tile(void *stream, int op, int dtype, const void *x, size_t ldx,
                                   int64_t rows, int64_t cols, double *out) {
+    (void)cudaGetLastError(); // as gpu_da_ew
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     if (cols > 0x7fffffff) return cudaErrorInvalidConfiguration; // one block per column
     switch (dtype) {

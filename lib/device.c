@@ -573,9 +573,10 @@ static dagr_task_result_t run_body(device_t *d, dtask_t *t) {
         int64_t t0 = ctx->trace ? trace_ticks() : 0;
         double c0 = dagr_now();
         r = task_call(ctx, n, d->worker, bufs, lds, &note);
-        /* A GPU's body only queued its work: the task is done when its stream is. */
-        const char *err = d->gpu && r == DAGR_TASK_DONE ? d->ops->sync(d->impl) : NULL;
-        if (err) {
+        /* A GPU's body only queued its work: the task is done when its stream is. A body that
+         * failed or asked to run again may have queued some too: its copies are released next. */
+        const char *err = d->gpu && r != DAGR_TASK_ASYNC ? d->ops->sync(d->impl) : NULL;
+        if (err && r == DAGR_TASK_DONE) {
             r = DAGR_TASK_ERROR;
             note.status = DAGR_ERR_GPU;
             snprintf(note.msg, sizeof note.msg, "%s", err);
@@ -813,7 +814,9 @@ static void *device_main(void *p) {
         /* The oldest task whose copies are in runs; ended ones finish. */
         for (int i = 0; i < d->nactive; i++) {
             dtask_t *t = d->active[i];
-            if (t->stage == ST_IN && (t->status != DAGR_OK || loaded(d, t))) {
+            /* A task whose copies in could not all start still waits for those that did: its
+             * copies are released at its end (start_in marks the others loaded). */
+            if (t->stage == ST_IN && loaded(d, t)) {
                 any = true;
                 if (t->status != DAGR_OK) { /* its host copies could not be had */
                     finish(d, i);

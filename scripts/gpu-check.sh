@@ -39,7 +39,7 @@ allowed() {
     echo $(($1 < left ? $1 : left))
 }
 status=0
-for t in test_gpu_share test_device_body test_gpu_run test_gpu_user test_gpu_linalg; do
+for t in test_gpu_share test_device_body test_gpu_run test_gpu_user test_gpu_linalg test_gpu_darray; do
     echo "== $t"
     t_s=$(allowed 150)
     if ((t_s == 0)); then echo "gpu-check.sh: no time left for $t" | tee "$out/$t.txt"; status=1; continue; fi

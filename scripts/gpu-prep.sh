@@ -8,7 +8,7 @@
 # (.git/info/exclude) and must stay under the tool's 64 MiB.
 #
 #   bash scripts/gpu-prep.sh    # then: device run, carry [".gpucarry"],
-#                               #       command "bash scripts/gpu-check.sh", timeout_s 300
+#                               #       command "bash scripts/gpu-check.sh", timeout_s 540
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -24,7 +24,8 @@ rm -rf "$carry"
 mkdir -p "$carry/bin" "$carry/lib" "$carry/debs"
 progs=("$build/tools/dagr-info" "$build/tests/gpu/test_gpu_run" "$build/tests/gpu/test_gpu_share"
     "$build/tests/lib/test_device_body" "$build/tests/gpu/test_gpu_linalg"
-    "$build/tests/gpu/test_gpu_user" "$build/examples/gpu_kernel" "$build/benchmarks/dagr-bench")
+    "$build/tests/gpu/test_gpu_user" "$build/tests/gpu/test_gpu_darray" "$build/examples/gpu_kernel"
+    "$build/benchmarks/dagr-bench")
 for p in "${progs[@]}"; do
     [[ -x $p ]] || { echo "gpu-prep.sh: $p was not built (nvcc not found? ScaLAPACK?)" >&2; exit 1; }
 done
@@ -36,6 +37,7 @@ pkgs=$(for p in "${progs[@]}" "$carry/lib/libdagr.so.0"; do ldd "$p"; done |
     awk '$3 ~ /^\// {print $3}' | sort -u | while read -r lib; do
         dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
     done | cut -d: -f1 | sort -u |
-    grep -v -x -e libc6 -e libgcc-s1 -e libstdc++6 -e 'cuda-.*' -e 'libcu.*' || true)
+    grep -v -x -E -e libc6 -e libgcc-s1 -e 'libstdc\+\+6' -e 'cuda-.*' \
+        -e 'libcu(blas|blaslt|solver|dart|fft|rand|sparse|pti|inj)[0-9.-]*.*' || true)
 (cd "$carry/debs" && apt-get download $pkgs 2>&1 | grep -v '^W: Download is performed' || true)
 echo "gpu-prep.sh: $(ls "$carry/debs" | wc -l) packages; $(du -sh "$carry" | cut -f1) in $carry"

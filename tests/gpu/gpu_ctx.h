@@ -6,6 +6,7 @@
 
 #include <dagr/dagr.h>
 #include <stdio.h>
+#include <string.h>
 
 static dagr_ctx_t *ctx;
 
@@ -22,6 +23,18 @@ static void setup(void) {
 }
 static void teardown(void) {
     if (ctx) dagr_finalize(&ctx);
+}
+
+/* Tasks the rank's GPUs ran so far: every device of kind "cuda" (test devices, which
+ * DAGR_TEST_DEVICES may add, come first; a rank may have several GPUs). */
+static inline uint64_t gpu_tasks(void) {
+    uint64_t n = 0;
+    for (int d = 0; d < dagr_devices(ctx); d++) {
+        dagr_device_stats_t st;
+        cr_assert_eq(dagr_device_stats(ctx, d, &st), DAGR_OK);
+        if (!strcmp(st.kind, "cuda")) n += st.tasks;
+    }
+    return n;
 }
 
 #endif

@@ -22,13 +22,6 @@
 #include "gpu_ctx.h"
 TestSuite(gpu_user, .init = setup, .fini = teardown, .timeout = 120);
 
-static uint64_t gpu_tasks(void) {
-    dagr_device_stats_t st;
-    cr_assert_eq(dagr_device_stats(ctx, 0, &st), DAGR_OK);
-    cr_expect_str_eq(st.kind, "cuda");
-    return st.tasks;
-}
-
 static dagr_task_result_t axpy_cpu(const dagr_task_view_t *t) {
     const user_axpy_args_t *a = t->args;
     const double *x = t->buf[0];
