@@ -306,8 +306,8 @@ static int gb_strmm(void *ctx, int sd, int uplo, int trans, int dg, int64_t m, i
 
 /* With beta == 0, B is zeroed first: cuBLAS does not promise that geam leaves B unread then,
  * and B may be scratch memory holding NaNs, which 0 * NaN would keep. */
-static int gb_clear_unread(gpu_blas_t *g, double beta, void *b, int64_t ldb, int64_t m,
-                           int64_t n, size_t es) {
+static int gb_clear_unread(gpu_blas_t *g, double beta, void *b, int64_t ldb, int64_t m, int64_t n,
+                           size_t es) {
     if (beta != 0 || m == 0 || n == 0) return 0;
     cudaError_t e = cudaMemset2DAsync(b, (size_t)ldb * es, 0, (size_t)m * es, (size_t)n, g->stream);
     if (e == cudaSuccess) return 0;

@@ -44,7 +44,7 @@
 #include <string.h>
 #include <time.h>
 
-#define DEPTH 3 /* tasks a device works on at once: one running, the next ones' copies moving */
+#define DEPTH 3    /* tasks a device works on at once: one running, the next ones' copies moving */
 #define PREFETCH 4 /* queued tasks beyond those whose inputs are prefetched (see prefetch) */
 #define MAX_PREFETCH 16 /* prefetched copies in flight at once */
 #define MAX_DEVICES 8
@@ -88,7 +88,7 @@ struct device {
     bool stop;
     pthread_t thread;
     bool have_thread;
-    _Atomic int64_t queued_ns; /* expected run time of its queued and active tasks */
+    _Atomic int64_t queued_ns;         /* expected run time of its queued and active tasks */
     struct dev_copy *pf[MAX_PREFETCH]; /* prefetched copies still loading (pinned, h held) */
     int npf;
     dagr_device_stats_t st;

@@ -77,7 +77,8 @@ struct node {
     uint32_t tr_node;   /* the node's record in the rank's graph, or TRACE_NONE */
     uint32_t tr_kernel; /* interned kernel name */
     double flops;       /* declared by the task (dagr_task_opts_t.flops) */
-    uint64_t khash;     /* its kernel name's hash: the performance model's key (perfmodel.c) */
+    uint64_t khash;     /* its kernel name's hash (perfmodel.c) */
+    uint64_t pm_key;    /* its performance model's key (kernel and size), 0 until needed */
     int64_t est_ns;     /* the run time expected where it was queued (device_place), or 0 */
     node_access_t *acc; /* nacc of them: acc_inline, or a heap block that also holds map */
     int *map;           /* user access i -> acc[map[i]]: map_inline, or in acc's heap block */
@@ -477,11 +478,11 @@ typedef struct pm_estimate {
 dagr_status_t pm_start(struct dagr_ctx *ctx);
 void pm_stop(struct dagr_ctx *ctx);
 /* Any thread: n's expected run times. */
-void pm_estimate(struct dagr_ctx *ctx, const node_t *n, pm_estimate_t *out);
+void pm_estimate(struct dagr_ctx *ctx, node_t *n, pm_estimate_t *out);
 /* n was placed on class c to be measured there. */
-void pm_calibrating(struct dagr_ctx *ctx, const node_t *n, pm_class_t c);
+void pm_calibrating(struct dagr_ctx *ctx, node_t *n, pm_class_t c);
 /* Any thread: n's bodies ran `seconds` on class c. No-op without models. */
-void pm_record(struct dagr_ctx *ctx, const node_t *n, pm_class_t c, double seconds);
+void pm_record(struct dagr_ctx *ctx, node_t *n, pm_class_t c, double seconds);
 
 /* A copy finished (any thread): wakes the device's worker. */
 void device_copy_done(device_t *dev);
@@ -686,7 +687,7 @@ struct dagr_ctx {
     device_t **devs;
     struct perfmodel *pm;           /* with devices: the placement's models (perfmodel.c) */
     _Atomic int64_t host_queued_ns; /* expected run time of the host's queued and running tasks */
-    pthread_mutex_t dev_wb_lock; /* one write-back at a time (device.c) */
+    pthread_mutex_t dev_wb_lock;    /* one write-back at a time (device.c) */
     node_pool_t nodes;
     comm_t *comm_engine;
     arena_t arena;

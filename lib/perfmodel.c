@@ -54,14 +54,17 @@ void pm_stop(dagr_ctx_t *ctx) {
     ctx->pm = NULL;
 }
 
-static uint64_t key_of(const node_t *n) {
+/* n's model key, made once (placement, then the measurement, use it). */
+static uint64_t key_of(node_t *n) {
+    if (n->pm_key) return n->pm_key;
     size_t bytes = 0;
     for (int j = 0; j < n->nacc; j++)
         bytes += n->acc[j].h->bytes;
     uint64_t size_class = bytes ? 64 - (uint64_t)__builtin_clzll((unsigned long long)bytes) : 0;
     uint64_t k = (n->khash ^ (size_class * 0x9e3779b97f4a7c15ull) ^ (n->flops > 0 ? 1 : 0)) *
                  0xff51afd7ed558ccdull;
-    return k ? k : 1;
+    n->pm_key = k ? k : 1;
+    return n->pm_key;
 }
 
 /* Lock held: n's entry, made when `make`; NULL when absent (or the table is full). */
@@ -86,7 +89,7 @@ static double estimate_of(const pm_entry_t *e, const node_t *n, pm_class_t c) {
     return -1.0;
 }
 
-void pm_estimate(dagr_ctx_t *ctx, const node_t *n, pm_estimate_t *out) {
+void pm_estimate(dagr_ctx_t *ctx, node_t *n, pm_estimate_t *out) {
     perfmodel_t *pm = ctx->pm;
     uint64_t key = key_of(n);
     pthread_mutex_lock(&pm->lock);
@@ -102,7 +105,7 @@ void pm_estimate(dagr_ctx_t *ctx, const node_t *n, pm_estimate_t *out) {
     if (out->seconds[PM_HOST] < 0) out->seconds[PM_HOST] = out->seconds[PM_TEST];
 }
 
-void pm_calibrating(dagr_ctx_t *ctx, const node_t *n, pm_class_t c) {
+void pm_calibrating(dagr_ctx_t *ctx, node_t *n, pm_class_t c) {
     perfmodel_t *pm = ctx->pm;
     uint64_t key = key_of(n);
     pthread_mutex_lock(&pm->lock);
@@ -111,7 +114,7 @@ void pm_calibrating(dagr_ctx_t *ctx, const node_t *n, pm_class_t c) {
     pthread_mutex_unlock(&pm->lock);
 }
 
-void pm_record(dagr_ctx_t *ctx, const node_t *n, pm_class_t c, double seconds) {
+void pm_record(dagr_ctx_t *ctx, node_t *n, pm_class_t c, double seconds) {
     perfmodel_t *pm = ctx->pm;
     if (!pm || seconds < 0) return;
     uint64_t key = key_of(n);

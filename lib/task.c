@@ -59,8 +59,7 @@ static dagr_status_t check_spawn(dagr_ctx_t *ctx, const dagr_kernel_t *k, const 
                    (int)opts->where);
         /* Test devices run any kernel; GPUs (after them) only device bodies. */
         bool test_dev = ctx->denv.test_devices > 0, gpu = ctx->ndev > ctx->denv.test_devices;
-        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || test_dev || (gpu && k->gpu),
-                   DAGR_ERR_ARG,
+        DAGR_CHECK(opts->where != DAGR_WHERE_DEVICE || test_dev || (gpu && k->gpu), DAGR_ERR_ARG,
                    "kernel '%s': opts->where = DAGR_WHERE_DEVICE, but rank %d has %s", k->name,
                    ctx->rank,
                    gpu ? "GPUs only, and the kernel has no device body (dagr_kernel_t.gpu)"

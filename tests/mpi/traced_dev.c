@@ -8,8 +8,8 @@
  * its handles, a "dev_scale" task on the device (x = x / 2 + 1) and then a "host_bump" task on
  * the host (x[0] += 1, which makes the device's copy stale, so that the next step copies in
  * again), and then a "dev_mix" task adding the next rank's first handle into r's last (a
- * transfer between ranks, read on the device at even steps, on the host at odd ones). Each rank runs STEPS * (2 * HANDLES + 1)
- * tasks. The final contents are checked against a serial replay.
+ * transfer between ranks, read on the device at even steps, on the host at odd ones). Each rank
+ * runs STEPS * (2 * HANDLES + 1) tasks. The final contents are checked against a serial replay.
  *
  * Prints: RANK r RESULT traced_dev ok|FAIL local=L bytes_in=I bytes_out=O copies_in=CI
  * copies_out=CO dev_tasks=T (I, O, CI, CO, T summed over the rank's devices from
