@@ -280,6 +280,9 @@ static dagr_status_t create_layout(dagr_ctx_t *ctx, const layout_t *L, hid_t fil
     /* Every byte of /data is written by a task: writing the fill value first would double
      * the bytes written. */
     if (e >= 0) e = H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    /* Its storage placed now, so that its offset in the file is known before any write
+     * (asynchronous checkpoints write it directly: checkpoint_async.c). */
+    if (e >= 0) e = H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
     if (e >= 0)
         *table = H5Dcreate2(file, "handles", H5T_STD_U64LE, tspace, H5P_DEFAULT, H5P_DEFAULT,
                             H5P_DEFAULT);
@@ -377,9 +380,10 @@ static dagr_status_t check_replaceable(const char *path) {
 
 void ckpt_free(ckpt_t *ck) {
     for (staged_t *b; (b = stage_take(&ck->stage, 0));) {
-        free(b->p);
+        free(b->raw);
         free(b);
     }
+    stage_close_direct(&ck->stage);
     pthread_mutex_destroy(&ck->stage.lock);
     pthread_cond_destroy(&ck->stage.cond);
     ckpt_layout_free(&ck->L);
@@ -389,8 +393,24 @@ void ckpt_free(ckpt_t *ck) {
     free(ck);
 }
 
-dagr_status_t ckpt_agree(MPI_Comm comm, dagr_status_t s) {
-    return ctx_agree(comm, s, s == DAGR_OK ? "" : dagr_last_error());
+dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
+    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
+    return ck->threaded ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
+}
+
+/* Puts this rank's writes of "<path>.tmp" on disk. Every rank does it before HDF5's flush,
+ * whose collective MPI_File_sync would otherwise spin inside MPI while the slowest rank's
+ * fsync ran; the asynchronous checkpoint's thread waits here asleep, and in ckpt_agree
+ * patiently, while the workers compute on the same cores. */
+static dagr_status_t sync_file(const char *tmp) {
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        dagr_status_t s = DAGR_ERR(DAGR_ERR_IO, "cannot flush '%s' to disk: %m", tmp);
+        if (fd >= 0) close(fd);
+        return s;
+    }
+    close(fd);
+    return DAGR_OK;
 }
 
 /* Collective over comm, once no task uses the file: the checksums, the table and every
@@ -401,9 +421,11 @@ dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     if (s == DAGR_OK && L->n) {
-        int e = MPI_Reduce(rank ? ck->sums : MPI_IN_PLACE, ck->sums, (int)L->n, MPI_UINT64_T,
-                           MPI_BOR, 0, comm);
-        if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Reduce");
+        MPI_Request req;
+        int e = MPI_Ireduce(rank ? ck->sums : MPI_IN_PLACE, ck->sums, (int)L->n, MPI_UINT64_T,
+                            MPI_BOR, 0, comm, &req);
+        if (e == MPI_SUCCESS) e = ck->threaded ? ctx_wait_patient(&req) : ctx_wait_request(&req);
+        if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Ireduce");
         for (int64_t k = 0; k < L->n; k++)
             L->table[k * TABLE_COLS + 3] = ck->sums[k];
         if (s == DAGR_OK && rank == 0) {
@@ -411,16 +433,17 @@ dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
             s = write_table(ck->table, L, ck->tmp);
             h5_leave();
         }
-        s = ckpt_agree(comm, s);
+        s = ckpt_agree(ck, comm, s);
     }
+    if (s == DAGR_OK) s = ckpt_agree(ck, comm, sync_file(ck->tmp));
     if (s == DAGR_OK) {
-        /* Collective: every rank's MPI_File_sync, so that the data are on disk before the
-         * rename. */
+        /* Collective: every rank's MPI_File_sync (HDF5's last metadata), so that the data
+         * are on disk before the rename. */
         h5_enter();
         if (H5Fflush(ck->file, H5F_SCOPE_GLOBAL) < 0)
             s = h5_error(DAGR_ERR_IO, "cannot flush checkpoint '%s'", ck->tmp);
         h5_leave();
-        s = ckpt_agree(comm, s);
+        s = ckpt_agree(ck, comm, s);
     }
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", dagr_last_error());
@@ -435,10 +458,10 @@ dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
         c = h5_error(DAGR_ERR_IO, "cannot close '%s'", ck->tmp);
     h5_leave();
     ck->table = ck->data = ck->file = -1;
-    c = ckpt_agree(comm, c);
+    c = ckpt_agree(ck, comm, c);
     if (s == DAGR_OK) s = c;
     if (s == DAGR_OK) {
-        s = ckpt_agree(comm, rank == 0 ? commit(ck->tmp, ck->path) : DAGR_OK);
+        s = ckpt_agree(ck, comm, rank == 0 ? commit(ck->tmp, ck->path) : DAGR_OK);
     } else {
         /* Keep the status and message of the failure; the previous checkpoint is untouched. */
         if (c == DAGR_OK) dagr_error_set_raw(msg);
@@ -470,6 +493,7 @@ dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t *
         dagr_job_info_t j;
         /* Staged copies live outside the memory limit: none under one. At most an eighth of
          * the node's memory per node. */
+        ck->stage.dfd = ck->stage.bfd = -1;
         pthread_mutex_init(&ck->stage.lock, NULL);
         pthread_cond_init(&ck->stage.cond, NULL);
         if (async && dagr_job_info(ctx, &j) == DAGR_OK && j.memory_limit == 0)
@@ -499,6 +523,7 @@ dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t *
         h5_leave();
         s = da_agree(ctx, s);
     }
+    if (s == DAGR_OK && async && ck->stage.cap) stage_open_direct(&ck->stage, ck->tmp, ck->data);
     if (s == DAGR_OK) {
         s = ckpt_insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->ended,
                                 &ck->local, async ? &ck->stage : NULL, ck->tmp);

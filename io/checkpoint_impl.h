@@ -70,7 +70,8 @@ typedef struct ckpt_args {
 typedef struct staged {
     struct staged *next;
     ckpt_args_t a;
-    void *p; /* n bytes, packed column-major */
+    void *p; /* n bytes, packed column-major; placed in raw for a direct write */
+    void *raw;
     size_t n;
 } staged_t;
 
@@ -79,7 +80,19 @@ struct stage {
     pthread_cond_t cond; /* a block came */
     staged_t *head, *tail;
     size_t bytes, cap; /* staged and not yet written; at most cap */
+    /* Direct writes (see checkpoint_async.c): whether blocks are placed for them and
+     * /data's offset in the file, set before the tasks are inserted; "<path>.tmp" opened
+     * with O_DIRECT and without, the writing thread's, -1 once the file system refused. */
+    bool aligned;
+    uint64_t data_off;
+    int dfd, bfd;
 };
+
+/* Opens "<path>.tmp" for the thread's direct writes of the staged blocks (/data's storage
+ * must be allocated). Nothing changes when the file system refuses: blocks then go through
+ * HDF5. */
+void stage_open_direct(stage_t *st, const char *tmp, hid_t data);
+void stage_close_direct(stage_t *st);
 
 /* A copy of the task's handle for the thread; false when over the cap or out of memory. */
 bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, size_t n);
@@ -137,8 +150,9 @@ typedef struct ckpt {
 } ckpt_t;
 
 void ckpt_free(ckpt_t *ck);
-/* Collective over comm: agrees on s (its message is the calling thread's last error). */
-dagr_status_t ckpt_agree(MPI_Comm comm, dagr_status_t s);
+/* Collective over comm: agrees on s (its message is the calling thread's last error); the
+ * asynchronous checkpoint's thread waits asleep. */
+dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s);
 /* Collective: checks the path, lays out "<path>.tmp" and inserts the write tasks. */
 dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out);
 /* Collective over comm, once no task uses the file: ends it (see checkpoint.c). */

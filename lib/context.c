@@ -517,28 +517,43 @@ uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx) {
  * Agreeing across ranks, failures, and the main thread's waits
  * ---------------------------------------------------------------------------------------- */
 
-int ctx_wait_request(MPI_Request *req) {
-    /* Waiting ranks used to spin inside MPI_Allreduce for as long as the slowest rank
-     * computed: a core taken from the workers, and MPICH's lock from the progress thread
-     * (whose transfers then stalled; a 2-rank gemm in MPICH's network mode ran at half
-     * speed). Test in a loop for up to 20 ms, which covers ranks arriving nearly together at
-     * full speed (sleeping sooner cost a short wait_all up to 2x), then sleep between tests,
-     * longer and longer up to 200 us. */
-    double until = dagr_now() + 20e-3;
+/* Tests req in a loop for up to spin_s seconds, then sleeps between tests, longer and longer
+ * up to 200 us. */
+static int wait_request(MPI_Request *req, double spin_s) {
+    double until = dagr_now() + spin_s;
     long ns = 0;
     for (int spins = 1;; spins++) {
         int done = 0;
         int e = MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (e != MPI_SUCCESS || done) return e;
-        if (ns == 0 && (spins % 256 || dagr_now() < until)) continue;
+        /* A few tests first; then, while spinning, the clock only every 256. */
+        if (ns == 0 && (spins < 64 || (spin_s > 0 && spins % 256) || dagr_now() < until)) continue;
         ns = ns ? (ns < 100000 ? 2 * ns : 200000) : 20000;
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
     }
 }
 
+int ctx_wait_request(MPI_Request *req) {
+    /* Waiting ranks used to spin inside MPI_Allreduce for as long as the slowest rank
+     * computed: a core taken from the workers, and MPICH's lock from the progress thread
+     * (whose transfers then stalled; a 2-rank gemm in MPICH's network mode ran at half
+     * speed). Test in a loop for up to 20 ms, which covers ranks arriving nearly together at
+     * full speed (sleeping sooner cost a short wait_all up to 2x), then sleep between tests. */
+    return wait_request(req, 20e-3);
+}
+
+int ctx_wait_patient(MPI_Request *req) {
+    /* A background thread's wait delays no one, and every test in a loop is taken from the
+     * workers computing on the same cores: an asynchronous checkpoint's thread spent up to
+     * 170 ms of CPU a checkpoint spinning 20 ms in each of its agreements while the other
+     * rank flushed (2 ranks on 2 cores, 2026-12-04). */
+    return wait_request(req, 0);
+}
+
 /* The lowest failing rank `first` (< size) sends its status and message to every rank. */
-static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine, const char *msg) {
+static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine, const char *msg,
+                                   int (*wait)(MPI_Request *)) {
     int rank;
     MPI_Comm_rank(comm, &rank);
     struct {
@@ -548,23 +563,32 @@ static dagr_status_t share_failure(MPI_Comm comm, int first, dagr_status_t mine,
     if (rank == first) snprintf(note.msg, sizeof note.msg, "%s", msg ? msg : "");
     MPI_Request req;
     DAGR_TRY_MPI(MPI_Ibcast(&note, (int)sizeof note, MPI_BYTE, first, comm, &req));
-    DAGR_TRY_MPI(ctx_wait_request(&req));
+    DAGR_TRY_MPI(wait(&req));
     dagr_error_set_raw(note.msg);
     return (dagr_status_t)note.status;
 }
 
 /* Collective: every rank passes its own status and message; all return the status of the
  * lowest-numbered failing rank, with its message, or DAGR_OK. */
-dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg) {
+static dagr_status_t agree(MPI_Comm comm, dagr_status_t mine, const char *msg,
+                           int (*wait)(MPI_Request *)) {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     int bad = mine != DAGR_OK ? rank : size, first = size;
     MPI_Request req;
     DAGR_TRY_MPI(MPI_Iallreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm, &req));
-    DAGR_TRY_MPI(ctx_wait_request(&req));
+    DAGR_TRY_MPI(wait(&req));
     if (first == size) return DAGR_OK;
-    return share_failure(comm, first, mine, msg);
+    return share_failure(comm, first, mine, msg, wait);
+}
+
+dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg) {
+    return agree(comm, mine, msg, ctx_wait_request);
+}
+
+dagr_status_t ctx_agree_patient(MPI_Comm comm, dagr_status_t mine, const char *msg) {
+    return agree(comm, mine, msg, ctx_wait_patient);
 }
 
 dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
@@ -576,7 +600,7 @@ dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
     int first = ctx->size;
     DAGR_TRY(divergence_check(ctx, mine != DAGR_OK ? ctx->rank : ctx->size, &first));
     if (first == ctx->size) return DAGR_OK;
-    return share_failure(ctx->comm, first, mine, msg);
+    return share_failure(ctx->comm, first, mine, msg, ctx_wait_request);
 }
 
 void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p) {

@@ -702,9 +702,6 @@ struct dagr_ctx {
     progress_t *progress; /* NULL unless the progress line is on */
 };
 
-/* Completes a nonblocking MPI operation without spinning in MPI the whole time (the main
- * thread's collectives): tests, then sleeps between tests. Returns MPI's error code. */
-int ctx_wait_request(MPI_Request *req);
 /* Unlinks a handle from the live list, brings it home and drops the user's reference. */
 dagr_status_t data_retire(struct dagr_data *h);
 /* Records the first failure on this rank (later ones are dropped). */

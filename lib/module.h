@@ -34,6 +34,14 @@ dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg);
  * lowest failing rank's status and message (msg: mine's). No graph check: for work outside
  * the main thread's order of calls. */
 dagr_status_t ctx_agree(MPI_Comm comm, dagr_status_t mine, const char *msg);
+/* The same for a background thread, which sleeps between tests from the start instead of
+ * spinning a while as the main thread does. */
+dagr_status_t ctx_agree_patient(MPI_Comm comm, dagr_status_t mine, const char *msg);
+/* Completes a nonblocking MPI operation without spinning in MPI the whole time (the main
+ * thread's collectives): tests, then sleeps between tests. Returns MPI's error code. The
+ * patient form, for background threads, sleeps from the start. */
+int ctx_wait_request(MPI_Request *req);
+int ctx_wait_patient(MPI_Request *req);
 
 /* Work that goes on in the background and ends at the next dagr_wait_all (dagr_finalize's
  * included): io/'s asynchronous checkpoint, whose own thread flushes and renames the file.

@@ -26,11 +26,22 @@
  * count, another shape: nothing restored), damaged ones (a byte flipped in the data, the file cut
  * short, another format), a task failing before a checkpoint (the previous checkpoint stays and
  * still restores), a stale torn .tmp; and that resume restores the checkpointed contents exactly.
- * Prints RESULT ckpt_errors ok. */
+ * Prints RESULT ckpt_errors ok.
+ *
+ * Usage: darray_checkpoint direct P Q N NB DIR EXPECT
+ *
+ * An asynchronous checkpoint of a double and a float DArray whose tiles' extents start and end
+ * anywhere in the file's 4 KiB blocks (N x N and N x N/2+1 in NB x NB tiles), overwritten
+ * right after the call: resumed, they hold what they held at the call. EXPECT says how the
+ * file system of DIR takes the writes: "direct" (O_DIRECT: the thread writes /data's whole
+ * file blocks past the page cache, so that at most a fifth of /data's pages are cached after
+ * the checkpoint), "cached" (refused, or DAGR_CKPT_DIRECT=0: every byte went through HDF5
+ * and the page cache) or "any" (tmpfs, whose pages are the file). Prints RESULT ckpt_direct ok. */
 #include "scenario.h"
 
 #include <hdf5.h>
 #include <stdarg.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,6 +422,74 @@ static int errors(void) {
     return ok;
 }
 
+/* ---- direct ---- */
+
+/* Rank 0: the share of the pages of bytes [off, off + len) of path that are in the page
+ * cache (-1 when it cannot tell). */
+static double cached_share(const char *path, long long off, long long len) {
+    FILE *f = fopen(path, "r");
+    if (!f || off < 0 || len <= 0) {
+        if (f) fclose(f);
+        return -1;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    long long lo = off / page * page, hi = off + len;
+    void *map = mmap(NULL, (size_t)(hi - lo), PROT_READ, MAP_SHARED, fileno(f), lo);
+    fclose(f);
+    if (map == MAP_FAILED) return -1;
+    size_t pages = (size_t)((hi - lo + page - 1) / page), in = 0;
+    unsigned char *vec = malloc(pages);
+    double share = -1;
+    if (vec && mincore(map, (size_t)(hi - lo), vec) == 0) {
+        for (size_t i = 0; i < pages; i++)
+            in += vec[i] & 1;
+        share = (double)in / (double)pages;
+    }
+    free(vec);
+    munmap(map, (size_t)(hi - lo));
+    return share;
+}
+
+static int direct(const char *expect) {
+    dagr_grid_t g = dagr_grid_2d(P, Q);
+    dagr_darray_t *U = NULL, *F = NULL;
+    SC_TRY(dagr_darray_create(ctx, DAGR_DOUBLE, N, N, NB, NB, g, &U));
+    SC_TRY(dagr_darray_create(ctx, DAGR_FLOAT, N, N / 2 + 1, NB, NB, g, &F));
+    SC_TRY(dagr_darray_random(U, 11));
+    SC_TRY(dagr_darray_random(F, 12));
+    size_t bu, bf;
+    void *u = gather_raw(U, &bu), *fl = gather_raw(F, &bf);
+    char path[1024];
+    path_of(path, sizeof path, "direct.ckpt");
+    int ok = SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, path), DAGR_OK);
+    /* Overwritten at once: what the file holds is the staged copies. */
+    SC_TRY(dagr_darray_scale(U, -3.0));
+    SC_TRY(dagr_darray_scale(F, 0.5));
+    ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_OK);
+    long long off = dset_offset(path, "data");
+    double share = -1;
+    if (rank == 0) share = cached_share(path, off, (long long)(bu + bf));
+    MPI_Bcast(&share, 1, MPI_DOUBLE, 0, dagr_comm(ctx));
+    if (!strcmp(expect, "any"))
+        ;
+    else if (!strcmp(expect, "direct"))
+        ok &= SC_CHECK(share >= 0 && share <= 0.2,
+                       "%.0f %% of /data's pages are in the page cache after a checkpoint "
+                       "written with O_DIRECT",
+                       100 * share);
+    else
+        ok &= SC_CHECK(share >= 0.8, "only %.0f %% of /data's pages are in the page cache",
+                       100 * share);
+    ok &= SC_EXPECT_STATUS(dagr_resume(ctx, path), DAGR_OK);
+    ok &= holds(U, u, "the double array resumed");
+    ok &= holds(F, fl, "the float array resumed");
+    free(u);
+    free(fl);
+    dagr_darray_destroy(&F);
+    dagr_darray_destroy(&U);
+    return ok;
+}
+
 int main(int argc, char **argv) {
     SC_TRY(dagr_init(&argc, &argv, NULL, &ctx));
     rank = dagr_rank(ctx);
@@ -418,10 +497,11 @@ int main(int argc, char **argv) {
     sc_set_rank(rank);
     bool is_run =
         (argc == 10 || (argc == 11 && !strcmp(argv[10], "async"))) && !strcmp(argv[1], "run");
-    if (!is_run && !(argc == 7 && !strcmp(argv[1], "errors"))) {
+    bool is_direct = argc == 8 && !strcmp(argv[1], "direct");
+    if (!is_run && !is_direct && !(argc == 7 && !strcmp(argv[1], "errors"))) {
         sc_fail_at(__FILE__, __LINE__,
                    "usage: darray_checkpoint run P Q N NB DIR STEPS EVERY CRASH_AT [async] | "
-                   "errors P Q N NB DIR");
+                   "errors P Q N NB DIR | direct P Q N NB DIR EXPECT");
         dagr_finalize(&ctx);
         return sc_exit_code();
     }
@@ -430,10 +510,12 @@ int main(int argc, char **argv) {
     dir = argv[6];
     if (is_run)
         run(atoll(argv[7]), atoll(argv[8]), atoll(argv[9]), argc == 11);
+    else if (is_direct)
+        sc_result("ckpt_direct", direct(argv[7]), " ");
     else
         sc_result("ckpt_errors", errors(), " ");
     SC_EXPECT_STATUS(dagr_finalize(&ctx), DAGR_OK);
-    if (!is_run) {
+    if (!is_run && !is_direct) {
         /* The asynchronous checkpoint still pending at dagr_finalize was ended there. */
         char agood[1024], atmp[1100];
         path_of(agood, sizeof agood, "async.ckpt");

@@ -3,12 +3,16 @@
  * same grid or another number of ranks) must end with exactly the state of a run that went
  * straight through, having resumed at the last checkpoint; and every error with its status. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mpirun.h"
+
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #define N "37"
 #define NB "8"
@@ -126,6 +130,43 @@ Test(darray_checkpoint, two_to_three_ranks, .timeout = 300) {
 /* Written by 4 ranks on 2 x 2, resumed by 1 rank. */
 Test(darray_checkpoint, four_to_one_rank, .timeout = 300) {
     crash_and_resume(4, "2 2", 6, 4, "2 2", 1, "1 1");
+}
+
+/* An asynchronous checkpoint written past the page cache where the file system of dir takes
+ * O_DIRECT, through it otherwise or with DAGR_CKPT_DIRECT=0 (env); on tmpfs the page cache
+ * is the file either way. Tiles of 96 x 96 doubles and floats at N = 301: extents of 9-72 KiB
+ * starting anywhere in the file's blocks. */
+static void async_direct(int nranks, const char *grid, const char *base, const char *env) {
+    char dir[256], probe[300], args[512];
+    snprintf(dir, sizeof dir, "%s/dagr-ckpt-direct-XXXXXX", base);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp(%s) failed", dir);
+    snprintf(probe, sizeof probe, "%s/probe", dir);
+    int fd = open(probe, O_CREAT | O_WRONLY | O_DIRECT, 0600);
+    struct statfs fs;
+    bool tmpfs = statfs(dir, &fs) == 0 && fs.f_type == 0x01021994; /* TMPFS_MAGIC */
+    const char *expect = tmpfs ? "any" : fd >= 0 && !env ? "direct" : "cached";
+    if (fd >= 0) close(fd);
+    unlink(probe);
+    snprintf(args, sizeof args, "direct %s 301 96 %s %s", grid, dir, expect);
+    char envs[128];
+    snprintf(envs, sizeof envs, "DAGR_THREADS=2%s%s", env ? " " : "", env ? env : "");
+    mpirun_t r;
+    mpirun(&r, nranks, envs, 240, "darray_checkpoint", args);
+    mpirun_assert_clean(&r);
+    mpirun_assert_result(&r, "ckpt_direct", 1);
+    mpirun_free(&r);
+    mpirun_rmdir(dir);
+}
+
+Test(darray_checkpoint, async_direct_three_ranks, .timeout = 300) {
+    async_direct(3, "3 1", "/tmp", NULL);
+}
+Test(darray_checkpoint, async_direct_off_two_ranks, .timeout = 300) {
+    async_direct(2, "1 2", "/tmp", "DAGR_CKPT_DIRECT=0");
+}
+Test(darray_checkpoint, async_direct_tmpfs, .timeout = 300) {
+    if (access("/dev/shm", W_OK) != 0) cr_skip_test("no /dev/shm here");
+    async_direct(2, "2 1", "/dev/shm", NULL);
 }
 
 static void errors(int nranks, const char *grid, const char *shape) {
