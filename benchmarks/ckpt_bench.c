@@ -20,6 +20,11 @@
  * for is async_over_sync = async overhead / sync overhead (target <= 1/3). Checkpoints go to
  * --dir (default $TMPDIR or /tmp). Check: every form ends with the same array, bitwise.
  *
+ * CPU time too: the processes' user + system seconds over the same span, summed over the
+ * ranks (getrusage), and its overhead over none's in the same round (cpu_async_over_sync).
+ * Where every core computes, the CPU a checkpoint takes is taken from the computation; and on
+ * a shared machine it varies much less from run to run than the wall time does.
+ *
  *   mpiexec.mpich -n 2 build/benchmarks/ckpt_bench [--n 2048] [--tile 256] [--sweeps 60]
  *                                                  [--every 10] [--rounds 3] [--dir D]
  *                                                  [--threads T]
@@ -32,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef struct opts {
@@ -61,9 +67,19 @@ static int check(dagr_status_t s, const char *what) {
 enum { NONE, SYNC, ASYNC, FORMS };
 static const char *const FORM[FORMS] = {"none", "sync", "async"};
 
+/* This process's CPU seconds so far, every thread's, user and system. */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 /* One run of the program in form f from the initial state; the slowest rank's seconds, or
- * a negative number on error. *sum: a checksum of the final array. */
-static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, double *sum) {
+ * a negative number on error. *sum: a checksum of the final array; *cpu: the CPU seconds of
+ * every rank over the same span. */
+static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, double *sum,
+                  double *cpu) {
     dagr_grid_t g = dagr_grid_2d(0, 0);
     dagr_darray_t *U[2] = {NULL, NULL}, *S = NULL;
     double t = -1;
@@ -75,7 +91,7 @@ static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, dou
         check(dagr_darray_random(U[0], 7), "random") || check(dagr_wait_all(ctx), "wait"))
         goto out;
     MPI_Barrier(dagr_comm(ctx));
-    double t0 = MPI_Wtime();
+    double t0 = MPI_Wtime(), c0 = cpu_seconds();
     int cur = 0;
     for (int s = 1; s <= o->sweeps; s++) {
         if (check(dagr_darray_stencil(U[cur], 1, DAGR_BOUNDARY_ZERO, sweep_tile, NULL, U[1 - cur]),
@@ -90,8 +106,9 @@ static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, dou
             goto out;
     }
     if (check(dagr_wait_all(ctx), "wait")) goto out;
-    double mine = MPI_Wtime() - t0;
+    double mine = MPI_Wtime() - t0, cmine = cpu_seconds() - c0;
     MPI_Allreduce(&mine, &t, 1, MPI_DOUBLE, MPI_MAX, dagr_comm(ctx));
+    MPI_Allreduce(&cmine, cpu, 1, MPI_DOUBLE, MPI_SUM, dagr_comm(ctx));
     if (check(dagr_darray_sum(U[cur], sum), "sum")) t = -1;
 out:
     dagr_darray_destroy(&S);
@@ -153,19 +170,25 @@ int main(int argc, char **argv) {
     double *t[FORMS], sums[FORMS] = {0, 0, 0};
     for (int f = 0; f < FORMS; f++)
         t[f] = calloc((size_t)o.rounds, sizeof **t);
-    double *over[2] = {calloc((size_t)o.rounds, sizeof(double)),
-                       calloc((size_t)o.rounds, sizeof(double))};
+    /* over[k], cover[k]: the wall and CPU overheads of sync (k = 0) and async (1), by round */
+    double *over[2], *cover[2];
+    for (int k = 0; k < 2; k++) {
+        over[k] = calloc((size_t)o.rounds, sizeof(double));
+        cover[k] = calloc((size_t)o.rounds, sizeof(double));
+    }
     int rc = 0;
-    double warm = 0;
-    if (run(ctx, &o, NONE, path, &warm) < 0) rc = 1; /* untimed warm-up */
+    double warm = 0, cpu[FORMS];
+    if (run(ctx, &o, NONE, path, &warm, &cpu[NONE]) < 0) rc = 1; /* untimed warm-up */
     for (int r = 0; r < o.rounds && !rc; r++) {
         for (int f = 0; f < FORMS && !rc; f++) {
-            t[f][r] = run(ctx, &o, f, path, &sums[f]);
+            t[f][r] = run(ctx, &o, f, path, &sums[f], &cpu[f]);
             if (t[f][r] < 0) rc = 1;
             if (rank == 0) unlink(path);
         }
-        over[0][r] = t[SYNC][r] - t[NONE][r];
-        over[1][r] = t[ASYNC][r] - t[NONE][r];
+        for (int k = 0; k < 2; k++) {
+            over[k][r] = t[SYNC + k][r] - t[NONE][r];
+            cover[k][r] = cpu[SYNC + k] - cpu[NONE];
+        }
     }
     if (!rc && (sums[SYNC] != sums[NONE] || sums[ASYNC] != sums[NONE])) {
         if (rank == 0)
@@ -176,7 +199,7 @@ int main(int argc, char **argv) {
     if (!rc && rank == 0) {
         double bytes = 16.0 * (double)o.n * (double)o.n + 8.0;
         int ckpts = (o.sweeps - 1) / o.every;
-        double med[2];
+        double med[2], cmed[2];
         for (int f = 0; f < FORMS; f++) {
             qsort(t[f], (size_t)o.rounds, sizeof **t, cmp);
             printf("{\"bench\": \"ckpt\", \"form\": \"%s\", \"ranks\": %d, \"n\": %lld, \"tile\": "
@@ -187,17 +210,24 @@ int main(int argc, char **argv) {
         }
         for (int k = 0; k < 2; k++) {
             qsort(over[k], (size_t)o.rounds, sizeof(double), cmp);
+            qsort(cover[k], (size_t)o.rounds, sizeof(double), cmp);
             med[k] = over[k][o.rounds / 2];
+            cmed[k] = cover[k][o.rounds / 2];
         }
         printf("{\"bench\": \"ckpt\", \"sync_overhead_s\": %.3f, \"async_overhead_s\": %.3f, "
                "\"async_over_sync\": %.3f, \"per_checkpoint_sync_s\": %.3f, "
-               "\"per_checkpoint_async_s\": %.3f, \"target\": 0.333}\n",
-               med[0], med[1], med[0] > 0 ? med[1] / med[0] : 0.0, med[0] / ckpts, med[1] / ckpts);
+               "\"per_checkpoint_async_s\": %.3f, \"target\": 0.333, "
+               "\"cpu_sync_overhead_s\": %.3f, \"cpu_async_overhead_s\": %.3f, "
+               "\"cpu_async_over_sync\": %.3f}\n",
+               med[0], med[1], med[0] > 0 ? med[1] / med[0] : 0.0, med[0] / ckpts, med[1] / ckpts,
+               cmed[0], cmed[1], cmed[0] > 0 ? cmed[1] / cmed[0] : 0.0);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(cover[k]);
+        free(over[k]);
     }
     for (int f = 0; f < FORMS; f++)
         free(t[f]);
-    free(over[0]);
-    free(over[1]);
     if (check(dagr_finalize(&ctx), "dagr_finalize")) rc = 1;
     return rc;
 }

@@ -518,8 +518,8 @@ uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx) {
  * ---------------------------------------------------------------------------------------- */
 
 /* Tests req in a loop for up to spin_s seconds, then sleeps between tests, longer and longer
- * up to 200 us. */
-static int wait_request(MPI_Request *req, double spin_s) {
+ * up to max_ns. */
+static int wait_request(MPI_Request *req, double spin_s, long max_ns) {
     double until = dagr_now() + spin_s;
     long ns = 0;
     for (int spins = 1;; spins++) {
@@ -528,7 +528,7 @@ static int wait_request(MPI_Request *req, double spin_s) {
         if (e != MPI_SUCCESS || done) return e;
         /* A few tests first; then, while spinning, the clock only every 256. */
         if (ns == 0 && (spins < 64 || (spin_s > 0 && spins % 256) || dagr_now() < until)) continue;
-        ns = ns ? (ns < 100000 ? 2 * ns : 200000) : 20000;
+        ns = ns ? (2 * ns < max_ns ? 2 * ns : max_ns) : 20000;
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
     }
@@ -540,15 +540,15 @@ int ctx_wait_request(MPI_Request *req) {
      * (whose transfers then stalled; a 2-rank gemm in MPICH's network mode ran at half
      * speed). Test in a loop for up to 20 ms, which covers ranks arriving nearly together at
      * full speed (sleeping sooner cost a short wait_all up to 2x), then sleep between tests. */
-    return wait_request(req, 20e-3);
+    return wait_request(req, 20e-3, 200000);
 }
 
 int ctx_wait_patient(MPI_Request *req) {
     /* A background thread's wait delays no one, and every test in a loop is taken from the
      * workers computing on the same cores: an asynchronous checkpoint's thread spent up to
      * 170 ms of CPU a checkpoint spinning 20 ms in each of its agreements while the other
-     * rank flushed (2 ranks on 2 cores, 2026-12-04). */
-    return wait_request(req, 0);
+     * rank flushed (2 ranks on 2 cores, 2026-12-04). Up to 1 ms between tests. */
+    return wait_request(req, 0, 1000000);
 }
 
 /* The lowest failing rank `first` (< size) sends its status and message to every rank. */
