@@ -303,9 +303,11 @@ static dagr_status_t write_table(hid_t table, const layout_t *L, const char *tmp
     return DAGR_OK;
 }
 
-/* Rank 0: makes the complete "<path>.tmp" the checkpoint: fsync, rename, fsync of the
- * directory (so that the rename itself survives a crash). */
-static dagr_status_t commit(const char *tmp, const char *path) {
+/* Puts this rank's writes of "<path>.tmp" on disk. Every rank does it before HDF5's flush,
+ * whose collective MPI_File_sync would otherwise spin inside MPI while the slowest rank's
+ * fsync ran; the asynchronous checkpoint's thread waits here asleep, and in ckpt_agree
+ * patiently, while the workers compute on the same cores. */
+static dagr_status_t sync_file(const char *tmp) {
     int fd = open(tmp, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
         dagr_status_t s = DAGR_ERR(DAGR_ERR_IO, "cannot flush '%s' to disk: %m", tmp);
@@ -313,6 +315,13 @@ static dagr_status_t commit(const char *tmp, const char *path) {
         return s;
     }
     close(fd);
+    return DAGR_OK;
+}
+
+/* Rank 0: makes the complete "<path>.tmp" the checkpoint: fsync, rename, fsync of the
+ * directory (so that the rename itself survives a crash). */
+static dagr_status_t commit(const char *tmp, const char *path) {
+    DAGR_TRY(sync_file(tmp));
     if (rename(tmp, path) != 0)
         return DAGR_ERR(DAGR_ERR_IO, "cannot rename '%s' to '%s': %m", tmp, path);
     char *copy = strdup(path);
@@ -396,21 +405,6 @@ void ckpt_free(ckpt_t *ck) {
 dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
     const char *msg = s == DAGR_OK ? "" : dagr_last_error();
     return ck->threaded ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
-}
-
-/* Puts this rank's writes of "<path>.tmp" on disk. Every rank does it before HDF5's flush,
- * whose collective MPI_File_sync would otherwise spin inside MPI while the slowest rank's
- * fsync ran; the asynchronous checkpoint's thread waits here asleep, and in ckpt_agree
- * patiently, while the workers compute on the same cores. */
-static dagr_status_t sync_file(const char *tmp) {
-    int fd = open(tmp, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        dagr_status_t s = DAGR_ERR(DAGR_ERR_IO, "cannot flush '%s' to disk: %m", tmp);
-        if (fd >= 0) close(fd);
-        return s;
-    }
-    close(fd);
-    return DAGR_OK;
 }
 
 /* Collective over comm, once no task uses the file: the checksums, the table and every
