@@ -7,9 +7,9 @@
  * copies the bytes into the page cache, and that copy, then the kernel's writeback at the
  * fsync, is CPU work taken from the workers, which compute on the same cores while the
  * checkpoint writes: on the 2-core VM with 2 ranks (stencil sweeps, 72 MiB a rank a
- * checkpoint, 2026-12-04) the thread spent 25-95 ms of CPU a checkpoint in H5Dwrite and
+ * checkpoint, 2026-12-04) the thread spent 25-150 ms of CPU a checkpoint in H5Dwrite and
  * about as much as the whole synchronous checkpoint cost; a direct write has the device
- * move the bytes (5 ms of CPU for those 72 MiB). The parts of a block that do not fill a
+ * move the bytes (12-34 ms of CPU for those 72 MiB there). The parts of a block that do not fill a
  * whole 4 KiB block of the file (its first and last bytes) are written through the page
  * cache, never the same file block as a direct write. Where the file system refuses
  * O_DIRECT (some network and FUSE file systems), or with DAGR_CKPT_DIRECT=0, blocks go

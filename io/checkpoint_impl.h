@@ -61,10 +61,11 @@ typedef struct ckpt_args {
 
 /* ------------------------------------------------------------------------------------------
  * Staging, for asynchronous checkpoints: a write task copies its handle into a block of its
- * own (a memcpy) and leaves the slow part, the checksum and the H5Dwrite, to the checkpoint's
- * thread. The handle is then free for the next task that overwrites it after the copy rather
- * than after the write, and the workers do not spend their time in the file system. The
- * copies in flight are bounded (cap); past it, a task writes its handle itself.
+ * own (a memcpy) and leaves the slow part, the checksum and the write (direct where the file
+ * system allows: checkpoint_async.c), to the checkpoint's thread. The handle is then free
+ * for the next task that overwrites it after the copy rather than after the write, and the
+ * workers do not spend their time in the file system. The copies in flight are bounded
+ * (cap); past it, a task writes its handle itself.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct staged {

@@ -31,8 +31,9 @@ void mpirun(mpirun_t *r, int nranks, const char *env, int limit_s, const char *p
      * fail, since their in-memory runs are not; every other test must pass.) */
     snprintf(r->cmd, sizeof r->cmd,
              "env -u DAGR_THREADS -u DAGR_COMM_ARENA -u DAGR_MAX_PENDING -u DAGR_VERBOSE "
-             "-u DAGR_COMM_SHM -u DAGR_GPUS -u DAGR_GPU_MEMORY -u DAGR_MEMORY_LIMIT -u DAGR_SPILL_DIR -u DAGR_SPILL_TEST_FAIL_READ "
-             "-u DAGR_SPILL_TEST_FAIL_WRITE -u DAGR_CKPT_DIRECT %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
+             "-u DAGR_COMM_SHM -u DAGR_GPUS -u DAGR_GPU_MEMORY -u DAGR_MEMORY_LIMIT "
+             "-u DAGR_SPILL_DIR -u DAGR_SPILL_TEST_FAIL_READ -u DAGR_SPILL_TEST_FAIL_WRITE "
+             "-u DAGR_CKPT_DIRECT %s timeout -k 5 %d %s -n %d %s/%s %s </dev/null 2>&1",
              env ? env : "", limit_s, MPIEXEC, nranks, SCENARIO_DIR, prog, args ? args : "");
     double t0 = now();
     FILE *p = popen(r->cmd, "r");
