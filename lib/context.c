@@ -66,8 +66,10 @@ static bool parse_size(const char *s, size_t *out) {
     return true;
 }
 
-/* Keeps freed memory for reuse instead of handing it back to the system at once. glibc maps
- * every buffer above a threshold (128 KB, rising to at most 32 MB) afresh and unmaps it when
+/* Keeps freed memory for reuse instead of handing it back to the system at once (for what
+ * malloc still serves: data buffers and tables' arrays of POOL_MIN bytes and more come from
+ * the data pool, pool.c, which gives unused pages back itself). glibc maps every buffer
+ * above a threshold (128 KB, rising to at most 32 MB) afresh and unmaps it when
  * freed, so each new partition, bucket or receive buffer of tens of MB is first touched page
  * by page, and a page fault costs 20-40 us in a virtual machine: tables spent half their
  * time faulting. With buffers up to 32 MB taken from the heap and up to 1 GB of free heap
@@ -90,6 +92,22 @@ static void tune_malloc(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 64 << 20);
 #endif
+}
+
+/* DAGR_POOL (1, 0 = big data buffers from malloc) and DAGR_POOL_KEEP (bytes of free memory
+ * the pool keeps in memory for reuse; default 64 MiB): the data pool's settings (pool.c).
+ * Process-wide, like tune_malloc; local. */
+static dagr_status_t pool_env_apply(void) {
+    const char *v;
+    size_t on = 1, keep = (size_t)64 << 20;
+    if ((v = getenv("DAGR_POOL")) && *v)
+        DAGR_CHECK(parse_size(v, &on) && on <= 1 && !strpbrk(v, "kKmMgG"), DAGR_ERR_ARG,
+                   "DAGR_POOL='%s' must be 0 or 1", v);
+    if ((v = getenv("DAGR_POOL_KEEP")) && *v)
+        DAGR_CHECK(parse_size(v, &keep), DAGR_ERR_ARG,
+                   "DAGR_POOL_KEEP='%s' must be a size in bytes (suffix K, M or G allowed)", v);
+    pool_configure(on == 1, keep);
+    return DAGR_OK;
 }
 
 /* DAGR_VERBOSE: one line per rank, its GPUs or why it has none. Local. */
@@ -285,6 +303,7 @@ dagr_status_t dagr_init(int *argc, char ***argv, const dagr_config_t *cfg, dagr_
     if (s == DAGR_OK) s = device_env_parse(&denv);
     gpu_env_t genv = {.gpus = -1};
     if (s == DAGR_OK) s = gpu_env_parse(&genv);
+    if (s == DAGR_OK) s = pool_env_apply();
     if (s == DAGR_OK && stop_parse(conf.stop_signals, &stop) != DAGR_OK) {
         char why[DAGR_ERRMSG_MAX];
         snprintf(why, sizeof why, "%s", dagr_last_error());

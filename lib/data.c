@@ -2,6 +2,7 @@
  * that hold the latest version, and in-order queues (which are zero-byte handles). */
 #include "lib_impl.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,7 +15,12 @@
 
 void *data_alloc_zeroed(size_t bytes, bool zero) {
     size_t rounded = (bytes + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    void *p = rounded >= POOL_MIN ? pool_alloc(rounded) : NULL;
+    if (p) {
+        if (zero) memset(p, 0, rounded);
+        return p;
+    }
+    p = aligned_alloc(64, rounded ? rounded : 64);
     if (p && rounded >= HUGE_FROM) {
         uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
         uintptr_t e = ((uintptr_t)p + rounded) & ~(uintptr_t)4095;
@@ -22,6 +28,30 @@ void *data_alloc_zeroed(size_t bytes, bool zero) {
     }
     if (p && zero) memset(p, 0, rounded);
     return p;
+}
+
+void data_buf_free(void *p) {
+    if (p && pool_owns(p))
+        pool_free(p);
+    else
+        free(p);
+}
+
+void *data_buf_alloc(size_t bytes) {
+    return data_alloc_zeroed(bytes, false);
+}
+
+void *data_buf_realloc(void *p, size_t bytes) {
+    if (!p) return data_buf_alloc(bytes);
+    bool pooled = pool_owns(p);
+    if (!pooled && bytes < POOL_MIN) return realloc(p, bytes ? bytes : 1);
+    size_t old = pooled ? pool_block_bytes(p) : malloc_usable_size(p);
+    if (pooled && bytes <= old && bytes >= POOL_MIN) return p; /* room already */
+    void *q = data_buf_alloc(bytes);
+    if (!q) return NULL; /* p stays valid, as realloc leaves it */
+    memcpy(q, p, old < bytes ? old : bytes);
+    data_buf_free(p);
+    return q;
 }
 
 static size_t have_words(const dagr_ctx_t *ctx) {
@@ -219,7 +249,7 @@ static void buf_free(dagr_data_t *h) {
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, h->bytes);
     else if (h->buf_kind == BUF_HEAP)
-        free(h->buf);
+        data_buf_free(h->buf);
     h->buf = NULL;
     h->buf_kind = BUF_NONE;
 }
@@ -229,7 +259,7 @@ void data_unref(dagr_data_t *h) {
     if (h->dev) device_forget(h);
     if (h->ctx->store) store_forget_locked(h);
     if (h->buf_kind != BUF_HOME) buf_free(h);
-    if (h->home && !h->attached) free(h->home);
+    if (h->home && !h->attached) data_buf_free(h->home);
     free(h->have);
     free(h->readers);
     pthread_mutex_destroy(&h->lock);
@@ -265,7 +295,8 @@ dagr_status_t data_set_size(dagr_data_t *h, size_t bytes, size_mode_t mode) {
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, old);
     else
-        free(h->buf); /* a heap copy, or a home of ours (a dynamic handle is never attached) */
+        data_buf_free(
+            h->buf); /* a heap copy, or a home of ours (a dynamic handle is never attached) */
     h->buf = p;
     if (home)
         h->home = p;

@@ -199,8 +199,36 @@ struct dagr_data {
     struct dagr_data *lru_prev, *lru_next;
 };
 
-/* A 64-byte aligned buffer of `bytes`, zeroed when `zero`; free() releases it. */
+/* A 64-byte aligned buffer of `bytes`, zeroed when `zero`, from the data pool (pool.c) from
+ * POOL_MIN bytes on, else from malloc; data_buf_free (module.h) releases it. */
 void *data_alloc_zeroed(size_t bytes, bool zero);
+
+/* ------------------------------------------------------------------------------------------
+ * The data pool (pool.c): big data buffers in chunks of huge pages whose unused pages go back
+ * to the system beyond what it keeps. Process-wide; thread-safe.
+ * ---------------------------------------------------------------------------------------- */
+#define POOL_MIN ((size_t)64 << 10)
+typedef struct pool_stats {
+    size_t reserved;      /* address space of the chunks */
+    size_t resident;      /* bytes of pages touched and not given back */
+    size_t free_resident; /* of those, bytes no block uses */
+    size_t in_use;        /* bytes of live blocks, headers included */
+    size_t peak_in_use, peak_resident;
+    size_t given_back; /* bytes of pages given back so far */
+    size_t allocs;
+} pool_stats_t;
+/* keep: bytes of free memory in resident pages the pool keeps for reuse (it applies from the
+ * next free on); on false, new buffers come from malloc (those of the pool stay valid).
+ * Callable any time. */
+void pool_configure(bool on, size_t keep);
+/* A 64-byte aligned block of bytes, NULL when the pool is off or out of memory. */
+void *pool_alloc(size_t bytes);
+/* Frees a block of pool_alloc (aborts, naming it, on anything else). */
+void pool_free(void *p);
+/* The bytes a block of pool_alloc can hold (at least what was asked). */
+size_t pool_block_bytes(const void *p);
+bool pool_owns(const void *p);
+void pool_stats(pool_stats_t *out);
 /* True when the owner's home buffer is strided, so that copying it needs data_pack. */
 static inline bool data_strided(const struct dagr_data *h) {
     return h->home_ld != h->rows && h->bytes > 0;

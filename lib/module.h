@@ -79,6 +79,14 @@ dagr_status_t task_resize_raw(const dagr_task_view_t *task, int i, size_t bytes)
  * Data handles
  * ------------------------------------------------------------------------------------- */
 
+/* Big scratch memory where data buffers live (the data pool from POOL_MIN bytes on, which
+ * gives unused pages back, lib/pool.c; malloc below that or with DAGR_POOL=0): 64-byte
+ * aligned. data_buf_free and data_buf_realloc take either kind, and malloc's too, so code
+ * may mix them; realloc moves a block between kinds as its size crosses POOL_MIN. */
+void *data_buf_alloc(size_t bytes);
+void *data_buf_realloc(void *p, size_t bytes);
+void data_buf_free(void *p);
+
 /* The live handles in creation order, in-order queues left out (the same on every rank):
  * *out is malloc'ed (free it; NULL when *n is 0). Local. Errors: DAGR_ERR_NOMEM. */
 dagr_status_t ctx_live_data(dagr_ctx_t *ctx, dagr_data_t ***out, int64_t *n);

@@ -121,11 +121,18 @@ dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out)
     DAGR_CHECK(out, DAGR_ERR_ARG, "out is NULL");
     memset(out, 0, sizeof *out);
     store_t *st = ctx->store;
-    if (!st) return DAGR_OK;
-    pthread_mutex_lock(&st->lock);
-    *out = st->st;
-    pthread_mutex_unlock(&st->lock);
-    out->spill_file_bytes = spill_file_bytes(st->below_impl);
+    if (st) {
+        pthread_mutex_lock(&st->lock);
+        *out = st->st;
+        pthread_mutex_unlock(&st->lock);
+        out->spill_file_bytes = spill_file_bytes(st->below_impl);
+    }
+    pool_stats_t ps;
+    pool_stats(&ps);
+    out->pool_in_use = ps.in_use;
+    out->pool_resident = ps.resident;
+    out->pool_peak_resident = ps.peak_resident;
+    out->pool_given_back = ps.given_back;
     return DAGR_OK;
 }
 
@@ -264,7 +271,7 @@ static bool spill_one(store_t *st, dagr_data_t *v) {
         if (ok) trace_io_end(ctx, t0, TRACE_IO_SPILL_WRITE, v->bytes, sched_worker_index());
     }
     if (ok) {
-        free(v->buf);
+        data_buf_free(v->buf);
         if (v->buf_kind == BUF_HOME) v->home = NULL;
         v->buf = NULL;
         v->spilled = true;
@@ -348,7 +355,7 @@ static dagr_status_t make_resident(store_t *st, dagr_data_t *h, pin_mode_t mode)
         if (!ok) {
             st->st.resident -= h->bytes;
             pthread_mutex_unlock(&st->lock);
-            free(p);
+            data_buf_free(p);
             return DAGR_ERR(DAGR_ERR_IO,
                             "cannot read data #%llu (%zu bytes) back from the spill file in "
                             "%s: %s",

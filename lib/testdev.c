@@ -130,13 +130,13 @@ static void td_free(void *impl, void *p, size_t bytes) {
         while ((*last)->next)
             last = &(*last)->next;
         t->pool_bytes -= (*last)->bytes;
-        free((*last)->p);
+        data_buf_free((*last)->p);
         free(*last);
         *last = NULL;
     }
     pooled_t *b = bytes <= t->pool_max ? malloc(sizeof *b) : NULL;
     if (!b) {
-        free(p);
+        data_buf_free(p);
         return;
     }
     *b = (pooled_t){p, bytes, t->pool};
@@ -183,7 +183,7 @@ static void td_stop(void *impl) {
     while (t->pool) {
         pooled_t *b = t->pool;
         t->pool = b->next;
-        free(b->p);
+        data_buf_free(b->p);
         free(b);
     }
     pthread_cond_destroy(&t->cond);

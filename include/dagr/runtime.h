@@ -115,10 +115,16 @@ typedef struct dagr_memory_stats {
     double io_seconds;         /* time spent writing and reading the spill file */
     uint64_t spill_file_bytes; /* the spill file's size now (its freed space is reused, and
                                   given back to the file system once half of it is free) */
+    /* The data pool (README "Memory"), with or without a limit; process-wide. */
+    size_t pool_in_use;        /* bytes of the pool's buffers now */
+    size_t pool_resident;      /* bytes of its pages in memory now (in use, kept, shared) */
+    size_t pool_peak_resident; /* the most there was at once */
+    uint64_t pool_given_back;  /* bytes of free pages given back to the system so far */
 } dagr_memory_stats_t;
 
-/* Fills *out with this rank's figures. Counted only with a memory limit: without one, every
- * field is 0. Local; call from the main thread. Errors: DAGR_ERR_ARG (ctx or out NULL). */
+/* Fills *out with this rank's figures. The fields up to spill_file_bytes are counted only
+ * with a memory limit (0 without one); the pool's always. Local; call from the main thread.
+ * Errors: DAGR_ERR_ARG (ctx or out NULL). */
 DAGR_API dagr_status_t dagr_memory_stats(const dagr_ctx_t *ctx, dagr_memory_stats_t *out);
 
 /* This rank's devices (memory nodes with a worker of their own: today the test devices that
