@@ -9,9 +9,9 @@
 
 void dt_column_free(dt_column_t *c) {
     if (!c) return;
-    free(c->valid);
-    free(c->values);
-    free(c->offsets);
+    dt_free(c->valid);
+    dt_free(c->values);
+    dt_free(c->offsets);
     c->valid = NULL;
     c->values = NULL;
     c->offsets = NULL;
@@ -163,6 +163,8 @@ int dt_format_timestamp(int64_t us, char out[40]) {
     *o = 0;
     return (int)(o - out);
 }
+
+dt_allocator_t dt_mem = {malloc, realloc, free};
 
 void dt_huge_hint(void *p, size_t n) {
     if (n < ((size_t)4 << 20)) return;

@@ -24,11 +24,9 @@ int dt_column_concat(const dt_column_t *const *src, int n, dt_type_t type, dt_co
     dt_column_t c = {.type = type, .n = rows};
     size_t w = type == DT_BOOL ? 1 : 8;
     size_t vb = type == DT_STRING ? bytes : (size_t)rows * w;
-    c.values = malloc(vb ? vb : 1);
-    if (c.values) dt_huge_hint(c.values, vb);
+    c.values = dt_alloc(vb);
     if (type == DT_STRING) {
-        c.offsets = malloc(((size_t)rows + 1) * sizeof *c.offsets);
-        if (c.offsets) dt_huge_hint(c.offsets, ((size_t)rows + 1) * sizeof *c.offsets);
+        c.offsets = dt_alloc(((size_t)rows + 1) * sizeof *c.offsets);
     }
     if (nulls) c.valid = calloc(((size_t)rows + 7) / 8 + 1, 1);
     if (!c.values || (type == DT_STRING && !c.offsets) || (nulls && !c.valid)) {

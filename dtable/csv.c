@@ -187,7 +187,7 @@ static int grow_scratch(tok_t *t, size_t need) {
     size_t cap = t->scap ? t->scap : 64;
     while (cap < need)
         cap *= 2;
-    char *p = realloc(t->scratch, cap);
+    char *p = dt_realloc(t->scratch, cap);
     if (!p) return DT_CSV_ENOMEM;
     t->scratch = p;
     t->scap = cap;
@@ -438,7 +438,7 @@ static int parse_float64(locale_t loc, const char *p, size_t n, double *out, boo
         *out = v;
         *ok = true;
     }
-    if (s != small) free(s);
+    if (s != small) dt_free(s);
     return DT_CSV_OK;
 }
 
@@ -465,11 +465,11 @@ static size_t elem_size(dt_type_t t) {
 static void builder_free(builder_t *b) {
     if (!b->c) return;
     for (int j = 0; j < b->ncols; j++) {
-        free(b->c[j].vals);
-        free(b->c[j].offsets);
-        free(b->c[j].valid);
+        dt_free(b->c[j].vals);
+        dt_free(b->c[j].offsets);
+        dt_free(b->c[j].valid);
     }
-    free(b->c);
+    dt_free(b->c);
     b->c = NULL;
 }
 
@@ -505,18 +505,18 @@ static int builder_grow(builder_t *b, size_t cap) {
     for (int j = 0; j < b->ncols; j++) {
         colb_t *c = &b->c[j];
         if (c->type == DT_STRING) {
-            int64_t *o = realloc(c->offsets, (cap + 1) * sizeof *o);
+            int64_t *o = dt_realloc(c->offsets, (cap + 1) * sizeof *o);
             if (!o) return DT_CSV_ENOMEM;
             c->offsets = o;
             dt_huge_hint(o, (cap + 1) * sizeof *o);
         } else {
-            void *v = realloc(c->vals, cap * elem_size(c->type));
+            void *v = dt_realloc(c->vals, cap * elem_size(c->type));
             if (!v) return DT_CSV_ENOMEM;
             c->vals = v;
             dt_huge_hint(v, cap * elem_size(c->type));
         }
         if (c->valid) {
-            uint8_t *v = realloc(c->valid, (cap + 7) / 8);
+            uint8_t *v = dt_realloc(c->valid, (cap + 7) / 8);
             if (!v) return DT_CSV_ENOMEM;
             memset(v + (b->cap + 7) / 8, 0, (cap + 7) / 8 - (b->cap + 7) / 8);
             c->valid = v;
@@ -619,7 +619,7 @@ static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc
             size_t cap = c->bcap;
             while (cap < c->nbytes + n)
                 cap *= 2;
-            char *v = realloc(c->vals, cap);
+            char *v = dt_realloc(c->vals, cap);
             if (!v) return DT_CSV_ENOMEM;
             dt_huge_hint(v, cap);
             c->vals = v;
@@ -770,10 +770,10 @@ int dt_csv_parse(const char *buf, size_t len, size_t begin, size_t end_limit, in
                                     .offsets = c->offsets,
                                     .nbytes = c->type == DT_STRING ? c->nbytes : 0};
     }
-    free(b.c);
+    dt_free(b.c);
     *nrows = (int64_t)b.n;
 free_scratch:
-    free(t.scratch);
+    dt_free(t.scratch);
 free_locale:
     freelocale(loc);
     return rc;
@@ -784,8 +784,8 @@ free_locale:
 void dt_csv_names_free(char **names, int n) {
     if (!names) return;
     for (int i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+        dt_free(names[i]);
+    dt_free(names);
 }
 
 int dt_csv_header(const char *buf, size_t len, bool at_eof, const dt_csv_opts_t *opts, int *ncols,
@@ -833,7 +833,7 @@ int dt_csv_header(const char *buf, size_t len, bool at_eof, const dt_csv_opts_t 
         if (rc) goto fail;
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
-            char **p = realloc(nm, (size_t)cap * sizeof *p);
+            char **p = dt_realloc(nm, (size_t)cap * sizeof *p);
             if (!p) goto nomem;
             nm = p;
         }
@@ -847,7 +847,7 @@ int dt_csv_header(const char *buf, size_t len, bool at_eof, const dt_csv_opts_t 
         nm[n][sn] = '\0';
         n++;
     }
-    free(t.scratch);
+    dt_free(t.scratch);
     *ncols = n;
     *names = nm;
     *header_end = opts->header ? end : 0;
@@ -856,7 +856,7 @@ nomem:
     rc = DT_CSV_ENOMEM;
     set_err(err, errlen, "out of memory");
 fail:
-    free(t.scratch);
+    dt_free(t.scratch);
     dt_csv_names_free(nm, n);
     return rc;
 }
@@ -930,7 +930,7 @@ int dt_csv_infer(const char *sample, size_t len, bool at_eof, const dt_csv_opts_
     }
     for (int j = 0; j < n; j++)
         dt_column_free(&cols[j]);
-    free(cols);
+    dt_free(cols);
     freelocale(loc);
     *ncols = n;
     *types = ty;
@@ -940,8 +940,8 @@ fail:
     if (cols)
         for (int j = 0; j < n; j++)
             dt_column_free(&cols[j]);
-    free(cols);
-    free(ty);
+    dt_free(cols);
+    dt_free(ty);
     if (loc) freelocale(loc);
     dt_csv_names_free(nm, n);
     return rc;

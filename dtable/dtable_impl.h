@@ -74,6 +74,11 @@ bool dt_task_write(const dagr_task_view_t *task, int i, int ncols, const char *c
  * and returns false. */
 bool dt_task_write_rows(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
                         const dt_column_t *cols, const int64_t *rows, int64_t n);
+/* Makes output i of a task a partition of ncols columns of n rows for the caller to fill
+ * in place (dt_part_place: cols[j].type set; nulls and sbytes as there); on failure fails
+ * the task and returns false. */
+bool dt_task_place(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
+                   dt_column_t *cols, int64_t n, const bool *nulls, const size_t *sbytes);
 /* Fails the task for an error code of column.h's helpers (-ENOMEM, -EINVAL) or csv/expr
  * messages: DAGR_ERR_NOMEM for -ENOMEM, else status with msg. Returns DAGR_TASK_ERROR. */
 dagr_task_result_t dt_task_fail_code(const dagr_task_view_t *task, int code, dagr_status_t status,

@@ -115,8 +115,8 @@ static void node_free(node_t *n) {
     if (!n) return;
     node_free(n->a);
     node_free(n->b);
-    free(n->s);
-    free(n);
+    dt_free(n->s);
+    dt_free(n);
 }
 
 static node_t *node_new(parser_t *p, enum kind kind, dt_type_t type) {
@@ -371,7 +371,7 @@ static node_t *parse_func(parser_t *p, const char *name, size_t len, size_t pos)
         int64_t v;
         bool ok = strlen(s) == slen && dt_parse_timestamp(s, slen, &v);
         if (!ok) perr(p, spos, "invalid timestamp '%s'", s);
-        free(s);
+        dt_free(s);
         if (!ok) return NULL;
         if (!accept(p, ")")) {
             perr(p, p->pos, "expected ')'");
@@ -504,7 +504,7 @@ static node_t *parse_number(parser_t *p, bool negate) {
         uint64_t lim = negate ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
         if (over || v > lim) {
             perr(p, p->pos, "integer %.*s out of range", (int)k, t);
-            free(n);
+            dt_free(n);
             return NULL;
         }
         n->i = negate ? (int64_t)(0 - v) : (int64_t)v;
@@ -526,7 +526,7 @@ static node_t *parse_primary(parser_t *p) {
         if (!s) return NULL;
         node_t *n = node_new(p, K_LIT, DT_STRING);
         if (!n) {
-            free(s);
+            dt_free(s);
             return NULL;
         }
         n->s = s;
@@ -538,7 +538,7 @@ static node_t *parse_primary(parser_t *p) {
         char *s = parse_quoted(p, '"', &len);
         if (!s) return NULL;
         node_t *n = parse_column(p, s, len, pos);
-        free(s);
+        dt_free(s);
         return n;
     }
     if (c == '(') {
@@ -797,7 +797,7 @@ oom:
     e = NULL;
 done:
     node_free(root);
-    free(p.used);
+    dt_free(p.used);
     return e;
 }
 
@@ -805,11 +805,11 @@ void dt_expr_free(dt_expr_t *e) {
     if (!e) return;
     node_free(e->root);
     for (int k = 0; k < e->ncols_used; k++)
-        free(e->used_names[k]);
-    free(e->used_names);
-    free(e->used_types);
-    free(e->cols_used);
-    free(e);
+        dt_free(e->used_names[k]);
+    dt_free(e->used_names);
+    dt_free(e->used_types);
+    dt_free(e->cols_used);
+    dt_free(e);
 }
 
 dt_type_t dt_expr_type(const dt_expr_t *e) {
@@ -893,7 +893,7 @@ static int col_alloc(dt_column_t *c, dt_type_t t, int64_t n) {
     memset(c, 0, sizeof *c);
     c->type = t;
     c->n = n;
-    c->values = malloc(n ? (size_t)n * elem_size(t) : 1);
+    c->values = dt_alloc(n ? (size_t)n * elem_size(t) : 1);
     return c->values ? 0 : -ENOMEM;
 }
 
@@ -916,8 +916,8 @@ static int ev_lit(const node_t *nd, const ectx_t *x, dt_column_t *out) {
     out->n = n;
     if (nd->type == DT_STRING) {
         size_t len = nd->lnull ? 0 : nd->slen;
-        out->offsets = malloc((size_t)(n + 1) * sizeof *out->offsets);
-        out->values = malloc(len * (size_t)n + 1);
+        out->offsets = dt_alloc((size_t)(n + 1) * sizeof *out->offsets);
+        out->values = dt_alloc(len * (size_t)n + 1);
         if (!out->offsets || !out->values) goto oom;
         for (int64_t i = 0; i <= n; i++)
             out->offsets[i] = i * (int64_t)len;
@@ -1120,7 +1120,7 @@ static int ev_bin(const node_t *nd, const ectx_t *x, dt_column_t *out) {
     }
     /* int64 and timestamp operands (both stored as int64_t) */
     const int64_t *a = A.values, *b = B.values;
-    if (!(bad = malloc(n ? (size_t)n : 1))) goto oom;
+    if (!(bad = dt_alloc(n ? (size_t)n : 1))) goto oom;
     if (op == OP_DIV) {
         double *rv = R.values;
         for (int64_t i = 0; i < n; i++) {
@@ -1132,13 +1132,13 @@ static int ev_bin(const node_t *nd, const ectx_t *x, dt_column_t *out) {
     }
     if (bm_clear_bad(&R.valid, bad, n)) goto oom;
 ok:
-    free(bad);
+    dt_free(bad);
     if (oa) dt_column_free(&A);
     if (ob) dt_column_free(&B);
     *out = R;
     return 0;
 oom:
-    free(bad);
+    dt_free(bad);
     dt_column_free(&R);
     if (oa) dt_column_free(&A);
     if (ob) dt_column_free(&B);
@@ -1169,8 +1169,8 @@ static int ev_unary(const node_t *nd, const ectx_t *x, dt_column_t *out) {
         R.type = DT_STRING;
         R.n = n;
         R.nbytes = A.nbytes;
-        R.offsets = malloc((size_t)(n + 1) * sizeof *R.offsets);
-        R.values = malloc(A.nbytes + 1);
+        R.offsets = dt_alloc((size_t)(n + 1) * sizeof *R.offsets);
+        R.values = dt_alloc(A.nbytes + 1);
         if (!R.offsets || !R.values || bm_dup(&A, &R.valid)) goto oom;
         R.offsets[0] = 0; /* a zero-row input may come without offsets */
         if (n) memcpy(R.offsets, A.offsets, (size_t)(n + 1) * sizeof *R.offsets);
@@ -1237,7 +1237,7 @@ static int ev_unary(const node_t *nd, const ectx_t *x, dt_column_t *out) {
     } else { /* int64: unary minus or abs; INT64_MIN has no counterpart */
         const int64_t *a = A.values;
         int64_t *rv = R.values;
-        if (!(bad = malloc(n ? (size_t)n : 1))) goto oom;
+        if (!(bad = dt_alloc(n ? (size_t)n : 1))) goto oom;
         if (nd->kind == K_NEG)
             for (int64_t i = 0; i < n; i++)
                 bad[i] = __builtin_sub_overflow(0, a[i], &rv[i]);
@@ -1249,12 +1249,12 @@ static int ev_unary(const node_t *nd, const ectx_t *x, dt_column_t *out) {
         if (bm_clear_bad(&R.valid, bad, n)) goto oom;
     }
 ok:
-    free(bad);
+    dt_free(bad);
     if (oa) dt_column_free(&A);
     *out = R;
     return 0;
 oom:
-    free(bad);
+    dt_free(bad);
     dt_column_free(&R);
     if (oa) dt_column_free(&A);
     return -ENOMEM;
@@ -1282,7 +1282,7 @@ static int ev_coalesce(const node_t *nd, const ectx_t *x, dt_column_t *out, bool
             R.valid[k] = A.valid[k] | B.valid[k];
     }
     if (nd->type == DT_STRING) {
-        R.offsets = malloc((size_t)(n + 1) * sizeof *R.offsets);
+        R.offsets = dt_alloc((size_t)(n + 1) * sizeof *R.offsets);
         if (!R.offsets) goto oom;
         R.offsets[0] = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -1290,7 +1290,7 @@ static int ev_coalesce(const node_t *nd, const ectx_t *x, dt_column_t *out, bool
             R.offsets[i + 1] = R.offsets[i] + s->offsets[i + 1] - s->offsets[i];
         }
         R.nbytes = (size_t)R.offsets[n];
-        if (!(R.values = malloc(R.nbytes + 1))) goto oom;
+        if (!(R.values = dt_alloc(R.nbytes + 1))) goto oom;
         for (int64_t i = 0; i < n; i++) {
             const dt_column_t *s = bm_get(A.valid, i) ? &A : &B;
             if (R.offsets[i + 1] > R.offsets[i])
@@ -1299,7 +1299,7 @@ static int ev_coalesce(const node_t *nd, const ectx_t *x, dt_column_t *out, bool
         }
     } else {
         size_t es = elem_size(nd->type);
-        if (!(R.values = malloc(n ? (size_t)n * es : 1))) goto oom;
+        if (!(R.values = dt_alloc(n ? (size_t)n * es : 1))) goto oom;
         if (es == 1) {
             const uint8_t *a = A.values, *b = B.values;
             uint8_t *r = R.values;
@@ -1353,7 +1353,7 @@ static int finish(dt_column_t *c) {
     for (int64_t i = 0; i < n; i++)
         any_null |= !bm_get(c->valid, i);
     if (!any_null) {
-        free(c->valid);
+        dt_free(c->valid);
         c->valid = NULL;
         return 0;
     }
@@ -1387,12 +1387,12 @@ static int col_copy(const dt_column_t *in, dt_column_t *out) {
     out->type = in->type;
     out->n = n;
     size_t vb = in->type == DT_STRING ? in->nbytes : (size_t)n * elem_size(in->type);
-    out->values = malloc(vb ? vb : 1);
+    out->values = dt_alloc(vb ? vb : 1);
     if (!out->values || bm_dup(in, &out->valid)) goto oom;
     if (vb) memcpy(out->values, in->values, vb);
     if (in->type == DT_STRING) {
         out->nbytes = in->nbytes;
-        out->offsets = malloc((size_t)(n + 1) * sizeof *out->offsets);
+        out->offsets = dt_alloc((size_t)(n + 1) * sizeof *out->offsets);
         if (!out->offsets) goto oom;
         out->offsets[0] = 0;
         if (n) memcpy(out->offsets, in->offsets, (size_t)(n + 1) * sizeof *out->offsets);
@@ -1470,25 +1470,25 @@ int dt_column_take(const dt_column_t *in, const int64_t *rows, int64_t n, dt_col
         }
     }
     if (in->type == DT_STRING) {
-        if (!(R.offsets = malloc((size_t)(n + 1) * sizeof *R.offsets))) goto oom;
+        if (!(R.offsets = dt_alloc((size_t)(n + 1) * sizeof *R.offsets))) goto oom;
         R.offsets[0] = 0;
         for (int64_t i = 0; i < n; i++)
             R.offsets[i + 1] = R.offsets[i] + in->offsets[rows[i] + 1] - in->offsets[rows[i]];
         R.nbytes = (size_t)R.offsets[n];
-        if (!(R.values = malloc(R.nbytes + 1))) goto oom;
+        if (!(R.values = dt_alloc(R.nbytes + 1))) goto oom;
         for (int64_t i = 0; i < n; i++)
             if (R.offsets[i + 1] > R.offsets[i])
                 memcpy((char *)R.values + R.offsets[i],
                        (const char *)in->values + in->offsets[rows[i]],
                        (size_t)(R.offsets[i + 1] - R.offsets[i]));
     } else if (in->type == DT_BOOL) {
-        if (!(R.values = malloc(n ? (size_t)n : 1))) goto oom;
+        if (!(R.values = dt_alloc(n ? (size_t)n : 1))) goto oom;
         const uint8_t *s = in->values;
         uint8_t *d = R.values;
         for (int64_t i = 0; i < n; i++)
             d[i] = s[rows[i]];
     } else {
-        if (!(R.values = malloc(n ? (size_t)n * 8 : 1))) goto oom;
+        if (!(R.values = dt_alloc(n ? (size_t)n * 8 : 1))) goto oom;
         const uint64_t *s = in->values;
         uint64_t *d = R.values;
         for (int64_t i = 0; i < n; i++)

@@ -84,7 +84,7 @@ static dagr_status_t total(dagr_dtable_t *t, int64_t *out, int bytes, const char
         for (int p = 0; p < t->nparts; p++)
             *out += cnt[p];
     }
-    free(cnt);
+    dt_free(cnt);
     return s;
 }
 
@@ -135,8 +135,8 @@ static dagr_task_result_t copy_task(const dagr_task_view_t *task) {
             rc = -ENOMEM;
     }
     if (rc) res = dt_task_fail_code(task, rc, DAGR_ERR_INTERNAL, "taking rows failed");
-    free(nulls);
-    free(sbytes);
+    dt_free(nulls);
+    dt_free(sbytes);
     dt_part_free(&p);
     return res;
 }
@@ -145,13 +145,13 @@ static const dagr_kernel_t copy_kernel = {"dtable_fetch_copy", copy_task, NULL, 
 static void rows_free(dagr_rows_t *r) {
     if (!r) return;
     for (int j = 0; j < r->ncols; j++) {
-        if (r->names) free(r->names[j]);
+        if (r->names) dt_free(r->names[j]);
         if (r->cols) dt_column_free(&r->cols[j]);
     }
-    free(r->names);
-    free(r->types);
-    free(r->cols);
-    free(r);
+    dt_free(r->names);
+    dt_free(r->types);
+    dt_free(r->cols);
+    dt_free(r);
 }
 
 /* The root's side: the gathered partitions (buf, each [int32 p, pad, int64 bytes, bytes
@@ -219,10 +219,10 @@ static dagr_status_t assemble(const dagr_dtable_t *t, const char *buf, size_t le
     }
     for (int k = 0; parts && k < np; k++)
         dt_part_free(&parts[k]);
-    free(parts);
-    free(src);
-    free(pbuf);
-    free(pbytes);
+    dt_free(parts);
+    dt_free(src);
+    dt_free(pbuf);
+    dt_free(pbytes);
     if (s != DAGR_OK) {
         rows_free(r);
         return s;
@@ -291,12 +291,12 @@ dagr_status_t dagr_dtable_fetch(dagr_dtable_t *t, int64_t k, int root, dagr_rows
         at += 16 + ((bytes[p] + 7) & ~(size_t)7);
     }
     for (int p = 0; p < np; p++)
-        free(bufs[p]);
-    free(bufs);
-    free(bytes);
-    free(cnt);
+        dt_free(bufs[p]);
+    dt_free(bufs);
+    dt_free(bytes);
+    dt_free(cnt);
     if (s != DAGR_OK) {
-        free(pack);
+        dt_free(pack);
         return s;
     }
     int len = (int)mine, *lens = NULL, *displs = NULL;
@@ -333,10 +333,10 @@ dagr_status_t dagr_dtable_fetch(dagr_dtable_t *t, int64_t k, int root, dagr_rows
         s = DAGR_ERR(total > INT_MAX ? DAGR_ERR_UNSUPPORTED : DAGR_ERR_NOMEM,
                      "fetch: %lld bytes to gather on one rank (2 GiB at most)", (long long)total);
     }
-    free(pack);
-    free(all);
-    free(lens);
-    free(displs);
+    dt_free(pack);
+    dt_free(all);
+    dt_free(lens);
+    dt_free(displs);
     return dt_agree(ctx, s);
 }
 
@@ -458,7 +458,7 @@ dagr_status_t dagr_dtable_print(dagr_dtable_t *t, int64_t k, FILE *f) {
         fputc('\n', f);
     }
     fprintf(f, "(%lld of %lld rows)\n", (long long)r->n, (long long)t->known_rows);
-    free(w);
+    dt_free(w);
     dagr_rows_free(&r);
     return DAGR_OK;
 }

@@ -92,17 +92,10 @@ static const char *op_name(int op) {
     return op >= 0 && op <= DAGR_AGG_COUNT_DISTINCT ? names[op] : "?";
 }
 
-/* Big arrays ask for transparent huge pages (dt_huge_hint). */
-static void *big_malloc(size_t n) {
-    void *p = malloc(n);
-    if (p) dt_huge_hint(p, n);
-    return p;
-}
-
 /* Zeroed after the hint, so that the zeroing's first touch takes huge pages (calloc may
  * zero memory before the hint could come). */
 static void *big_calloc(size_t n, size_t size) {
-    void *p = big_malloc(n * size);
+    void *p = dt_alloc(n * size);
     if (p) memset(p, 0, n * size);
     return p;
 }
@@ -126,9 +119,9 @@ typedef struct gtab {
 } gtab_t;
 
 static void gt_free(gtab_t *g) {
-    free(g->slot);
-    free(g->ghash);
-    free(g->rep);
+    dt_free(g->slot);
+    dt_free(g->ghash);
+    dt_free(g->rep);
     memset(g, 0, sizeof *g);
 }
 
@@ -148,8 +141,8 @@ static int gt_init(gtab_t *g, const dt_column_t *cols, int nkeys, const int *key
         g->mask = g->mask * 2 + 1;
     g->gcap = nmax;
     g->slot = big_calloc(g->mask + 1, sizeof *g->slot);
-    g->ghash = big_malloc(((size_t)nmax + 1) * sizeof *g->ghash);
-    g->rep = big_malloc(((size_t)nmax + 1) * sizeof *g->rep);
+    g->ghash = dt_alloc(((size_t)nmax + 1) * sizeof *g->ghash);
+    g->rep = dt_alloc(((size_t)nmax + 1) * sizeof *g->rep);
     if (!g->slot || !g->ghash || !g->rep) {
         gt_free(g);
         return -ENOMEM;
@@ -168,7 +161,7 @@ static int gt_grow(gtab_t *g) {
             s = (s + 1) & mask;
         slot[s] = (h >> 32 << 32) | (uint64_t)(k + 1);
     }
-    free(g->slot);
+    dt_free(g->slot);
     g->slot = slot;
     g->mask = mask;
     return 0;
@@ -243,7 +236,7 @@ enum { HCHUNK = 4096 }; /* rows hashed at a time (a multiple of 8: bitmaps stay 
 static int group_rows(const dt_column_t *cols, int nkeys, const int *keys, int64_t n,
                       int64_t expect, gtab_t *g, uint32_t **gid) {
     uint64_t h[HCHUNK];
-    *gid = big_malloc(((size_t)n + 1) * sizeof **gid);
+    *gid = dt_alloc(((size_t)n + 1) * sizeof **gid);
     int rc = *gid ? gt_init(g, cols, nkeys, keys, n, expect < n ? expect : n) : -ENOMEM;
     for (int64_t i0 = 0; rc == 0 && i0 < n; i0 += HCHUNK) {
         int64_t m = n - i0 < HCHUNK ? n - i0 : HCHUNK;
@@ -253,7 +246,7 @@ static int group_rows(const dt_column_t *cols, int nkeys, const int *keys, int64
         if (rc) gt_free(g);
     }
     if (rc) {
-        free(*gid);
+        dt_free(*gid);
         *gid = NULL;
     }
     return rc;
@@ -294,7 +287,7 @@ static int take_or_null(const dt_column_t *c, const int64_t *best, int64_t ng, d
         any |= best[g] < 0;
     }
     int rc = dt_column_take(c, rows, ng, out);
-    free(rows);
+    dt_free(rows);
     for (int64_t g = 0; rc == 0 && any && g < ng; g++)
         if (best[g] < 0) rc = col_null(out, g);
     if (rc) dt_column_free(out);
@@ -357,11 +350,11 @@ static int raw_states(const gb_agg_t *a, const dt_column_t *c, const uint32_t *g
     state_types(a, sty);
     int rc = 0;
     if (a->op == DAGR_AGG_MIN || a->op == DAGR_AGG_MAX) {
-        int64_t *best = big_malloc(((size_t)ng + 1) * sizeof *best);
+        int64_t *best = dt_alloc(((size_t)ng + 1) * sizeof *best);
         if (!best) return -ENOMEM;
         minmax_rows(c, gid, n, a->op == DAGR_AGG_MAX, ng, best);
         rc = take_or_null(c, best, ng, &st[0]);
-        free(best);
+        dt_free(best);
         return rc;
     }
     for (int k = 0; k < ns && rc == 0; k++)
@@ -419,7 +412,7 @@ static int raw_states(const gb_agg_t *a, const dt_column_t *c, const uint32_t *g
             lo[g] = (int64_t)(uint64_t)s[g];
             hi[g] = (int64_t)(s[g] >> 64);
         }
-        free(s);
+        dt_free(s);
     }
     return 0;
 }
@@ -436,9 +429,9 @@ typedef struct gb_plan {
 } gb_plan_t;
 
 static void plan_free(gb_plan_t *pl) {
-    free(pl->aggs);
-    free(pl->rnames);
-    free(pl->rtypes);
+    dt_free(pl->aggs);
+    dt_free(pl->rnames);
+    dt_free(pl->rtypes);
 }
 
 static bool plan_read(const dagr_task_view_t *task, gb_plan_t *pl) {
@@ -456,7 +449,7 @@ static bool plan_read(const dagr_task_view_t *task, gb_plan_t *pl) {
     for (int a = 0; a < pl->h.naggs; a++)
         dt_argr_get(&r, &pl->aggs[a], sizeof pl->aggs[a]);
     if (!dt_argr_schema(&r, &pl->rncols, &pl->rnames, &pl->rtypes)) {
-        free(pl->aggs);
+        dt_free(pl->aggs);
         pl->aggs = NULL;
         return false;
     }
@@ -502,7 +495,7 @@ static int route_rows(const dt_column_t *cols, int64_t n, int nk, int nout, uint
     int idx[GB_MAX_KEYS];
     for (int k = 0; k < nk; k++)
         idx[k] = k;
-    if (!(*dest = malloc(((size_t)n + 1) * sizeof **dest))) return -ENOMEM;
+    if (!(*dest = dt_alloc(((size_t)n + 1) * sizeof **dest))) return -ENOMEM;
     uint64_t h[HCHUNK];
     for (int64_t i0 = 0; i0 < n; i0 += HCHUNK) {
         int64_t m = n - i0 < HCHUNK ? n - i0 : HCHUNK;
@@ -567,7 +560,7 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
     for (int64_t k = 0; k < g.ng; k++)
         dest[k] = dt_route_of(g.ghash[k], (uint32_t)nout);
     bool wrote = dt_scatter(task, 1, nout, ncol, names, out, g.ng, dest);
-    free(dest);
+    dt_free(dest);
     if (!wrote) goto done;
     for (int j = 0; j < ncol; j++)
         dt_column_free(&out[j]);
@@ -582,7 +575,7 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         gtab_t d;
         uint32_t *did;
         if ((rc = group_rows(in.cols, nk + 1, pk, n, 1 << 14, &d, &did))) goto done;
-        free(did);
+        dt_free(did);
         const dt_column_t *v = &in.cols[ag->col];
         int64_t m = 0;
         for (int64_t r = 0; r < d.ng; r++)
@@ -599,7 +592,7 @@ static dagr_task_result_t partial_task(const dagr_task_view_t *task) {
         bool w = false;
         if ((rc = route_rows(out, m, nk, nout, &pdest)) == 0) {
             w = dt_scatter(task, 1 + (1 + ag->dist) * nout, nout, nk + 1, pn, out, m, pdest);
-            free(pdest);
+            dt_free(pdest);
         }
         for (int k = 0; k <= nk; k++)
             dt_column_free(&out[k]);
@@ -611,11 +604,11 @@ done:
     for (int j = 0; out && j < ncol; j++)
         dt_column_free(&out[j]);
     gt_free(&g);
-    free(gid);
-    free(out);
-    free(names);
-    free(sbuf);
-    free(kt);
+    dt_free(gid);
+    dt_free(out);
+    dt_free(names);
+    dt_free(sbuf);
+    dt_free(kt);
     dt_part_free(&in);
     plan_free(&pl);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
@@ -629,11 +622,11 @@ static const dagr_kernel_t partial_kernel = {"dtable_groupby_partial", partial_t
 static int merge_states(const gb_agg_t *a, const dt_column_t *st, const uint32_t *gid, int64_t n,
                         int64_t ng, dt_column_t *res) {
     if (a->op == DAGR_AGG_MIN || a->op == DAGR_AGG_MAX) {
-        int64_t *best = big_malloc(((size_t)ng + 1) * sizeof *best);
+        int64_t *best = dt_alloc(((size_t)ng + 1) * sizeof *best);
         if (!best) return -ENOMEM;
         minmax_rows(&st[0], gid, n, a->op == DAGR_AGG_MAX, ng, best);
         int rc = take_or_null(&st[0], best, ng, res);
-        free(best);
+        dt_free(best);
         return rc;
     }
     dt_type_t rty = result_type(a->op, (dt_type_t)a->type);
@@ -680,8 +673,8 @@ static int merge_states(const gb_agg_t *a, const dt_column_t *st, const uint32_t
         }
     }
 out:
-    free(cnt);
-    free(si);
+    dt_free(cnt);
+    dt_free(si);
     if (rc) dt_column_free(res);
     return rc;
 }
@@ -693,7 +686,7 @@ static int concat_col(const dt_part_t *parts, int np, int j, dt_type_t ty, dt_co
     for (int p = 0; p < np; p++)
         src[p] = &parts[p].cols[j];
     int rc = dt_column_concat(src, np, ty, out);
-    free(src);
+    dt_free(src);
     return rc;
 }
 
@@ -755,7 +748,7 @@ static int count_pairs(const gtab_t *g, const dt_column_t *D, int nk, dt_column_
         }
         if (rc) dt_column_free(res);
     }
-    free(did);
+    dt_free(did);
     gt_free(&d);
     return rc;
 }
@@ -830,11 +823,11 @@ done:
     for (int p = 0; p < nv; p++)
         dt_part_free(&parts[p]);
     gt_free(&g);
-    free(gid);
-    free(parts);
-    free(ptypes);
-    free(C);
-    free(res);
+    dt_free(gid);
+    dt_free(parts);
+    dt_free(ptypes);
+    dt_free(C);
+    dt_free(res);
     plan_free(&pl);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
@@ -929,8 +922,8 @@ static dagr_status_t insert_tasks(dagr_dtable_t *t, const gb_plan_t *pl, const d
     }
     for (int d = 0; bk && d <= nd; d++)
         if (bk[d]) dt_buckets_free(t, nout, bk[d]);
-    free(bk);
-    free(acc);
+    dt_free(bk);
+    dt_free(acc);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&r);
         return s;
@@ -1001,10 +994,10 @@ dagr_status_t dagr_dtable_groupby_agg(dagr_dtable_t *t, int nkeys, const char *c
     }
     if (s == DAGR_OK) s = insert_tasks(t, &pl, args, rnames, out);
     for (int j = 0; rnames && j < pl.rncols; j++)
-        free(rnames[j]);
-    free(rnames);
-    free(pl.aggs);
-    free(pl.rtypes);
-    free(args);
+        dt_free(rnames[j]);
+    dt_free(rnames);
+    dt_free(pl.aggs);
+    dt_free(pl.rtypes);
+    dt_free(args);
     return s;
 }

@@ -87,7 +87,7 @@ static int path_exists(hid_t loc, const char *name) {
         *slash = '/';
         c = slash;
     }
-    free(p);
+    dt_free(p);
     return r;
 }
 
@@ -119,10 +119,10 @@ typedef struct local_col {
 
 static void local_free(local_col_t *lc, int ncols) {
     for (int j = 0; lc && j < ncols; j++) {
-        free(lc[j].values);
-        free(lc[j].valid);
+        dt_free(lc[j].values);
+        dt_free(lc[j].valid);
     }
-    free(lc);
+    dt_free(lc);
 }
 
 /* A gather task's arguments: pointers into the memory of the rank that runs it (every rank
@@ -162,7 +162,7 @@ static dagr_task_result_t gather_task(const dagr_task_view_t *task) {
         int64_t n = v.nrows;
         local_col_t *lc = &a.lc[j];
         if (ty == DT_STRING) {
-            char *sb = malloc(c->nbytes + (size_t)n + 1);
+            char *sb = dt_alloc(c->nbytes + (size_t)n + 1);
             if (!sb) {
                 dt_task_fail_code(task, -ENOMEM, 0, NULL);
                 ok = false;
@@ -418,7 +418,7 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
     }
     for (int j = 0; j < nc; j++)
         if (!has_null[j]) {
-            free(lc[j].valid); /* no null anywhere: no validity dataset */
+            dt_free(lc[j].valid); /* no null anywhere: no validity dataset */
             lc[j].valid = NULL;
         }
 
@@ -452,12 +452,12 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
     }
     local_free(lc, nc);
     for (size_t k = 0; strs && k < (size_t)np * nc; k++)
-        free(strs[k]);
-    free(strs);
-    free(pnull);
-    free(cnt);
-    free(start);
-    free(has_null);
+        dt_free(strs[k]);
+    dt_free(strs);
+    dt_free(pnull);
+    dt_free(cnt);
+    dt_free(start);
+    dt_free(has_null);
     return s;
 }
 
@@ -485,7 +485,7 @@ static herr_t add_name(hid_t g, const char *name, const H5L_info_t *info, void *
     if (oi.type != H5O_TYPE_DATASET) return 0;
     if (a->n == a->cap) {
         int cap = a->cap ? 2 * a->cap : 16;
-        char **v = realloc(a->v, (size_t)cap * sizeof *v);
+        char **v = dt_realloc(a->v, (size_t)cap * sizeof *v);
         if (!v) return a->oom = true, -1;
         a->v = v;
         a->cap = cap;
@@ -520,7 +520,7 @@ static dagr_status_t column_names(hid_t g, const char *path, const char *group, 
             if (!a->v) a->oom = true;
             H5Dvlen_reclaim(str, sp, H5P_DEFAULT, v);
         }
-        free(v);
+        dt_free(v);
         if (str >= 0) H5Tclose(str);
         if (sp >= 0) H5Sclose(sp);
         if (at >= 0) H5Aclose(at);
@@ -540,7 +540,7 @@ static dagr_status_t column_names(hid_t g, const char *path, const char *group, 
             for (int m = 0; m < a->n && !companion; m++)
                 companion = strlen(a->v[m]) == l - 6 && strncmp(a->v[m], a->v[k], l - 6) == 0;
         if (companion)
-            free(a->v[k]);
+            dt_free(a->v[k]);
         else
             a->v[w++] = a->v[k];
     }
@@ -646,8 +646,8 @@ static dagr_status_t inspect(hid_t file, const char *path, const char *group, co
         }
     }
     for (int k = 0; k < a.n; k++)
-        free(a.v[k]);
-    free(a.v);
+        dt_free(a.v[k]);
+    dt_free(a.v);
     H5Gclose(g);
     *cols = c;
     *ncols = c ? a.n : 0;
@@ -742,7 +742,7 @@ static dagr_status_t read_column(const dagr_dtable_t *t, const col_info_t *c, co
                         memcpy(ptr[i], f, l);
                         ptr[i][l] = '\0';
                     }
-                    free(fixed);
+                    dt_free(fixed);
                     if (mt >= 0) H5Tclose(mt);
                 } else if (ft >= 0) {
                     e = H5Dread(d, str, ms, fs, dxpl, ptr);
@@ -754,7 +754,7 @@ static dagr_status_t read_column(const dagr_dtable_t *t, const col_info_t *c, co
             size_t bytes = 0;
             for (int64_t i = 0; e >= 0 && i < local; i++)
                 bytes += ptr[i] ? strlen(ptr[i]) : 0;
-            rc->values = e >= 0 ? malloc(bytes + 1) : NULL;
+            rc->values = e >= 0 ? dt_alloc(bytes + 1) : NULL;
             if (e >= 0 && !rc->values) {
                 e = -1;
                 s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
@@ -769,8 +769,8 @@ static dagr_status_t read_column(const dagr_dtable_t *t, const col_info_t *c, co
             }
             if (ptr) {
                 for (int64_t i = 0; i < local; i++)
-                    free(ptr[i]); /* HDF5 1.10 allocates vlen strings with malloc */
-                free(ptr);
+                    dt_free(ptr[i]); /* HDF5 1.10 allocates vlen strings with malloc */
+                dt_free(ptr);
             }
         }
         if (ms >= 0) H5Sclose(ms);
@@ -869,7 +869,7 @@ dagr_status_t dagr_dtable_load(dagr_ctx_t *ctx, const char *path, const char *gr
                 if (any && !col->valid) s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
             }
             if (types[j] == DT_STRING) {
-                col->offsets = malloc(((size_t)n + 1) * sizeof *col->offsets);
+                col->offsets = dt_alloc(((size_t)n + 1) * sizeof *col->offsets);
                 if (!col->offsets) {
                     s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
                     break;
@@ -902,25 +902,25 @@ dagr_status_t dagr_dtable_load(dagr_ctx_t *ctx, const char *path, const char *gr
     s = dt_agree(ctx, s);
     for (int p = 0; lp && p < np; p++) {
         for (int j = 0; lp[p].cols && j < ncols; j++) {
-            free(lp[p].cols[j].valid);
-            free(lp[p].cols[j].offsets);
+            dt_free(lp[p].cols[j].valid);
+            dt_free(lp[p].cols[j].offsets);
         }
-        free(lp[p].cols);
+        dt_free(lp[p].cols);
     }
     for (int j = 0; rc && j < ncols; j++) {
-        free(rc[j].values);
-        free(rc[j].offs);
-        free(rc[j].valid);
+        dt_free(rc[j].values);
+        dt_free(rc[j].offs);
+        dt_free(rc[j].valid);
     }
     for (int j = 0; cols && j < ncols; j++)
-        free(cols[j].name);
-    free(cols);
-    free(rc);
-    free(lp);
-    free(start);
-    free(cnt);
-    free(types);
-    free(names);
+        dt_free(cols[j].name);
+    dt_free(cols);
+    dt_free(rc);
+    dt_free(lp);
+    dt_free(start);
+    dt_free(cnt);
+    dt_free(types);
+    dt_free(names);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&t);
         return s;

@@ -25,14 +25,6 @@
 
 #define JOIN_MAX_KEYS 64 /* dt_route_hash's limit */
 
-/* malloc for the big arrays (result columns, pairs, hash tables): they ask for transparent
- * huge pages, faulting once per 2 MB instead of per 4 KB (dt_huge_hint). */
-static void *big_malloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (p) dt_huge_hint(p, n);
-    return p;
-}
-
 void dagr_join_opts_init(dagr_join_opts_t *o) {
     if (!o) return;
     o->kind = DAGR_JOIN_INNER;
@@ -87,137 +79,126 @@ static void copy_bits(uint8_t *dst, int64_t k, const uint8_t *src, int64_t n) {
     }
 }
 
-/* The segments one after another into *out, a new column of type (owned). 0 or -ENOMEM. */
-static int gather(dt_type_t type, const seg_t *segs, int ns, dt_column_t *out) {
-    int64_t n = 0;
-    bool maybe_null = false;
+/* What the result's layout needs of the segments one after another, before gather_into
+ * fills them in: whether a row is null, and (strings) their bytes. */
+static void gather_measure(dt_type_t type, const seg_t *segs, int ns, bool *nulls, size_t *sbytes) {
+    bool nul = false;
+    size_t sb = 0;
     for (int s = 0; s < ns; s++) {
-        n += segs[s].n;
-        if (segs[s].n > 0) maybe_null |= !segs[s].src || segs[s].src->valid || segs[s].missing;
-    }
-    dt_column_t R = {.type = type, .n = n};
-    if (maybe_null) {
-        size_t vb = ((size_t)n + 7) / 8 + 1;
-        if (!(R.valid = big_malloc(vb))) goto oom;
-        memset(R.valid, 0, vb);
-    }
-    if (type == DT_STRING) {
-        if (!(R.offsets = big_malloc(((size_t)n + 1) * sizeof *R.offsets))) goto oom;
-        int64_t *off = R.offsets, at = 0, k = 0;
-        off[0] = 0;
-        for (int s = 0; s < ns; s++) {
-            const seg_t *g = &segs[s];
-            const int64_t *so = g->src ? g->src->offsets : NULL;
-            if (g->ident) {
-                for (int64_t i = 0; i < g->n; i++, k++)
-                    off[k + 1] = at + so[i + 1];
-                at += so[g->n];
-                continue;
-            }
-            for (int64_t i = 0; i < g->n; i++, k++) {
-                int64_t r = g->rows ? g->rows[i] : -1;
-                if (so && r >= 0) at += so[r + 1] - so[r];
-                off[k + 1] = at;
+        const seg_t *g = &segs[s];
+        const dt_column_t *c = g->src;
+        if (g->n == 0) continue;
+        if (!c) {
+            nul = true;
+            continue;
+        }
+        if (!nul && (c->valid || g->missing)) {
+            for (int64_t i = 0; i < g->n && !nul; i++) {
+                int64_t r = g->ident ? i : g->rows[i];
+                nul = r < 0 || !dt_valid(c, r);
             }
         }
-        R.nbytes = (size_t)at;
-        if (!(R.values = big_malloc(R.nbytes + 1))) goto oom;
-        char *d = R.values;
-        k = 0;
-        for (int s = 0; s < ns; s++) {
-            const seg_t *g = &segs[s];
-            if (!g->src) {
-                k += g->n;
-                continue;
-            }
-            const int64_t *so = g->src->offsets;
-            const char *sv = g->src->values;
-            if (g->ident) {
-                if (so[g->n] > 0) memcpy(d + off[k], sv, (size_t)so[g->n]);
-                k += g->n;
-                continue;
-            }
-            for (int64_t i = 0; i < g->n; i++, k++) {
-                int64_t r = g->rows[i];
-                if (r >= 0 && off[k + 1] > off[k])
-                    memcpy(d + off[k], sv + so[r], (size_t)(off[k + 1] - off[k]));
-            }
+        if (type != DT_STRING) continue;
+        const int64_t *so = c->offsets;
+        if (g->ident) {
+            sb += (size_t)(so[g->n] - so[0]);
+            continue;
         }
-    } else if (type == DT_BOOL) {
-        if (!(R.values = big_malloc((size_t)n))) goto oom;
-        uint8_t *d = R.values;
-        for (int s = 0; s < ns; s++) {
-            const seg_t *g = &segs[s];
-            if (!g->src) {
-                memset(d, 0, (size_t)g->n);
-            } else if (g->ident) {
-                memcpy(d, g->src->values, (size_t)g->n);
+        for (int64_t i = 0; i < g->n; i++)
+            if (g->rows[i] >= 0) sb += (size_t)(so[g->rows[i] + 1] - so[g->rows[i]]);
+    }
+    *nulls = nul;
+    *sbytes = sb;
+}
+
+/* The segments one after another into R, a column placed in a partition (dt_part_place) as
+ * gather_measure measured them. */
+static void gather_into(const seg_t *segs, int ns, dt_column_t *R) {
+    int64_t k = 0;
+    if (R->type == DT_STRING) R->offsets[0] = 0;
+    for (int s = 0; s < ns; k += segs[s].n, s++) {
+        const seg_t *g = &segs[s];
+        const dt_column_t *c = g->src;
+        const int64_t *rows = g->rows;
+        if (R->valid && c) { /* a missing source leaves its rows' bits 0: null */
+            if (g->ident) {
+                copy_bits(R->valid, k, c->valid, g->n);
             } else {
-                const uint8_t *v = g->src->values;
-                for (int64_t i = 0; i < g->n; i++)
-                    d[i] = g->rows[i] >= 0 ? v[g->rows[i]] : 0;
+                for (int64_t i = 0; i < g->n; i++) {
+                    unsigned v = rows[i] >= 0 && dt_valid(c, rows[i]);
+                    R->valid[(k + i) >> 3] |= (uint8_t)(v << ((k + i) & 7));
+                }
             }
-            d += g->n;
         }
-    } else { /* int64, float64, timestamp: 8 bytes, copied as such */
-        if (!(R.values = big_malloc((size_t)n * 8))) goto oom;
-        uint64_t *d = R.values;
-        for (int s = 0; s < ns; s++) {
-            const seg_t *g = &segs[s];
-            const int64_t *rows = g->rows;
-            if (!g->src) {
-                memset(d, 0, (size_t)g->n * 8);
-            } else if (g->ident) {
-                memcpy(d, g->src->values, (size_t)g->n * 8);
-            } else if (g->missing) {
-                const uint64_t *v = g->src->values;
+        if (R->type == DT_STRING) {
+            int64_t *off = R->offsets + k, at = off[0];
+            char *d = R->values;
+            if (!c) {
+                for (int64_t i = 0; i < g->n; i++)
+                    off[i + 1] = at;
+                continue;
+            }
+            const int64_t *so = c->offsets;
+            const char *sv = c->values;
+            if (g->ident) {
+                int64_t base = so[0];
+                if (so[g->n] > base) memcpy(d + at, sv + base, (size_t)(so[g->n] - base));
+                for (int64_t i = 0; i < g->n; i++)
+                    off[i + 1] = at + so[i + 1] - base;
+                continue;
+            }
+            for (int64_t i = 0; i < g->n; i++) {
+                int64_t r = rows[i], l = r >= 0 ? so[r + 1] - so[r] : 0;
+                if (l > 0) memcpy(d + at, sv + so[r], (size_t)l);
+                off[i + 1] = at += l;
+            }
+        } else if (R->type == DT_BOOL) {
+            uint8_t *d = (uint8_t *)R->values + k;
+            const uint8_t *v = c ? c->values : NULL;
+            if (!c)
+                memset(d, 0, (size_t)g->n);
+            else if (g->ident)
+                memcpy(d, v, (size_t)g->n);
+            else
                 for (int64_t i = 0; i < g->n; i++)
                     d[i] = rows[i] >= 0 ? v[rows[i]] : 0;
-            } else {
-                const uint64_t *v = g->src->values;
+        } else { /* int64, float64, timestamp: 8 bytes, copied as such */
+            uint64_t *d = (uint64_t *)R->values + k;
+            const uint64_t *v = c ? c->values : NULL;
+            if (!c)
+                memset(d, 0, (size_t)g->n * 8);
+            else if (g->ident)
+                memcpy(d, v, (size_t)g->n * 8);
+            else if (g->missing)
+                for (int64_t i = 0; i < g->n; i++)
+                    d[i] = rows[i] >= 0 ? v[rows[i]] : 0;
+            else
                 for (int64_t i = 0; i < g->n; i++)
                     d[i] = v[rows[i]];
-            }
-            d += g->n;
         }
     }
-    if (R.valid) {
-        int64_t k = 0;
-        uint8_t *bm = R.valid;
-        for (int s = 0; s < ns; s++) {
-            const seg_t *g = &segs[s];
-            if (!g->src) {
-                k += g->n; /* zeroed: already null */
-                continue;
-            }
-            const dt_column_t *c = g->src;
-            if (g->ident) {
-                copy_bits(bm, k, c->valid, g->n);
-                k += g->n;
-                continue;
-            }
-            for (int64_t i = 0; i < g->n; i++, k++) {
-                int64_t r = g->rows[i];
-                unsigned v = r >= 0 && dt_valid(c, r);
-                bm[k >> 3] |= (uint8_t)(v << (k & 7));
-            }
-        }
-        /* No bitmap when every row turned out valid (column.h's convention). */
-        bool all = true;
-        for (int64_t b = 0; all && b < n / 8; b++)
-            all = bm[b] == 0xff;
-        for (int64_t i = n / 8 * 8; all && i < n; i++)
-            all = bm[i >> 3] >> (i & 7) & 1;
-        if (all) {
-            free(R.valid);
-            R.valid = NULL;
-        }
-    }
-    *out = R;
-    return 0;
-oom:
-    dt_column_free(&R);
-    return -ENOMEM;
+}
+
+/* Writes output i of a task: ncols columns (types in cols[j].type) of n rows, column j the
+ * segments segs(j) (ns(j) of them) one after another, gathered straight into the partition.
+ * seg_of fills segs with column j's and returns how many; segs has room for the most any
+ * column has. On failure fails the task and returns false. */
+typedef int (*seg_fn)(const void *ctx, int j, seg_t *segs);
+static bool write_gathered(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
+                           dt_column_t *cols, int64_t n, seg_fn seg_of, const void *ctx,
+                           seg_t *segs) {
+    bool *nulls = malloc(((size_t)ncols + 1) * sizeof *nulls);
+    size_t *sbytes = malloc(((size_t)ncols + 1) * sizeof *sbytes);
+    bool ok = nulls && sbytes;
+    if (!ok) dt_task_fail_code(task, -ENOMEM, 0, NULL);
+    for (int j = 0; ok && j < ncols; j++)
+        gather_measure(cols[j].type, segs, seg_of(ctx, j, segs), &nulls[j], &sbytes[j]);
+    if (ok) ok = dt_task_place(task, i, ncols, names, cols, n, nulls, sbytes);
+    for (int j = 0; ok && j < ncols; j++)
+        gather_into(segs, seg_of(ctx, j, segs), &cols[j]);
+    dt_free(nulls);
+    dt_free(sbytes);
+    return ok;
 }
 
 /* ---- the hash table over the right rows ---- */
@@ -268,7 +249,7 @@ static bool table_fast(const dt_column_t *cols, const int *rkeys, int nkeys) {
 /* Fills t (slots: table_cap(n) entries, next: n, mask set) with the n right rows of cols
  * (keys rkeys). Rows with a null key are left out (they match nothing). 0 or -ENOMEM. */
 static int table_fill(table_t *t, const dt_column_t *cols, const int *rkeys, int nkeys, int64_t n) {
-    uint64_t *h = big_malloc(((size_t)n + 1) * sizeof *h);
+    uint64_t *h = dt_alloc(((size_t)n + 1) * sizeof *h);
     if (!h) return -ENOMEM;
     t->fast = table_fast(cols, rkeys, nkeys);
     for (uint64_t s = 0; s <= t->mask; s++)
@@ -300,7 +281,7 @@ static int table_fill(table_t *t, const dt_column_t *cols, const int *rkeys, int
             }
         }
     }
-    free(h);
+    dt_free(h);
     return 0;
 }
 
@@ -310,16 +291,16 @@ static int table_build(table_t *t, const dt_column_t *cols, const int *rkeys, in
     uint64_t cap = table_cap(n);
     t->mask = cap - 1;
     t->owned = true;
-    t->slots = big_malloc(cap * sizeof *t->slots);
-    t->next = big_malloc(((size_t)n + 1) * sizeof *t->next);
+    t->slots = dt_alloc(cap * sizeof *t->slots);
+    t->next = dt_alloc(((size_t)n + 1) * sizeof *t->next);
     if (!t->slots || !t->next) return -ENOMEM;
     return table_fill(t, cols, rkeys, nkeys, n);
 }
 
 static void table_free(table_t *t) {
     if (!t->owned) return;
-    free(t->slots);
-    free(t->next);
+    dt_free(t->slots);
+    dt_free(t->next);
 }
 
 /* A hash table in a handle (a broadcast's build task writes one per rank; the probe tasks of
@@ -347,7 +328,7 @@ static bool ht_view(const void *buf, size_t bytes, int64_t nrows, table_t *t, vo
         return false;
     const char *p = buf;
     if ((uintptr_t)p % 8) {
-        if (!(*copy = malloc(bytes))) return false;
+        if (!(*copy = dt_alloc(bytes))) return false;
         memcpy(*copy, buf, bytes);
         p = *copy;
     }
@@ -371,11 +352,11 @@ static int pairs_grow(pairs_t *p, int64_t need) {
     int64_t cap = p->cap ? p->cap : 1024;
     while (cap < need)
         cap *= 2;
-    int64_t *l = realloc(p->l, (size_t)cap * sizeof *l);
+    int64_t *l = dt_realloc(p->l, (size_t)cap * sizeof *l);
     if (!l) return -ENOMEM;
     p->l = l;
     dt_huge_hint(l, (size_t)cap * sizeof *l);
-    int64_t *r = realloc(p->r, (size_t)cap * sizeof *r);
+    int64_t *r = dt_realloc(p->r, (size_t)cap * sizeof *r);
     if (!r) return -ENOMEM;
     p->r = r;
     dt_huge_hint(r, (size_t)cap * sizeof *r);
@@ -515,13 +496,28 @@ static int right_columns(const dt_part_t *Rp, int nr, int rcols, dt_column_t *rc
             if (Rp[p].nrows > 0) srcs[m++] = &Rp[p].cols[j];
         code = dt_column_concat(srcs, m, srcs[0]->type, &rc[j]);
     }
-    free(srcs);
+    dt_free(srcs);
     return code;
 }
 
 /* A broadcast's build task, one per rank holding left partitions: every right partition into
  * one (output 0) and the hash table over its rows (output 1), which that rank's probe tasks
  * share. Args: header (nl 0), keys, the right table's schema. */
+/* seg_fn over build_task's inputs: column j of every input with rows, whole. */
+typedef struct build_segs {
+    const dt_part_t *in;
+    int nr;
+} build_segs_t;
+
+static int build_seg(const void *ctx, int j, seg_t *segs) {
+    const build_segs_t *b = ctx;
+    int ns = 0;
+    for (int p = 0; p < b->nr; p++)
+        if (b->in[p].nrows > 0)
+            segs[ns++] = (seg_t){&b->in[p].cols[j], NULL, b->in[p].nrows, false, true};
+    return ns;
+}
+
 static dagr_task_result_t build_task(const dagr_task_view_t *task) {
     dt_argr_t ar;
     join_hdr_t a;
@@ -535,49 +531,103 @@ static dagr_task_result_t build_task(const dagr_task_view_t *task) {
     dt_type_t keytypes[JOIN_MAX_KEYS];
     for (int k = 0; k < a.nkeys; k++)
         keytypes[k] = rtypes[rkeys[k]];
-    int nviewed = 0, code = 0;
-    bool owned = false, ok = false;
+    int nviewed = 0;
+    bool ok = false;
     int64_t nright = 0;
-    table_t t = {0};
     dt_part_t *in = calloc((size_t)a.nr + 1, sizeof *in);
     dt_column_t *rc = calloc((size_t)rnc + 1, sizeof *rc);
-    if (!in || !rc) {
-        code = -ENOMEM;
-        goto fail;
+    seg_t *segs = malloc(((size_t)a.nr + 1) * sizeof *segs);
+    if (!in || !rc || !segs) {
+        dt_task_fail_code(task, -ENOMEM, 0, NULL);
+        goto out;
     }
     for (; nviewed < a.nr; nviewed++)
         if (!dt_task_view(task, nviewed, &in[nviewed]) ||
             !part_ok(task, &in[nviewed], rnc, rkeys, a.nkeys, keytypes, "right"))
             goto out;
-    if ((code = right_columns(in, a.nr, rnc, rc, &owned, &nright))) goto fail;
-    for (int j = 0; nright == 0 && j < rnc; j++)
+    for (int p = 0; p < a.nr; p++) {
+        nright += in[p].nrows;
+        for (int j = 0; in[p].nrows > 0 && j < rnc; j++)
+            if (in[p].cols[j].type != rtypes[j]) {
+                dagr_task_fail(
+                    task, DAGR_ERR_FORMAT, "join: a right partition's column '%s' is %s, not %s",
+                    in[p].names[j], dt_type_name(in[p].cols[j].type), dt_type_name(rtypes[j]));
+                goto out;
+            }
+    }
+    /* The right rows, gathered straight into output a.nr; rc then views them there. */
+    for (int j = 0; j < rnc; j++)
         rc[j].type = rtypes[j];
-    if (!dt_task_write(task, a.nr, rnc, rnames, rc)) goto out;
-    if ((code = table_build(&t, rc, rkeys, a.nkeys, nright))) goto fail;
-    size_t bytes = ht_bytes(nright, t.mask + 1);
-    if (dagr_task_resize(task, a.nr + 1, bytes) != DAGR_OK) goto out;
-    ht_hdr_t h = {HT_MAGIC, t.fast, nright, t.mask + 1, 0};
+    build_segs_t bs = {in, a.nr};
+    if (!write_gathered(task, a.nr, rnc, rnames, rc, nright, build_seg, &bs, segs)) goto out;
+    /* The table, filled in place in output a.nr + 1. */
+    uint64_t cap = table_cap(nright);
+    if (dagr_task_resize(task, a.nr + 1, ht_bytes(nright, cap)) != DAGR_OK) goto out;
     char *p = task->buf[a.nr + 1];
+    ht_hdr_t h = {HT_MAGIC, table_fast(rc, rkeys, a.nkeys), nright, cap, 0};
     memcpy(p, &h, sizeof h);
-    memcpy(p + sizeof h, t.slots, (t.mask + 1) * sizeof(slot_t));
-    memcpy(p + sizeof h + (t.mask + 1) * sizeof(slot_t), t.next, (size_t)nright * sizeof(int64_t));
+    table_t t = {.slots = (slot_t *)(p + sizeof h),
+                 .next = (int64_t *)(p + sizeof h + cap * sizeof(slot_t)),
+                 .mask = cap - 1};
+    int code = table_fill(&t, rc, rkeys, a.nkeys, nright);
+    if (code) {
+        dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join: building the hash table failed");
+        goto out;
+    }
     ok = true;
-    goto out;
-fail:
-    dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join: building the hash table failed");
 out:
-    table_free(&t);
-    for (int j = 0; owned && j < rnc; j++)
-        dt_column_free(&rc[j]);
-    for (int p = 0; p < nviewed; p++)
-        dt_part_free(&in[p]);
-    free(in);
-    free(rc);
-    free(rnames);
-    free(rtypes);
+    for (int q = 0; q < nviewed; q++)
+        dt_part_free(&in[q]);
+    dt_free(in);
+    dt_free(rc);
+    dt_free(segs);
+    dt_free(rnames);
+    dt_free(rtypes);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 static const dagr_kernel_t build_kernel = {"dtable_join_build", build_task, NULL, {NULL}};
+
+/* seg_fn over a join task's pairs: result column j. A left column is each left input's rows,
+ * then (RIGHT, FULL) the unmatched right rows' keys in the key columns and nulls in the
+ * others; a left input whose rows all come out once, in order, is copied whole. A right
+ * column (not a key) is the right rows of every pair, null where none matched. */
+typedef struct join_segs {
+    const dt_part_t *L;
+    int nl, lcols;
+    const int64_t *lstart; /* nl + 1: where each left input's pairs start; then the tail */
+    const bool *ident_in;
+    const pairs_t *P;
+    int64_t tail;
+    const dt_column_t *rc;
+    const int *lkeys, *rkeys;
+    int nkeys, nother;
+    const int *rother;
+    bool right_missing; /* LEFT, FULL: right rows may be -1 */
+} join_segs_t;
+
+static int join_seg(const void *ctx, int j, seg_t *segs) {
+    const join_segs_t *o = ctx;
+    if (j >= o->lcols) {
+        if (o->P->n == 0) return 0;
+        segs[0] =
+            (seg_t){&o->rc[o->rother[j - o->lcols]], o->P->r, o->P->n, o->right_missing, false};
+        return 1;
+    }
+    int ns = 0;
+    for (int p = 0; p < o->nl; p++) {
+        int64_t n = o->lstart[p + 1] - o->lstart[p];
+        if (n > 0)
+            segs[ns++] =
+                (seg_t){&o->L[p].cols[j], o->P->l + o->lstart[p], n, false, o->ident_in[p]};
+    }
+    if (o->tail > 0) {
+        const dt_column_t *src = NULL;
+        for (int k = 0; k < o->nkeys && !src; k++)
+            if (o->lkeys[k] == j) src = &o->rc[o->rkeys[k]];
+        segs[ns++] = (seg_t){src, o->P->r + o->lstart[o->nl], o->tail, false, false};
+    }
+    return ns;
+}
 
 static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     dt_argr_t ar;
@@ -602,14 +652,13 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     seg_t *segs = malloc(((size_t)a.nl + 2) * sizeof *segs);
     int64_t *lstart = malloc(((size_t)a.nl + 1) * sizeof *lstart);
     bool *ident_in = malloc(((size_t)a.nl + 1) * sizeof *ident_in);
-    bool *view = calloc((size_t)onc + 1, sizeof *view); /* out[j] is an input's column */
     void *htcopy = NULL;
     table_t t = {0};
     pairs_t P = {0};
     uint8_t *matched = NULL;
     bool rc_owned = false, ok = false;
-    int nout_made = 0, code = 0;
-    if (!in || !rc || !out || !rother || !segs || !lstart || !ident_in || !view) {
+    int code = 0;
+    if (!in || !rc || !out || !rother || !segs || !lstart || !ident_in) {
         code = -ENOMEM;
         goto fail;
     }
@@ -685,9 +734,8 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     }
     int64_t tail = P.n - lstart[a.nl];
 
-    /* The left columns: each left input's rows, then (RIGHT, FULL) the unmatched right rows'
-     * keys in the key columns and nulls in the others. A left input whose rows all come out
-     * once, in order (each matched once), is copied whole. */
+    /* The result (join_seg): a left input whose rows all come out once, in order (each
+     * matched once), is copied whole. */
     for (int p = 0; p < a.nl; p++) {
         int64_t n = lstart[p + 1] - lstart[p];
         bool ident = n == L[p].nrows;
@@ -695,63 +743,38 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
             ident = P.l[lstart[p] + i] == i;
         ident_in[p] = ident;
     }
-    for (int j = 0; j < a.lcols; j++) {
-        int ns = 0;
-        for (int p = 0; p < a.nl; p++) {
-            int64_t n = lstart[p + 1] - lstart[p];
-            if (n > 0) {
-                segs[ns++] = (seg_t){&L[p].cols[j], P.l + lstart[p], n, false, ident_in[p]};
-            }
-        }
-        if (tail > 0) {
-            const dt_column_t *src = NULL;
-            for (int k = 0; k < a.nkeys && !src; k++)
-                if (lkeys[k] == j) src = &rc[rkeys[k]];
-            segs[ns++] = (seg_t){src, P.r + lstart[a.nl], tail, false, false};
-        }
-        if (ns == 1 && segs[0].ident) {
-            /* One left input, every row once and in order (a broadcast join whose keys all
-             * match once): its column as it is, written out without a copy of its own. */
-            out[j] = *segs[0].src;
-            view[j] = true;
-        } else if ((code = gather(otypes[j], segs, ns, &out[j]))) {
-            goto fail;
-        }
-        nout_made++;
-    }
-    /* The right columns other than the keys. */
-    for (int m = 0; !semi && m < nother; m++) {
-        seg_t s = {&rc[rother[m]], P.r, P.n, kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL,
-                   false};
-        if ((code = gather(otypes[a.lcols + m], &s, P.n > 0 ? 1 : 0, &out[a.lcols + m]))) goto fail;
-        nout_made++;
-    }
-    ok = dt_task_write(task, outi, onc, onames, out);
+    for (int j = 0; j < onc; j++)
+        out[j].type = otypes[j];
+    join_segs_t js = {L,        a.nl,
+                      a.lcols,  lstart,
+                      ident_in, &P,
+                      tail,     rc,
+                      lkeys,    rkeys,
+                      a.nkeys,  semi ? 0 : nother,
+                      rother,   kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL};
+    ok = write_gathered(task, outi, onc, onames, out, P.n, join_seg, &js, segs);
     goto out;
 fail:
     dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join failed");
 out:
-    for (int j = 0; j < nout_made; j++)
-        if (!view[j]) dt_column_free(&out[j]);
     for (int j = 0; rc_owned && j < a.rcols; j++)
         dt_column_free(&rc[j]);
     for (int p = 0; p < nviewed; p++)
         dt_part_free(&in[p]);
     table_free(&t);
-    free(htcopy);
-    free(P.l);
-    free(P.r);
-    free(matched);
-    free(in);
-    free(rc);
-    free(out);
-    free(rother);
-    free(segs);
-    free(lstart);
-    free(ident_in);
-    free(view);
-    free(onames);
-    free(otypes);
+    dt_free(htcopy);
+    dt_free(P.l);
+    dt_free(P.r);
+    dt_free(matched);
+    dt_free(in);
+    dt_free(rc);
+    dt_free(out);
+    dt_free(rother);
+    dt_free(segs);
+    dt_free(lstart);
+    dt_free(ident_in);
+    dt_free(onames);
+    dt_free(otypes);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 static const dagr_kernel_t join_kernel = {"dtable_join", join_task, NULL, {NULL}};
@@ -815,9 +838,9 @@ static dagr_status_t result_schema(const dagr_dtable_t *l, const dagr_dtable_t *
                              nm[a], suffix);
     if (s != DAGR_OK) {
         for (int j = 0; nm && j < n; j++)
-            free(nm[j]);
-        free(nm);
-        free(ty);
+            dt_free(nm[j]);
+        dt_free(nm);
+        dt_free(ty);
         return s;
     }
     *ncols = n;
@@ -828,8 +851,8 @@ static dagr_status_t result_schema(const dagr_dtable_t *l, const dagr_dtable_t *
 
 static void free_names(int n, char **names) {
     for (int j = 0; names && j < n; j++)
-        free(names[j]);
-    free(names);
+        dt_free(names[j]);
+    dt_free(names);
 }
 
 /* Spawns the join task writing out->parts[q] from the nl left and nr right handles given. */
@@ -847,7 +870,7 @@ static dagr_status_t spawn_join(dagr_dtable_t *res, int q, const dt_args_t *args
     dagr_task_opts_init(&o);
     o.rank = dt_part_rank(res->ctx, q);
     dagr_status_t s = dagr_spawn(res->ctx, &join_kernel, args->buf, args->n, nl + nr + 1, acc, &o);
-    free(acc);
+    dt_free(acc);
     return s;
 }
 
@@ -894,9 +917,9 @@ static dagr_status_t broadcast_join(dagr_dtable_t *left, dagr_dtable_t *right, i
         s = spawn_join(res, p, args, 1, &left->parts[p], 1, 2, &h[2 * dt_part_rank(ctx, p)], 1);
     for (int k = 0; h && k < 2 * nb; k++)
         dagr_data_destroy(&h[k]);
-    free(h);
-    free(acc);
-    free(ba);
+    dt_free(h);
+    dt_free(acc);
+    dt_free(ba);
     return s;
 }
 
@@ -970,7 +993,7 @@ dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *right, int nk
     if (s == DAGR_OK)
         s = dt_table_new(left->ctx, onc, (const char *const *)onames, otypes, nout, &res);
     free_names(onc, onames);
-    free(otypes);
+    dt_free(otypes);
     if (s == DAGR_OK && bcast) {
         s = broadcast_join(left, right, nkeys, lk, rk, args, res);
     } else if (s == DAGR_OK) {
@@ -991,7 +1014,7 @@ dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *right, int nk
         if (lb) dt_buckets_free(left, nout, lb);
         if (rb) dt_buckets_free(right, nout, rb);
     }
-    free(args);
+    dt_free(args);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&res);
         return s;

@@ -31,7 +31,7 @@ static bool eval_in_task(const dagr_task_view_t *task, const dt_part_t *p, const
     for (int j = 0; j < p->ncols; j++)
         types[j] = p->cols[j].type;
     dt_expr_t *e = dt_expr_parse(text, p->ncols, p->names, types, err, sizeof err);
-    free(types);
+    dt_free(types);
     if (!e) return dt_task_fail_code(task, -EINVAL, DAGR_ERR_FORMAT, err), false;
     int rc = dt_expr_eval(e, p->cols, p->nrows, out, err, sizeof err);
     dt_expr_free(e);
@@ -49,7 +49,7 @@ static dagr_task_result_t filter_task(const dagr_task_view_t *task) {
     dt_column_t pred = {0};
     int64_t *rows = NULL;
     if (!eval_in_task(task, &p, text, &pred)) goto out;
-    rows = malloc(((size_t)p.nrows + 1) * sizeof *rows);
+    rows = dt_alloc(((size_t)p.nrows + 1) * sizeof *rows);
     if (!rows) {
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
         goto out;
@@ -65,7 +65,7 @@ static dagr_task_result_t filter_task(const dagr_task_view_t *task) {
     if (dt_task_write_rows(task, 1, p.ncols, p.names, p.cols, rows, n)) res = DAGR_TASK_DONE;
 out:
     dt_column_free(&pred);
-    free(rows);
+    dt_free(rows);
     dt_part_free(&p);
     return res;
 }
@@ -82,7 +82,7 @@ dagr_status_t dagr_dtable_filter(dagr_dtable_t *t, const char *pred, dagr_dtable
     DAGR_CHECK(a, DAGR_ERR_NOMEM, "out of memory");
     dt_args_str(a, pred);
     dagr_status_t s = dt_map_parts(t, &filter_kernel, a, t->ncols, t->names, t->types, out);
-    free(a);
+    dt_free(a);
     return s;
 }
 
@@ -114,8 +114,8 @@ static dagr_task_result_t select_task(const dagr_task_view_t *task) {
         }
         if (ok && dt_task_write(task, 1, n, names, cols)) res = DAGR_TASK_DONE;
     }
-    free(cols);
-    free(names);
+    dt_free(cols);
+    dt_free(names);
     dt_part_free(&p);
     return res;
 }
@@ -145,10 +145,10 @@ dagr_status_t dagr_dtable_select(dagr_dtable_t *t, int ncols, const char *const 
         ty[k] = t->types[idx[k]];
     }
     if (s == DAGR_OK) s = dt_map_parts(t, &select_kernel, a, ncols, nm, ty, out);
-    free(idx);
-    free(nm);
-    free(ty);
-    free(a);
+    dt_free(idx);
+    dt_free(nm);
+    dt_free(ty);
+    dt_free(a);
     return s;
 }
 
@@ -172,8 +172,8 @@ static bool write_with(const dagr_task_view_t *task, const dt_part_t *p, int at,
         names[at] = name;
         ok = dt_task_write(task, 1, n, names, cols);
     }
-    free(cols);
-    free(names);
+    dt_free(cols);
+    dt_free(names);
     return ok;
 }
 
@@ -206,8 +206,8 @@ static dagr_status_t schema_with(const dagr_dtable_t *t, const char *name, dt_ty
     *names = malloc((size_t)*n * sizeof **names);
     *types = malloc((size_t)*n * sizeof **types);
     if (!*names || !*types) {
-        free(*names);
-        free(*types);
+        dt_free(*names);
+        dt_free(*types);
         return DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     }
     for (int k = 0; k < t->ncols; k++) {
@@ -239,9 +239,9 @@ dagr_status_t dagr_dtable_with_column(dagr_dtable_t *t, const char *name, const 
         dt_args_str(a, expr);
         s = dt_map_parts(t, &with_kernel, a, n, names, types, out);
     }
-    free(a);
-    free(names);
-    free(types);
+    dt_free(a);
+    dt_free(names);
+    dt_free(types);
     return s;
 }
 
@@ -262,8 +262,8 @@ static dagr_task_result_t map_task(const dagr_task_view_t *task) {
     const char *name = dt_argr_str(&r);
     size_t n = (size_t)p.nrows;
     dt_column_t c = {.type = (dt_type_t)a.type, .n = p.nrows};
-    c.values = malloc((a.type == DT_BOOL ? n : n * 8) + 8);
-    c.valid = malloc((n + 7) / 8 + 1);
+    c.values = dt_alloc((a.type == DT_BOOL ? n : n * 8) + 8);
+    c.valid = dt_alloc((n + 7) / 8 + 1);
     dagr_coltype_t *types = malloc(((size_t)p.ncols + 1) * sizeof *types);
     const void **vals = malloc(((size_t)p.ncols + 1) * sizeof *vals);
     const uint8_t **valid = malloc(((size_t)p.ncols + 1) * sizeof *valid);
@@ -300,7 +300,7 @@ static dagr_task_result_t map_task(const dagr_task_view_t *task) {
     for (size_t i = 0; i < n && !any_null; i++)
         any_null = !(c.valid[i >> 3] >> (i & 7) & 1);
     if (!any_null) {
-        free(c.valid);
+        dt_free(c.valid);
         c.valid = NULL;
     }
     if (a.type == DT_BOOL)
@@ -309,10 +309,10 @@ static dagr_task_result_t map_task(const dagr_task_view_t *task) {
     ok = write_with(task, &p, a.at, name, &c);
 out:
     dt_column_free(&c);
-    free(types);
-    free(vals);
-    free(valid);
-    free(offs);
+    dt_free(types);
+    dt_free(vals);
+    dt_free(valid);
+    dt_free(offs);
     dt_part_free(&p);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
@@ -352,9 +352,9 @@ dagr_status_t dagr_dtable_map_column(dagr_dtable_t *t, const char *name, dagr_co
         o.rank = dt_part_rank(t->ctx, p);
         s = dagr_spawn(t->ctx, &map_kernel, a->buf, a->n, 2, acc, &o);
     }
-    free(a);
-    free(names);
-    free(types);
+    dt_free(a);
+    dt_free(names);
+    dt_free(types);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&r);
         return s;
@@ -391,12 +391,12 @@ static dagr_task_result_t head_task(const dagr_task_view_t *task) {
         dt_column_t all;
         int rc = dt_column_concat(src, m, ps[0].cols[j].type, &all);
         if (rc == 0 && all.n > k) {
-            int64_t *rows = malloc((size_t)k * sizeof *rows + 8);
+            int64_t *rows = dt_alloc((size_t)k * sizeof *rows + 8);
             rc = rows ? 0 : -ENOMEM;
             for (int64_t i = 0; rows && i < k; i++)
                 rows[i] = i;
             if (rc == 0) rc = dt_column_take(&all, rows, k, &cols[j]);
-            free(rows);
+            dt_free(rows);
             dt_column_free(&all);
         } else if (rc == 0) {
             cols[j] = all;
@@ -406,11 +406,11 @@ static dagr_task_result_t head_task(const dagr_task_view_t *task) {
     if (ok) ok = dt_task_write(task, nin, nc, ps[0].names, cols);
     for (int j = 0; cols && j < nc; j++)
         dt_column_free(&cols[j]);
-    free(cols);
+    dt_free(cols);
     for (int i = 0; i < nv; i++)
         dt_part_free(&ps[i]);
-    free(ps);
-    free(src);
+    dt_free(ps);
+    dt_free(src);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 static const dagr_kernel_t head_kernel = {"dtable_head", head_task, NULL, {NULL}};
@@ -441,7 +441,7 @@ dagr_status_t dagr_dtable_head(dagr_dtable_t *t, int64_t k, dagr_dtable_t **out)
         o.rank = 0;
         s = dagr_spawn(ctx, &head_kernel, &k, sizeof k, t->nparts + 1, acc, &o);
     }
-    free(acc);
+    dt_free(acc);
     dagr_dtable_destroy(&firsts);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&r);

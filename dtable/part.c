@@ -103,12 +103,10 @@ static size_t pad(char *b, size_t at) {
     return e;
 }
 
-/* Writes the selected rows of the columns (all rows without rows; then nulls[j] is whether
- * column j has a bitmap and sbytes[j] its string bytes). */
-static void write_sel(void *buf, int ncols, const char *const *names, const dt_column_t *cols,
-                      const int64_t *rows, int64_t nrows, const bool *nulls, const size_t *sbytes) {
-    char *b = buf;
-    dt_part_hdr_t *h = buf;
+/* The header and the names of a partition of ncols columns and nrows rows into b; returns
+ * where the first column's buffers go. */
+static size_t place_header(char *b, int ncols, const char *const *names, int64_t nrows) {
+    dt_part_hdr_t *h = (dt_part_hdr_t *)b;
     dt_part_col_t *pc = (dt_part_col_t *)(h + 1);
     size_t at = pad(b, sizeof *h + (size_t)ncols * sizeof *pc);
     *h = (dt_part_hdr_t){.magic = DT_PART_MAGIC,
@@ -121,64 +119,101 @@ static void write_sel(void *buf, int ncols, const char *const *names, const dt_c
         at += l;
     }
     h->names_bytes = at - h->names_off;
-    at = pad(b, at);
-    size_t n = (size_t)nrows;
+    return pad(b, at);
+}
+
+/* Column j's entry and buffers at *at (advanced past them, the gaps zeroed), pointed to by
+ * *dst: a zeroed bitmap when nulls, values, and for strings sbytes of values and n + 1
+ * offsets, for the caller to fill. */
+static void place_col(char *b, size_t *at, int j, dt_type_t type, int64_t nrows, bool nulls,
+                      size_t sbytes, dt_column_t *dst) {
+    dt_part_col_t *pc = (dt_part_col_t *)((dt_part_hdr_t *)b + 1) + j;
+    size_t n = (size_t)nrows, a = *at;
+    *pc = (dt_part_col_t){.type = type, .has_valid = nulls};
+    *dst = (dt_column_t){.type = type, .n = nrows};
+    if (nulls) {
+        pc->valid_off = a;
+        dst->valid = (uint8_t *)b + a;
+        memset(dst->valid, 0, (n + 7) / 8);
+        a = pad(b, a + (n + 7) / 8);
+    }
+    pc->values_off = a;
+    dst->values = b + a;
+    if (type == DT_STRING) {
+        a = pad(b, a + sbytes);
+        pc->nbytes = dst->nbytes = sbytes;
+        pc->offsets_off = a;
+        dst->offsets = (int64_t *)(b + a);
+        a = pad(b, a + (n + 1) * 8);
+    } else {
+        a = pad(b, a + (type == DT_BOOL ? n : n * 8));
+    }
+    *at = a;
+}
+
+size_t dt_part_size_placed(int ncols, const char *const *names, const dt_column_t *cols, int64_t n,
+                           const bool *nulls, const size_t *sbytes) {
+    return layout(ncols, names, cols, n, nulls, sbytes);
+}
+
+void dt_part_place(void *buf, int ncols, const char *const *names, dt_column_t *cols, int64_t n,
+                   const bool *nulls, const size_t *sbytes) {
+    size_t at = place_header(buf, ncols, names, n);
+    for (int j = 0; j < ncols; j++)
+        place_col(buf, &at, j, cols[j].type, n, nulls[j], sbytes[j], &cols[j]);
+}
+
+/* Writes the selected rows of the columns (all rows without rows; then nulls[j] is whether
+ * column j has a bitmap and sbytes[j] its string bytes). */
+static void write_sel(void *buf, int ncols, const char *const *names, const dt_column_t *cols,
+                      const int64_t *rows, int64_t nrows, const bool *nulls, const size_t *sbytes) {
+    char *b = buf;
+    size_t at = place_header(b, ncols, names, nrows), n = (size_t)nrows;
     for (int j = 0; j < ncols; j++) {
         const dt_column_t *c = &cols[j];
-        pc[j] = (dt_part_col_t){.type = c->type, .has_valid = nulls[j]};
-        if (nulls[j]) {
-            pc[j].valid_off = at;
-            uint8_t *v = (uint8_t *)b + at;
-            if (!rows && c->valid) {
-                memcpy(v, c->valid, (n + 7) / 8);
-            } else {
-                memset(v, 0, (n + 7) / 8);
+        dt_column_t d;
+        place_col(b, &at, j, c->type, nrows, nulls[j], sbytes[j], &d);
+        if (d.valid) {
+            if (!rows && c->valid)
+                memcpy(d.valid, c->valid, (n + 7) / 8);
+            else
                 for (size_t i = 0; i < n; i++)
-                    v[i >> 3] |= (uint8_t)(dt_valid(c, rows[i]) << (i & 7));
-            }
-            at = pad(b, at + (n + 7) / 8);
+                    d.valid[i >> 3] |= (uint8_t)(dt_valid(c, rows[i]) << (i & 7));
         }
-        pc[j].values_off = at;
         if (c->type == DT_STRING) {
-            char *d = b + at;
-            int64_t *off = (int64_t *)(b + up64(at + sbytes[j]));
+            char *dv = d.values;
+            int64_t *off = d.offsets;
             const char *src = c->values;
             off[0] = 0;
             if (!rows) {
                 int64_t base = n ? c->offsets[0] : 0;
-                if (sbytes[j]) memcpy(d, src + base, sbytes[j]);
+                if (sbytes[j]) memcpy(dv, src + base, sbytes[j]);
                 for (size_t i = 0; i < n; i++)
                     off[i + 1] = c->offsets[i + 1] - base;
             } else {
                 int64_t o = 0;
                 for (size_t i = 0; i < n; i++) {
                     int64_t r = rows[i], l = c->offsets[r + 1] - c->offsets[r];
-                    memcpy(d + o, src + c->offsets[r], (size_t)l);
+                    memcpy(dv + o, src + c->offsets[r], (size_t)l);
                     off[i + 1] = o += l;
                 }
             }
-            at = pad(b, at + sbytes[j]);
-            pc[j].nbytes = sbytes[j];
-            pc[j].offsets_off = at;
-            at = pad(b, at + (n + 1) * 8);
         } else if (c->type == DT_BOOL) {
-            uint8_t *d = (uint8_t *)b + at;
+            uint8_t *dv = d.values;
             const uint8_t *s = c->values;
             if (!rows) {
-                if (n) memcpy(d, s, n);
+                if (n) memcpy(dv, s, n);
             } else
                 for (size_t i = 0; i < n; i++)
-                    d[i] = s[rows[i]];
-            at = pad(b, at + n);
+                    dv[i] = s[rows[i]];
         } else {
-            uint64_t *d = (uint64_t *)(b + at);
+            uint64_t *dv = d.values;
             const uint64_t *s = c->values;
             if (!rows) {
-                if (n) memcpy(d, s, n * 8);
+                if (n) memcpy(dv, s, n * 8);
             } else
                 for (size_t i = 0; i < n; i++)
-                    d[i] = s[rows[i]];
-            at = pad(b, at + n * 8);
+                    dv[i] = s[rows[i]];
         }
     }
 }
@@ -283,8 +318,8 @@ int dt_part_view(const void *buf, size_t bytes, dt_part_t *p, char *err, size_t 
 }
 
 void dt_part_free(dt_part_t *p) {
-    free(p->names);
-    free(p->cols);
-    free(p->copy);
+    dt_free(p->names);
+    dt_free(p->cols);
+    dt_free(p->copy);
     memset(p, 0, sizeof *p);
 }

@@ -68,6 +68,17 @@ size_t dt_part_size_rows(int ncols, const char *const *names, const dt_column_t 
 void dt_part_write_rows(void *buf, int ncols, const char *const *names, const dt_column_t *cols,
                         const int64_t *rows, int64_t n, const bool *nulls, const size_t *sbytes);
 
+/* A partition whose columns the caller fills in place, with no column made in between:
+ * cols[j].type set, every column of n rows, nulls[j] whether column j has a bitmap,
+ * sbytes[j] its string bytes. dt_part_size_placed measures it; dt_part_place writes the
+ * header and the names into buf (that many bytes) and points cols[j]'s buffers into it
+ * (valid zeroed, or NULL without nulls[j]), for the caller to fill every value, every
+ * offset (offsets[0] = 0) and every validity bit that is set. */
+size_t dt_part_size_placed(int ncols, const char *const *names, const dt_column_t *cols, int64_t n,
+                           const bool *nulls, const size_t *sbytes);
+void dt_part_place(void *buf, int ncols, const char *const *names, dt_column_t *cols, int64_t n,
+                   const bool *nulls, const size_t *sbytes);
+
 /* The rows of a partition buffer without reading the rest (0 for an empty buffer), or -1 when
  * the buffer is not a partition. */
 int64_t dt_part_nrows(const void *buf, size_t bytes);

@@ -109,7 +109,7 @@ static dagr_task_result_t scan_task(const dagr_task_view_t *task) {
     dt_csv_opts_t o;
     opts_of(&a, NULL, &o);
     size_t piece = a.len < SCAN_PIECE ? (size_t)a.len : SCAN_PIECE;
-    char *buf = malloc(piece ? piece : 1);
+    char *buf = dt_alloc(piece);
     if (!buf) return dt_task_fail_code(task, -ENOMEM, DAGR_OK, NULL);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     dt_csv_scan_t acc;
@@ -126,7 +126,7 @@ static dagr_task_result_t scan_task(const dagr_task_view_t *task) {
         acc = at == 0 ? s : scan_compose(&acc, &s);
         at += (int64_t)n;
     }
-    free(buf);
+    dt_free(buf);
     if (fd < 0) {
         dagr_task_fail(task, DAGR_ERR_IO, "%s: cannot read bytes %lld-%lld: %s", path,
                        (long long)a.off, (long long)(a.off + a.len), strerror(errno));
@@ -209,7 +209,7 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
     size_t need = (size_t)(stop - a.off);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        rbuf = malloc(need ? need : 1);
+        rbuf = dt_alloc(need);
         if (!rbuf) {
             dt_task_fail_code(task, -ENOMEM, DAGR_OK, NULL);
             goto out;
@@ -262,18 +262,22 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
         dagr_task_fail(task, DAGR_ERR_FORMAT, "%s: %s", path, err);
         goto out;
     }
+    /* The columns own their bytes: the file's go before the partition is made, so that the
+     * two are never in memory at once (a table's ingest keeps less free heap behind). */
+    dt_free(rbuf);
+    rbuf = NULL;
     if (dt_task_write(task, out, nc, names, cols)) res = DAGR_TASK_DONE;
     for (int j = 0; j < nc; j++)
         dt_column_free(&cols[j]);
 out:
-    free(rbuf);
+    dt_free(rbuf);
     if (fd >= 0) close(fd);
-    free(types);
-    free(nulls);
-    free(names);
-    free(cols);
-    free(first);
-    free(scans);
+    dt_free(types);
+    dt_free(nulls);
+    dt_free(names);
+    dt_free(cols);
+    dt_free(first);
+    dt_free(scans);
     return res;
 }
 
@@ -295,8 +299,8 @@ typedef struct csv_plan {
 } csv_plan_t;
 
 static void plan_free(csv_plan_t *p) {
-    free(p->sizes);
-    free(p->types);
+    dt_free(p->sizes);
+    dt_free(p->types);
     dt_csv_names_free(p->names, p->ncols);
     memset(p, 0, sizeof *p);
 }
@@ -332,13 +336,13 @@ static dagr_status_t plan_make(const char *const *paths, int nfiles, const dagr_
         for (;;) {
             int64_t n = want < p->sizes[sample_file] ? want : p->sizes[sample_file];
             bool at_eof = n == p->sizes[sample_file];
-            char *buf = malloc((size_t)n);
+            char *buf = dt_alloc((size_t)n);
             if (!buf) {
                 close(fd);
                 return DAGR_ERR(DAGR_ERR_NOMEM, "out of memory for the sample");
             }
             if (read_at(fd, buf, (size_t)n, 0) != 0) {
-                free(buf);
+                dt_free(buf);
                 close(fd);
                 return DAGR_ERR(DAGR_ERR_IO, "read_csv: %s: %s", path, strerror(errno));
             }
@@ -350,7 +354,7 @@ static dagr_status_t plan_make(const char *const *paths, int nfiles, const dagr_
                 rc = dt_csv_header(buf, (size_t)n, at_eof, o, &nc, &names, &hend, err, sizeof err);
             else
                 rc = dt_csv_infer(buf, (size_t)n, at_eof, o, &nc, &types, &names, err, sizeof err);
-            free(buf);
+            dt_free(buf);
             if (rc == DT_CSV_EMORE && !at_eof) { /* a first record longer than the sample */
                 want *= 2;
                 continue;
@@ -385,7 +389,7 @@ static dagr_status_t plan_make(const char *const *paths, int nfiles, const dagr_
                 if (!p->names[j]) return DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
             }
         }
-        free(p->types);
+        dt_free(p->types);
         p->types = malloc((size_t)uo->ncols * sizeof *p->types);
         if (!p->types) return DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
         for (int j = 0; j < uo->ncols; j++)
@@ -395,7 +399,7 @@ static dagr_status_t plan_make(const char *const *paths, int nfiles, const dagr_
         for (int j = 0; j < p->ncols; j++) {
             char *s = strdup(uo->names[j]);
             if (!s) return DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
-            free(p->names[j]);
+            dt_free(p->names[j]);
             p->names[j] = s;
         }
     }
@@ -427,7 +431,7 @@ static dagr_status_t plan_bcast(dagr_ctx_t *ctx, dagr_status_t s0, csv_plan_t *p
     int ok = buf != NULL, all_ok;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     if (!all_ok) {
-        free(buf);
+        dt_free(buf);
         return DAGR_ERR(DAGR_ERR_NOMEM, "read_csv: out of memory for the plan");
     }
     if (rank == 0) {
@@ -468,7 +472,7 @@ static dagr_status_t plan_bcast(dagr_ctx_t *ctx, dagr_status_t s0, csv_plan_t *p
             }
         }
     }
-    free(buf);
+    dt_free(buf);
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
     if (!all_ok) return DAGR_ERR(DAGR_ERR_NOMEM, "read_csv: out of memory for the plan");
     return DAGR_OK;
@@ -550,7 +554,7 @@ static dagr_status_t insert_file(dagr_dtable_t *t, const char *path, int64_t siz
             for (int j = 0; j < plan->ncols; j++)
                 dt_args_str(args, plan->names[j]);
             if (args->overflow) {
-                free(args);
+                dt_free(args);
                 s = DAGR_ERR(DAGR_ERR_ARG,
                              "read_csv: the path, null markers and column names take more than "
                              "%d bytes",
@@ -569,14 +573,14 @@ static dagr_status_t insert_file(dagr_dtable_t *t, const char *path, int64_t siz
                 acc[nr] = (dagr_access_t){t->parts[p0 + k], DAGR_WRITE};
                 s = dagr_spawn(ctx, &parse_kernel, args->buf, args->n, nr + 1, acc, &to);
             }
-            free(args);
+            dt_free(args);
         }
     }
 out:
     for (int k = 0; scans && k < nr; k++)
         dagr_data_destroy(&scans[k]);
-    free(scans);
-    free(acc);
+    dt_free(scans);
+    dt_free(acc);
     return s;
 }
 
@@ -649,7 +653,7 @@ dagr_status_t dagr_dtable_read_csv_files(dagr_ctx_t *ctx, const char *const *pat
     }
     for (int f = 0, p0 = 0; s == DAGR_OK && f < nfiles; p0 += nr[f], f++)
         if (nr[f] > 0) s = insert_file(t, paths[f], plan.sizes[f], nr[f], p0, &plan, &uo);
-    free(nr);
+    dt_free(nr);
     plan_free(&plan);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&t);

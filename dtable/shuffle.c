@@ -24,7 +24,7 @@ bool dt_scatter(const dagr_task_view_t *task, int first_out, int nout, int ncols
      * rows[start[q], start[q + 1]), in their input order. */
     int64_t *start = calloc((size_t)nout + 2, sizeof *start);
     int64_t *fill = malloc(((size_t)nout + 1) * sizeof *fill);
-    int64_t *rows = malloc(((size_t)n + 1) * sizeof *rows);
+    int64_t *rows = dt_alloc(((size_t)n + 1) * sizeof *rows);
     bool ok = start && fill && rows;
     if (!ok) dt_task_fail_code(task, -ENOMEM, 0, NULL);
     if (ok) {
@@ -39,9 +39,9 @@ bool dt_scatter(const dagr_task_view_t *task, int first_out, int nout, int ncols
     for (int q = 0; ok && q < nout; q++)
         ok = dt_task_write_rows(task, first_out + q, ncols, names, cols, rows + start[q],
                                 start[q + 1] - start[q]);
-    free(start);
-    free(fill);
-    free(rows);
+    dt_free(start);
+    dt_free(fill);
+    dt_free(rows);
     return ok;
 }
 
@@ -53,14 +53,14 @@ static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
     dt_part_t in, *extra = calloc((size_t)a.nextra + 1, sizeof *extra);
     if (!extra) return dt_task_fail_code(task, -ENOMEM, 0, NULL);
     if (!dt_task_view(task, 0, &in)) {
-        free(extra);
+        dt_free(extra);
         return DAGR_TASK_ERROR;
     }
     int nv = 0;
     bool ok = true;
     for (int e = 0; ok && e < a.nextra; e++)
         if ((ok = dt_task_view(task, 1 + e, &extra[e]))) nv++;
-    uint32_t *dest = malloc(((size_t)in.nrows + 1) * sizeof *dest);
+    uint32_t *dest = dt_alloc(((size_t)in.nrows + 1) * sizeof *dest);
     if (ok && !dest) {
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
         ok = false;
@@ -72,10 +72,10 @@ static dagr_task_result_t shuffle_task(const dagr_task_view_t *task) {
     }
     if (ok)
         ok = dt_scatter(task, 1 + a.nextra, a.nout, in.ncols, in.names, in.cols, in.nrows, dest);
-    free(dest);
+    dt_free(dest);
     for (int e = 0; e < nv; e++)
         dt_part_free(&extra[e]);
-    free(extra);
+    dt_free(extra);
     dt_part_free(&in);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
@@ -85,7 +85,7 @@ void dt_buckets_free(const dagr_dtable_t *t, int nout, dagr_data_t **buckets) {
     if (!buckets) return;
     for (int64_t k = 0; k < (int64_t)t->nparts * nout; k++)
         dagr_data_destroy(&buckets[k]);
-    free(buckets);
+    dt_free(buckets);
 }
 
 dagr_status_t dt_buckets_new(dagr_ctx_t *ctx, int nparts, int nout, dagr_data_t ***buckets) {
@@ -98,7 +98,7 @@ dagr_status_t dt_buckets_new(dagr_ctx_t *ctx, int nparts, int nout, dagr_data_t 
     if (s != DAGR_OK) {
         for (size_t k = 0; k < nb; k++)
             dagr_data_destroy(&b[k]);
-        free(b);
+        dt_free(b);
         return s;
     }
     *buckets = b;
@@ -137,8 +137,8 @@ dagr_status_t dt_shuffle(dagr_dtable_t *t, int nout, dt_route_fn route, const vo
         s = dagr_spawn(ctx, &shuffle_kernel, args, sizeof(shuffle_arg_t) + route_args_size,
                        1 + nextra + nout, acc, &o);
     }
-    free(acc);
-    free(args);
+    dt_free(acc);
+    dt_free(args);
     if (s != DAGR_OK) {
         if (b) dt_buckets_free(t, nout, b);
         return s;

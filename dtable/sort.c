@@ -47,14 +47,6 @@ typedef struct sort_spec {
  * The local sort
  * ---------------------------------------------------------------------------------------- */
 
-/* malloc for big scratch arrays: 4 MB or more ask for transparent huge pages before their
- * first touch, which then faults once per 2 MB rather than per 4 KB (dear in a VM). */
-static void *big_alloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (p) dt_huge_hint(p, n);
-    return p;
-}
-
 typedef struct pair {
     uint64_t k;
     int64_t i;
@@ -284,14 +276,14 @@ static int sort_perm(const dt_column_t *cols, int nkeys, const int32_t *keys, co
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
     if (n < 2) return 0;
-    scratch_t s = {big_alloc((size_t)n * sizeof(pair_t)), big_alloc((size_t)n * sizeof(pair_t)),
-                   big_alloc((size_t)n * sizeof(int64_t))};
+    scratch_t s = {dt_alloc((size_t)n * sizeof(pair_t)), dt_alloc((size_t)n * sizeof(pair_t)),
+                   dt_alloc((size_t)n * sizeof(int64_t))};
     int rc = s.pa && s.pb && s.tmp ? 0 : -ENOMEM;
     for (int k = nkeys - 1; rc == 0 && k >= 0; k--)
         sort_pass(&cols[keys[k]], desc[k] != 0, perm, n, &s);
-    free(s.pa);
-    free(s.pb);
-    free(s.tmp);
+    dt_free(s.pa);
+    dt_free(s.pb);
+    dt_free(s.tmp);
     return rc;
 }
 
@@ -336,7 +328,7 @@ static bool check_keys(const dagr_task_view_t *task, const sort_spec_t *sp, cons
 /* A new int64 / float64 column of n rows, values uninitialised; false when out of memory. */
 static bool column_alloc(dt_column_t *c, dt_type_t type, int64_t n) {
     *c = (dt_column_t){.type = type, .n = n};
-    c->values = malloc(n ? (size_t)n * 8 : 1);
+    c->values = dt_alloc((size_t)n * 8);
     return c->values != NULL;
 }
 
@@ -388,8 +380,8 @@ static dagr_task_result_t sample_task(const dagr_task_view_t *task) {
     }
     for (int j = 0; cols && j < nc; j++)
         if (j < made || j >= sp.nkeys) dt_column_free(&cols[j]);
-    free(cols);
-    free(names);
+    dt_free(cols);
+    dt_free(names);
     dt_part_free(&in);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
@@ -421,7 +413,7 @@ static int concat_parts(const dt_part_t *parts, int n, int ncols, dt_column_t *c
     if (rc)
         for (j -= 2; j >= 0; j--)
             dt_column_free(&cols[j]);
-    free(src);
+    dt_free(src);
     return rc;
 }
 
@@ -435,7 +427,7 @@ static dagr_task_result_t splitter_task(const dagr_task_view_t *task) {
     dt_part_t *parts = calloc((size_t)np, sizeof *parts);
     if (!parts) return dt_task_fail_code(task, -ENOMEM, 0, NULL);
     if (!view_all(task, np, parts)) {
-        free(parts);
+        dt_free(parts);
         return DAGR_TASK_ERROR;
     }
     /* The samples with rows (an empty partition's columns may be of no use: some writers
@@ -504,13 +496,13 @@ static dagr_task_result_t splitter_task(const dagr_task_view_t *task) {
         dt_column_free(&out[j]);
     for (int j = 0; have && j < nc; j++)
         dt_column_free(&cols[j]);
-    free(cols);
-    free(perm);
-    free(sel);
-    free(use);
+    dt_free(cols);
+    dt_free(perm);
+    dt_free(sel);
+    dt_free(use);
     for (int i = 0; i < np; i++)
         dt_part_free(&parts[i]);
-    free(parts);
+    dt_free(parts);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 static const dagr_kernel_t splitter_kernel = {"dtable_sort_splitters", splitter_task, NULL, {NULL}};
@@ -537,7 +529,7 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
             ok = (dagr_task_fail(task, DAGR_ERR_FORMAT, "sort: splitter types differ"), false);
     }
     size_t n = (size_t)in->nrows;
-    uint32_t *dest = big_alloc((n + 1) * sizeof *dest);
+    uint32_t *dest = dt_alloc((n + 1) * sizeof *dest);
     if (ok && !dest) ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
     if (ok) {
         int64_t ns = spl->nrows;
@@ -583,10 +575,10 @@ static dagr_task_result_t route_task(const dagr_task_view_t *task) {
             }
             dest[i] = (uint32_t)lo;
         }
-        free(sk);
+        dt_free(sk);
     }
     if (ok) ok = dt_scatter(task, 2, nout, in->ncols, in->names, in->cols, (int64_t)n, dest);
-    free(dest);
+    dt_free(dest);
     dt_part_free(&v[0]);
     dt_part_free(&v[1]);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
@@ -603,8 +595,8 @@ static dagr_task_result_t local_sort_task(const dagr_task_view_t *task) {
     dt_part_t *all = calloc((size_t)nall, sizeof *all), *parts = calloc((size_t)nall, sizeof *all);
     if (!all || !parts || !view_all(task, nall, all)) {
         if (!all || !parts) dt_task_fail_code(task, -ENOMEM, 0, NULL);
-        free(all);
-        free(parts);
+        dt_free(all);
+        dt_free(parts);
         return DAGR_TASK_ERROR;
     }
     /* The inputs with rows (an empty partition's columns may be placeholders: some writers
@@ -647,7 +639,7 @@ static dagr_task_result_t local_sort_task(const dagr_task_view_t *task) {
     for (int i = 0; ok && i < nin; i++)
         n += parts[i].nrows;
     if (ok) {
-        perm = big_alloc(((size_t)n + 1) * sizeof *perm);
+        perm = dt_alloc(((size_t)n + 1) * sizeof *perm);
         if (!perm || sort_perm(cols, sp.nkeys, sp.key, sp.desc, n, perm))
             ok = (dt_task_fail_code(task, -ENOMEM, 0, NULL), false);
     }
@@ -655,14 +647,14 @@ static dagr_task_result_t local_sort_task(const dagr_task_view_t *task) {
     if (nin > 1 && cols) {
         for (int j = 0; j < made; j++)
             dt_column_free(&cols[j]);
-        free(cols);
+        dt_free(cols);
     }
-    free(src);
-    free(perm);
+    dt_free(src);
+    dt_free(perm);
     for (int i = 0; i < nall; i++)
         dt_part_free(&all[i]);
-    free(all);
-    free(parts);
+    dt_free(all);
+    dt_free(parts);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 static const dagr_kernel_t local_sort_kernel = {"dtable_sort_local", local_sort_task, NULL, {NULL}};
@@ -729,9 +721,9 @@ static dagr_status_t spawn_sort(dagr_dtable_t *t, sort_spec_t *sp, dagr_dtable_t
     dagr_data_destroy(&splitters);
     for (size_t k = 0; buckets && k < nb; k++)
         dagr_data_destroy(&buckets[k]);
-    free(samples);
-    free(buckets);
-    free(acc);
+    dt_free(samples);
+    dt_free(buckets);
+    dt_free(acc);
     return s;
 }
 
@@ -763,7 +755,7 @@ dagr_status_t dagr_dtable_sort(dagr_dtable_t *t, int nkeys, const char *const *k
     } else if (s == DAGR_OK && t->nparts > 1) {
         s = spawn_sort(t, sp, r);
     }
-    free(sp);
+    dt_free(sp);
     if (s != DAGR_OK) {
         dagr_dtable_destroy(&r);
         return s;

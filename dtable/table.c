@@ -24,11 +24,11 @@ int dt_default_parts(dagr_ctx_t *ctx) {
 static void table_free(dagr_dtable_t *t) {
     if (!t) return;
     for (int j = 0; t->names && j < t->ncols; j++)
-        free(t->names[j]);
-    free(t->names);
-    free(t->types);
-    free(t->parts);
-    free(t);
+        dt_free(t->names[j]);
+    dt_free(t->names);
+    dt_free(t->types);
+    dt_free(t->parts);
+    dt_free(t);
 }
 
 dagr_status_t dt_table_new(dagr_ctx_t *ctx, int ncols, const char *const *names,
@@ -126,6 +126,11 @@ dagr_status_t dt_agree(dagr_ctx_t *ctx, dagr_status_t mine) {
 
 /* ---- task helpers ---- */
 
+/* dtable's big buffers come from where the library keeps its data (column.h, dt_mem). */
+__attribute__((constructor)) static void use_data_pool(void) {
+    dt_mem = (dt_allocator_t){data_buf_alloc, data_buf_realloc, data_buf_free};
+}
+
 bool dt_task_view(const dagr_task_view_t *task, int i, dt_part_t *p) {
     char err[160];
     int rc = dt_part_view(task->buf[i], task->bytes[i], p, err, sizeof err);
@@ -156,9 +161,17 @@ bool dt_task_write_rows(const dagr_task_view_t *task, int i, int ncols, const ch
         ok = task_resize_raw(task, i, bytes) == DAGR_OK; /* it failed the task otherwise */
         if (ok) dt_part_write_rows(task->buf[i], ncols, names, cols, rows, n, nulls, sbytes);
     }
-    free(nulls);
-    free(sbytes);
+    dt_free(nulls);
+    dt_free(sbytes);
     return ok;
+}
+
+bool dt_task_place(const dagr_task_view_t *task, int i, int ncols, const char *const *names,
+                   dt_column_t *cols, int64_t n, const bool *nulls, const size_t *sbytes) {
+    size_t bytes = dt_part_size_placed(ncols, names, cols, n, nulls, sbytes);
+    if (task_resize_raw(task, i, bytes) != DAGR_OK) return false; /* it failed the task */
+    dt_part_place(task->buf[i], ncols, names, cols, n, nulls, sbytes);
+    return true;
 }
 
 dagr_task_result_t dt_task_fail_code(const dagr_task_view_t *task, int code, dagr_status_t status,
@@ -225,8 +238,8 @@ bool dt_argr_schema(dt_argr_t *r, int *ncols, const char ***names, dt_type_t **t
     *names = malloc(((size_t)n + 1) * sizeof **names);
     *types = malloc(((size_t)n + 1) * sizeof **types);
     if (!*names || !*types) {
-        free(*names);
-        free(*types);
+        dt_free(*names);
+        dt_free(*types);
         return false;
     }
     for (int j = 0; j < n; j++) {
@@ -255,9 +268,9 @@ static dagr_task_result_t empty_task(const dagr_task_view_t *task) {
         ok = dt_task_write(task, 0, nc, names, cols);
     else
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
-    free(cols);
-    free(names);
-    free(types);
+    dt_free(cols);
+    dt_free(names);
+    dt_free(types);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
 }
 
@@ -271,7 +284,7 @@ dagr_status_t dt_write_empty(dagr_dtable_t *t, int p) {
         dagr_access_t acc = {t->parts[p], DAGR_WRITE};
         s = dagr_spawn(t->ctx, &empty_kernel, a->buf, a->n, 1, &acc, NULL);
     }
-    free(a);
+    dt_free(a);
     return s;
 }
 

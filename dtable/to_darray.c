@@ -134,7 +134,7 @@ dagr_status_t dagr_dtable_to_darray(dagr_dtable_t *t, int ncols, const char *con
         s = DAGR_ERR(DAGR_ERR_ARG, "to_darray: nb = %lld columns per tile is too many (at most %d)",
                      (long long)nb, (int)((DAGR_MAX_ARGS - sizeof(fill_arg_t)) / 4));
     if (s != DAGR_OK) {
-        free(idx);
+        dt_free(idx);
         return s;
     }
     int np = t->nparts;
@@ -176,10 +176,10 @@ dagr_status_t dagr_dtable_to_darray(dagr_dtable_t *t, int ncols, const char *con
                            na, acc, &o);
         }
     }
-    free(acc);
-    free(cnt);
-    free(start);
-    free(idx);
+    dt_free(acc);
+    dt_free(cnt);
+    dt_free(start);
+    dt_free(idx);
     if (s != DAGR_OK) {
         dagr_darray_destroy(&A);
         return s;

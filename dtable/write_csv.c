@@ -50,7 +50,7 @@ static bool text_reserve(text_t *t, size_t more) {
     size_t cap = t->cap ? t->cap : 4096;
     while (cap < t->n + more)
         cap *= 2;
-    char *p = realloc(t->p, cap);
+    char *p = dt_realloc(t->p, cap);
     if (!p) {
         t->oom = true;
         return false;
@@ -320,8 +320,8 @@ static bool unpack_args(const dagr_task_view_t *task, unpacked_t *u) {
 }
 
 static void unpacked_free(unpacked_t *u) {
-    free(u->names);
-    free(u->types);
+    dt_free(u->names);
+    dt_free(u->types);
 }
 
 /* ---- one file ---- */
@@ -376,7 +376,7 @@ static dagr_task_result_t header_task(const dagr_task_view_t *task) {
             }
         }
     }
-    free(t.p);
+    dt_free(t.p);
     unpacked_free(&u);
     return res;
 }
@@ -492,9 +492,9 @@ static dagr_status_t one_file(dagr_dtable_t *t, const dt_args_t *a) {
         if (size) dagr_data_destroy(&size[p]);
     }
     dagr_data_destroy(&hdr);
-    free(text);
-    free(size);
-    free(acc);
+    dt_free(text);
+    dt_free(size);
+    dt_free(acc);
     return s;
 }
 
@@ -534,7 +534,7 @@ static dagr_task_result_t part_file_task(const dagr_task_view_t *task) {
         if (close_file(task, fd, path, ok)) res = DAGR_TASK_DONE;
     }
 out:
-    free(t.p);
+    dt_free(t.p);
     unpacked_free(&u);
     return res;
 }
@@ -601,6 +601,6 @@ dagr_status_t dagr_dtable_write_csv(dagr_dtable_t *t, const char *path,
         s = dagr_spawn(t->ctx, &part_file_kernel, a->buf, a->n, 1, &acc, &to);
         a->n = n0;
     }
-    free(a);
+    dt_free(a);
     return s;
 }
