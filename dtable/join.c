@@ -42,24 +42,27 @@ static const char *kind_name(dagr_join_kind_t k) {
  * join_hdr_t, then int32 left key indices [nkeys], right key indices [nkeys], then the
  * result's schema (dt_args_schema; a build task: the right table's). Inputs: buf[0, nl) left,
  * buf[nl, nl + nr) right, buf[nl + nr] the hash table when prebuilt, then the result
- * partition (a build task: nl = 0, its outputs the right rows and their hash table). */
+ * partition (a build task: nl = 0, its output the hash table). */
 typedef struct join_hdr {
     int32_t kind, nkeys;
     int32_t nl, nr;       /* left and right inputs */
     int32_t lcols, rcols; /* the left and right tables' column counts */
-    int32_t prebuilt;     /* 1: the one right input is a build task's, then its hash table */
+    int32_t prebuilt;     /* 1: a build task's hash table follows the right inputs */
     int32_t pad;
 } join_hdr_t;
 
 /* ---- gathering rows into result columns ---- */
 
-/* rows[0, n) of src, in order; a row -1 (only where missing) or src NULL gives a null. */
+/* rows[0, n) of src, in order; a row -1 (only where missing) or src NULL gives a null. With
+ * srcs (several right inputs read where they are), row i is rows[i] of srcs[in[i]]. */
 typedef struct seg {
     const dt_column_t *src;
     const int64_t *rows;
     int64_t n;
     bool missing; /* rows may hold -1 */
     bool ident;   /* rows are 0, 1, ..., src->n - 1: a plain copy */
+    const dt_column_t *const *srcs;
+    const int32_t *in;
 } seg_t;
 
 /* Bits [0, n) of src (NULL: all set) into dst at bit k. */
@@ -88,6 +91,15 @@ static void gather_measure(dt_type_t type, const seg_t *segs, int ns, bool *null
         const seg_t *g = &segs[s];
         const dt_column_t *c = g->src;
         if (g->n == 0) continue;
+        if (g->srcs) {
+            for (int64_t i = 0; i < g->n; i++) {
+                int64_t r = g->rows[i];
+                const dt_column_t *ci = r >= 0 ? g->srcs[g->in[i]] : NULL;
+                nul |= !ci || !dt_valid(ci, r);
+                if (ci && type == DT_STRING) sb += (size_t)(ci->offsets[r + 1] - ci->offsets[r]);
+            }
+            continue;
+        }
         if (!c) {
             nul = true;
             continue;
@@ -111,6 +123,25 @@ static void gather_measure(dt_type_t type, const seg_t *segs, int ns, bool *null
     *sbytes = sb;
 }
 
+/* A segment of several sources into R from row k on (gather_into's). */
+static void gather_srcs(const seg_t *g, dt_column_t *R, int64_t k) {
+    for (int64_t i = 0; i < g->n; i++) {
+        int64_t r = g->rows[i], at = k + i;
+        const dt_column_t *c = r >= 0 ? g->srcs[g->in[i]] : NULL;
+        if (R->valid && c && dt_valid(c, r)) R->valid[at >> 3] |= (uint8_t)(1u << (at & 7));
+        if (R->type == DT_STRING) {
+            int64_t o = R->offsets[at], l = c ? c->offsets[r + 1] - c->offsets[r] : 0;
+            if (l > 0)
+                memcpy((char *)R->values + o, (const char *)c->values + c->offsets[r], (size_t)l);
+            R->offsets[at + 1] = o + l;
+        } else if (R->type == DT_BOOL) {
+            ((uint8_t *)R->values)[at] = c ? ((const uint8_t *)c->values)[r] : 0;
+        } else {
+            ((uint64_t *)R->values)[at] = c ? ((const uint64_t *)c->values)[r] : 0;
+        }
+    }
+}
+
 /* The segments one after another into R, a column placed in a partition (dt_part_place) as
  * gather_measure measured them. */
 static void gather_into(const seg_t *segs, int ns, dt_column_t *R) {
@@ -120,6 +151,10 @@ static void gather_into(const seg_t *segs, int ns, dt_column_t *R) {
         const seg_t *g = &segs[s];
         const dt_column_t *c = g->src;
         const int64_t *rows = g->rows;
+        if (g->srcs) {
+            gather_srcs(g, R, k);
+            continue;
+        }
         if (R->valid && c) { /* a missing source leaves its rows' bits 0: null */
             if (g->ident) {
                 copy_bits(R->valid, k, c->valid, g->n);
@@ -242,42 +277,104 @@ static uint64_t table_cap(int64_t n) {
     return cap;
 }
 
-static bool table_fast(const dt_column_t *cols, const int *rkeys, int nkeys) {
-    return nkeys == 1 && (cols[rkeys[0]].type == DT_INT64 || cols[rkeys[0]].type == DT_TIMESTAMP);
+/* Whether tags are keys: one int64 or timestamp key. */
+static bool table_fast(int nkeys, const dt_type_t *keytypes) {
+    return nkeys == 1 && (keytypes[0] == DT_INT64 || keytypes[0] == DT_TIMESTAMP);
 }
 
-/* Fills t (slots: table_cap(n) entries, next: n, mask set) with the n right rows of cols
- * (keys rkeys). Rows with a null key are left out (they match nothing). 0 or -ENOMEM. */
-static int table_fill(table_t *t, const dt_column_t *cols, const int *rkeys, int nkeys, int64_t n) {
+/* ---- the right side: its inputs where they are ---- */
+
+/* The right inputs with rows, one after another, read in place (no concatenated copy): right
+ * row r is row r - start[k] of input k = rset_find(r). */
+typedef struct rset {
+    int n;                    /* inputs with rows */
+    const dt_column_t **cols; /* n: each one's columns */
+    int64_t *start;           /* n + 1 */
+} rset_t;
+
+/* The inputs in[0, nin) with rows. 0 or -ENOMEM (free with rset_free either way). */
+static int rset_init(rset_t *s, const dt_part_t *in, int nin) {
+    s->n = 0;
+    s->cols = malloc(((size_t)nin + 1) * sizeof *s->cols);
+    s->start = malloc(((size_t)nin + 2) * sizeof *s->start);
+    if (!s->cols || !s->start) return -ENOMEM;
+    s->start[0] = 0;
+    for (int p = 0; p < nin; p++)
+        if (in[p].nrows > 0) {
+            s->cols[s->n] = in[p].cols;
+            s->start[s->n + 1] = s->start[s->n] + in[p].nrows;
+            s->n++;
+        }
+    return 0;
+}
+
+static void rset_free(rset_t *s) {
+    dt_free(s->cols);
+    dt_free(s->start);
+}
+
+static inline int64_t rset_rows(const rset_t *s) {
+    return s->start[s->n];
+}
+
+/* The input holding right row r (0 <= r < rset_rows). */
+static inline int rset_find(const rset_t *s, int64_t r) {
+    int lo = 0, hi = s->n - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (s->start[mid] <= r)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Whether row i of cols (keys akeys) and right row r have equal keys. */
+static bool rset_keys_equal(const dt_column_t *cols, const int *akeys, int64_t i, const rset_t *R,
+                            const int *rkeys, int64_t r, int nkeys) {
+    int k = rset_find(R, r);
+    return dt_keys_equal(cols, akeys, i, R->cols[k], rkeys, r - R->start[k], nkeys, false);
+}
+
+/* Fills t (slots: table_cap(n) entries, next: n, mask set) with the n right rows of R (keys
+ * rkeys; fast: table_fast). Rows with a null key are left out (they match nothing). 0 or
+ * -ENOMEM. */
+static int table_fill(table_t *t, const rset_t *R, const int *rkeys, int nkeys, bool fast) {
+    int64_t n = rset_rows(R);
     uint64_t *h = dt_alloc(((size_t)n + 1) * sizeof *h);
     if (!h) return -ENOMEM;
-    t->fast = table_fast(cols, rkeys, nkeys);
+    t->fast = fast;
     for (uint64_t s = 0; s <= t->mask; s++)
         t->slots[s].head = -1;
-    for (int64_t i0 = 0; i0 < n; i0 += CHUNK) {
-        int64_t m = n - i0 < CHUNK ? n - i0 : CHUNK;
-        dt_hash_window(cols, nkeys, rkeys, i0, m, h + i0);
-    }
-    bool nullable = keys_nullable(cols, rkeys, nkeys);
-    const int64_t *kv = t->fast ? cols[rkeys[0]].values : NULL;
+    for (int k = 0; k < R->n; k++)
+        for (int64_t i0 = 0, nk = R->start[k + 1] - R->start[k]; i0 < nk; i0 += CHUNK) {
+            int64_t m = nk - i0 < CHUNK ? nk - i0 : CHUNK;
+            dt_hash_window(R->cols[k], nkeys, rkeys, i0, m, h + R->start[k] + i0);
+        }
     /* Backwards, each row put at its chain's head: chains list the rows in ascending order. */
-    for (int64_t r = n - 1; r >= 0; r--) {
-        t->next[r] = -1;
-        if (nullable && key_null(cols, rkeys, nkeys, r)) continue;
-        uint64_t tag = t->fast ? (uint64_t)kv[r] : h[r];
-        uint64_t s = h[r] & t->mask;
-        for (;; s = (s + 1) & t->mask) {
-            slot_t *sl = &t->slots[s];
-            if (sl->head < 0) {
-                sl->tag = tag;
-                sl->head = r;
-                break;
-            }
-            if (sl->tag == tag &&
-                (t->fast || dt_keys_equal(cols, rkeys, sl->head, cols, rkeys, r, nkeys, false))) {
-                t->next[r] = sl->head;
-                sl->head = r;
-                break;
+    for (int k = R->n - 1; k >= 0; k--) {
+        const dt_column_t *cols = R->cols[k];
+        bool nullable = keys_nullable(cols, rkeys, nkeys);
+        const int64_t *kv = fast ? cols[rkeys[0]].values : NULL;
+        for (int64_t i = R->start[k + 1] - R->start[k] - 1; i >= 0; i--) {
+            int64_t r = R->start[k] + i;
+            t->next[r] = -1;
+            if (nullable && key_null(cols, rkeys, nkeys, i)) continue;
+            uint64_t tag = fast ? (uint64_t)kv[i] : h[r];
+            for (uint64_t s = h[r] & t->mask;; s = (s + 1) & t->mask) {
+                slot_t *sl = &t->slots[s];
+                if (sl->head < 0) {
+                    sl->tag = tag;
+                    sl->head = r;
+                    break;
+                }
+                if (sl->tag == tag &&
+                    (fast || rset_keys_equal(cols, rkeys, i, R, rkeys, sl->head, nkeys))) {
+                    t->next[r] = sl->head;
+                    sl->head = r;
+                    break;
+                }
             }
         }
     }
@@ -285,16 +382,16 @@ static int table_fill(table_t *t, const dt_column_t *cols, const int *rkeys, int
     return 0;
 }
 
-/* A table of its own over the n right rows of cols. 0 or -ENOMEM. */
-static int table_build(table_t *t, const dt_column_t *cols, const int *rkeys, int nkeys,
-                       int64_t n) {
+/* A table of its own over the right rows of R. 0 or -ENOMEM. */
+static int table_build(table_t *t, const rset_t *R, const int *rkeys, int nkeys, bool fast) {
+    int64_t n = rset_rows(R);
     uint64_t cap = table_cap(n);
     t->mask = cap - 1;
     t->owned = true;
     t->slots = dt_alloc(cap * sizeof *t->slots);
     t->next = dt_alloc(((size_t)n + 1) * sizeof *t->next);
     if (!t->slots || !t->next) return -ENOMEM;
-    return table_fill(t, cols, rkeys, nkeys, n);
+    return table_fill(t, R, rkeys, nkeys, fast);
 }
 
 static void table_free(table_t *t) {
@@ -375,13 +472,12 @@ static inline int pairs_put(pairs_t *p, int64_t l, int64_t r) {
 
 /* The chain head of left row i (keys lkeys of L) in t, or -1. */
 static inline int64_t table_find(const table_t *t, const dt_column_t *L, const int *lkeys,
-                                 const dt_column_t *R, const int *rkeys, int nkeys, int64_t i,
+                                 const rset_t *R, const int *rkeys, int nkeys, int64_t i,
                                  uint64_t h, uint64_t tag) {
     for (uint64_t s = h & t->mask;; s = (s + 1) & t->mask) {
         const slot_t *sl = &t->slots[s];
         if (sl->head < 0) return -1;
-        if (sl->tag == tag &&
-            (t->fast || dt_keys_equal(L, lkeys, i, R, rkeys, sl->head, nkeys, false)))
+        if (sl->tag == tag && (t->fast || rset_keys_equal(L, lkeys, i, R, rkeys, sl->head, nkeys)))
             return sl->head;
     }
 }
@@ -389,8 +485,8 @@ static inline int64_t table_find(const table_t *t, const dt_column_t *L, const i
 /* Probes t with rows [0, n) of L, appending the pairs the kind asks for to *P (left rows
  * relative to L; right -1 where none matches) and marking matched right rows. 0 or -ENOMEM. */
 static int probe(const table_t *t, int64_t nright, const dt_column_t *L, const int *lkeys,
-                 const dt_column_t *R, const int *rkeys, int nkeys, int64_t n,
-                 dagr_join_kind_t kind, uint8_t *matched, pairs_t *P) {
+                 const rset_t *R, const int *rkeys, int nkeys, int64_t n, dagr_join_kind_t kind,
+                 uint8_t *matched, pairs_t *P) {
     uint64_t h[CHUNK];
     bool nullable = keys_nullable(L, lkeys, nkeys);
     const int64_t *kv = t->fast ? L[lkeys[0]].values : NULL;
@@ -471,53 +567,24 @@ static void read_hdr(dt_argr_t *ar, const dagr_task_view_t *task, join_hdr_t *a,
     }
 }
 
-/* The nr right inputs Rp as one set of columns rc: views of the only non-empty one, else the
- * non-empty ones concatenated (*owned: free rc's columns). Zeroed columns without a row. */
-static int right_columns(const dt_part_t *Rp, int nr, int rcols, dt_column_t *rc, bool *owned,
-                         int64_t *nright) {
-    int nsrc = 0, only = -1;
-    *nright = 0;
-    *owned = false;
-    for (int p = 0; p < nr; p++)
-        if (Rp[p].nrows > 0) {
-            *nright += Rp[p].nrows;
-            only = p;
-            nsrc++;
-        }
-    if (nsrc == 1) memcpy(rc, Rp[only].cols, (size_t)rcols * sizeof *rc);
-    if (nsrc <= 1) return 0;
-    const dt_column_t **srcs = malloc((size_t)nsrc * sizeof *srcs);
-    if (!srcs) return -ENOMEM;
-    *owned = true;
-    int code = 0;
-    for (int j = 0; j < rcols && !code; j++) {
-        int m = 0;
-        for (int p = 0; p < nr; p++)
-            if (Rp[p].nrows > 0) srcs[m++] = &Rp[p].cols[j];
-        code = dt_column_concat(srcs, m, srcs[0]->type, &rc[j]);
-    }
-    dt_free(srcs);
-    return code;
+/* Checks that every column of the inputs with rows, in[0, n) (of one side), is of the type the
+ * schema gives it (cols[j] of an input is types[map ? map[j] : j]); fails the task if not. */
+static bool types_ok(const dagr_task_view_t *task, const dt_part_t *in, int n, int ncols,
+                     const dt_type_t *types, const char *side) {
+    for (int p = 0; p < n; p++)
+        for (int j = 0; in[p].nrows > 0 && j < ncols; j++)
+            if (in[p].cols[j].type != types[j]) {
+                dagr_task_fail(
+                    task, DAGR_ERR_FORMAT, "join: a %s partition's column '%s' is %s, not %s", side,
+                    in[p].names[j], dt_type_name(in[p].cols[j].type), dt_type_name(types[j]));
+                return false;
+            }
+    return true;
 }
 
-/* A broadcast's build task, one per rank holding left partitions: every right partition into
- * one (output 0) and the hash table over its rows (output 1), which that rank's probe tasks
- * share. Args: header (nl 0), keys, the right table's schema. */
-/* seg_fn over build_task's inputs: column j of every input with rows, whole. */
-typedef struct build_segs {
-    const dt_part_t *in;
-    int nr;
-} build_segs_t;
-
-static int build_seg(const void *ctx, int j, seg_t *segs) {
-    const build_segs_t *b = ctx;
-    int ns = 0;
-    for (int p = 0; p < b->nr; p++)
-        if (b->in[p].nrows > 0)
-            segs[ns++] = (seg_t){&b->in[p].cols[j], NULL, b->in[p].nrows, false, true};
-    return ns;
-}
-
+/* A broadcast's build task, one per rank holding left partitions: the hash table over the rows
+ * of every right partition (its one output), which that rank's join tasks share; they read
+ * the right partitions where they are. Args: header (nl 0), keys, the right table's schema. */
 static dagr_task_result_t build_task(const dagr_task_view_t *task) {
     dt_argr_t ar;
     join_hdr_t a;
@@ -533,11 +600,9 @@ static dagr_task_result_t build_task(const dagr_task_view_t *task) {
         keytypes[k] = rtypes[rkeys[k]];
     int nviewed = 0;
     bool ok = false;
-    int64_t nright = 0;
+    rset_t R = {0};
     dt_part_t *in = calloc((size_t)a.nr + 1, sizeof *in);
-    dt_column_t *rc = calloc((size_t)rnc + 1, sizeof *rc);
-    seg_t *segs = malloc(((size_t)a.nr + 1) * sizeof *segs);
-    if (!in || !rc || !segs) {
+    if (!in) {
         dt_task_fail_code(task, -ENOMEM, 0, NULL);
         goto out;
     }
@@ -545,31 +610,23 @@ static dagr_task_result_t build_task(const dagr_task_view_t *task) {
         if (!dt_task_view(task, nviewed, &in[nviewed]) ||
             !part_ok(task, &in[nviewed], rnc, rkeys, a.nkeys, keytypes, "right"))
             goto out;
-    for (int p = 0; p < a.nr; p++) {
-        nright += in[p].nrows;
-        for (int j = 0; in[p].nrows > 0 && j < rnc; j++)
-            if (in[p].cols[j].type != rtypes[j]) {
-                dagr_task_fail(
-                    task, DAGR_ERR_FORMAT, "join: a right partition's column '%s' is %s, not %s",
-                    in[p].names[j], dt_type_name(in[p].cols[j].type), dt_type_name(rtypes[j]));
-                goto out;
-            }
+    if (!types_ok(task, in, a.nr, rnc, rtypes, "right")) goto out;
+    if (rset_init(&R, in, a.nr)) {
+        dt_task_fail_code(task, -ENOMEM, 0, NULL);
+        goto out;
     }
-    /* The right rows, gathered straight into output a.nr; rc then views them there. */
-    for (int j = 0; j < rnc; j++)
-        rc[j].type = rtypes[j];
-    build_segs_t bs = {in, a.nr};
-    if (!write_gathered(task, a.nr, rnc, rnames, rc, nright, build_seg, &bs, segs)) goto out;
-    /* The table, filled in place in output a.nr + 1. */
+    /* The table, filled in place in the output. */
+    int64_t nright = rset_rows(&R);
     uint64_t cap = table_cap(nright);
-    if (dagr_task_resize(task, a.nr + 1, ht_bytes(nright, cap)) != DAGR_OK) goto out;
-    char *p = task->buf[a.nr + 1];
-    ht_hdr_t h = {HT_MAGIC, table_fast(rc, rkeys, a.nkeys), nright, cap, 0};
+    bool fast = table_fast(a.nkeys, keytypes);
+    if (dagr_task_resize(task, a.nr, ht_bytes(nright, cap)) != DAGR_OK) goto out;
+    char *p = task->buf[a.nr];
+    ht_hdr_t h = {HT_MAGIC, fast, nright, cap, 0};
     memcpy(p, &h, sizeof h);
     table_t t = {.slots = (slot_t *)(p + sizeof h),
                  .next = (int64_t *)(p + sizeof h + cap * sizeof(slot_t)),
                  .mask = cap - 1};
-    int code = table_fill(&t, rc, rkeys, a.nkeys, nright);
+    int code = table_fill(&t, &R, rkeys, a.nkeys, fast);
     if (code) {
         dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join: building the hash table failed");
         goto out;
@@ -578,9 +635,8 @@ static dagr_task_result_t build_task(const dagr_task_view_t *task) {
 out:
     for (int q = 0; q < nviewed; q++)
         dt_part_free(&in[q]);
+    rset_free(&R);
     dt_free(in);
-    dt_free(rc);
-    dt_free(segs);
     dt_free(rnames);
     dt_free(rtypes);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
@@ -590,7 +646,8 @@ static const dagr_kernel_t build_kernel = {"dtable_join_build", build_task, NULL
 /* seg_fn over a join task's pairs: result column j. A left column is each left input's rows,
  * then (RIGHT, FULL) the unmatched right rows' keys in the key columns and nulls in the
  * others; a left input whose rows all come out once, in order, is copied whole. A right
- * column (not a key) is the right rows of every pair, null where none matched. */
+ * column (not a key) is the right rows of every pair, null where none matched. Right rows
+ * are read where they are: from the one right input, or (several) through rin/rloc. */
 typedef struct join_segs {
     const dt_part_t *L;
     int nl, lcols;
@@ -598,37 +655,52 @@ typedef struct join_segs {
     const bool *ident_in;
     const pairs_t *P;
     int64_t tail;
-    const dt_column_t *rc;
+    const rset_t *R;
+    const int32_t *rin; /* R->n > 1: pair i's right input (-1: none) and its row there */
+    const int64_t *rloc;
+    const dt_column_t **srcs; /* R->n entries, filled per column */
     const int *lkeys, *rkeys;
     int nkeys, nother;
     const int *rother;
     bool right_missing; /* LEFT, FULL: right rows may be -1 */
 } join_segs_t;
 
+/* The segment of right column c over pairs [from, from + n) of P. */
+static seg_t right_seg(const join_segs_t *o, int c, int64_t from, int64_t n, bool missing) {
+    if (o->R->n == 0) return (seg_t){NULL, NULL, n, missing, false, NULL, NULL};
+    if (o->R->n == 1)
+        return (seg_t){&o->R->cols[0][c], o->P->r + from, n, missing, false, NULL, NULL};
+    for (int k = 0; k < o->R->n; k++)
+        o->srcs[k] = &o->R->cols[k][c];
+    return (seg_t){NULL, o->rloc + from, n, missing, false, o->srcs, o->rin + from};
+}
+
 static int join_seg(const void *ctx, int j, seg_t *segs) {
     const join_segs_t *o = ctx;
     if (j >= o->lcols) {
         if (o->P->n == 0) return 0;
-        segs[0] =
-            (seg_t){&o->rc[o->rother[j - o->lcols]], o->P->r, o->P->n, o->right_missing, false};
+        segs[0] = right_seg(o, o->rother[j - o->lcols], 0, o->P->n, o->right_missing);
         return 1;
     }
     int ns = 0;
     for (int p = 0; p < o->nl; p++) {
         int64_t n = o->lstart[p + 1] - o->lstart[p];
         if (n > 0)
-            segs[ns++] =
-                (seg_t){&o->L[p].cols[j], o->P->l + o->lstart[p], n, false, o->ident_in[p]};
+            segs[ns++] = (seg_t){
+                &o->L[p].cols[j], o->P->l + o->lstart[p], n, false, o->ident_in[p], NULL, NULL};
     }
     if (o->tail > 0) {
-        const dt_column_t *src = NULL;
-        for (int k = 0; k < o->nkeys && !src; k++)
-            if (o->lkeys[k] == j) src = &o->rc[o->rkeys[k]];
-        segs[ns++] = (seg_t){src, o->P->r + o->lstart[o->nl], o->tail, false, false};
+        int key = -1;
+        for (int k = 0; k < o->nkeys && key < 0; k++)
+            if (o->lkeys[k] == j) key = o->rkeys[k];
+        segs[ns++] = key >= 0 ? right_seg(o, key, o->lstart[o->nl], o->tail, false)
+                              : (seg_t){NULL, NULL, o->tail, false, false, NULL, NULL};
     }
     return ns;
 }
 
+/* Join task: inputs nl left partitions, nr right ones (read where they are), the hash table
+ * when prebuilt (a broadcast's build task's), output the result partition. */
 static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     dt_argr_t ar;
     join_hdr_t a;
@@ -646,19 +718,23 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
 
     int nin = a.nl + a.nr, nviewed = 0, outi = nin + (a.prebuilt ? 1 : 0);
     dt_part_t *in = calloc((size_t)nin + 1, sizeof *in);
-    dt_column_t *rc = calloc((size_t)a.rcols + 1, sizeof *rc);
     dt_column_t *out = calloc((size_t)onc + 1, sizeof *out);
     int *rother = malloc(((size_t)a.rcols + 1) * sizeof *rother); /* right non-key columns */
+    dt_type_t *rtypes = malloc(((size_t)a.rcols + 1) * sizeof *rtypes);
     seg_t *segs = malloc(((size_t)a.nl + 2) * sizeof *segs);
     int64_t *lstart = malloc(((size_t)a.nl + 1) * sizeof *lstart);
     bool *ident_in = malloc(((size_t)a.nl + 1) * sizeof *ident_in);
+    const dt_column_t **srcs = malloc(((size_t)a.nr + 1) * sizeof *srcs);
     void *htcopy = NULL;
     table_t t = {0};
+    rset_t R = {0};
     pairs_t P = {0};
     uint8_t *matched = NULL;
-    bool rc_owned = false, ok = false;
+    int32_t *rin = NULL;
+    int64_t *rloc = NULL;
+    bool ok = false;
     int code = 0;
-    if (!in || !rc || !out || !rother || !segs || !lstart || !ident_in) {
+    if (!in || !out || !rother || !rtypes || !segs || !lstart || !ident_in || !srcs) {
         code = -ENOMEM;
         goto fail;
     }
@@ -670,13 +746,16 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
             goto out;
     }
     dt_part_t *L = in;
-    int64_t nright;
-    if ((code = right_columns(in + a.nl, a.nr, a.rcols, rc, &rc_owned, &nright))) goto fail;
+    if ((code = rset_init(&R, in + a.nl, a.nr))) goto fail;
+    int64_t nright = rset_rows(&R);
     int nother = 0;
     for (int j = 0; j < a.rcols; j++) {
         bool key = false;
         for (int k = 0; k < a.nkeys; k++)
             key |= rkeys[k] == j;
+        rtypes[j] = keytypes[0]; /* keys: checked by part_ok */
+        for (int k = 0; k < a.nkeys; k++)
+            if (rkeys[k] == j) rtypes[j] = keytypes[k];
         if (!key) rother[nother++] = j;
     }
     bool semi = kind == DAGR_JOIN_SEMI || kind == DAGR_JOIN_ANTI;
@@ -685,22 +764,17 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
                        nother);
         goto out;
     }
-    /* Every column of the type the result gives it (gather reads them as such). */
-    for (int p = 0; p < nin; p++) {
-        bool left = p < a.nl;
-        for (int j = 0; in[p].ncols > 0 && j < (left ? a.lcols : semi ? 0 : nother); j++) {
-            int c = left ? j : rother[j];
-            dt_type_t want = otypes[left ? j : a.lcols + j];
-            if (in[p].cols[c].type != want) {
-                dagr_task_fail(task, DAGR_ERR_FORMAT,
-                               "join: a %s partition's column '%s' is %s, not %s",
-                               left ? "left" : "right", in[p].names[c],
-                               dt_type_name(in[p].cols[c].type), dt_type_name(want));
-                goto out;
-            }
-        }
-    }
+    /* Every column of the type the result gives it (gather reads them as such); the right
+     * side's other columns only where the result has them. */
+    for (int m = 0; !semi && m < nother; m++)
+        rtypes[rother[m]] = otypes[a.lcols + m];
+    for (int m = 0; semi && m < nother; m++) /* not read: take what the inputs say */
+        rtypes[rother[m]] = R.n ? R.cols[0][rother[m]].type : DT_INT64;
+    if (!types_ok(task, in, a.nl, a.lcols, otypes, "left") ||
+        !types_ok(task, in + a.nl, a.nr, a.rcols, rtypes, "right"))
+        goto out;
 
+    bool fast = table_fast(a.nkeys, keytypes);
     if (a.prebuilt) {
         if (!ht_view(task->buf[nin], task->bytes[nin], nright, &t, &htcopy)) {
             dagr_task_fail(task, DAGR_ERR_FORMAT,
@@ -709,7 +783,7 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
                            nin, (long long)nright);
             goto out;
         }
-    } else if (nright > 0 && (code = table_build(&t, rc, rkeys, a.nkeys, nright))) {
+    } else if (nright > 0 && (code = table_build(&t, &R, rkeys, a.nkeys, fast))) {
         goto fail;
     }
     bool outer_right = kind == DAGR_JOIN_RIGHT || kind == DAGR_JOIN_FULL;
@@ -719,7 +793,7 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     }
     for (int p = 0; p < a.nl; p++) {
         lstart[p] = P.n;
-        if (L[p].nrows > 0 && (code = probe(&t, nright, L[p].cols, lkeys, rc, rkeys, a.nkeys,
+        if (L[p].nrows > 0 && (code = probe(&t, nright, L[p].cols, lkeys, &R, rkeys, a.nkeys,
                                             L[p].nrows, kind, matched, &P)))
             goto fail;
     }
@@ -733,6 +807,21 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
             if (!matched[r]) pairs_put(&P, -1, r); /* room made above */
     }
     int64_t tail = P.n - lstart[a.nl];
+    /* Several right inputs: each pair's input and row there, found once for every column. */
+    if (R.n > 1 && P.n > 0) {
+        rin = dt_alloc((size_t)P.n * sizeof *rin);
+        rloc = dt_alloc((size_t)P.n * sizeof *rloc);
+        if (!rin || !rloc) {
+            code = -ENOMEM;
+            goto fail;
+        }
+        for (int64_t i = 0; i < P.n; i++) {
+            int64_t r = P.r[i];
+            int k = r >= 0 ? rset_find(&R, r) : -1;
+            rin[i] = k;
+            rloc[i] = r >= 0 ? r - R.start[k] : -1;
+        }
+    }
 
     /* The result (join_seg): a left input whose rows all come out once, in order (each
      * matched once), is copied whole. */
@@ -745,34 +834,46 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     }
     for (int j = 0; j < onc; j++)
         out[j].type = otypes[j];
-    join_segs_t js = {L,        a.nl,
-                      a.lcols,  lstart,
-                      ident_in, &P,
-                      tail,     rc,
-                      lkeys,    rkeys,
-                      a.nkeys,  semi ? 0 : nother,
-                      rother,   kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL};
+    join_segs_t js = {L,
+                      a.nl,
+                      a.lcols,
+                      lstart,
+                      ident_in,
+                      &P,
+                      tail,
+                      &R,
+                      rin,
+                      rloc,
+                      srcs,
+                      lkeys,
+                      rkeys,
+                      a.nkeys,
+                      semi ? 0 : nother,
+                      rother,
+                      kind == DAGR_JOIN_LEFT || kind == DAGR_JOIN_FULL};
     ok = write_gathered(task, outi, onc, onames, out, P.n, join_seg, &js, segs);
     goto out;
 fail:
     dt_task_fail_code(task, code, DAGR_ERR_INTERNAL, "join failed");
 out:
-    for (int j = 0; rc_owned && j < a.rcols; j++)
-        dt_column_free(&rc[j]);
     for (int p = 0; p < nviewed; p++)
         dt_part_free(&in[p]);
     table_free(&t);
+    rset_free(&R);
     dt_free(htcopy);
     dt_free(P.l);
     dt_free(P.r);
     dt_free(matched);
+    dt_free(rin);
+    dt_free(rloc);
     dt_free(in);
-    dt_free(rc);
     dt_free(out);
     dt_free(rother);
+    dt_free(rtypes);
     dt_free(segs);
     dt_free(lstart);
     dt_free(ident_in);
+    dt_free(srcs);
     dt_free(onames);
     dt_free(otypes);
     return ok ? DAGR_TASK_DONE : DAGR_TASK_ERROR;
@@ -858,25 +959,28 @@ static void free_names(int n, char **names) {
 /* Spawns the join task writing out->parts[q] from the nl left and nr right handles given. */
 static dagr_status_t spawn_join(dagr_dtable_t *res, int q, const dt_args_t *args, int nl,
                                 dagr_data_t *const *lh, ptrdiff_t lstride, int nr,
-                                dagr_data_t *const *rh, ptrdiff_t rstride) {
-    dagr_access_t *acc = malloc(((size_t)nl + (size_t)nr + 1) * sizeof *acc);
+                                dagr_data_t *const *rh, ptrdiff_t rstride, dagr_data_t *table) {
+    int n = nl + nr + (table ? 1 : 0);
+    dagr_access_t *acc = malloc(((size_t)n + 1) * sizeof *acc);
     DAGR_CHECK(acc, DAGR_ERR_NOMEM, "out of memory");
     for (int p = 0; p < nl; p++)
         acc[p] = (dagr_access_t){lh[p * lstride], DAGR_READ};
     for (int p = 0; p < nr; p++)
         acc[nl + p] = (dagr_access_t){rh[p * rstride], DAGR_READ};
-    acc[nl + nr] = (dagr_access_t){res->parts[q], DAGR_WRITE};
+    if (table) acc[nl + nr] = (dagr_access_t){table, DAGR_READ};
+    acc[n] = (dagr_access_t){res->parts[q], DAGR_WRITE};
     dagr_task_opts_t o;
     dagr_task_opts_init(&o);
     o.rank = dt_part_rank(res->ctx, q);
-    dagr_status_t s = dagr_spawn(res->ctx, &join_kernel, args->buf, args->n, nl + nr + 1, acc, &o);
+    dagr_status_t s = dagr_spawn(res->ctx, &join_kernel, args->buf, args->n, n + 1, acc, &o);
     dt_free(acc);
     return s;
 }
 
-/* The broadcast: on each rank holding left partitions, one build task gathers every right
- * partition and hashes them once; each left partition's join task reads its rank's copy and
- * table, so the left side never moves and the right side moves once per rank. */
+/* The broadcast: on each rank holding left partitions, one build task hashes the rows of every
+ * right partition once; each left partition's join task reads the right partitions (the
+ * rank's copies of other ranks') and its rank's table, so the left side never moves and the
+ * right side moves once per rank. */
 static dagr_status_t broadcast_join(dagr_dtable_t *left, dagr_dtable_t *right, int nkeys,
                                     const int *lk, const int *rk, const dt_args_t *args,
                                     dagr_dtable_t *res) {
@@ -884,8 +988,8 @@ static dagr_status_t broadcast_join(dagr_dtable_t *left, dagr_dtable_t *right, i
     int size = dagr_size(ctx), nb = left->nparts < size ? left->nparts : size;
     if (nb == 0) return DAGR_OK;
     dt_args_t *ba = calloc(1, sizeof *ba);
-    dagr_data_t **h = calloc(2 * (size_t)nb, sizeof *h); /* rank r: rows h[2r], table h[2r+1] */
-    dagr_access_t *acc = calloc((size_t)right->nparts + 2, sizeof *acc);
+    dagr_data_t **h = calloc((size_t)nb, sizeof *h); /* rank r's table */
+    dagr_access_t *acc = calloc((size_t)right->nparts + 1, sizeof *acc);
     dagr_status_t s = ba && h && acc ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
     if (s == DAGR_OK) {
         join_hdr_t hd = {.nkeys = nkeys, .nr = right->nparts, .rcols = right->ncols};
@@ -901,21 +1005,20 @@ static dagr_status_t broadcast_join(dagr_dtable_t *left, dagr_dtable_t *right, i
         s = dt_args_schema(ba, right->ncols, right->names, right->types);
     }
     for (int r = 0; r < nb && s == DAGR_OK; r++) {
-        s = dagr_data_create_dynamic(ctx, r, &h[2 * r]);
-        if (s == DAGR_OK) s = dagr_data_create_dynamic(ctx, r, &h[2 * r + 1]);
+        s = dagr_data_create_dynamic(ctx, r, &h[r]);
         for (int p = 0; p < right->nparts; p++)
             acc[p] = (dagr_access_t){right->parts[p], DAGR_READ};
-        acc[right->nparts] = (dagr_access_t){h[2 * r], DAGR_WRITE};
-        acc[right->nparts + 1] = (dagr_access_t){h[2 * r + 1], DAGR_WRITE};
+        acc[right->nparts] = (dagr_access_t){h[r], DAGR_WRITE};
         dagr_task_opts_t o;
         dagr_task_opts_init(&o);
         o.rank = r;
         if (s == DAGR_OK)
-            s = dagr_spawn(ctx, &build_kernel, ba->buf, ba->n, right->nparts + 2, acc, &o);
+            s = dagr_spawn(ctx, &build_kernel, ba->buf, ba->n, right->nparts + 1, acc, &o);
     }
     for (int p = 0; p < left->nparts && s == DAGR_OK; p++)
-        s = spawn_join(res, p, args, 1, &left->parts[p], 1, 2, &h[2 * dt_part_rank(ctx, p)], 1);
-    for (int k = 0; h && k < 2 * nb; k++)
+        s = spawn_join(res, p, args, 1, &left->parts[p], 1, right->nparts, right->parts, 1,
+                       h[dt_part_rank(ctx, p)]);
+    for (int k = 0; h && k < nb; k++)
         dagr_data_destroy(&h[k]);
     dt_free(h);
     dt_free(acc);
@@ -974,7 +1077,7 @@ dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *right, int nk
         join_hdr_t h = {.kind = (int32_t)o.kind,
                         .nkeys = nkeys,
                         .nl = bcast ? 1 : left->nparts,
-                        .nr = bcast ? 1 : right->nparts,
+                        .nr = right->nparts,
                         .lcols = left->ncols,
                         .rcols = right->ncols,
                         .prebuilt = bcast};
@@ -1010,7 +1113,7 @@ dagr_status_t dagr_dtable_join(dagr_dtable_t *left, dagr_dtable_t *right, int nk
         /* Destination q reads the buckets (p, q): lb[p * nout + q] for every p. */
         for (int q = 0; q < nout && s == DAGR_OK; q++)
             s = spawn_join(res, q, args, left->nparts, lb ? lb + q : NULL, nout, right->nparts,
-                           rb ? rb + q : NULL, nout);
+                           rb ? rb + q : NULL, nout, NULL);
         if (lb) dt_buckets_free(left, nout, lb);
         if (rb) dt_buckets_free(right, nout, rb);
     }

@@ -178,6 +178,16 @@ static void other_keys(dagr_dtable_t *trips, dagr_dtable_t *dims) {
                          "dims d ON t.key = d.key AND t.id % 2 = length(d.name) % 2",
                          "two keys left");
     dagr_dtable_destroy(&j);
+    /* The same by broadcast: keys compared through the columns (not a tag), the right side
+     * read from every right partition where it is. */
+    o.broadcast = 1;
+    SC_TRY(dagr_dtable_join(tg, dg, 2, k2, k2, &o, &j));
+    ok &= same_as_sql(j,
+                      "SELECT " TCOLS ", t.id % 2, d.name, d.weight FROM trips t LEFT JOIN "
+                      "dims d ON t.key = d.key AND t.id % 2 = length(d.name) % 2",
+                      "two keys left, broadcast");
+    dagr_dtable_destroy(&j);
+    o.broadcast = -1;
     o.kind = DAGR_JOIN_FULL;
     SC_TRY(dagr_dtable_join(tg, dg, 2, k2, k2, &o, &j));
     ok &= same_as_sql(j,
