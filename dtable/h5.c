@@ -380,8 +380,8 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
             local += cnt[p];
         for (int j = 0; j < nc && s == DAGR_OK; j++) {
             size_t es = t->types[j] == DT_STRING ? sizeof(char *) : t->types[j] == DT_BOOL ? 1 : 8;
-            lc[j].values = malloc((size_t)local * es + 1);
-            lc[j].valid = malloc((size_t)local + 1);
+            lc[j].values = dt_alloc((size_t)local * es + 1);
+            lc[j].valid = dt_alloc((size_t)local + 1);
             if (!lc[j].values || !lc[j].valid)
                 s = DAGR_ERR(DAGR_ERR_NOMEM, "save: out of memory for column '%s'", t->names[j]);
         }
@@ -697,7 +697,7 @@ static dagr_status_t read_column(const dagr_dtable_t *t, const col_info_t *c, co
         e = fs >= 0 ? select_rows(fs, t, start, cnt, local, &ms) : -1;
         if (e >= 0 && ty != DT_STRING) {
             size_t es = ty == DT_BOOL ? 1 : 8;
-            void *buf = malloc((size_t)local * es + 1);
+            void *buf = dt_alloc((size_t)local * es + 1);
             if (v)
                 rc->valid = buf;
             else
@@ -716,7 +716,7 @@ static dagr_status_t read_column(const dagr_dtable_t *t, const col_info_t *c, co
             /* Strings, read independently: fixed-length ones converted by HDF5 too. */
             str = vlen_utf8();
             char **ptr = calloc((size_t)local + 1, sizeof *ptr);
-            rc->offs = malloc(((size_t)local + 1) * sizeof *rc->offs);
+            rc->offs = dt_alloc(((size_t)local + 1) * sizeof *rc->offs);
             e = str >= 0 && ptr && rc->offs ? 0 : -1;
             if (e < 0 && (!ptr || !rc->offs)) s = DAGR_ERR(DAGR_ERR_NOMEM, "out of memory");
             if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT);
@@ -726,7 +726,7 @@ static dagr_status_t read_column(const dagr_dtable_t *t, const col_info_t *c, co
                 if (!vl && ft >= 0) { /* fixed-length: read as such, then cut the padding */
                     size_t w = H5Tget_size(ft);
                     hid_t mt = H5Tcopy(ft);
-                    char *fixed = malloc((size_t)local * w + 1);
+                    char *fixed = dt_alloc((size_t)local * w + 1);
                     e = mt >= 0 && fixed ? H5Dread(d, mt, ms, fs, dxpl, fixed) : -1;
                     for (int64_t i = 0; e >= 0 && i < local; i++) {
                         char *f = fixed + (size_t)i * w;
