@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,10 +164,3 @@ int dt_format_timestamp(int64_t us, char out[40]) {
 }
 
 dt_allocator_t dt_mem = {malloc, realloc, free};
-
-void dt_huge_hint(void *p, size_t n) {
-    if (n < ((size_t)4 << 20)) return;
-    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
-}

@@ -53,10 +53,11 @@ void dt_column_free(dt_column_t *c);
 bool dt_parse_timestamp(const char *p, size_t n, int64_t *out);
 
 /* Where big buffers (column values, scratch arrays) come from: in the library, where its data
- * buffers live (the data pool, which gives pages no buffer uses back to the system: a freed
- * bucket's memory then serves the next partition; lib/module.h's data_buf_*); malloc's in
- * programs built with dtable's sources alone (tests, fuzz targets). dt_free and dt_realloc
- * take either kind and malloc's, so every buffer of dtable/ is freed with dt_free. */
+ * buffers live (the data pool, on huge pages, which gives pages no buffer uses back to the
+ * system: a freed bucket's memory then serves the next partition; lib/module.h's data_buf_*,
+ * which also ask for huge pages when the pool is off); malloc's in programs built with
+ * dtable's sources alone (tests, fuzz targets). dt_free and dt_realloc take either kind and
+ * malloc's, so every buffer of dtable/ is freed with dt_free. */
 typedef struct dt_allocator {
     void *(*alloc)(size_t n);
     void *(*realloc)(void *p, size_t n);
@@ -64,13 +65,9 @@ typedef struct dt_allocator {
 } dt_allocator_t;
 extern dt_allocator_t dt_mem;
 
-void dt_huge_hint(void *p, size_t n);
-
-/* n bytes (at least 1), asking for huge pages when big (dt_huge_hint). */
+/* n bytes (at least 1). */
 static inline void *dt_alloc(size_t n) {
-    void *p = dt_mem.alloc(n ? n : 1);
-    if (p) dt_huge_hint(p, n);
-    return p;
+    return dt_mem.alloc(n ? n : 1);
 }
 static inline void *dt_realloc(void *p, size_t n) {
     return dt_mem.realloc(p, n ? n : 1);
@@ -78,11 +75,6 @@ static inline void *dt_realloc(void *p, size_t n) {
 static inline void dt_free(void *p) {
     dt_mem.free(p);
 }
-
-/* Asks for transparent huge pages on a big buffer p[0, n) (4 MB or more): its first touch
- * then faults once per 2 MB rather than per 4 KB, which matters in virtual machines, where a
- * fault is dear. A hint: nothing changes when the system refuses it. */
-void dt_huge_hint(void *p, size_t n);
 
 /* us as text, 2024-01-02T03:04:05Z, with .ffffff when the microseconds are not 0: a form
  * dt_parse_timestamp reads back to us. Returns the length written (< 40). */

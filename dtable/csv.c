@@ -508,12 +508,10 @@ static int builder_grow(builder_t *b, size_t cap) {
             int64_t *o = dt_realloc(c->offsets, (cap + 1) * sizeof *o);
             if (!o) return DT_CSV_ENOMEM;
             c->offsets = o;
-            dt_huge_hint(o, (cap + 1) * sizeof *o);
         } else {
             void *v = dt_realloc(c->vals, cap * elem_size(c->type));
             if (!v) return DT_CSV_ENOMEM;
             c->vals = v;
-            dt_huge_hint(v, cap * elem_size(c->type));
         }
         if (c->valid) {
             uint8_t *v = dt_realloc(c->valid, (cap + 7) / 8);
@@ -621,7 +619,6 @@ static int store(tok_t *t, builder_t *b, int col, const field_t *f, locale_t loc
                 cap *= 2;
             char *v = dt_realloc(c->vals, cap);
             if (!v) return DT_CSV_ENOMEM;
-            dt_huge_hint(v, cap);
             c->vals = v;
             c->bcap = cap;
         }

@@ -92,8 +92,7 @@ static const char *op_name(int op) {
     return op >= 0 && op <= DAGR_AGG_COUNT_DISTINCT ? names[op] : "?";
 }
 
-/* Zeroed after the hint, so that the zeroing's first touch takes huge pages (calloc may
- * zero memory before the hint could come). */
+/* dt_alloc's memory, zeroed (calloc's would be malloc's). */
 static void *big_calloc(size_t n, size_t size) {
     void *p = dt_alloc(n * size);
     if (p) memset(p, 0, n * size);

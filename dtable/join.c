@@ -452,11 +452,9 @@ static int pairs_grow(pairs_t *p, int64_t need) {
     int64_t *l = dt_realloc(p->l, (size_t)cap * sizeof *l);
     if (!l) return -ENOMEM;
     p->l = l;
-    dt_huge_hint(l, (size_t)cap * sizeof *l);
     int64_t *r = dt_realloc(p->r, (size_t)cap * sizeof *r);
     if (!r) return -ENOMEM;
     p->r = r;
-    dt_huge_hint(r, (size_t)cap * sizeof *r);
     p->cap = cap;
     return 0;
 }
@@ -567,13 +565,15 @@ static void read_hdr(dt_argr_t *ar, const dagr_task_view_t *task, join_hdr_t *a,
     }
 }
 
-/* Checks that every column of the inputs with rows, in[0, n) (of one side), is of the type the
- * schema gives it (cols[j] of an input is types[map ? map[j] : j]); fails the task if not. */
+#define ANY_TYPE ((dt_type_t)-1) /* types_ok: a column nobody reads */
+
+/* Checks that every column of the inputs with rows, in[0, n) (of one side), is of the type
+ * types gives it (ANY_TYPE: any); fails the task if not. */
 static bool types_ok(const dagr_task_view_t *task, const dt_part_t *in, int n, int ncols,
                      const dt_type_t *types, const char *side) {
     for (int p = 0; p < n; p++)
         for (int j = 0; in[p].nrows > 0 && j < ncols; j++)
-            if (in[p].cols[j].type != types[j]) {
+            if (types[j] != ANY_TYPE && in[p].cols[j].type != types[j]) {
                 dagr_task_fail(
                     task, DAGR_ERR_FORMAT, "join: a %s partition's column '%s' is %s, not %s", side,
                     in[p].names[j], dt_type_name(in[p].cols[j].type), dt_type_name(types[j]));
@@ -748,28 +748,26 @@ static dagr_task_result_t join_task(const dagr_task_view_t *task) {
     dt_part_t *L = in;
     if ((code = rset_init(&R, in + a.nl, a.nr))) goto fail;
     int64_t nright = rset_rows(&R);
+    bool semi = kind == DAGR_JOIN_SEMI || kind == DAGR_JOIN_ANTI;
     int nother = 0;
     for (int j = 0; j < a.rcols; j++) {
-        bool key = false;
-        for (int k = 0; k < a.nkeys; k++)
-            key |= rkeys[k] == j;
-        rtypes[j] = keytypes[0]; /* keys: checked by part_ok */
-        for (int k = 0; k < a.nkeys; k++)
-            if (rkeys[k] == j) rtypes[j] = keytypes[k];
-        if (!key) rother[nother++] = j;
+        int k = 0;
+        while (k < a.nkeys && rkeys[k] != j)
+            k++;
+        if (k < a.nkeys) {
+            rtypes[j] = keytypes[k];
+        } else {
+            /* Of the type the result gives it (gather reads it as such); not read by SEMI and
+             * ANTI, whose result has no right column. */
+            rtypes[j] = semi || a.lcols + nother >= onc ? ANY_TYPE : otypes[a.lcols + nother];
+            rother[nother++] = j;
+        }
     }
-    bool semi = kind == DAGR_JOIN_SEMI || kind == DAGR_JOIN_ANTI;
     if (onc != a.lcols + (semi ? 0 : nother)) {
         dagr_task_fail(task, DAGR_ERR_INTERNAL, "join: %d result columns for %d + %d", onc, a.lcols,
                        nother);
         goto out;
     }
-    /* Every column of the type the result gives it (gather reads them as such); the right
-     * side's other columns only where the result has them. */
-    for (int m = 0; !semi && m < nother; m++)
-        rtypes[rother[m]] = otypes[a.lcols + m];
-    for (int m = 0; semi && m < nother; m++) /* not read: take what the inputs say */
-        rtypes[rother[m]] = R.n ? R.cols[0][rother[m]].type : DT_INT64;
     if (!types_ok(task, in, a.nl, a.lcols, otypes, "left") ||
         !types_ok(task, in + a.nl, a.nr, a.rcols, rtypes, "right"))
         goto out;

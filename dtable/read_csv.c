@@ -205,7 +205,7 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
         goto out;
     }
     /* The bytes, read (not mapped: a mapped file that someone truncates meanwhile kills the
-     * process with SIGBUS, where a read reports it). A big buffer asks for huge pages. */
+     * process with SIGBUS, where a read reports it). */
     size_t need = (size_t)(stop - a.off);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -214,7 +214,6 @@ static dagr_task_result_t parse_task(const dagr_task_view_t *task) {
             dt_task_fail_code(task, -ENOMEM, DAGR_OK, NULL);
             goto out;
         }
-        dt_huge_hint(rbuf, need);
     }
     if (fd < 0 || read_at(fd, rbuf, need, a.off) != 0) {
         dagr_task_fail(task, DAGR_ERR_IO, "%s: cannot read bytes %lld-%lld: %s", path,

@@ -294,9 +294,8 @@ dagr_status_t data_set_size(dagr_data_t *h, size_t bytes, size_mode_t mode) {
     }
     if (h->buf_kind == BUF_ARENA)
         comm_arena_free(h->ctx, h->buf, old);
-    else
-        data_buf_free(
-            h->buf); /* a heap copy, or a home of ours (a dynamic handle is never attached) */
+    else /* a heap copy, or a home of ours (a dynamic handle is never attached) */
+        data_buf_free(h->buf);
     h->buf = p;
     if (home)
         h->home = p;

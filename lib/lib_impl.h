@@ -209,13 +209,11 @@ void *data_alloc_zeroed(size_t bytes, bool zero);
  * ---------------------------------------------------------------------------------------- */
 #define POOL_MIN ((size_t)64 << 10)
 typedef struct pool_stats {
-    size_t reserved;      /* address space of the chunks */
     size_t resident;      /* bytes of pages touched and not given back */
-    size_t free_resident; /* of those, bytes no block uses */
+    size_t free_resident; /* of those, bytes no block uses (what keep bounds) */
     size_t in_use;        /* bytes of live blocks, headers included */
-    size_t peak_in_use, peak_resident;
+    size_t peak_resident;
     size_t given_back; /* bytes of pages given back so far */
-    size_t allocs;
 } pool_stats_t;
 /* keep: bytes of free memory in resident pages the pool keeps for reuse (it applies from the
  * next free on); on false, new buffers come from malloc (those of the pool stay valid).

@@ -104,7 +104,6 @@ static chunk_t *chunk_new(size_t need) {
         munmap(base, size);
         return NULL;
     }
-    P.st.reserved += size;
     atomic_store_explicit(&P.nchunks, n + 1, memory_order_release);
     return c;
 }
@@ -160,9 +159,7 @@ void *pool_alloc(size_t bytes) {
         size_t off = (size_t)(b - c->base);
         account(c, off, off + need, true);
         P.st.in_use += need;
-        if (P.st.in_use > P.st.peak_in_use) P.st.peak_in_use = P.st.in_use;
         if (P.st.resident > P.st.peak_resident) P.st.peak_resident = P.st.resident;
-        P.st.allocs++;
     }
     pthread_mutex_unlock(&P.lock);
     if (!b) return NULL;
