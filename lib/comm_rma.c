@@ -985,14 +985,20 @@ static void *progress_main(void *p) {
          * MPI does not, so with requests in flight we poll. Bytes moving through MPI advance
          * only while this thread enters MPI (a rendezvous needs both ends to answer), and
          * messages from other nodes may come at any time: with the workers idle, every 10 us
-         * while bytes move and 100 us otherwise; with the workers computing, every 100 us
-         * and 1 ms, because each wake-up preempts a worker (MPICH's network mode, 2 ranks on
-         * 2 cores: gemm at n = 4096 ran at 76 GFLOP/s polling as when idle, 91 so; RESULTS.md,
-         * "off node"). Otherwise only the bell wakes us; the 2 ms bound MPI's own progress
-         * (the Iprobe above). */
-        long ns = !mpi_active ? 2000000
-                  : all_idle  ? (moving ? 10000 : 100000)
-                              : (moving ? 100000 : 1000000);
+         * while bytes move and 100 us otherwise. With the workers computing, each wake-up
+         * preempts one of them (some 20 us of its time on this VM: MPICH's network mode,
+         * 2 ranks on 2 cores, gemm at n = 4096 ran at 76 GFLOP/s polling as when idle, 91 at
+         * most every 100 us). Then every 100 us only while bytes move and no task waits in
+         * the queue: with tasks queued, data that came sooner would wait behind them, and
+         * polling every 100 us for receives posted long in advance took potrf from 87 to 70
+         * GFLOP/s and geqrf from 73 to 61 (every 1 ms: 79-87 and 72-73; RESULTS.md, "off
+         * node"). Otherwise every 1 ms. Without requests in flight only the bell wakes us;
+         * the 2 ms bound MPI's own progress (the Iprobe above). */
+        bool queued = !all_idle && sched_host_load(c->ctx) > 0;
+        long ns = !mpi_active         ? 2000000
+                  : all_idle          ? (moving ? 10000 : 100000)
+                  : moving && !queued ? 100000
+                                      : 1000000;
         bell_sleep(c, ns);
     }
     return NULL;
