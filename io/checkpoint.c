@@ -389,7 +389,7 @@ static dagr_status_t check_replaceable(const char *path) {
 
 void ckpt_free(ckpt_t *ck) {
     for (staged_t *b; (b = stage_take(&ck->stage, 0));) {
-        free(b->raw);
+        data_buf_free(b->raw);
         free(b);
     }
     stage_close_direct(&ck->stage);

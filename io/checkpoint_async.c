@@ -84,11 +84,14 @@ bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, si
     if (!room) return false;
     staged_t *b = malloc(sizeof *b);
     /* For a direct write the block sits at the same offset from a 4 KiB boundary as its
-     * place in the file. */
+     * place in the file. The copies come from the data pool: its pages stay resident and
+     * huge from one checkpoint to the next, where fresh memory would fault in and zero
+     * every 4 KiB page of each copy, on the cores the workers compute on. */
     size_t shift = st->aligned ? (size_t)((st->data_off + a->off) % DIO_ALIGN) : 0;
-    size_t size = (n + shift + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN;
-    void *raw = b ? (st->aligned ? aligned_alloc(DIO_ALIGN, size) : malloc(n ? n : 1)) : NULL;
-    void *p = raw ? (char *)raw + shift : NULL;
+    size_t pad = st->aligned ? DIO_ALIGN - 1 + shift : 0;
+    char *raw = b ? data_buf_alloc(n + pad + 1) : NULL, *p = raw;
+    if (raw && st->aligned)
+        p = (char *)(((uintptr_t)raw + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN) + shift;
     if (!p) {
         free(b);
         pthread_mutex_lock(&st->lock);
@@ -155,7 +158,7 @@ static dagr_status_t stage_write(stage_t *st, staged_t *b) {
     pthread_mutex_lock(&st->lock);
     st->bytes -= b->n;
     pthread_mutex_unlock(&st->lock);
-    free(b->raw);
+    data_buf_free(b->raw);
     free(b);
     return s;
 }
