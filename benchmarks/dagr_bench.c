@@ -9,9 +9,9 @@
  * DArrays of nb x nb tiles on the P x Q grid, filled with dagr_darray_random (SPD or diagonally
  * dominant where the op needs).
  *
- * Without --nb, the tiles are the size dagr_linalg_tile_size recommends for n on the ranks and
- * threads given (the ScaLAPACK reference then uses it too: to compare against ScaLAPACK at
- * its own best nb, run it again with --nb).
+ * Without --nb, the tiles are the size dagr_linalg_tile_size_for recommends for the op (QR's
+ * rule for geqrf and gels) and n on the ranks and threads given (the ScaLAPACK reference then uses
+ * it too: to compare against ScaLAPACK at its own best nb, run it again with --nb).
  *
  * Each repeat runs dagr and then each reference on fresh copies of the same inputs:
  *   dagr       the dagr routine + dagr_wait_all;
@@ -940,7 +940,10 @@ int main(int argc, char **argv) {
             return 3;
         }
     }
-    if (O.nb == 0) TRY(dagr_linalg_tile_size(ctx, O.n, O.n, &O.nb));
+    if (O.nb == 0) {
+        bool qr = !strcmp(O.op, "geqrf") || !strcmp(O.op, "gels");
+        TRY(dagr_linalg_tile_size_for(ctx, qr ? DAGR_LA_QR : DAGR_LA_ANY, O.n, O.n, &O.nb));
+    }
     inputs_t in = {0};
     setup(&in);
     double *td = calloc((size_t)O.repeat, sizeof *td), *ts = calloc((size_t)O.repeat, sizeof *ts);

@@ -12,16 +12,20 @@ void dagr_linalg_opts_init(dagr_linalg_opts_t *opts) {
     opts->variant = 0;
 }
 
-dagr_status_t dagr_linalg_tile_size(const dagr_ctx_t *ctx, int64_t m, int64_t n, int64_t *nb) {
+dagr_status_t dagr_linalg_tile_size_for(const dagr_ctx_t *ctx, dagr_la_use_t use, int64_t m,
+                                        int64_t n, int64_t *nb) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     DAGR_CHECK(nb, DAGR_ERR_ARG, "nb is NULL");
     DAGR_CHECK(m >= 0 && n >= 0, DAGR_ERR_ARG, "the matrix is %lld x %lld: sizes must be >= 0",
                (long long)m, (long long)n);
+    DAGR_CHECK(use == DAGR_LA_ANY || use == DAGR_LA_QR, DAGR_ERR_ARG,
+               "use %d is neither DAGR_LA_ANY (0) nor DAGR_LA_QR (1)", (int)use);
     dagr_job_info_t ji;
     DAGR_TRY(dagr_job_info(ctx, &ji));
     static const int64_t sizes[] = {384, 256, 192, 128, 96, 64};
     int64_t t = m < n ? m : n;
-    double want = 11.0 * sqrt((double)(ji.total_threads > 0 ? ji.total_threads : 1));
+    double tiles = use == DAGR_LA_QR ? 5.5 : 11.0;
+    double want = tiles * sqrt((double)(ji.total_threads > 0 ? ji.total_threads : 1));
     int64_t pick = 64;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         if ((double)((t + sizes[i] - 1) / sizes[i]) >= want) {
@@ -31,6 +35,10 @@ dagr_status_t dagr_linalg_tile_size(const dagr_ctx_t *ctx, int64_t m, int64_t n,
     }
     *nb = pick < t ? pick : t > 0 ? t : 1;
     return DAGR_OK;
+}
+
+dagr_status_t dagr_linalg_tile_size(const dagr_ctx_t *ctx, int64_t m, int64_t n, int64_t *nb) {
+    return dagr_linalg_tile_size_for(ctx, DAGR_LA_ANY, m, n, nb);
 }
 
 dagr_status_t la_opts(const dagr_linalg_opts_t *opts, unsigned uses, const char *routine,

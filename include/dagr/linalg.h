@@ -88,6 +88,23 @@ DAGR_API void dagr_linalg_opts_init(dagr_linalg_opts_t *opts);
 DAGR_API dagr_status_t dagr_linalg_tile_size(const dagr_ctx_t *ctx, int64_t m, int64_t n,
                                              int64_t *nb);
 
+/* What the tiles are for, in dagr_linalg_tile_size_for. */
+typedef enum dagr_la_use {
+    DAGR_LA_ANY = 0, /* BLAS 3, Cholesky, LU: dagr_linalg_tile_size's rule */
+    DAGR_LA_QR = 1   /* geqrf, ormqr, orgqr, gels */
+} dagr_la_use_t;
+
+/* The tile size dagr recommends for a use. DAGR_LA_ANY: as dagr_linalg_tile_size.
+ * DAGR_LA_QR: the same choice with half as many tiles asked for (5.5 sqrt(W) across
+ * min(m, n)): QR's panel kernels (geqrt, tsqrt and their updates, with inner blocks of
+ * dagr_linalg_opts_t.ib) run much further below gemm's speed on small tiles than Cholesky's and
+ * LU's do, so a QR gains more from big tiles than it loses in parallelism. On 2 ranks x 1
+ * thread that is 256 at n = 2048 and 384 at 4096 and 8192 (benchmarks/RESULTS.md). Local, and
+ * the same on every rank. Errors: DAGR_ERR_ARG (ctx or nb NULL, m or n negative, use not one
+ * of the above). */
+DAGR_API dagr_status_t dagr_linalg_tile_size_for(const dagr_ctx_t *ctx, dagr_la_use_t use,
+                                                 int64_t m, int64_t n, int64_t *nb);
+
 /* ---- BLAS 3 ---- */
 
 /* C = alpha op(A) op(B) + beta C. Logically collective. */

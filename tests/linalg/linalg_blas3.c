@@ -561,7 +561,8 @@ static void check_errors(void) {
 
 /* ---- the recommended tile size ---- */
 
-/* dagr_linalg_tile_size against its documented rule, the same on every rank. */
+/* dagr_linalg_tile_size and dagr_linalg_tile_size_for against their documented rule, the
+ * same on every rank. */
 static void check_tile_size(void) {
     int ok = 1, threads = dagr_threads(ctx), total = 0;
     MPI_Allreduce(&threads, &total, 1, MPI_INT, MPI_SUM, dagr_comm(ctx));
@@ -570,32 +571,46 @@ static void check_tile_size(void) {
     ok &= SC_CHECK(ji.total_threads == total, "total_threads %d, the ranks have %d",
                    ji.total_threads, total);
     const int64_t sizes[] = {384, 256, 192, 128, 96, 64};
-    double want = 11.0 * sqrt((double)total);
-    const int64_t ns[][2] = {{4096, 4096}, {8192, 8192}, {100000, 3000}, {1500, 700}, {300, 300}};
-    for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
-        int64_t nb = 0, t = ns[i][0] < ns[i][1] ? ns[i][0] : ns[i][1];
-        SC_TRY(dagr_linalg_tile_size(ctx, ns[i][0], ns[i][1], &nb));
-        /* the largest size giving enough tiles across min(m, n); 64 when none does */
-        int64_t expect = 64;
-        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
-            if ((double)((t + sizes[k] - 1) / sizes[k]) >= want) {
-                expect = sizes[k];
-                break;
-            }
-        ok &= SC_CHECK(nb == expect, "%lld x %lld on %d threads: nb %lld, expected %lld",
-                       (long long)ns[i][0], (long long)ns[i][1], total, (long long)nb,
-                       (long long)expect);
-        int64_t lo = 0, hi = 0;
-        MPI_Allreduce(&nb, &lo, 1, MPI_INT64_T, MPI_MIN, dagr_comm(ctx));
-        MPI_Allreduce(&nb, &hi, 1, MPI_INT64_T, MPI_MAX, dagr_comm(ctx));
-        ok &= SC_CHECK(lo == hi, "ranks got nb from %lld to %lld", (long long)lo, (long long)hi);
+    const int64_t ns[][2] = {{4096, 4096}, {8192, 8192}, {100000, 3000},
+                             {1500, 700},  {2048, 2048}, {300, 300}};
+    for (int qr = 0; qr <= 1; qr++) {
+        /* QR asks for half as many tiles across min(m, n) */
+        double want = (qr ? 5.5 : 11.0) * sqrt((double)total);
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+            int64_t nb = 0, any = 0, t = ns[i][0] < ns[i][1] ? ns[i][0] : ns[i][1];
+            SC_TRY(dagr_linalg_tile_size_for(ctx, qr ? DAGR_LA_QR : DAGR_LA_ANY, ns[i][0], ns[i][1],
+                                             &nb));
+            /* the largest size giving enough tiles across min(m, n); 64 when none does */
+            int64_t expect = 64;
+            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+                if ((double)((t + sizes[k] - 1) / sizes[k]) >= want) {
+                    expect = sizes[k];
+                    break;
+                }
+            ok &= SC_CHECK(nb == expect, "%s, %lld x %lld on %d threads: nb %lld, expected %lld",
+                           qr ? "QR" : "any", (long long)ns[i][0], (long long)ns[i][1], total,
+                           (long long)nb, (long long)expect);
+            SC_TRY(dagr_linalg_tile_size(ctx, ns[i][0], ns[i][1], &any));
+            if (!qr)
+                ok &= SC_CHECK(any == nb, "tile_size %lld, tile_size_for(ANY) %lld", (long long)any,
+                               (long long)nb);
+            int64_t lo = 0, hi = 0;
+            MPI_Allreduce(&nb, &lo, 1, MPI_INT64_T, MPI_MIN, dagr_comm(ctx));
+            MPI_Allreduce(&nb, &hi, 1, MPI_INT64_T, MPI_MAX, dagr_comm(ctx));
+            ok &=
+                SC_CHECK(lo == hi, "ranks got nb from %lld to %lld", (long long)lo, (long long)hi);
+        }
     }
     if (total == 2) { /* the figures in RESULTS.md */
-        int64_t a = 0, b = 0;
+        int64_t a = 0, b = 0, q2 = 0, q4 = 0;
         SC_TRY(dagr_linalg_tile_size(ctx, 4096, 4096, &a));
         SC_TRY(dagr_linalg_tile_size(ctx, 8192, 8192, &b));
         ok &= SC_CHECK(a == 256 && b == 384, "2 threads: nb %lld at 4096, %lld at 8192",
                        (long long)a, (long long)b);
+        SC_TRY(dagr_linalg_tile_size_for(ctx, DAGR_LA_QR, 2048, 2048, &q2));
+        SC_TRY(dagr_linalg_tile_size_for(ctx, DAGR_LA_QR, 4096, 4096, &q4));
+        ok &= SC_CHECK(q2 == 256 && q4 == 384, "2 threads, QR: nb %lld at 2048, %lld at 4096",
+                       (long long)q2, (long long)q4);
     }
     int64_t nb = 0;
     SC_TRY(dagr_linalg_tile_size(ctx, 10, 5000, &nb)); /* smaller than the smallest tile */
@@ -606,6 +621,11 @@ static void check_tile_size(void) {
     ok &= SC_EXPECT_STATUS(dagr_linalg_tile_size(ctx, 8, 8, NULL), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_linalg_tile_size(ctx, -1, 8, &nb), DAGR_ERR_ARG);
     ok &= SC_EXPECT_STATUS(dagr_linalg_tile_size(ctx, 8, -3, &nb), DAGR_ERR_ARG);
+    ok &=
+        SC_EXPECT_STATUS(dagr_linalg_tile_size_for(ctx, (dagr_la_use_t)2, 8, 8, &nb), DAGR_ERR_ARG);
+    ok &= SC_EXPECT_STATUS(dagr_linalg_tile_size_for(ctx, DAGR_LA_QR, 8, 8, NULL), DAGR_ERR_ARG);
+    SC_TRY(dagr_linalg_tile_size_for(ctx, DAGR_LA_QR, 10, 5000, &nb));
+    ok &= SC_CHECK(nb == 10, "QR, 10 x 5000: nb %lld, expected 10", (long long)nb);
     sc_result("tile_size", ok, "-");
 }
 
