@@ -84,12 +84,12 @@ bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, si
     if (!room) return false;
     staged_t *b = malloc(sizeof *b);
     /* For a direct write the block sits at the same offset from a 4 KiB boundary as its
-     * place in the file. The copies come from the data pool: its pages stay resident and
-     * huge from one checkpoint to the next, where fresh memory would fault in and zero
-     * every 4 KiB page of each copy, on the cores the workers compute on. */
+     * place in the file. The copies are data buffers like the tiles they copy, from the
+     * data pool: huge pages, mostly still resident from the previous checkpoint (n > 0:
+     * empty versions are never staged). */
     size_t shift = st->aligned ? (size_t)((st->data_off + a->off) % DIO_ALIGN) : 0;
     size_t pad = st->aligned ? DIO_ALIGN - 1 + shift : 0;
-    char *raw = b ? data_buf_alloc(n + pad + 1) : NULL, *p = raw;
+    char *raw = b ? data_buf_alloc(n + pad) : NULL, *p = raw;
     if (raw && st->aligned)
         p = (char *)(((uintptr_t)raw + DIO_ALIGN - 1) / DIO_ALIGN * DIO_ALIGN) + shift;
     if (!p) {

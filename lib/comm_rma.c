@@ -994,11 +994,10 @@ static void *progress_main(void *p) {
          * GFLOP/s and geqrf from 73 to 61 (every 1 ms: 79-87 and 72-73; RESULTS.md, "off
          * node"). Otherwise every 1 ms. Without requests in flight only the bell wakes us;
          * the 2 ms bound MPI's own progress (the Iprobe above). */
-        bool queued = !all_idle && sched_host_load(c->ctx) > 0;
-        long ns = !mpi_active         ? 2000000
-                  : all_idle          ? (moving ? 10000 : 100000)
-                  : moving && !queued ? 100000
-                                      : 1000000;
+        long ns = !mpi_active                              ? 2000000
+                  : all_idle                               ? (moving ? 10000 : 100000)
+                  : moving && sched_host_load(c->ctx) == 0 ? 100000
+                                                           : 1000000;
         bell_sleep(c, ns);
     }
     return NULL;
