@@ -27,7 +27,10 @@
  *
  *   mpiexec.mpich -n 2 build/benchmarks/ckpt_bench [--n 2048] [--tile 256] [--sweeps 60]
  *                                                  [--every 10] [--rounds 3] [--dir D]
- *                                                  [--threads T]
+ *                                                  [--threads T] [--only FORM]
+ *
+ * --only FORM runs that form alone (to profile it: `perf stat` or `perf record` of the run);
+ * no ratios then.
  *
  * Prints one JSON object per form on rank 0 (best and median of the rounds), then one with
  * the ratios. */
@@ -42,7 +45,7 @@
 
 typedef struct opts {
     int64_t n, tile;
-    int sweeps, every, rounds, threads;
+    int sweeps, every, rounds, threads, only;
     const char *dir;
 } opts_t;
 
@@ -129,6 +132,7 @@ int main(int argc, char **argv) {
                 .sweeps = 60,
                 .every = 10,
                 .rounds = 3,
+                .only = -1,
                 .dir = tmp && *tmp ? tmp : "/tmp"};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -146,10 +150,18 @@ int main(int argc, char **argv) {
             o.dir = v, i++;
         else if (v && !strcmp(argv[i], "--threads"))
             o.threads = atoi(v), i++;
-        else {
+        else if (v && !strcmp(argv[i], "--only")) {
+            for (int f = 0; f < FORMS; f++)
+                if (!strcmp(v, FORM[f])) o.only = f;
+            if (o.only < 0) {
+                fprintf(stderr, "ckpt_bench: --only takes none, sync or async\n");
+                return 2;
+            }
+            i++;
+        } else {
             fprintf(stderr,
                     "usage: ckpt_bench [--n N] [--tile T] [--sweeps S] [--every K] [--rounds R] "
-                    "[--dir D] [--threads T]\n");
+                    "[--dir D] [--threads T] [--only FORM]\n");
             return 2;
         }
     }
@@ -181,6 +193,7 @@ int main(int argc, char **argv) {
     if (run(ctx, &o, NONE, path, &warm, &cpu[NONE]) < 0) rc = 1; /* untimed warm-up */
     for (int r = 0; r < o.rounds && !rc; r++) {
         for (int f = 0; f < FORMS && !rc; f++) {
+            if (o.only >= 0 && f != o.only) continue;
             t[f][r] = run(ctx, &o, f, path, &sums[f], &cpu[f]);
             if (t[f][r] < 0) rc = 1;
             if (rank == 0) unlink(path);
@@ -190,7 +203,7 @@ int main(int argc, char **argv) {
             cover[k][r] = cpu[SYNC + k] - cpu[NONE];
         }
     }
-    if (!rc && (sums[SYNC] != sums[NONE] || sums[ASYNC] != sums[NONE])) {
+    if (!rc && o.only < 0 && (sums[SYNC] != sums[NONE] || sums[ASYNC] != sums[NONE])) {
         if (rank == 0)
             fprintf(stderr, "ckpt_bench: the forms end differently: %.17g %.17g %.17g\n",
                     sums[NONE], sums[SYNC], sums[ASYNC]);
@@ -201,6 +214,7 @@ int main(int argc, char **argv) {
         int ckpts = (o.sweeps - 1) / o.every;
         double med[2], cmed[2];
         for (int f = 0; f < FORMS; f++) {
+            if (o.only >= 0 && f != o.only) continue;
             qsort(t[f], (size_t)o.rounds, sizeof **t, cmp);
             printf("{\"bench\": \"ckpt\", \"form\": \"%s\", \"ranks\": %d, \"n\": %lld, \"tile\": "
                    "%lld, \"sweeps\": %d, \"checkpoints\": %d, \"state_mib\": %.1f, "
@@ -214,13 +228,14 @@ int main(int argc, char **argv) {
             med[k] = over[k][o.rounds / 2];
             cmed[k] = cover[k][o.rounds / 2];
         }
-        printf("{\"bench\": \"ckpt\", \"sync_overhead_s\": %.3f, \"async_overhead_s\": %.3f, "
-               "\"async_over_sync\": %.3f, \"per_checkpoint_sync_s\": %.3f, "
-               "\"per_checkpoint_async_s\": %.3f, \"target\": 0.333, "
-               "\"cpu_sync_overhead_s\": %.3f, \"cpu_async_overhead_s\": %.3f, "
-               "\"cpu_async_over_sync\": %.3f}\n",
-               med[0], med[1], med[0] > 0 ? med[1] / med[0] : 0.0, med[0] / ckpts, med[1] / ckpts,
-               cmed[0], cmed[1], cmed[0] > 0 ? cmed[1] / cmed[0] : 0.0);
+        if (o.only < 0)
+            printf("{\"bench\": \"ckpt\", \"sync_overhead_s\": %.3f, \"async_overhead_s\": %.3f, "
+                   "\"async_over_sync\": %.3f, \"per_checkpoint_sync_s\": %.3f, "
+                   "\"per_checkpoint_async_s\": %.3f, \"target\": 0.333, "
+                   "\"cpu_sync_overhead_s\": %.3f, \"cpu_async_overhead_s\": %.3f, "
+                   "\"cpu_async_over_sync\": %.3f}\n",
+                   med[0], med[1], med[0] > 0 ? med[1] / med[0] : 0.0, med[0] / ckpts,
+                   med[1] / ckpts, cmed[0], cmed[1], cmed[0] > 0 ? cmed[1] / cmed[0] : 0.0);
     }
     for (int k = 0; k < 2; k++) {
         free(cover[k]);

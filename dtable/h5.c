@@ -355,7 +355,7 @@ dagr_status_t dagr_dtable_save(dagr_dtable_t *t, const char *path, const char *g
     DAGR_TRY(dt_check(t, "save: the table"));
     dagr_ctx_t *ctx = t->ctx;
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
-    DAGR_TRY(io_check_names(ctx, path, group, true));
+    DAGR_TRY(io_check_names(ctx, path, group, true, false));
     DAGR_TRY(check_group_name(ctx, group, "save"));
     DAGR_TRY(dt_agree(ctx, check_names(t, NULL)));
     int np = t->nparts, rank = dagr_rank(ctx), size = dagr_size(ctx), nc = t->ncols;
@@ -791,7 +791,7 @@ dagr_status_t dagr_dtable_load(dagr_ctx_t *ctx, const char *path, const char *gr
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     DAGR_TRY(dt_agree(ctx, out ? DAGR_OK : DAGR_ERR(DAGR_ERR_ARG, "load: out is NULL")));
     *out = NULL;
-    DAGR_TRY(io_check_names(ctx, path, group, true));
+    DAGR_TRY(io_check_names(ctx, path, group, true, false));
     DAGR_TRY(check_group_name(ctx, group, "load"));
     hid_t file = -1;
     DAGR_TRY(io_open_file(ctx, path, IO_READ, &file));

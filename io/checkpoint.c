@@ -13,11 +13,17 @@
  *                (element size 0 marks it; an empty fixed-size handle is 0, 0, 0)
  *   /data        uint8: every handle's contents, column-major and packed, one after the other
  * It is written as "<path>.tmp" and renamed to path only once complete and flushed (every
- * rank's MPI_File_sync, then fsync and rename on rank 0, then fsync of the directory): a crash
- * or a failure while writing leaves the previous checkpoint as it was. Each handle is one task
- * on its owner, which computes the checksum and writes its extent of /data with an independent
- * H5Dwrite; rank 0 writes the table once the checksums are in. dagr_checkpoint_async inserts
- * the same tasks and returns (checkpoint_async.c); resume is in resume.c.
+ * rank's fsync, then rank 0's close, fsync and rename, then fsync of the directory): a crash
+ * or a failure while writing leaves the previous checkpoint as it was. Rank 0 alone creates
+ * the file with HDF5 (its default driver) and lays it out, /data's storage allocated at once
+ * so that its place in the file is known; every rank then writes its handles' extents of
+ * /data with pwrite. Each handle is one task on its owner, which computes the checksum and
+ * writes the extent; rank 0 writes the table once the checksums are in. The ranks must see
+ * the same file (a shared file system across nodes). No MPI-IO: its collective open, flush
+ * and close spin in MPI while they wait for the slowest rank, which an asynchronous
+ * checkpoint's start and end did on the cores its workers computed on (40-75 ms of CPU a
+ * rank a checkpoint, 2 ranks on 2 cores, 2026-12-04). dagr_checkpoint_async inserts the same
+ * tasks and returns (checkpoint_async.c); resume is in resume.c, which reads through MPI-IO.
  *
  * This file: the checksum, the layout, the tasks, the file's helpers, and the synchronous
  * checkpoint. */
@@ -75,21 +81,16 @@ void ckpt_layout_free(layout_t *L) {
 /* Collective (every rank finds the same). The sizes of handles whose size tasks decide are
  * known only once their writers ran: with any such handle, this waits and agrees on them.
  * Checksums are left 0. */
-dagr_status_t ckpt_layout_collect(dagr_ctx_t *ctx, layout_t *L) {
-    dagr_status_t s = da_agree(ctx, ckpt_layout_handles(ctx, L));
-    if (s != DAGR_OK) return s;
+dagr_status_t ckpt_layout_sizes(dagr_ctx_t *ctx, layout_t *L) {
+    dagr_status_t s = DAGR_OK;
     bool dynamic = false;
     for (int64_t k = 0; k < L->n; k++)
         dynamic |= data_shape(L->h[k]).dynamic;
     if (dynamic) s = dagr_wait_all(ctx);
     /* off serves as the sizes' room until the offsets go in. */
     if (s == DAGR_OK) s = data_sizes_agree(ctx, L->h, (size_t)L->n, L->off);
-    if (s != DAGR_OK) {
-        ckpt_layout_free(L);
-        return s;
-    }
-    ckpt_layout_rows(L);
-    return DAGR_OK;
+    if (s == DAGR_OK) ckpt_layout_rows(L);
+    return s;
 }
 
 /* Local: the table's shapes from each handle's size in L->off[k], and the offsets in /data
@@ -133,8 +134,8 @@ dagr_status_t ckpt_layout_handles(dagr_ctx_t *ctx, layout_t *L) {
  * The tasks: one handle's extent of /data
  * ---------------------------------------------------------------------------------------- */
 
-/* Writes or reads bytes [off, off + n) of /data from / into buf. Any thread. */
-dagr_status_t ckpt_move_extent(const ckpt_args_t *a, void *buf, size_t n, bool write, int worker) {
+/* Reads bytes [off, off + n) of /data into buf through HDF5 (resume). Any thread. */
+dagr_status_t ckpt_read_extent(const ckpt_args_t *a, void *buf, size_t n, int worker) {
     hsize_t start = a->off, count = n;
     dagr_status_t s = DAGR_OK;
     h5_enter();
@@ -144,15 +145,12 @@ dagr_status_t ckpt_move_extent(const ckpt_args_t *a, void *buf, size_t n, bool w
     if (e >= 0) e = H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL);
     if (e >= 0) {
         int64_t t0 = trace_io_begin(a->ctx);
-        if (write)
-            e = H5Dwrite(a->data, H5T_NATIVE_UCHAR, mspace, fspace, H5P_DEFAULT, buf);
-        else
-            e = H5Dread(a->data, H5T_NATIVE_UCHAR, mspace, fspace, H5P_DEFAULT, buf);
-        trace_io_end(a->ctx, t0, write ? TRACE_IO_CKPT_WRITE : TRACE_IO_CKPT_READ, n, worker);
+        e = H5Dread(a->data, H5T_NATIVE_UCHAR, mspace, fspace, H5P_DEFAULT, buf);
+        trace_io_end(a->ctx, t0, TRACE_IO_CKPT_READ, n, worker);
     }
     if (e < 0)
-        s = h5_error(DAGR_ERR_IO, "cannot %s data handle %lld (%zu bytes) %s checkpoint '%s'",
-                     write ? "write" : "read", (long long)a->k, n, write ? "to" : "from", a->path);
+        s = h5_error(DAGR_ERR_IO, "cannot read data handle %lld (%zu bytes) from checkpoint '%s'",
+                     (long long)a->k, n, a->path);
     if (mspace >= 0) H5Sclose(mspace);
     if (fspace >= 0) H5Sclose(fspace);
     h5_leave();
@@ -180,7 +178,7 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
         if (write) atomic_fetch_add(a->written, 1);
         return DAGR_TASK_DONE;
     }
-    if (write && a->stage && stage_put(a->stage, a, t->buf[0], t->ld[0], n))
+    if (write && stage_put(a->stage, a, t->buf[0], t->ld[0], n))
         return DAGR_TASK_DONE; /* the thread writes it, and counts it */
     bool strided = t->ld[0] != a->rows;
     void *p = strided ? malloc(n) : t->buf[0];
@@ -191,7 +189,8 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
     }
     if (write && strided) ckpt_repack(a, p, t->buf[0], t->ld[0], true);
     if (write) *a->sum = ckpt_checksum(p, n);
-    dagr_status_t s = ckpt_move_extent(a, p, n, write, t->worker);
+    dagr_status_t s = write ? stage_write_extent(a->stage, a, p, n, t->worker)
+                            : ckpt_read_extent(a, p, n, t->worker);
     if (s == DAGR_OK && !write) {
         if (ckpt_checksum(p, n) != a->want)
             s = DAGR_ERR(DAGR_ERR_FORMAT,
@@ -260,8 +259,7 @@ dagr_status_t ckpt_insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data
 
 const char *const ckpt_attrs[NATTRS] = {"dagr_checkpoint", "ranks", "tasks", "handles"};
 
-/* Collective, under h5_enter: the attributes (every rank writes the same values, as parallel
- * HDF5 requires) and the two datasets. */
+/* Rank 0, under h5_enter: the attributes and the two datasets. */
 static dagr_status_t create_layout(dagr_ctx_t *ctx, const layout_t *L, hid_t file, const char *tmp,
                                    hid_t *table, hid_t *data) {
     int64_t v[NATTRS] = {CKPT_FORMAT, dagr_size(ctx), (int64_t)ctx_tasks_inserted(ctx), L->n};
@@ -303,10 +301,8 @@ static dagr_status_t write_table(hid_t table, const layout_t *L, const char *tmp
     return DAGR_OK;
 }
 
-/* Puts this rank's writes of "<path>.tmp" on disk. Every rank does it before HDF5's flush,
- * whose collective MPI_File_sync would otherwise spin inside MPI while the slowest rank's
- * fsync ran; the asynchronous checkpoint's thread waits here asleep, and in ckpt_agree
- * patiently, while the workers compute on the same cores. */
+/* Puts this rank's writes of "<path>.tmp" on disk (and, on rank 0 after the close, HDF5's
+ * metadata). */
 static dagr_status_t sync_file(const char *tmp) {
     int fd = open(tmp, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
@@ -388,11 +384,12 @@ static dagr_status_t check_replaceable(const char *path) {
  * ---------------------------------------------------------------------------------------- */
 
 void ckpt_free(ckpt_t *ck) {
-    for (staged_t *b; (b = stage_take(&ck->stage, 0));) {
+    for (staged_t *b = stage_take_all(&ck->stage, 0), *next; b; b = next) {
+        next = b->next;
         data_buf_free(b->raw);
         free(b);
     }
-    stage_close_direct(&ck->stage);
+    stage_close(&ck->stage);
     pthread_mutex_destroy(&ck->stage.lock);
     pthread_cond_destroy(&ck->stage.cond);
     ckpt_layout_free(&ck->L);
@@ -402,14 +399,18 @@ void ckpt_free(ckpt_t *ck) {
     free(ck);
 }
 
-dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
-    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
-    return ck->threaded ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
+static int ckpt_wait(bool patient, MPI_Request *req) {
+    return patient ? ctx_wait_patient(req) : ctx_wait_request(req);
 }
 
-/* Collective over comm, once no task uses the file: the checksums, the table and every
- * rank's flush when `s` is DAGR_OK; then the close, and the rename or the removal of
- * "<path>.tmp". Keeps `s` and its message when it is not DAGR_OK. Frees nothing. */
+dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
+    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
+    return ck->patient ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
+}
+
+/* Collective over comm, once no task uses the file: the checksums to rank 0, every rank's
+ * fsync and rank 0's table when `s` is DAGR_OK; then rank 0's close, and the rename or the
+ * removal of "<path>.tmp". Keeps `s` and its message when it is not DAGR_OK. Frees nothing. */
 dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
     layout_t *L = &ck->L;
     int rank = 0;
@@ -418,110 +419,146 @@ dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
         MPI_Request req;
         int e = MPI_Ireduce(rank ? ck->sums : MPI_IN_PLACE, ck->sums, (int)L->n, MPI_UINT64_T,
                             MPI_BOR, 0, comm, &req);
-        if (e == MPI_SUCCESS) e = ck->threaded ? ctx_wait_patient(&req) : ctx_wait_request(&req);
+        if (e == MPI_SUCCESS) e = ckpt_wait(ck->patient, &req);
         if (e != MPI_SUCCESS) s = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Ireduce");
-        for (int64_t k = 0; k < L->n; k++)
-            L->table[k * TABLE_COLS + 3] = ck->sums[k];
-        if (s == DAGR_OK && rank == 0) {
+        s = ckpt_agree(ck, comm, s);
+    }
+    if (s == DAGR_OK) {
+        /* This rank's writes on disk, by itself: a collective flush would have the first
+         * ranks wait for the slowest one's. */
+        s = sync_file(ck->tmp);
+        if (s == DAGR_OK && rank == 0 && L->n) {
+            for (int64_t k = 0; k < L->n; k++)
+                L->table[k * TABLE_COLS + 3] = ck->sums[k];
             h5_enter();
             s = write_table(ck->table, L, ck->tmp);
             h5_leave();
         }
         s = ckpt_agree(ck, comm, s);
     }
-    if (s == DAGR_OK) s = ckpt_agree(ck, comm, sync_file(ck->tmp));
-    if (s == DAGR_OK) {
-        /* Collective: every rank's MPI_File_sync (HDF5's last metadata), so that the data
-         * are on disk before the rename. */
-        h5_enter();
-        if (H5Fflush(ck->file, H5F_SCOPE_GLOBAL) < 0)
-            s = h5_error(DAGR_ERR_IO, "cannot flush checkpoint '%s'", ck->tmp);
-        h5_leave();
-        s = ckpt_agree(ck, comm, s);
-    }
+    stage_close(&ck->stage);
     char msg[DAGR_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", dagr_last_error());
-    /* Collective: the close (a failed close means the file's last data may be missing). */
+    /* Rank 0: the close (HDF5 writes the file's metadata then; a failed close means they may
+     * be missing), and the rename once every rank's data are on disk. */
     dagr_status_t c = DAGR_OK;
-    h5_enter();
-    if (ck->table >= 0 && H5Dclose(ck->table) < 0)
-        c = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", ck->tmp);
-    if (ck->data >= 0 && H5Dclose(ck->data) < 0 && c == DAGR_OK)
-        c = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", ck->tmp);
-    if (ck->file >= 0 && H5Fclose(ck->file) < 0 && c == DAGR_OK)
-        c = h5_error(DAGR_ERR_IO, "cannot close '%s'", ck->tmp);
-    h5_leave();
+    if (rank == 0) {
+        h5_enter();
+        if (ck->table >= 0 && H5Dclose(ck->table) < 0)
+            c = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", ck->tmp);
+        if (ck->data >= 0 && H5Dclose(ck->data) < 0 && c == DAGR_OK)
+            c = h5_error(DAGR_ERR_IO, "cannot close a dataset of '%s'", ck->tmp);
+        if (ck->file >= 0 && H5Fclose(ck->file) < 0 && c == DAGR_OK)
+            c = h5_error(DAGR_ERR_IO, "cannot close '%s'", ck->tmp);
+        h5_leave();
+        if (s == DAGR_OK && c == DAGR_OK) c = commit(ck->tmp, ck->path);
+        /* The previous checkpoint is untouched. */
+        if (s != DAGR_OK) unlink(ck->tmp);
+    }
     ck->table = ck->data = ck->file = -1;
     c = ckpt_agree(ck, comm, c);
-    if (s == DAGR_OK) s = c;
-    if (s == DAGR_OK) {
-        s = ckpt_agree(ck, comm, rank == 0 ? commit(ck->tmp, ck->path) : DAGR_OK);
-    } else {
-        /* Keep the status and message of the failure; the previous checkpoint is untouched. */
-        if (c == DAGR_OK) dagr_error_set_raw(msg);
-        if (rank == 0) unlink(ck->tmp);
-    }
+    if (s == DAGR_OK) return c;
+    if (c == DAGR_OK) dagr_error_set_raw(msg); /* the failure's own status and message */
     return s;
 }
 
-/* Collective: checks the path, lays out "<path>.tmp" and inserts the write tasks. On
- * failure nothing is left (no task, no file). */
+/* Rank 0: makes "<path>.tmp" alone (HDF5's default driver) and lays it out, unless path
+ * holds something that is not a checkpoint; /data's offset in the file goes to *off. The file
+ * stays open: rank 0 writes the table at the end. */
+static dagr_status_t create_file(dagr_ctx_t *ctx, ckpt_t *ck, uint64_t *off) {
+    int exists;
+    DAGR_TRY(io_probe_local(ck->path, "dagr_checkpoint", &exists));
+    if (exists) DAGR_TRY(check_replaceable(ck->path));
+    h5_enter();
+    dagr_status_t s = DAGR_OK;
+    /* /data starts on a 4 KiB boundary of the file: handles of a multiple of 4 KiB then
+     * meet on such boundaries, where adjacent ones go out in one direct write. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_alignment(fapl, 64 << 10, 4096) >= 0)
+        ck->file = H5Fcreate(ck->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (ck->file < 0) s = h5_error(DAGR_ERR_IO, "cannot create '%s'", ck->tmp);
+    if (s == DAGR_OK) s = create_layout(ctx, &ck->L, ck->file, ck->tmp, &ck->table, &ck->data);
+    haddr_t at = s == DAGR_OK && ck->L.total ? H5Dget_offset(ck->data) : 0;
+    if (at == HADDR_UNDEF)
+        s = h5_error(DAGR_ERR_IO, "cannot place the data of checkpoint '%s'", ck->tmp);
+    *off = (uint64_t)at;
+    h5_leave();
+    return s;
+}
+
+/* Collective: rank 0's status (with its message) and /data's offset, for every rank. */
+static dagr_status_t share_layout(dagr_ctx_t *ctx, bool patient, dagr_status_t mine,
+                                  uint64_t *off) {
+    struct {
+        uint64_t off;
+        int status;
+        char msg[DAGR_ERRMSG_MAX];
+    } note = {.off = *off, .status = mine};
+    snprintf(note.msg, sizeof note.msg, "%s", mine == DAGR_OK ? "" : dagr_last_error());
+    MPI_Request req;
+    DAGR_TRY_MPI(MPI_Ibcast(&note, (int)sizeof note, MPI_BYTE, 0, ctx_comm(ctx), &req));
+    DAGR_TRY_MPI(ckpt_wait(patient, &req));
+    *off = note.off;
+    if (note.status == DAGR_OK) return DAGR_OK;
+    dagr_error_set_raw(note.msg);
+    return (dagr_status_t)note.status;
+}
+
+static ckpt_t *ckpt_new(dagr_ctx_t *ctx, const char *path, bool async) {
+    ckpt_t *ck = calloc(1, sizeof *ck);
+    if (!ck) return NULL;
+    size_t len = strlen(path) + 5;
+    ck->tmp = malloc(len);
+    ck->path = strdup(path);
+    if (ck->tmp) snprintf(ck->tmp, len, "%s.tmp", path);
+    ck->file = ck->table = ck->data = -1;
+    ck->comm = MPI_COMM_NULL;
+    ck->patient = async;
+    atomic_init(&ck->written, 0);
+    atomic_init(&ck->ended, 0);
+    atomic_init(&ck->go, 0);
+    ck->stage.dfd = ck->stage.bfd = -1;
+    pthread_mutex_init(&ck->stage.lock, NULL);
+    pthread_cond_init(&ck->stage.cond, NULL);
+    /* Staged copies live outside the memory limit: none under one. At most an eighth of the
+     * node's memory per node. */
+    dagr_job_info_t j;
+    if (async && dagr_job_info(ctx, &j) == DAGR_OK && j.memory_limit == 0)
+        ck->stage.cap = j.node_memory / 8 / (size_t)(j.ranks_on_node > 0 ? j.ranks_on_node : 1);
+    return ck;
+}
+
+/* Collective: checks the path, lays out "<path>.tmp" (rank 0), opens it everywhere and
+ * inserts the write tasks. On failure nothing is left (no task, no file). */
 dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out) {
     *out = NULL;
     DAGR_TRY(ctx_usable(ctx));
-    DAGR_TRY(io_check_names(ctx, path, NULL, false));
-    int exists;
-    DAGR_TRY(io_probe_file(ctx, path, "dagr_checkpoint", &exists));
-    if (exists) DAGR_TRY(da_agree(ctx, dagr_rank(ctx) == 0 ? check_replaceable(path) : DAGR_OK));
-
-    ckpt_t *ck = calloc(1, sizeof *ck);
-    size_t len = strlen(path) + 5;
-    if (ck) {
-        ck->tmp = malloc(len);
-        ck->path = strdup(path);
-        ck->file = ck->table = ck->data = -1;
-        ck->comm = MPI_COMM_NULL;
-        atomic_init(&ck->written, 0);
-        atomic_init(&ck->ended, 0);
-        atomic_init(&ck->go, 0);
-        dagr_job_info_t j;
-        /* Staged copies live outside the memory limit: none under one. At most an eighth of
-         * the node's memory per node. */
-        ck->stage.dfd = ck->stage.bfd = -1;
-        pthread_mutex_init(&ck->stage.lock, NULL);
-        pthread_cond_init(&ck->stage.cond, NULL);
-        if (async && dagr_job_info(ctx, &j) == DAGR_OK && j.memory_limit == 0)
-            ck->stage.cap = j.node_memory / 8 / (size_t)(j.ranks_on_node > 0 ? j.ranks_on_node : 1);
+    DAGR_TRY(io_check_names(ctx, path, NULL, false, async));
+    ckpt_t *ck = ckpt_new(ctx, path, async);
+    dagr_status_t s = DAGR_OK;
+    if (!ck || !ck->tmp || !ck->path) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a checkpoint");
+    if (s == DAGR_OK) s = ckpt_layout_handles(ctx, &ck->L);
+    if (s == DAGR_OK) {
+        size_t n = (size_t)ck->L.n ? (size_t)ck->L.n : 1;
+        ck->sums = calloc(n, sizeof *ck->sums);
+        if (!ck->sums) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n);
     }
-    dagr_status_t s = da_agree(ctx, ck && ck->tmp && ck->path
-                                        ? DAGR_OK
-                                        : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a checkpoint"));
+    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
+    s = async ? ctx_agree_patient(ctx_comm(ctx), s, msg) : ctx_agree(ctx_comm(ctx), s, msg);
+    if (s == DAGR_OK) s = ckpt_layout_sizes(ctx, &ck->L);
     if (s != DAGR_OK) {
         if (ck) ckpt_free(ck);
         return s;
     }
-    snprintf(ck->tmp, len, "%s.tmp", path);
-    s = ckpt_layout_collect(ctx, &ck->L);
-    if (s != DAGR_OK) {
-        ckpt_free(ck);
-        return s;
-    }
-    size_t n = (size_t)ck->L.n ? (size_t)ck->L.n : 1;
-    ck->sums = calloc(n, sizeof *ck->sums);
-    s = da_agree(ctx,
-                 ck->sums ? DAGR_OK : DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n));
-    if (s == DAGR_OK) s = io_open_file(ctx, ck->tmp, IO_CREATE, &ck->file);
+    uint64_t off = 0;
+    s = share_layout(ctx, async, dagr_rank(ctx) == 0 ? create_file(ctx, ck, &off) : DAGR_OK, &off);
+    if (s == DAGR_OK)
+        s = ckpt_agree(ck, ctx_comm(ctx), stage_open(&ck->stage, ck->tmp, off, async));
     if (s == DAGR_OK) {
-        h5_enter();
-        s = create_layout(ctx, &ck->L, ck->file, ck->tmp, &ck->table, &ck->data);
-        h5_leave();
-        s = da_agree(ctx, s);
-    }
-    if (s == DAGR_OK && async && ck->stage.cap) stage_open_direct(&ck->stage, ck->tmp, ck->data);
-    if (s == DAGR_OK) {
-        s = ckpt_insert_extents(ctx, &ck->L, ck->data, true, ck->sums, &ck->written, &ck->ended,
-                                &ck->local, async ? &ck->stage : NULL, ck->tmp);
-        /* No task may still use the file at the close: wait for those inserted. */
+        s = ckpt_insert_extents(ctx, &ck->L, -1, true, ck->sums, &ck->written, &ck->ended,
+                                &ck->local, &ck->stage, ck->tmp);
+        /* No task may still use the file at the end: wait for those inserted. */
         if (s != DAGR_OK) (void)dagr_wait_all(ctx);
     }
     if (s != DAGR_OK) {

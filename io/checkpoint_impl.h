@@ -31,8 +31,9 @@ typedef struct layout {
 void ckpt_layout_free(layout_t *L);
 /* Local: the live handles (every rank finds the same), their table and offsets allocated. */
 dagr_status_t ckpt_layout_handles(dagr_ctx_t *ctx, layout_t *L);
-/* Collective: the live handles and their sizes (waits when some size is a task's). */
-dagr_status_t ckpt_layout_collect(dagr_ctx_t *ctx, layout_t *L);
+/* Collective, once ckpt_layout_handles succeeded on every rank: the handles' sizes (waits
+ * when some size is a task's), the table's shapes and the offsets. */
+dagr_status_t ckpt_layout_sizes(dagr_ctx_t *ctx, layout_t *L);
 /* Local: the table's shapes from each handle's size in L->off[k], and the offsets. */
 void ckpt_layout_rows(layout_t *L);
 /* Local: the offsets in /data from the table's shapes. */
@@ -47,8 +48,8 @@ typedef struct stage stage_t;
 
 typedef struct ckpt_args {
     dagr_ctx_t *ctx;
-    stage_t *stage; /* write, asynchronous: where the task may leave a copy to be written */
-    hid_t data;     /* the /data dataset */
+    stage_t *stage; /* write: the file's descriptors, and where the task may leave a copy */
+    hid_t data;     /* read: the /data dataset */
     uint64_t off;   /* extent in /data */
     uint64_t rows, cols, elsize;
     uint64_t *sum;        /* write: where this rank keeps the checksum (a slot of its own) */
@@ -60,13 +61,20 @@ typedef struct ckpt_args {
 } ckpt_args_t;
 
 /* ------------------------------------------------------------------------------------------
+ * Writing /data. Every rank writes its handles' extents with pwrite into "<path>.tmp", which
+ * rank 0 created and laid out alone (checkpoint.c); no MPI-IO, so that nothing in a
+ * checkpoint waits in a collective call that spins (MPI-IO's opens, flushes and closes do).
+ *
  * Staging, for asynchronous checkpoints: a write task copies its handle into a block of its
  * own (a memcpy) and leaves the slow part, the checksum and the write (direct where the file
  * system allows: checkpoint_async.c), to the checkpoint's thread. The handle is then free
  * for the next task that overwrites it after the copy rather than after the write, and the
  * workers do not spend their time in the file system. The copies in flight are bounded
- * (cap); past it, a task writes its handle itself.
+ * (cap); past it, a task writes its handle itself (as every task of a synchronous one does).
  * ---------------------------------------------------------------------------------------- */
+
+/* The thread writes the copies in batches of this many bytes (or what is left at the end). */
+#define STAGE_BATCH ((size_t)16 << 20)
 
 typedef struct staged {
     struct staged *next;
@@ -81,27 +89,32 @@ struct stage {
     pthread_cond_t cond; /* a block came */
     staged_t *head, *tail;
     size_t bytes, cap; /* staged and not yet written; at most cap */
-    /* Direct writes (see checkpoint_async.c): whether blocks are placed for them and
-     * /data's offset in the file, set before the tasks are inserted; "<path>.tmp" opened
-     * with O_DIRECT and without, the writing thread's, -1 once the file system refused. */
-    bool aligned;
+    size_t queued;     /* staged and not yet taken by the thread */
+    /* Set before the tasks are inserted: /data's offset in the file; "<path>.tmp" opened
+     * for buffered writes (bfd: the tasks' and the ends of direct writes) and with O_DIRECT
+     * (dfd: the thread's, -1 when not wanted or once the file system refused); whether
+     * blocks are placed for direct writes (see checkpoint_async.c). */
     uint64_t data_off;
     int dfd, bfd;
+    bool aligned;
 };
 
-/* Opens "<path>.tmp" for the thread's direct writes of the staged blocks (/data's storage
- * must be allocated). Nothing changes when the file system refuses: blocks then go through
- * HDF5. */
-void stage_open_direct(stage_t *st, const char *tmp, hid_t data);
-void stage_close_direct(stage_t *st);
+/* Local: opens "<path>.tmp" for writing /data, which starts at data_off in it; direct: also
+ * with O_DIRECT where the file system allows it and DAGR_CKPT_DIRECT is not 0. */
+dagr_status_t stage_open(stage_t *st, const char *tmp, uint64_t data_off, bool direct);
+void stage_close(stage_t *st);
+/* A task's own write of its handle's extent (packed, n bytes): buffered. Any thread. */
+dagr_status_t stage_write_extent(stage_t *st, const ckpt_args_t *a, const void *p, size_t n,
+                                 int worker);
 
 /* A copy of the task's handle for the thread; false when over the cap or out of memory. */
 bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, size_t n);
-/* The next staged block, or NULL when none came within ms milliseconds. */
-staged_t *stage_take(stage_t *st, long ms);
+/* Every staged block not taken yet (a list through next), once STAGE_BATCH bytes are there
+ * or, with ms == 0, at once; NULL when no batch came within ms milliseconds. */
+staged_t *stage_take_all(stage_t *st, long ms);
 
-/* Writes or reads bytes [off, off + n) of /data from / into buf. Any thread. */
-dagr_status_t ckpt_move_extent(const ckpt_args_t *a, void *buf, size_t n, bool write, int worker);
+/* Reads bytes [off, off + n) of /data into buf through HDF5 (resume). Any thread. */
+dagr_status_t ckpt_read_extent(const ckpt_args_t *a, void *buf, size_t n, int worker);
 /* Copies between the packed column-major block p and buf with leading dimension ld. */
 void ckpt_repack(const ckpt_args_t *a, void *p, void *buf, size_t ld, bool pack);
 /* Collective: one task per handle with contents, on its owner (see checkpoint.c). */
@@ -114,19 +127,17 @@ dagr_status_t ckpt_read_attrs(hid_t file, const char *path, int64_t v[NATTRS]);
 /* ------------------------------------------------------------------------------------------
  * Checkpoint, synchronous and asynchronous
  *
- * Both forms begin the same way (ckpt_begin: lay out "<path>.tmp" and insert one write task
- * per handle) and end the same way (ckpt_end: the checksums to rank 0, the table, every
- * rank's flush, the close and the rename). dagr_checkpoint waits in between, on the main
- * thread. dagr_checkpoint_async gives the end to a thread of its own on every rank, which
- * waits for that rank's write tasks to complete (ctx_spawn_counted counts them, whether they
- * ran or were skipped for a failed input) and then ends the file collectively over a
- * communicator of its own; the main thread joins it at the next wait (the context's pending
- * work, lib/module.h).
+ * Both forms begin the same way (ckpt_begin: rank 0 lays out "<path>.tmp", every rank opens
+ * it, one write task per handle) and end the same way (ckpt_end: the checksums to rank 0,
+ * every rank's fsync, the table, rank 0's close and rename). dagr_checkpoint waits in between,
+ * on the main thread. dagr_checkpoint_async gives the end to a thread of its own on every
+ * rank, which writes the staged copies, waits for that rank's write tasks to complete
+ * (ctx_spawn_counted counts them, whether they ran or were skipped for a failed input) and
+ * then ends the file over a communicator of its own; the main thread joins it at the next
+ * wait (the context's pending work, lib/module.h). Its waits for the other ranks, the main
+ * thread's at the start included, sleep (patient): the workers compute on the same cores.
  *
- * HDF5's collective calls of that thread hold the HDF5 lock while they wait for the other
- * ranks. That is safe because every io/ call that uses HDF5 collectively (save, load,
- * checkpoint, resume) first ends the pending checkpoint, and the only HDF5 calls of tasks
- * while the thread waits are that checkpoint's own writes, which have all completed by then.
+ * Only rank 0 uses HDF5 for a checkpoint, and never collectively.
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct ckpt {
@@ -144,6 +155,7 @@ typedef struct ckpt {
     char wmsg[DAGR_ERRMSG_MAX];
     pthread_t thread;
     bool threaded;
+    bool patient;  /* asynchronous: waits for the other ranks sleep (ctx_wait_patient) */
     atomic_int go; /* 0: wait for the start; 1: go; -1: stop at once, no MPI */
     MPI_Comm comm;
     dagr_status_t status;
@@ -151,10 +163,11 @@ typedef struct ckpt {
 } ckpt_t;
 
 void ckpt_free(ckpt_t *ck);
-/* Collective over comm: agrees on s (its message is the calling thread's last error); the
- * asynchronous checkpoint's thread waits asleep. */
+/* Collective over comm: agrees on s (its message is the calling thread's last error); an
+ * asynchronous checkpoint's waits sleep. */
 dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s);
-/* Collective: checks the path, lays out "<path>.tmp" and inserts the write tasks. */
+/* Collective: checks the path, lays out "<path>.tmp" (rank 0), opens it and inserts the write
+ * tasks; async: with staging and patient waits. */
 dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out);
 /* Collective over comm, once no task uses the file: ends it (see checkpoint.c). */
 dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s);

@@ -323,7 +323,7 @@ dagr_status_t dagr_darray_save(const dagr_darray_t *A, const char *path, const c
     dagr_ctx_t *ctx = A->ctx;
     /* An asynchronous checkpoint ends first: its thread's HDF5 calls are collective too. */
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
-    DAGR_TRY(io_check_names(ctx, path, dataset, true));
+    DAGR_TRY(io_check_names(ctx, path, dataset, true, false));
     int exists;
     DAGR_TRY(io_probe_file(ctx, path, "dagr_darray_save", &exists));
     hid_t file = -1, dset = -1;
@@ -394,7 +394,7 @@ dagr_status_t dagr_darray_load(dagr_ctx_t *ctx, const char *path, const char *da
     DAGR_CHECK(mb >= 0 && nb >= 0, DAGR_ERR_ARG,
                "tile size %lldx%lld: mb and nb must be >= 0 (0 = the dataset's chunks)",
                (long long)mb, (long long)nb);
-    DAGR_TRY(io_check_names(ctx, path, dataset, true));
+    DAGR_TRY(io_check_names(ctx, path, dataset, true, false));
     hid_t file = -1, dset = -1;
     DAGR_TRY(io_open_file(ctx, path, IO_READ, &file));
 

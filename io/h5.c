@@ -54,16 +54,20 @@ dagr_status_t h5_error(dagr_status_t code, const char *fmt, ...) {
 
 /* Checked by comparing hashes (the maximum of h and of ~h give min and max). */
 dagr_status_t io_check_names(dagr_ctx_t *ctx, const char *path, const char *dataset,
-                             bool has_dataset) {
+                             bool has_dataset, bool patient) {
     dagr_status_t s = DAGR_OK;
     if (!path || !*path)
         s = DAGR_ERR(DAGR_ERR_ARG, "path is %s", path ? "empty" : "NULL");
     else if (has_dataset && (!dataset || !*dataset))
         s = DAGR_ERR(DAGR_ERR_ARG, "dataset is %s", dataset ? "empty" : "NULL");
-    DAGR_TRY(da_agree(ctx, s));
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", s == DAGR_OK ? "" : dagr_last_error());
+    DAGR_TRY(patient ? ctx_sync_patient(ctx, s, msg) : ctx_sync(ctx, s, msg));
     uint64_t h = divergence_hash_str(path) * 31 + (has_dataset ? divergence_hash_str(dataset) : 0);
-    uint64_t mm[2] = {h, ~h};
-    DAGR_TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, mm, 2, MPI_UINT64_T, MPI_MAX, ctx_comm(ctx)));
+    uint64_t in[2] = {h, ~h}, mm[2];
+    MPI_Request req;
+    DAGR_TRY_MPI(MPI_Iallreduce(in, mm, 2, MPI_UINT64_T, MPI_MAX, ctx_comm(ctx), &req));
+    DAGR_TRY_MPI(patient ? ctx_wait_patient(&req) : ctx_wait_request(&req));
     if (mm[0] == h && ~mm[1] == h) return DAGR_OK;
     if (!has_dataset)
         return DAGR_ERR(DAGR_ERR_ARG,
@@ -74,26 +78,28 @@ dagr_status_t io_check_names(dagr_ctx_t *ctx, const char *path, const char *data
                     path, dataset);
 }
 
-dagr_status_t io_probe_file(dagr_ctx_t *ctx, const char *path, const char *who, int *exists) {
+dagr_status_t io_probe_local(const char *path, const char *who, int *exists) {
     dagr_status_t s = DAGR_OK;
     *exists = 0;
-    if (dagr_rank(ctx) == 0) {
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            if (errno != ENOENT) s = DAGR_ERR(DAGR_ERR_IO, "cannot look at '%s': %m", path);
-        } else {
-            h5_enter();
-            htri_t is = H5Fis_hdf5(path);
-            if (is == 0)
-                s = DAGR_ERR(DAGR_ERR_FORMAT,
-                             "'%s' exists and is not an HDF5 file (%s leaves it as it is)", path,
-                             who);
-            else if (is < 0)
-                s = h5_error(DAGR_ERR_IO, "cannot read '%s'", path);
-            *exists = is > 0;
-            h5_leave();
-        }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT) s = DAGR_ERR(DAGR_ERR_IO, "cannot look at '%s': %m", path);
+        return s;
     }
+    h5_enter();
+    htri_t is = H5Fis_hdf5(path);
+    if (is == 0)
+        s = DAGR_ERR(DAGR_ERR_FORMAT, "'%s' exists and is not an HDF5 file (%s leaves it as it is)",
+                     path, who);
+    else if (is < 0)
+        s = h5_error(DAGR_ERR_IO, "cannot read '%s'", path);
+    *exists = is > 0;
+    h5_leave();
+    return s;
+}
+
+dagr_status_t io_probe_file(dagr_ctx_t *ctx, const char *path, const char *who, int *exists) {
+    dagr_status_t s = dagr_rank(ctx) == 0 ? io_probe_local(path, who, exists) : DAGR_OK;
     DAGR_TRY(da_agree(ctx, s));
     DAGR_TRY_MPI(MPI_Bcast(exists, 1, MPI_INT, 0, ctx_comm(ctx)));
     return DAGR_OK;

@@ -21,14 +21,17 @@ void h5_leave(void);
 dagr_status_t h5_error(dagr_status_t code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Collective: path (and dataset, unless it is NULL and `has_dataset` false) must be set and
- * the same on every rank (opening different files collectively would hang). DAGR_ERR_ARG on
- * every rank otherwise. */
+/* Collective, and the call's entry (ctx_sync): path (and dataset, unless it is NULL and
+ * `has_dataset` false) must be set and the same on every rank (opening different files
+ * collectively would hang). DAGR_ERR_ARG on every rank otherwise. patient: wait asleep
+ * (ctx_sync_patient). */
 dagr_status_t io_check_names(dagr_ctx_t *ctx, const char *path, const char *dataset,
-                             bool has_dataset);
+                             bool has_dataset, bool patient);
 
-/* Collective: rank 0 looks at path. *exists = 0 (no such file) or 1 (an HDF5 file); anything
- * else there is DAGR_ERR_FORMAT, naming `who`, which leaves it as it is. */
+/* Local: looks at path. *exists = 0 (no such file) or 1 (an HDF5 file); anything else there
+ * is DAGR_ERR_FORMAT, naming `who`, which leaves it as it is. */
+dagr_status_t io_probe_local(const char *path, const char *who, int *exists);
+/* Collective: the same by rank 0, for every rank. */
 dagr_status_t io_probe_file(dagr_ctx_t *ctx, const char *path, const char *who, int *exists);
 
 /* How io_open_file opens. */

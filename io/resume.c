@@ -125,7 +125,7 @@ dagr_status_t dagr_resume(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     DAGR_TRY(ctx_usable(ctx));
-    DAGR_TRY(io_check_names(ctx, path, NULL, false));
+    DAGR_TRY(io_check_names(ctx, path, NULL, false, false));
     int exists;
     DAGR_TRY(io_probe_file(ctx, path, "dagr_resume", &exists));
     if (!exists) return DAGR_OK; /* a fresh start */

@@ -254,6 +254,7 @@ static dagr_status_t start_mpi(int *argc, char ***argv, bool *own) {
 static void ctx_free(dagr_ctx_t *ctx) {
     /* Left by a wait that never came to it (a divergence): stopped without MPI. */
     if (ctx->pending.drop) ctx->pending.drop(ctx->pending.arg);
+    pool_hold(0); /* an asynchronous checkpoint's staging room (data_buf_hold) */
     trace_discard(ctx);
     node_pool_fini(&ctx->nodes);
     divergence_fini(&ctx->div);
@@ -610,16 +611,25 @@ dagr_status_t ctx_agree_patient(MPI_Comm comm, dagr_status_t mine, const char *m
     return agree(comm, mine, msg, ctx_wait_patient);
 }
 
-dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
+static dagr_status_t sync_with(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg,
+                               int (*wait)(MPI_Request *)) {
     if (ctx->broken) {
         dagr_error_set_raw(ctx->broken_msg);
         return DAGR_ERR_DIVERGED;
     }
     divergence_enter(ctx);
     int first = ctx->size;
-    DAGR_TRY(divergence_check(ctx, mine != DAGR_OK ? ctx->rank : ctx->size, &first));
+    DAGR_TRY(divergence_check(ctx, mine != DAGR_OK ? ctx->rank : ctx->size, &first, wait));
     if (first == ctx->size) return DAGR_OK;
-    return share_failure(ctx->comm, first, mine, msg, ctx_wait_request);
+    return share_failure(ctx->comm, first, mine, msg, wait);
+}
+
+dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
+    return sync_with(ctx, mine, msg, ctx_wait_request);
+}
+
+dagr_status_t ctx_sync_patient(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg) {
+    return sync_with(ctx, mine, msg, ctx_wait_patient);
 }
 
 void ctx_set_pending(dagr_ctx_t *ctx, const ctx_pending_t *p) {

@@ -37,6 +37,10 @@ void data_buf_free(void *p) {
         free(p);
 }
 
+void data_buf_hold(size_t bytes) {
+    pool_hold(bytes);
+}
+
 void *data_buf_alloc(size_t bytes) {
     return data_alloc_zeroed(bytes, false);
 }

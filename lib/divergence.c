@@ -89,7 +89,8 @@ void divergence_task_end(divergence_t *d) {
 }
 
 /* Allreduce of x giving its maximum and minimum over the ranks. */
-static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64_t *min) {
+static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64_t *min,
+                  int (*wait)(MPI_Request *)) {
     uint64_t in[8], out[8];
     for (int i = 0; i < n; i++) {
         in[i] = x[i];
@@ -97,7 +98,7 @@ static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64
     }
     MPI_Request req;
     int e = MPI_Iallreduce(in, out, 2 * n, MPI_UINT64_T, MPI_MAX, comm, &req);
-    if (e == MPI_SUCCESS) e = ctx_wait_request(&req);
+    if (e == MPI_SUCCESS) e = wait(&req);
     for (int i = 0; i < n; i++) {
         max[i] = out[i];
         min[i] = ~out[n + i];
@@ -105,10 +106,11 @@ static int minmax(MPI_Comm comm, const uint64_t *x, int n, uint64_t *max, uint64
     return e;
 }
 
-dagr_status_t divergence_check(dagr_ctx_t *ctx, int bad, int *first_bad) {
+dagr_status_t divergence_check(dagr_ctx_t *ctx, int bad, int *first_bad,
+                               int (*wait)(MPI_Request *)) {
     divergence_t *d = &ctx->div;
     uint64_t mine[3] = {d->count, d->hash, (uint64_t)bad}, max[3], min[3];
-    DAGR_TRY_MPI(minmax(ctx->comm, mine, 3, max, min));
+    DAGR_TRY_MPI(minmax(ctx->comm, mine, 3, max, min, wait));
     *first_bad = (int)min[2];
     if (max[0] == min[0] && max[1] == min[1]) {
         d->base = d->count;
@@ -119,12 +121,12 @@ dagr_status_t divergence_check(dagr_ctx_t *ctx, int bad, int *first_bad) {
 
     /* Compare logged hashes at multiples of the coarsest stride any rank uses. */
     uint64_t stride = d->stride, smax, smin;
-    DAGR_TRY_MPI(minmax(ctx->comm, &stride, 1, &smax, &smin));
+    DAGR_TRY_MPI(minmax(ctx->comm, &stride, 1, &smax, &smin, wait));
     uint64_t m = (min[0] - d->base) / smax, lo = 0, hi = m;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         uint64_t v = d->log[((mid + 1) * smax) / d->stride - 1], vmax, vmin;
-        DAGR_TRY_MPI(minmax(ctx->comm, &v, 1, &vmax, &vmin));
+        DAGR_TRY_MPI(minmax(ctx->comm, &v, 1, &vmax, &vmin, wait));
         if (vmax != vmin)
             hi = mid;
         else

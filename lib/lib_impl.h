@@ -219,6 +219,9 @@ typedef struct pool_stats {
  * next free on); on false, new buffers come from malloc (those of the pool stay valid).
  * Callable any time. */
 void pool_configure(bool on, size_t keep);
+/* Keeps bytes more of free memory resident than DAGR_POOL_KEEP says (0: no more), for
+ * buffers that will be asked for again (data_buf_hold). */
+void pool_hold(size_t bytes);
 /* A 64-byte aligned block of bytes, NULL when the pool is off or out of memory. */
 void *pool_alloc(size_t bytes);
 /* Frees a block of pool_alloc (aborts, naming it, on anything else). */
@@ -600,8 +603,10 @@ void divergence_mix(divergence_t *d, uint64_t word);
 /* Closes the current task's record (call once per spawned task). */
 void divergence_task_end(divergence_t *d);
 /* Collective: DAGR_OK if every rank inserted the same; else DAGR_ERR_DIVERGED everywhere. The
- * same allreduce finds the lowest rank passing bad < size (*first_bad, size if none). */
-dagr_status_t divergence_check(struct dagr_ctx *ctx, int bad, int *first_bad);
+ * same allreduce finds the lowest rank passing bad < size (*first_bad, size if none). Its
+ * requests complete through wait (ctx_wait_request or ctx_wait_patient). */
+dagr_status_t divergence_check(struct dagr_ctx *ctx, int bad, int *first_bad,
+                               int (*wait)(MPI_Request *));
 /* Collective: the window of published words (at the end of dagr_init / in dagr_finalize). */
 dagr_status_t divergence_start(struct dagr_ctx *ctx);
 void divergence_stop(struct dagr_ctx *ctx);

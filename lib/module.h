@@ -30,6 +30,10 @@ uint64_t ctx_tasks_inserted(const dagr_ctx_t *ctx);
  * every rank inserted the same graph (DAGR_ERR_DIVERGED otherwise), then agrees on one status:
  * all ranks return the lowest failing rank's status and message. */
 dagr_status_t ctx_sync(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg);
+/* The same, asleep between tests from the start (ctx_wait_patient): for a call whose latency
+ * matters little and whose ranks may come far apart while the workers compute on the same
+ * cores (an asynchronous checkpoint's start). */
+dagr_status_t ctx_sync_patient(dagr_ctx_t *ctx, dagr_status_t mine, const char *msg);
 /* Collective over comm, any thread (one at a time per communicator): all ranks return the
  * lowest failing rank's status and message (msg: mine's). No graph check: for work outside
  * the main thread's order of calls. */
@@ -86,6 +90,11 @@ dagr_status_t task_resize_raw(const dagr_task_view_t *task, int i, size_t bytes)
 void *data_buf_alloc(size_t bytes);
 void *data_buf_realloc(void *p, size_t bytes);
 void data_buf_free(void *p);
+/* The pool keeps up to this many bytes of freed buffers resident, on top of DAGR_POOL_KEEP,
+ * for buffers of that size that come back (an asynchronous checkpoint's staged copies, at
+ * every checkpoint: faulting 72 MiB of them in again cost a rank 10-50 ms of CPU a
+ * checkpoint); the last call counts, 0 ends it, and so does dagr_finalize. Process-wide. */
+void data_buf_hold(size_t bytes);
 
 /* The live handles in creation order, in-order queues left out (the same on every rank):
  * *out is malloc'ed (free it; NULL when *n is 0). Local. Errors: DAGR_ERR_NOMEM. */

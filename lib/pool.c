@@ -63,12 +63,18 @@ static struct {
     _Atomic int nchunks; /* chunks[0, nchunks) are set up, and stay */
     atomic_bool off;
     _Atomic size_t keep;
+    _Atomic size_t hold; /* kept on top of keep (pool_hold) */
     pool_stats_t st;
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER, .keep = (size_t)64 << 20};
 
 void pool_configure(bool on, size_t keep) {
     atomic_store(&P.off, !on);
     atomic_store(&P.keep, keep);
+    atomic_store(&P.hold, 0);
+}
+
+void pool_hold(size_t bytes) {
+    atomic_store(&P.hold, bytes);
 }
 
 bool pool_owns(const void *p) {
@@ -111,7 +117,8 @@ static chunk_t *chunk_new(size_t need) {
 /* Counts [s, e) of c (offsets) as used (alloc) or freed; a freed page nobody uses goes back
  * to the system while more than keep bytes are free in resident pages. P.lock held. */
 static void account(chunk_t *c, size_t s, size_t e, bool alloc) {
-    size_t keep = atomic_load_explicit(&P.keep, memory_order_relaxed);
+    size_t keep = atomic_load_explicit(&P.keep, memory_order_relaxed) +
+                  atomic_load_explicit(&P.hold, memory_order_relaxed);
     size_t run = 0, nrun = 0; /* pages to give back, [run, run + nrun) */
     for (size_t pg = s / PG; pg * PG < e; pg++) {
         size_t lo = s > pg * PG ? s : pg * PG, hi = e < (pg + 1) * PG ? e : (pg + 1) * PG;

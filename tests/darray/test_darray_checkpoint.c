@@ -161,6 +161,12 @@ static void async_direct(int nranks, const char *grid, const char *base, const c
 Test(darray_checkpoint, async_direct_three_ranks, .timeout = 300) {
     async_direct(3, "3 1", "/tmp", NULL);
 }
+/* 1 x 2: a column of tiles is one rank's, adjacent in the file, so the thread writes runs of
+ * them in one direct write (96 x 96 doubles are 18 file blocks; the last tile of a column,
+ * 13 rows, ends inside a block). */
+Test(darray_checkpoint, async_direct_runs_two_ranks, .timeout = 300) {
+    async_direct(2, "1 2", "/tmp", NULL);
+}
 Test(darray_checkpoint, async_direct_off_two_ranks, .timeout = 300) {
     async_direct(2, "1 2", "/tmp", "DAGR_CKPT_DIRECT=0");
 }

@@ -157,6 +157,34 @@ Test(lib_pool, keeps_what_it_is_told) {
         pool_free(p[i]);
 }
 
+/* What pool_hold adds is kept on top of keep, until it is lifted (an asynchronous
+ * checkpoint's staged copies, between checkpoints). */
+Test(lib_pool, holds_what_it_is_told_on_top) {
+    size_t keep = 8 * MB, hold = 32 * MB;
+    pool_configure(true, keep);
+    pool_hold(hold);
+    enum { N = 30 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        cr_assert_not_null(p[i] = pool_alloc(2 * MB - 64));
+        memset(p[i], 3, 2 * MB - 64);
+    }
+    for (int i = 0; i < N; i++)
+        pool_free(p[i]);
+    pool_stats_t s = stats();
+    cr_assert_leq(s.resident, keep + hold + 2 * MB, "kept %zu bytes", s.resident);
+    cr_assert_geq(s.resident, keep + hold - 2 * MB, "kept only %zu bytes of %zu + %zu", s.resident,
+                  keep, hold);
+    /* Lifted: the next frees give back down to keep. */
+    pool_hold(0);
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(p[i] = pool_alloc(2 * MB - 64));
+    for (int i = 0; i < N; i++)
+        pool_free(p[i]);
+    s = stats();
+    cr_assert_leq(s.resident, keep + 2 * MB, "kept %zu bytes after the hold ended", s.resident);
+}
+
 /* A shuffle: S sources each write D buckets, then each destination in turn gathers its
  * buckets into one output and frees them. Returns the most bytes of resident pages seen. */
 static size_t shuffle(size_t keep, size_t *peak_in_use) {
