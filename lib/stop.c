@@ -125,13 +125,17 @@ void stop_restore(stop_signals_t *s) {
  * blocking allreduce at every step would hold each rank's main thread until the slowest rank
  * came, and stop it from inserting the next steps ahead of the workers (measured on Jacobi
  * sweeps of 1.8 ms at 2 ranks: 24 % slower). Every rank still gets the same answer from the
- * same call. The allreduces go on a communicator of their own: they never meet dagr's other
- * collectives. */
+ * same call. When the previous one has not arrived (the main threads held back by the
+ * backlog, DAGR_MAX_PENDING, come at the workers' pace, each rank's its own), the wait sleeps
+ * between tests: spinning there took each rank's main thread 10-20 ms of CPU a second from
+ * the workers (2 ranks on 2 cores, stencil sweeps, 2026-12-04), and the main thread is ahead
+ * of the workers anyway. The allreduces go on a communicator of their own: they never meet
+ * dagr's other collectives. */
 bool dagr_stop_requested(dagr_ctx_t *ctx) {
     if (!ctx || ctx->broken) return true;
     int any = 0;
     if (ctx->stop_req != MPI_REQUEST_NULL) {
-        if (ctx_wait_request(&ctx->stop_req) != MPI_SUCCESS) return true;
+        if (ctx_wait_patient(&ctx->stop_req) != MPI_SUCCESS) return true;
         any = ctx->stop_out;
     }
     ctx->stop_in = stop_caught;
