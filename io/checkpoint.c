@@ -403,9 +403,13 @@ static int ckpt_wait(bool patient, MPI_Request *req) {
     return patient ? ctx_wait_patient(req) : ctx_wait_request(req);
 }
 
-dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
+static dagr_status_t agree_on(bool patient, MPI_Comm comm, dagr_status_t s) {
     const char *msg = s == DAGR_OK ? "" : dagr_last_error();
-    return ck->patient ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
+    return patient ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
+}
+
+dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
+    return agree_on(ck->patient, comm, s);
 }
 
 /* Collective over comm, once no task uses the file: the checksums to rank 0, every rank's
@@ -544,8 +548,7 @@ dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t *
         ck->sums = calloc(n, sizeof *ck->sums);
         if (!ck->sums) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n);
     }
-    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
-    s = async ? ctx_agree_patient(ctx_comm(ctx), s, msg) : ctx_agree(ctx_comm(ctx), s, msg);
+    s = agree_on(async, ctx_comm(ctx), s); /* ck may be NULL */
     if (s == DAGR_OK) s = ckpt_layout_sizes(ctx, &ck->L);
     if (s != DAGR_OK) {
         if (ck) ckpt_free(ck);

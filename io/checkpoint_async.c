@@ -221,11 +221,10 @@ static void write_blocks(ckpt_t *ck, staged_t *list) {
     for (staged_t *b = list; b; b = b->next)
         m++;
     staged_t **v = malloc((size_t)m * sizeof *v);
-    if (!v) { /* one at a time, in the order they came */
+    if (!v) { /* the checkpoint fails; the previous one stays */
         for (staged_t *b = list, *next; b; b = next) {
             next = b->next;
-            *b->a.sum = ckpt_checksum(b->p, b->n);
-            block_done(ck, b, stage_write_extent(st, &b->a, b->p, b->n, -1));
+            block_done(ck, b, DAGR_ERR(DAGR_ERR_NOMEM, "cannot sort %d staged copies", m));
         }
         return;
     }
