@@ -21,7 +21,8 @@
  * --dir (default $TMPDIR or /tmp). Check: every form ends with the same array, bitwise.
  *
  * CPU time too: the processes' user + system seconds over the same span, summed over the
- * ranks (getrusage), and its overhead over none's in the same round (cpu_async_over_sync).
+ * ranks (getrusage), and its overhead over none's in the same round (cpu_async_over_sync);
+ * by form, the medians of the CPU seconds and of the page faults (every rank's) of a run.
  * Where every core computes, the CPU a checkpoint takes is taken from the computation; and on
  * a shared machine it varies much less from run to run than the wall time does.
  *
@@ -81,10 +82,12 @@ static int check(dagr_status_t s, const char *what) {
 enum { NONE, SYNC, ASYNC, FORMS };
 static const char *const FORM[FORMS] = {"none", "sync", "async"};
 
-/* This process's CPU seconds so far, every thread's, user and system. */
-static double cpu_seconds(void) {
+/* This process's CPU seconds so far, every thread's, user and system; *faults: its page
+ * faults so far (minor: memory touched for the first time). */
+static double cpu_seconds(long *faults) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    *faults = ru.ru_minflt;
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
@@ -95,13 +98,14 @@ static double cpu_seconds(void) {
  * slowest rank's seconds, or a negative number on error. *sum: a checksum of the final array;
  * *cpu: the CPU seconds of every rank over the same span. */
 static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, dagr_darray_t *U[2],
-                  dagr_darray_t *S, double *sum, double *cpu) {
+                  dagr_darray_t *S, double *sum, double *cpu, double *faults) {
     double t = -1;
     if (check(dagr_darray_random(U[0], 7), "random") || check(dagr_darray_zeros(U[1]), "zeros") ||
         check(dagr_darray_zeros(S), "zeros") || check(dagr_wait_all(ctx), "wait"))
         return -1;
     MPI_Barrier(dagr_comm(ctx));
-    double t0 = MPI_Wtime(), c0 = cpu_seconds();
+    long f0, f1;
+    double t0 = MPI_Wtime(), c0 = cpu_seconds(&f0);
     int cur = 0;
     for (int s = 1; s <= o->sweeps; s++) {
         if (check(dagr_darray_stencil(U[cur], 1, DAGR_BOUNDARY_ZERO, sweep_tile, NULL, U[1 - cur]),
@@ -116,9 +120,10 @@ static double run(dagr_ctx_t *ctx, const opts_t *o, int f, const char *path, dag
             return -1;
     }
     if (check(dagr_wait_all(ctx), "wait")) return -1;
-    double mine = MPI_Wtime() - t0, cmine = cpu_seconds() - c0;
+    double mine = MPI_Wtime() - t0, cmine = cpu_seconds(&f1) - c0, fmine = (double)(f1 - f0);
     MPI_Allreduce(&mine, &t, 1, MPI_DOUBLE, MPI_MAX, dagr_comm(ctx));
     MPI_Allreduce(&cmine, cpu, 1, MPI_DOUBLE, MPI_SUM, dagr_comm(ctx));
+    MPI_Allreduce(&fmine, faults, 1, MPI_DOUBLE, MPI_SUM, dagr_comm(ctx));
     if (check(dagr_darray_sum(U[cur], sum), "sum")) t = -1;
     return t;
 }
@@ -186,9 +191,13 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/ckpt_bench.%d.ckpt", o.dir, (int)getpid());
     MPI_Bcast(path, (int)sizeof path, MPI_CHAR, 0, dagr_comm(ctx));
 
-    double *t[FORMS], sums[FORMS] = {0, 0, 0};
-    for (int f = 0; f < FORMS; f++)
+    /* by form and round: seconds, CPU seconds, page faults */
+    double *t[FORMS], *ct[FORMS], *ft[FORMS], sums[FORMS] = {0, 0, 0};
+    for (int f = 0; f < FORMS; f++) {
         t[f] = calloc((size_t)o.rounds, sizeof **t);
+        ct[f] = calloc((size_t)o.rounds, sizeof **ct);
+        ft[f] = calloc((size_t)o.rounds, sizeof **ft);
+    }
     /* over[k], cover[k]: the wall and CPU overheads of sync (k = 0) and async (1), by round */
     double *over[2], *cover[2];
     for (int k = 0; k < 2; k++) {
@@ -196,7 +205,7 @@ int main(int argc, char **argv) {
         cover[k] = calloc((size_t)o.rounds, sizeof(double));
     }
     int rc = 0;
-    double warm = 0, cpu[FORMS];
+    double warm = 0, cpu[FORMS], faults[FORMS];
     dagr_grid_t g = dagr_grid_2d(0, 0);
     dagr_darray_t *U[2] = {NULL, NULL}, *S = NULL;
     for (int k = 0; k < 2; k++)
@@ -204,12 +213,15 @@ int main(int argc, char **argv) {
                   "create"))
             rc = 1;
     if (check(dagr_darray_create(ctx, DAGR_DOUBLE, 1, 1, 1, 1, g, &S), "create")) rc = 1;
-    if (!rc && run(ctx, &o, NONE, path, U, S, &warm, &cpu[NONE]) < 0) rc = 1; /* warm-up */
+    if (!rc && run(ctx, &o, NONE, path, U, S, &warm, &cpu[NONE], &faults[NONE]) < 0)
+        rc = 1; /* warm-up */
     for (int r = 0; r < o.rounds && !rc; r++) {
         for (int f = 0; f < FORMS && !rc; f++) {
             if (o.only >= 0 && f != o.only) continue;
-            t[f][r] = run(ctx, &o, f, path, U, S, &sums[f], &cpu[f]);
+            t[f][r] = run(ctx, &o, f, path, U, S, &sums[f], &cpu[f], &faults[f]);
             if (t[f][r] < 0) rc = 1;
+            ct[f][r] = cpu[f];
+            ft[f][r] = faults[f];
             if (rank == 0) unlink(path);
         }
         for (int k = 0; k < 2; k++) {
@@ -230,12 +242,15 @@ int main(int argc, char **argv) {
         for (int f = 0; f < FORMS; f++) {
             if (o.only >= 0 && f != o.only) continue;
             qsort(t[f], (size_t)o.rounds, sizeof **t, cmp);
+            qsort(ct[f], (size_t)o.rounds, sizeof **ct, cmp);
+            qsort(ft[f], (size_t)o.rounds, sizeof **ft, cmp);
             printf("{\"bench\": \"ckpt\", \"form\": \"%s\", \"ranks\": %d, \"n\": %lld, \"tile\": "
                    "%lld, \"sweeps\": %d, \"checkpoints\": %d, \"state_mib\": %.1f, "
-                   "\"backlog\": %d, \"best_s\": %.3f, \"median_s\": %.3f}\n",
+                   "\"backlog\": %d, \"best_s\": %.3f, \"median_s\": %.3f, \"cpu_median_s\": %.3f, "
+                   "\"faults_median\": %.0f}\n",
                    FORM[f], dagr_size(ctx), (long long)o.n, (long long)o.tile, o.sweeps,
-                   f == NONE ? 0 : ckpts, bytes / (1 << 20), o.backlog, t[f][0],
-                   t[f][o.rounds / 2]);
+                   f == NONE ? 0 : ckpts, bytes / (1 << 20), o.backlog, t[f][0], t[f][o.rounds / 2],
+                   ct[f][o.rounds / 2], ft[f][o.rounds / 2]);
         }
         for (int k = 0; k < 2; k++) {
             qsort(over[k], (size_t)o.rounds, sizeof(double), cmp);
@@ -256,8 +271,11 @@ int main(int argc, char **argv) {
         free(cover[k]);
         free(over[k]);
     }
-    for (int f = 0; f < FORMS; f++)
+    for (int f = 0; f < FORMS; f++) {
+        free(ft[f]);
+        free(ct[f]);
         free(t[f]);
+    }
     dagr_darray_destroy(&S);
     dagr_darray_destroy(&U[1]);
     dagr_darray_destroy(&U[0]);

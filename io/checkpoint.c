@@ -180,6 +180,9 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
     }
     if (write && stage_put(a->stage, a, t->buf[0], t->ld[0], n))
         return DAGR_TASK_DONE; /* the thread writes it, and counts it */
+    /* An asynchronous checkpoint's file may not be open yet. Where it could not be opened,
+     * the checkpoint has failed and says why at the next wait: the task has nothing to do. */
+    if (write && !stage_wait_opened(a->stage)) return DAGR_TASK_DONE;
     bool strided = t->ld[0] != a->rows;
     void *p = strided ? malloc(n) : t->buf[0];
     if (!p) {
@@ -260,9 +263,9 @@ dagr_status_t ckpt_insert_extents(dagr_ctx_t *ctx, const layout_t *L, hid_t data
 const char *const ckpt_attrs[NATTRS] = {"dagr_checkpoint", "ranks", "tasks", "handles"};
 
 /* Rank 0, under h5_enter: the attributes and the two datasets. */
-static dagr_status_t create_layout(dagr_ctx_t *ctx, const layout_t *L, hid_t file, const char *tmp,
+static dagr_status_t create_layout(const ckpt_t *ck, const layout_t *L, hid_t file, const char *tmp,
                                    hid_t *table, hid_t *data) {
-    int64_t v[NATTRS] = {CKPT_FORMAT, dagr_size(ctx), (int64_t)ctx_tasks_inserted(ctx), L->n};
+    int64_t v[NATTRS] = {CKPT_FORMAT, ck->ranks, ck->tasks, L->n};
     hid_t scalar = H5Screate(H5S_SCALAR);
     herr_t e = scalar >= 0 ? 0 : -1;
     for (int i = 0; i < NATTRS && e >= 0; i++) {
@@ -392,6 +395,7 @@ void ckpt_free(ckpt_t *ck) {
     stage_close(&ck->stage);
     pthread_mutex_destroy(&ck->stage.lock);
     pthread_cond_destroy(&ck->stage.cond);
+    pthread_cond_destroy(&ck->stage.opened_cond);
     ckpt_layout_free(&ck->L);
     free(ck->tmp);
     free(ck->path);
@@ -466,13 +470,37 @@ dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
     return s;
 }
 
+/* Rank 0: DAGR_ERR_FORMAT when path holds something other than a checkpoint. */
+static dagr_status_t probe_path(const char *path) {
+    int exists;
+    DAGR_TRY(io_probe_local(path, "dagr_checkpoint", &exists));
+    return exists ? check_replaceable(path) : DAGR_OK;
+}
+
+/* Rank 0, at the call: DAGR_ERR_IO when path's directory cannot take a new file (an
+ * asynchronous checkpoint creates it later, in its thread), DAGR_ERR_FORMAT as probe_path. */
+static dagr_status_t check_path(const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return DAGR_ERR(DAGR_ERR_NOMEM, "cannot copy path '%s'", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
+    dagr_status_t s = DAGR_OK;
+    if (access(dir, W_OK | X_OK) != 0)
+        s = DAGR_ERR(DAGR_ERR_IO, "cannot create checkpoint '%s' in directory '%s': %m", path, dir);
+    free(dir);
+    return s == DAGR_OK ? probe_path(path) : s;
+}
+
 /* Rank 0: makes "<path>.tmp" alone (HDF5's default driver) and lays it out, unless path
  * holds something that is not a checkpoint; /data's offset in the file goes to *off. The file
  * stays open: rank 0 writes the table at the end. */
-static dagr_status_t create_file(dagr_ctx_t *ctx, ckpt_t *ck, uint64_t *off) {
-    int exists;
-    DAGR_TRY(io_probe_local(ck->path, "dagr_checkpoint", &exists));
-    if (exists) DAGR_TRY(check_replaceable(ck->path));
+static dagr_status_t create_file(ckpt_t *ck, uint64_t *off) {
+    DAGR_TRY(probe_path(ck->path));
     h5_enter();
     dagr_status_t s = DAGR_OK;
     /* /data starts on a 4 KiB boundary of the file: handles of a multiple of 4 KiB then
@@ -482,7 +510,7 @@ static dagr_status_t create_file(dagr_ctx_t *ctx, ckpt_t *ck, uint64_t *off) {
         ck->file = H5Fcreate(ck->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (ck->file < 0) s = h5_error(DAGR_ERR_IO, "cannot create '%s'", ck->tmp);
-    if (s == DAGR_OK) s = create_layout(ctx, &ck->L, ck->file, ck->tmp, &ck->table, &ck->data);
+    if (s == DAGR_OK) s = create_layout(ck, &ck->L, ck->file, ck->tmp, &ck->table, &ck->data);
     haddr_t at = s == DAGR_OK && ck->L.total ? H5Dget_offset(ck->data) : 0;
     if (at == HADDR_UNDEF)
         s = h5_error(DAGR_ERR_IO, "cannot place the data of checkpoint '%s'", ck->tmp);
@@ -492,8 +520,7 @@ static dagr_status_t create_file(dagr_ctx_t *ctx, ckpt_t *ck, uint64_t *off) {
 }
 
 /* Collective: rank 0's status (with its message) and /data's offset, for every rank. */
-static dagr_status_t share_layout(dagr_ctx_t *ctx, bool patient, dagr_status_t mine,
-                                  uint64_t *off) {
+static dagr_status_t share_layout(MPI_Comm comm, bool patient, dagr_status_t mine, uint64_t *off) {
     struct {
         uint64_t off;
         int status;
@@ -501,7 +528,7 @@ static dagr_status_t share_layout(dagr_ctx_t *ctx, bool patient, dagr_status_t m
     } note = {.off = *off, .status = mine};
     snprintf(note.msg, sizeof note.msg, "%s", mine == DAGR_OK ? "" : dagr_last_error());
     MPI_Request req;
-    DAGR_TRY_MPI(MPI_Ibcast(&note, (int)sizeof note, MPI_BYTE, 0, ctx_comm(ctx), &req));
+    DAGR_TRY_MPI(MPI_Ibcast(&note, (int)sizeof note, MPI_BYTE, 0, comm, &req));
     DAGR_TRY_MPI(ckpt_wait(patient, &req));
     *off = note.off;
     if (note.status == DAGR_OK) return DAGR_OK;
@@ -521,10 +548,12 @@ static ckpt_t *ckpt_new(dagr_ctx_t *ctx, const char *path, bool async) {
     ck->patient = async;
     atomic_init(&ck->written, 0);
     atomic_init(&ck->ended, 0);
-    atomic_init(&ck->go, 0);
+    atomic_init(&ck->go, 1);
+    ck->dup = MPI_REQUEST_NULL;
     ck->stage.dfd = ck->stage.bfd = -1;
     pthread_mutex_init(&ck->stage.lock, NULL);
     pthread_cond_init(&ck->stage.cond, NULL);
+    pthread_cond_init(&ck->stage.opened_cond, NULL);
     /* Staged copies live outside the memory limit: none under one. At most an eighth of the
      * node's memory per node. */
     dagr_job_info_t j;
@@ -533,31 +562,59 @@ static ckpt_t *ckpt_new(dagr_ctx_t *ctx, const char *path, bool async) {
     return ck;
 }
 
-/* Collective: checks the path, lays out "<path>.tmp" (rank 0), opens it everywhere and
- * inserts the write tasks. On failure nothing is left (no task, no file). */
-dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out) {
+dagr_status_t ckpt_prepare(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out) {
     *out = NULL;
     DAGR_TRY(ctx_usable(ctx));
-    DAGR_TRY(io_check_names(ctx, path, NULL, false, async));
-    ckpt_t *ck = ckpt_new(ctx, path, async);
+    /* This rank's failures go into the checks' agreement: one collective for both. */
     dagr_status_t s = DAGR_OK;
-    if (!ck || !ck->tmp || !ck->path) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a checkpoint");
-    if (s == DAGR_OK) s = ckpt_layout_handles(ctx, &ck->L);
-    if (s == DAGR_OK) {
-        size_t n = (size_t)ck->L.n ? (size_t)ck->L.n : 1;
-        ck->sums = calloc(n, sizeof *ck->sums);
-        if (!ck->sums) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n);
+    ckpt_t *ck = NULL;
+    if (path && *path) { /* otherwise io_check_names_and says what is wrong */
+        ck = ckpt_new(ctx, path, async);
+        if (!ck || !ck->tmp || !ck->path)
+            s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate a checkpoint");
+        if (s == DAGR_OK) s = ckpt_layout_handles(ctx, &ck->L);
+        if (s == DAGR_OK) {
+            size_t n = (size_t)ck->L.n ? (size_t)ck->L.n : 1;
+            ck->sums = calloc(n, sizeof *ck->sums);
+            if (!ck->sums) s = DAGR_ERR(DAGR_ERR_NOMEM, "cannot allocate %zu checksums", n);
+        }
+        if (s == DAGR_OK && dagr_rank(ctx) == 0) s = check_path(path);
     }
-    s = agree_on(async, ctx_comm(ctx), s); /* ck may be NULL */
+    s = io_check_names_and(ctx, path, NULL, false, async, s);
     if (s == DAGR_OK) s = ckpt_layout_sizes(ctx, &ck->L);
     if (s != DAGR_OK) {
         if (ck) ckpt_free(ck);
         return s;
     }
+    ck->ranks = dagr_size(ctx);
+    ck->tasks = (int64_t)ctx_tasks_inserted(ctx); /* before the write tasks */
+    *out = ck;
+    return DAGR_OK;
+}
+
+dagr_status_t ckpt_open(ckpt_t *ck, MPI_Comm comm, dagr_status_t mine) {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
     uint64_t off = 0;
-    s = share_layout(ctx, async, dagr_rank(ctx) == 0 ? create_file(ctx, ck, &off) : DAGR_OK, &off);
-    if (s == DAGR_OK)
-        s = ckpt_agree(ck, ctx_comm(ctx), stage_open(&ck->stage, ck->tmp, off, async));
+    char msg[DAGR_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", mine == DAGR_OK ? "" : dagr_last_error());
+    dagr_status_t made = rank == 0 && mine == DAGR_OK ? create_file(ck, &off) : mine;
+    dagr_status_t s = share_layout(comm, ck->patient, made, &off);
+    if (s == DAGR_OK && mine != DAGR_OK) {
+        s = mine;
+        dagr_error_set_raw(msg);
+    }
+    if (s == DAGR_OK) s = stage_open(&ck->stage, ck->tmp, off);
+    s = ckpt_agree(ck, comm, s); /* share_layout's failure is every rank's: agreed as well */
+    stage_opened(&ck->stage, s == DAGR_OK);
+    return s;
+}
+
+/* On failure nothing is left (no task, no file). */
+dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out) {
+    ckpt_t *ck;
+    DAGR_TRY(ckpt_prepare(ctx, path, false, &ck));
+    dagr_status_t s = ckpt_open(ck, ctx_comm(ctx), DAGR_OK);
     if (s == DAGR_OK) {
         s = ckpt_insert_extents(ctx, &ck->L, -1, true, ck->sums, &ck->written, &ck->ended,
                                 &ck->local, &ck->stage, ck->tmp);
@@ -588,7 +645,7 @@ dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path) {
     /* One checkpoint at a time: an asynchronous one still writing ends first. */
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     ckpt_t *ck;
-    DAGR_TRY(ckpt_begin(ctx, path, false, &ck));
+    DAGR_TRY(ckpt_begin(ctx, path, &ck));
     dagr_status_t s = dagr_wait_all(ctx);
     if (s == DAGR_OK) s = da_agree(ctx, ckpt_writes_status(ck));
     s = ckpt_end(ck, ctx_comm(ctx), s);

@@ -32,7 +32,15 @@
 
 #define DIO_ALIGN ((uint64_t)4096) /* the largest logical block size of common devices */
 
-dagr_status_t stage_open(stage_t *st, const char *tmp, uint64_t data_off, bool direct) {
+void stage_plan(stage_t *st, uint64_t total) {
+    /* HDF5 places /data on a 4 KiB boundary from 64 KiB on (checkpoint.c's create_file):
+     * a copy's place in the file is then known from its offset in /data alone, before the
+     * file exists. Smaller checkpoints gain nothing from direct writes. */
+    const char *env = getenv("DAGR_CKPT_DIRECT");
+    st->aligned = st->cap > 0 && total >= ((uint64_t)64 << 10) && !(env && !strcmp(env, "0"));
+}
+
+dagr_status_t stage_open(stage_t *st, const char *tmp, uint64_t data_off) {
     st->data_off = data_off;
     st->bfd = open(tmp, O_WRONLY);
     if (st->bfd < 0)
@@ -40,10 +48,25 @@ dagr_status_t stage_open(stage_t *st, const char *tmp, uint64_t data_off, bool d
                         "cannot open checkpoint '%s' for writing: %m (rank 0 created it: the "
                         "checkpoint's directory must be one that every rank sees)",
                         tmp);
-    const char *env = getenv("DAGR_CKPT_DIRECT");
-    if (direct && !(env && !strcmp(env, "0"))) st->dfd = open(tmp, O_WRONLY | O_DIRECT);
-    st->aligned = st->dfd >= 0;
+    /* Copies were placed for a /data on a 4 KiB boundary: otherwise through the page cache. */
+    if (st->aligned && data_off % DIO_ALIGN == 0) st->dfd = open(tmp, O_WRONLY | O_DIRECT);
     return DAGR_OK;
+}
+
+void stage_opened(stage_t *st, bool ok) {
+    pthread_mutex_lock(&st->lock);
+    st->opened = ok ? 1 : -1;
+    pthread_cond_broadcast(&st->opened_cond);
+    pthread_mutex_unlock(&st->lock);
+}
+
+bool stage_wait_opened(stage_t *st) {
+    pthread_mutex_lock(&st->lock);
+    while (st->opened == 0)
+        pthread_cond_wait(&st->opened_cond, &st->lock);
+    bool ok = st->opened > 0;
+    pthread_mutex_unlock(&st->lock);
+    return ok;
 }
 
 void stage_close(stage_t *st) {
@@ -134,10 +157,10 @@ bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, si
     if (!room) return false;
     staged_t *b = malloc(sizeof *b);
     /* For a direct write the block sits at the same offset from a 4 KiB boundary as its
-     * place in the file. The copies are data buffers like the tiles they copy, from the
-     * data pool: huge pages, mostly still resident from the previous checkpoint (n > 0:
-     * empty versions are never staged). */
-    size_t shift = st->aligned ? (size_t)((st->data_off + a->off) % DIO_ALIGN) : 0;
+     * place in the file (/data starts on one: stage_plan). The copies are data buffers like
+     * the tiles they copy, from the data pool: huge pages, mostly still resident from the
+     * previous checkpoint (n > 0: empty versions are never staged). */
+    size_t shift = st->aligned ? (size_t)(a->off % DIO_ALIGN) : 0;
     size_t pad = st->aligned ? DIO_ALIGN - 1 + shift : 0;
     char *raw = b ? data_buf_alloc(n + pad) : NULL, *p = raw;
     if (raw && st->aligned)
@@ -214,9 +237,17 @@ static void block_done(ckpt_t *ck, staged_t *b, dagr_status_t s) {
 
 /* Writes a list of staged blocks (checksums, then the extents in file order: runs of
  * adjacent blocks in one direct write where the file system allows it, else through the page
- * cache) and frees them. The thread's only. */
+ * cache) and frees them; frees them only when the file could not be opened (the checkpoint
+ * has failed). The thread's only. */
 static void write_blocks(ckpt_t *ck, staged_t *list) {
     stage_t *st = &ck->stage;
+    if (!stage_wait_opened(st)) {
+        for (staged_t *b = list, *next; b; b = next) {
+            next = b->next;
+            block_done(ck, b, DAGR_ERR(DAGR_ERR_IO, "checkpoint '%s' is not open", ck->path));
+        }
+        return;
+    }
     int m = 0;
     for (staged_t *b = list; b; b = b->next)
         m++;
@@ -274,24 +305,48 @@ void ckpt_write_staged(ckpt_t *ck) {
     }
 }
 
-/* The asynchronous checkpoint's thread: waits for this rank's writes, then ends the file
- * with the other ranks' threads. */
-static void *ckpt_thread(void *arg) {
-    ckpt_t *ck = arg;
-    long nap = 100; /* us, doubling to 5 ms, until the go */
-    while (atomic_load(&ck->go) == 0) {
-        struct timespec ts = {0, nap * 1000};
-        nanosleep(&ts, NULL);
-        nap = nap < 5000 ? nap * 2 : 5000;
+/* Opens the file with the other ranks (their threads, or their main threads where they
+ * have none). ck->status and ck->msg: this rank's failure at the call, then the outcome. */
+static void async_open(ckpt_t *ck) {
+    dagr_status_t mine = ck->status;
+    int e = ctx_wait_patient(&ck->dup);
+    if (e != MPI_SUCCESS) {
+        /* No communicator: nothing collective can follow (MPI's failures are fatal in
+         * practice); this rank's tasks find the file unopened. */
+        ck->status = dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Comm_idup");
+        ck->comm = MPI_COMM_NULL;
+        stage_opened(&ck->stage, false);
+    } else {
+        if (mine != DAGR_OK) dagr_error_set_raw(ck->msg);
+        ck->status = ckpt_open(ck, ck->comm, mine);
     }
+    snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
+}
+
+/* Writes what this rank's tasks staged once they all completed, then ends the file with the
+ * other ranks (unless abandoned, or without a communicator). */
+static void async_end(ckpt_t *ck) {
     ckpt_write_staged(ck);
     if (atomic_load(&ck->go) < 0) {
         ck->status = DAGR_ERR(DAGR_ERR_STATE, "checkpoint '%s' abandoned", ck->path);
-    } else {
-        ck->status = ckpt_end(ck, ck->comm, ckpt_agree(ck, ck->comm, ckpt_writes_status(ck)));
+    } else if (ck->comm != MPI_COMM_NULL) {
+        dagr_status_t s = ck->status;
+        if (s == DAGR_OK)
+            s = ckpt_agree(ck, ck->comm, ckpt_writes_status(ck));
+        else
+            dagr_error_set_raw(ck->msg);
+        ck->status = ckpt_end(ck, ck->comm, s);
         MPI_Comm_free(&ck->comm);
     }
     snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
+}
+
+/* The asynchronous checkpoint's thread: opens the file, writes this rank's copies, and ends
+ * the file with the other ranks' threads. */
+static void *ckpt_thread(void *arg) {
+    ckpt_t *ck = arg;
+    async_open(ck);
+    async_end(ck);
     return NULL;
 }
 
@@ -302,12 +357,10 @@ static dagr_status_t ckpt_finish(dagr_ctx_t *ctx, void *arg, dagr_status_t waite
     if (ck->threaded) {
         pthread_join(ck->thread, NULL);
     } else {
-        /* No thread could be started: the main thread waits, writes and ends it. */
-        dagr_status_t s = dagr_wait_all(ctx);
-        ckpt_write_staged(ck);
-        if (s == DAGR_OK) s = ckpt_agree(ck, ctx_comm(ctx), ckpt_writes_status(ck));
-        ck->status = ckpt_end(ck, ctx_comm(ctx), s);
-        snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
+        /* No thread could be started: the main thread opened the file at the call; it waits
+         * for the tasks and writes and ends it now. */
+        (void)dagr_wait_all(ctx);
+        async_end(ck);
     }
     dagr_status_t s = ck->status;
     if (s != DAGR_OK) dagr_error_set_raw(ck->msg);
@@ -339,26 +392,26 @@ dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path) {
     DAGR_CHECK(ctx, DAGR_ERR_ARG, "ctx is NULL");
     if (ctx_has_pending(ctx)) DAGR_TRY(ctx_run_pending(ctx, DAGR_OK));
     ckpt_t *ck;
-    DAGR_TRY(ckpt_begin(ctx, path, true, &ck));
+    DAGR_TRY(ckpt_prepare(ctx, path, true, &ck));
+    stage_plan(&ck->stage, ck->L.total);
     /* The copies' memory stays resident until the next checkpoint, which will want it. */
     data_buf_hold(staged_bytes(ctx, ck));
-    /* Nonblocking, waited for asleep as every collective of an asynchronous checkpoint. */
-    MPI_Request req;
-    int e = MPI_Comm_idup(ctx_comm(ctx), &ck->comm, &req);
-    if (e == MPI_SUCCESS) e = ctx_wait_patient(&req);
-    if (e == MPI_SUCCESS) ck->threaded = pthread_create(&ck->thread, NULL, ckpt_thread, ck) == 0;
-    /* Every rank ends it the same way: by its thread only if every rank has one (a thread
-     * waits for the go before any MPI call). */
-    int mine = ck->threaded, all = 0;
-    if (MPI_Iallreduce(&mine, &all, 1, MPI_INT, MPI_MIN, ctx_comm(ctx), &req) == MPI_SUCCESS)
-        (void)ctx_wait_patient(&req);
-    if (ck->threaded && !all) {
-        atomic_store(&ck->go, -1);
-        pthread_join(ck->thread, NULL);
-        ck->threaded = false;
+    /* Started here, in the same order on every rank; completed by the thread. */
+    int e = MPI_Comm_idup(ctx_comm(ctx), &ck->comm, &ck->dup);
+    if (e != MPI_SUCCESS) {
+        ckpt_free(ck);
+        return dagr_error_mpi(e, __FILE__, __LINE__, "MPI_Comm_idup");
     }
-    atomic_store(&ck->go, 1); /* also what write_staged on the main thread needs */
-    if (!ck->threaded && ck->comm != MPI_COMM_NULL) MPI_Comm_free(&ck->comm);
+    /* The tasks go in before the file exists: they copy their handles (a task that cannot
+     * waits for the file, stage_wait_opened). A failure to insert them all fails the
+     * checkpoint on every rank, at the next wait; the thread waits for those inserted. */
+    ck->status = ckpt_insert_extents(ctx, &ck->L, -1, true, ck->sums, &ck->written, &ck->ended,
+                                     &ck->local, &ck->stage, ck->tmp);
+    if (ck->status != DAGR_OK) snprintf(ck->msg, sizeof ck->msg, "%s", dagr_last_error());
+    ck->threaded = pthread_create(&ck->thread, NULL, ckpt_thread, ck) == 0;
+    /* Without a thread this rank's main thread opens the file with the others now (they wait
+     * for it in their threads), and ends it at the next wait. */
+    if (!ck->threaded) async_open(ck);
     ctx_set_pending(ctx, &(ctx_pending_t){.finish = ckpt_finish, .drop = ckpt_drop, .arg = ck});
     return DAGR_OK;
 }

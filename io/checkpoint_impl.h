@@ -90,18 +90,31 @@ struct stage {
     staged_t *head, *tail;
     size_t bytes, cap; /* staged and not yet written; at most cap */
     size_t queued;     /* staged and not yet taken by the thread */
-    /* Set before the tasks are inserted: /data's offset in the file; "<path>.tmp" opened
-     * for buffered writes (bfd: the tasks' and the ends of direct writes) and with O_DIRECT
-     * (dfd: the thread's, -1 when not wanted or once the file system refused); whether
-     * blocks are placed for direct writes (see checkpoint_async.c). */
+    /* Set before the tasks are inserted (stage_plan): whether blocks are placed for direct
+     * writes (see checkpoint_async.c). */
+    bool aligned;
+    /* Set when the file is open (stage_open, then stage_opened; an asynchronous checkpoint's
+     * tasks may run before): 1 open, -1 the opening failed, 0 not yet; /data's offset in the
+     * file; "<path>.tmp" opened for buffered writes (bfd: the tasks' and the ends of direct
+     * writes) and with O_DIRECT (dfd: the thread's, -1 when not wanted or once the file
+     * system refused). */
+    int opened;
+    pthread_cond_t opened_cond;
     uint64_t data_off;
     int dfd, bfd;
-    bool aligned;
 };
 
-/* Local: opens "<path>.tmp" for writing /data, which starts at data_off in it; direct: also
- * with O_DIRECT where the file system allows it and DAGR_CKPT_DIRECT is not 0. */
-dagr_status_t stage_open(stage_t *st, const char *tmp, uint64_t data_off, bool direct);
+/* Local, before any task stages a block: whether copies are placed for direct writes, for a
+ * /data of total bytes (direct writes where the file system allows them and DAGR_CKPT_DIRECT
+ * is not 0). */
+void stage_plan(stage_t *st, uint64_t total);
+/* Local: opens "<path>.tmp" for writing /data, which starts at data_off in it (also with
+ * O_DIRECT when stage_plan said so and data_off allows it). */
+dagr_status_t stage_open(stage_t *st, const char *tmp, uint64_t data_off);
+/* Local: the opening's outcome, for the tasks that wait for it (stage_wait_opened). */
+void stage_opened(stage_t *st, bool ok);
+/* Waits until the file is open or its opening failed; whether it is open. Any thread. */
+bool stage_wait_opened(stage_t *st);
 void stage_close(stage_t *st);
 /* A task's own write of its handle's extent (packed, n bytes): buffered. Any thread. */
 dagr_status_t stage_write_extent(stage_t *st, const ckpt_args_t *a, const void *p, size_t n,
@@ -127,15 +140,20 @@ dagr_status_t ckpt_read_attrs(hid_t file, const char *path, int64_t v[NATTRS]);
 /* ------------------------------------------------------------------------------------------
  * Checkpoint, synchronous and asynchronous
  *
- * Both forms begin the same way (ckpt_begin: rank 0 lays out "<path>.tmp", every rank opens
- * it, one write task per handle) and end the same way (ckpt_end: the checksums to rank 0,
- * every rank's fsync, the table, rank 0's close and rename). dagr_checkpoint waits in between,
- * on the main thread. dagr_checkpoint_async gives the end to a thread of its own on every
- * rank, which writes the staged copies, waits for that rank's write tasks to complete
- * (ctx_spawn_counted counts them, whether they ran or were skipped for a failed input) and
- * then ends the file over a communicator of its own; the main thread joins it at the next
- * wait (the context's pending work, lib/module.h). Its waits for the other ranks, the main
- * thread's at the start included, sleep (patient): the workers compute on the same cores.
+ * Both forms begin the same way (ckpt_prepare: the checks and the layout; ckpt_open: rank 0
+ * lays out "<path>.tmp", every rank opens it; one write task per handle) and end the same way
+ * (ckpt_end: the checksums to rank 0, every rank's fsync, the table, rank 0's close and
+ * rename). dagr_checkpoint does it all on the main thread and waits in between.
+ * dagr_checkpoint_async does only the checks (so that errors in the arguments come back at
+ * once) and the tasks on the main thread, and gives the rest to a thread of its own on every
+ * rank, which opens the file, writes the staged copies, waits for that rank's write tasks to
+ * complete (ctx_spawn_counted counts them, whether they ran or were skipped for a failed
+ * input) and then ends the file, over a communicator of its own; the main thread joins it at
+ * the next wait (the context's pending work, lib/module.h). Each collective on the main
+ * thread waits for the slowest rank's main thread, which the backlog may hold for a few
+ * sweeps: six of them there took 5-54 ms a checkpoint, while the workers ran out of tasks
+ * (2 ranks, stencil sweeps, 2026-12-05). The waits for the other ranks sleep (patient): the
+ * workers compute on the same cores.
  *
  * Only rank 0 uses HDF5 for a checkpoint, and never collectively.
  * ---------------------------------------------------------------------------------------- */
@@ -156,8 +174,10 @@ typedef struct ckpt {
     pthread_t thread;
     bool threaded;
     bool patient;  /* asynchronous: waits for the other ranks sleep (ctx_wait_patient) */
-    atomic_int go; /* 0: wait for the start; 1: go; -1: stop at once, no MPI */
-    MPI_Comm comm;
+    atomic_int go; /* 1: go on; -1: stop writing at once, and no more MPI */
+    MPI_Comm comm; /* asynchronous: its own (MPI_Comm_idup, request dup) */
+    MPI_Request dup;
+    int64_t ranks, tasks; /* the root attributes, as at the call */
     dagr_status_t status;
     char msg[DAGR_ERRMSG_MAX];
 } ckpt_t;
@@ -166,9 +186,15 @@ void ckpt_free(ckpt_t *ck);
 /* Collective over comm: agrees on s (its message is the calling thread's last error); an
  * asynchronous checkpoint's waits sleep. */
 dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s);
-/* Collective: checks the path, lays out "<path>.tmp" (rank 0), opens it and inserts the write
- * tasks; async: with staging and patient waits. */
-dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out);
+/* Collective: checks the path (rank 0: that it holds no file other than a checkpoint), lists
+ * the handles and lays out /data, without the file; async: with staging and patient waits.
+ * On failure nothing is left. */
+dagr_status_t ckpt_prepare(dagr_ctx_t *ctx, const char *path, bool async, ckpt_t **out);
+/* Collective over comm: rank 0 creates "<path>.tmp" and lays it out, every rank opens it;
+ * mine: this rank's failure before (which fails it everywhere, with its message). */
+dagr_status_t ckpt_open(ckpt_t *ck, MPI_Comm comm, dagr_status_t mine);
+/* Collective: ckpt_prepare, ckpt_open and the write tasks (the synchronous form's start). */
+dagr_status_t ckpt_begin(dagr_ctx_t *ctx, const char *path, ckpt_t **out);
 /* Collective over comm, once no task uses the file: ends it (see checkpoint.c). */
 dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s);
 /* The status of this rank's writes once they all completed. */

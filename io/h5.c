@@ -55,7 +55,12 @@ dagr_status_t h5_error(dagr_status_t code, const char *fmt, ...) {
 /* Checked by comparing hashes (the maximum of h and of ~h give min and max). */
 dagr_status_t io_check_names(dagr_ctx_t *ctx, const char *path, const char *dataset,
                              bool has_dataset, bool patient) {
-    dagr_status_t s = DAGR_OK;
+    return io_check_names_and(ctx, path, dataset, has_dataset, patient, DAGR_OK);
+}
+
+dagr_status_t io_check_names_and(dagr_ctx_t *ctx, const char *path, const char *dataset,
+                                 bool has_dataset, bool patient, dagr_status_t mine) {
+    dagr_status_t s = mine;
     if (!path || !*path)
         s = DAGR_ERR(DAGR_ERR_ARG, "path is %s", path ? "empty" : "NULL");
     else if (has_dataset && (!dataset || !*dataset))

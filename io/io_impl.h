@@ -27,6 +27,10 @@ dagr_status_t h5_error(dagr_status_t code, const char *fmt, ...)
  * (ctx_sync_patient). */
 dagr_status_t io_check_names(dagr_ctx_t *ctx, const char *path, const char *dataset,
                              bool has_dataset, bool patient);
+/* The same, agreeing also on `mine`, a status of the caller's found before the call (its
+ * message the calling thread's last error): one round for both. */
+dagr_status_t io_check_names_and(dagr_ctx_t *ctx, const char *path, const char *dataset,
+                                 bool has_dataset, bool patient, dagr_status_t mine);
 
 /* Local: looks at path. *exists = 0 (no such file) or 1 (an HDF5 file); anything else there
  * is DAGR_ERR_FORMAT, naming `who`, which leaves it as it is. */

@@ -95,9 +95,12 @@ DAGR_API dagr_status_t dagr_checkpoint(dagr_ctx_t *ctx, const char *path);
  * rename's; a failed checkpoint leaves the previous file as it was). At most one is in
  * flight: a checkpoint call of either form, dagr_resume, dagr_darray_save and
  * dagr_darray_load first wait for the one in flight to end. Errors found at the call (the
- * arguments, the path) are returned at once, as by dagr_checkpoint. With handles whose size
- * tasks decide (dagr_data_create_dynamic), the call waits for their writers first: their
- * sizes lay out the file. Collective. */
+ * arguments; a path that differs between ranks, holds a file that is not a checkpoint, or
+ * whose directory cannot take a new file) are returned at once, as by dagr_checkpoint; the
+ * file itself is created and opened by dagr's thread, and a failure there comes at the next
+ * wait. The call waits for the other ranks only in those checks (two collectives). With
+ * handles whose size tasks decide (dagr_data_create_dynamic), the call waits for their
+ * writers first: their sizes lay out the file. Collective. */
 DAGR_API dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path);
 
 /* Restores every live handle from the checkpoint at path. No file at path is a fresh start:

@@ -15,8 +15,9 @@
  * started again (on any grid) must print the hash of one that ran straight through.
  * With "async" the checkpoints are dagr_checkpoint_async, and every step asks
  * dagr_stop_requested (false: no signal comes); a CRASH_AT that is a
- * checkpoint step then exits right after the call, while the checkpoint writes, without a
- * torn file of its own: the run started again must resume at the checkpoint before.
+ * checkpoint step then exits once the checkpoint's file exists, while it writes (a slow task
+ * holds one of its writes back), without a torn file of its own: the run started again must
+ * resume at the checkpoint before.
  *
  * Usage: darray_checkpoint errors P Q N NB DIR
  *
@@ -98,12 +99,14 @@ static uint64_t hash_array(uint64_t h, const dagr_darray_t *A) {
 
 typedef struct hist_args {
     int64_t step;
+    bool slow; /* sleeps 2 s */
 } hist_args_t;
 
 static dagr_task_result_t k_hist(const dagr_task_view_t *t) {
     const hist_args_t *a = t->args;
     double *h = t->buf[0];
     h[a->step % 4] += (double)(a->step + 1);
+    if (a->slow) usleep(2000 * 1000); /* holds the checkpoint's write of H back */
     return DAGR_TASK_DONE;
 }
 static const dagr_kernel_t hist_kernel = {.name = "hist", .cpu = k_hist};
@@ -133,15 +136,21 @@ static int run(int64_t steps, int64_t every, int64_t crash_at, bool async) {
         SC_TRY(dagr_darray_shift(U, 0.01 * (double)step));
         SC_TRY(dagr_darray_scale(F, 0.75));
         SC_TRY(dagr_darray_shift(F, 1.0 / (double)(step + 1)));
-        hist_args_t a = {step};
+        bool killed_writing = step + 1 == crash_at && async && (step + 1) % every == 0;
+        hist_args_t a = {step, killed_writing};
         dagr_access_t acc = {H, DAGR_RW};
         SC_TRY(dagr_spawn(ctx, &hist_kernel, &a, sizeof a, 1, &acc, NULL));
         SC_TRY(dagr_darray_shift(S, 1.0));
         bool at_ckpt = (step + 1) % every == 0;
         if (at_ckpt) SC_TRY(async ? dagr_checkpoint_async(ctx, ckpt) : dagr_checkpoint(ctx, ckpt));
-        if (step + 1 == crash_at && async && at_ckpt) {
-            /* Killed while the checkpoint writes (nothing waits for it): the previous one
-             * must be the one resumed. */
+        if (killed_writing) {
+            /* Killed while the checkpoint writes (nothing waits for it; its write of H waits
+             * for a slow task): the previous one must be the one resumed. Its thread has
+             * created the file by then. */
+            char tmp[1100];
+            snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
+            for (int i = 0; i < 10000 && rank == 0 && access(tmp, F_OK) != 0; i++)
+                usleep(1000);
             sc_say("CRASH after step %lld", (long long)(step + 1));
             MPI_Barrier(dagr_comm(ctx));
             _exit(42);
@@ -369,6 +378,10 @@ static int errors(void) {
     ok &= EXPECT(dagr_checkpoint_async(NULL, good), DAGR_ERR_ARG, "ctx is NULL");
     ok &= EXPECT(dagr_checkpoint_async(ctx, ""), DAGR_ERR_ARG, "path is empty");
     ok &= EXPECT(dagr_checkpoint_async(ctx, text), DAGR_ERR_FORMAT, "is not an HDF5 file");
+    char nodir[1024];
+    path_of(nodir, sizeof nodir, "no-such-dir/a.ckpt"); /* its thread would create it */
+    ok &= EXPECT(dagr_checkpoint_async(ctx, nodir), DAGR_ERR_IO, "cannot create checkpoint");
+    ok &= EXPECT(dagr_checkpoint(ctx, nodir), DAGR_ERR_IO, "cannot create checkpoint");
     char agood[1024], atmp[1100];
     path_of(agood, sizeof agood, "async.ckpt");
     snprintf(atmp, sizeof atmp, "%s.tmp", agood);

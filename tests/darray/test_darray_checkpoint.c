@@ -19,6 +19,9 @@
 #define STEPS 12
 #define EVERY 5
 
+/* The environment of the simulation's runs. */
+static const char *sim_env = "DAGR_THREADS=2";
+
 /* Runs the simulation in dir on nranks ranks, grid "P Q"; returns the final hash (0 when the
  * run crashed as asked) and checks the step it resumed at. */
 static unsigned long long sim(const char *dir, int nranks, const char *grid, int crash_at,
@@ -27,7 +30,7 @@ static unsigned long long sim(const char *dir, int nranks, const char *grid, int
     snprintf(args, sizeof args, "run %s %s %s %s %d %d %d%s", grid, N, NB, dir, STEPS, EVERY,
              crash_at, async ? " async" : "");
     mpirun_t r;
-    mpirun(&r, nranks, "DAGR_THREADS=2", 240, "darray_checkpoint", args);
+    mpirun(&r, nranks, sim_env, 240, "darray_checkpoint", args);
     for (int k = 0; k < nranks; k++) {
         const char *line = mpirun_line(&r, k, "RESUMED", 0);
         long step = -1;
@@ -111,6 +114,12 @@ static void crash_and_resume(int nranks, const char *grid, int crash_at, int n1,
  * another number of ranks. */
 Test(darray_checkpoint, async_killed_while_writing, .timeout = 300) {
     crash_and_resume_as(3, "3 1", 10, 3, "3 1", 2, "1 2", true);
+}
+/* Asynchronous under a memory limit, where nothing is staged: every write task waits for
+ * the thread to open the file and writes its handle itself; killed while writing. */
+Test(darray_checkpoint, async_unstaged, .timeout = 300) {
+    sim_env = "DAGR_THREADS=2 DAGR_MEMORY_LIMIT=1G";
+    crash_and_resume_as(2, "1 2", 10, 2, "1 2", 3, "3 1", true);
 }
 /* Asynchronous, crashed after step 8 (the checkpoint of step 5 ended): resumed at 5. */
 Test(darray_checkpoint, async_crash_between, .timeout = 300) {
