@@ -23,7 +23,8 @@
  * and close spin in MPI while they wait for the slowest rank, which an asynchronous
  * checkpoint's start and end did on the cores its workers computed on (40-75 ms of CPU a
  * rank a checkpoint, 2 ranks on 2 cores, 2026-12-04). dagr_checkpoint_async inserts the same
- * tasks and returns (checkpoint_async.c); resume is in resume.c, which reads through MPI-IO.
+ * tasks before the file exists and returns; its thread creates and opens the file
+ * (checkpoint_async.c). Resume is in resume.c, which reads through MPI-IO.
  *
  * This file: the checksum, the layout, the tasks, the file's helpers, and the synchronous
  * checkpoint. */
