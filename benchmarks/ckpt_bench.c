@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
         cover[k] = calloc((size_t)o.rounds, sizeof(double));
     }
     int rc = 0;
-    double warm = 0, cpu[FORMS], faults[FORMS];
+    double warm = 0, wcpu, wfaults;
     dagr_grid_t g = dagr_grid_2d(0, 0);
     dagr_darray_t *U[2] = {NULL, NULL}, *S = NULL;
     for (int k = 0; k < 2; k++)
@@ -213,20 +213,17 @@ int main(int argc, char **argv) {
                   "create"))
             rc = 1;
     if (check(dagr_darray_create(ctx, DAGR_DOUBLE, 1, 1, 1, 1, g, &S), "create")) rc = 1;
-    if (!rc && run(ctx, &o, NONE, path, U, S, &warm, &cpu[NONE], &faults[NONE]) < 0)
-        rc = 1; /* warm-up */
+    if (!rc && run(ctx, &o, NONE, path, U, S, &warm, &wcpu, &wfaults) < 0) rc = 1; /* warm-up */
     for (int r = 0; r < o.rounds && !rc; r++) {
         for (int f = 0; f < FORMS && !rc; f++) {
             if (o.only >= 0 && f != o.only) continue;
-            t[f][r] = run(ctx, &o, f, path, U, S, &sums[f], &cpu[f], &faults[f]);
+            t[f][r] = run(ctx, &o, f, path, U, S, &sums[f], &ct[f][r], &ft[f][r]);
             if (t[f][r] < 0) rc = 1;
-            ct[f][r] = cpu[f];
-            ft[f][r] = faults[f];
             if (rank == 0) unlink(path);
         }
         for (int k = 0; k < 2; k++) {
             over[k][r] = t[SYNC + k][r] - t[NONE][r];
-            cover[k][r] = cpu[SYNC + k] - cpu[NONE];
+            cover[k][r] = ct[SYNC + k][r] - ct[NONE][r];
         }
     }
     if (!rc && o.only < 0 && (sums[SYNC] != sums[NONE] || sums[ASYNC] != sums[NONE])) {

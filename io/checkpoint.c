@@ -408,13 +408,9 @@ static int ckpt_wait(bool patient, MPI_Request *req) {
     return patient ? ctx_wait_patient(req) : ctx_wait_request(req);
 }
 
-static dagr_status_t agree_on(bool patient, MPI_Comm comm, dagr_status_t s) {
-    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
-    return patient ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
-}
-
 dagr_status_t ckpt_agree(const ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
-    return agree_on(ck->patient, comm, s);
+    const char *msg = s == DAGR_OK ? "" : dagr_last_error();
+    return ck->patient ? ctx_agree_patient(comm, s, msg) : ctx_agree(comm, s, msg);
 }
 
 /* Collective over comm, once no task uses the file: the checksums to rank 0, every rank's
@@ -471,15 +467,9 @@ dagr_status_t ckpt_end(ckpt_t *ck, MPI_Comm comm, dagr_status_t s) {
     return s;
 }
 
-/* Rank 0: DAGR_ERR_FORMAT when path holds something other than a checkpoint. */
-static dagr_status_t probe_path(const char *path) {
-    int exists;
-    DAGR_TRY(io_probe_local(path, "dagr_checkpoint", &exists));
-    return exists ? check_replaceable(path) : DAGR_OK;
-}
-
 /* Rank 0, at the call: DAGR_ERR_IO when path's directory cannot take a new file (an
- * asynchronous checkpoint creates it later, in its thread), DAGR_ERR_FORMAT as probe_path. */
+ * asynchronous checkpoint creates it later, in its thread), DAGR_ERR_FORMAT when path holds
+ * something other than a checkpoint. */
 static dagr_status_t check_path(const char *path) {
     char *dir = strdup(path);
     if (!dir) return DAGR_ERR(DAGR_ERR_NOMEM, "cannot copy path '%s'", path);
@@ -494,14 +484,16 @@ static dagr_status_t check_path(const char *path) {
     if (access(dir, W_OK | X_OK) != 0)
         s = DAGR_ERR(DAGR_ERR_IO, "cannot create checkpoint '%s' in directory '%s': %m", path, dir);
     free(dir);
-    return s == DAGR_OK ? probe_path(path) : s;
+    DAGR_TRY(s);
+    int exists;
+    DAGR_TRY(io_probe_local(path, "dagr_checkpoint", &exists));
+    return exists ? check_replaceable(path) : DAGR_OK;
 }
 
-/* Rank 0: makes "<path>.tmp" alone (HDF5's default driver) and lays it out, unless path
- * holds something that is not a checkpoint; /data's offset in the file goes to *off. The file
- * stays open: rank 0 writes the table at the end. */
+/* Rank 0: makes "<path>.tmp" alone (HDF5's default driver) and lays it out (the call checked
+ * the path: check_path); /data's offset in the file goes to *off. The file stays open: rank 0
+ * writes the table at the end. */
 static dagr_status_t create_file(ckpt_t *ck, uint64_t *off) {
-    DAGR_TRY(probe_path(ck->path));
     h5_enter();
     dagr_status_t s = DAGR_OK;
     /* /data starts on a 4 KiB boundary of the file: handles of a multiple of 4 KiB then

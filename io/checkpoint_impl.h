@@ -151,7 +151,7 @@ dagr_status_t ckpt_read_attrs(hid_t file, const char *path, int64_t v[NATTRS]);
  * input) and then ends the file, over a communicator of its own; the main thread joins it at
  * the next wait (the context's pending work, lib/module.h). Each collective on the main
  * thread waits for the slowest rank's main thread, which the backlog may hold for a few
- * sweeps: six of them there took 5-54 ms a checkpoint, while the workers ran out of tasks
+ * sweeps: seven of them there took 5-54 ms a checkpoint, while the workers ran out of tasks
  * (2 ranks, stencil sweeps, 2026-12-05). The waits for the other ranks sleep (patient): the
  * workers compute on the same cores.
  *
