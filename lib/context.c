@@ -702,7 +702,12 @@ void ctx_wait_inflight(dagr_ctx_t *ctx, long target) {
 }
 
 dagr_status_t ctx_wait_backlog(dagr_ctx_t *ctx, long target) {
-    long ms = 10;
+    /* The first look after 100 ms: a look reads every peer's words with MPI_Fetch_and_op,
+     * whose flush spins until the peer's MPI progresses, about 8 ms of CPU a look with two
+     * ranks on two cores. Looking after 10 ms, a stencil whose backlog (2000 tasks) drains
+     * in 20-40 ms spent 3.3 s a rank in 412 looks over 4 runs, and each run took 20 % longer
+     * (ckpt_bench --only none, 2026-12-05). A hang is still found within seconds. */
+    long ms = 100;
     bool polled = false;
     while (!wait_inflight(ctx, target, ms)) {
         /* A peer's collective proves the graphs differ: join its check (every rank then gets
