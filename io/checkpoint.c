@@ -179,6 +179,8 @@ static dagr_task_result_t extent_io(const dagr_task_view_t *t, bool write) {
         if (write) atomic_fetch_add(a->written, 1);
         return DAGR_TASK_DONE;
     }
+    if (write && stage_lend(a->stage, a, t, n))
+        return DAGR_TASK_ASYNC; /* the thread writes it, counts it and completes the task */
     if (write && stage_put(a->stage, a, t->buf[0], t->ld[0], n))
         return DAGR_TASK_DONE; /* the thread writes it, and counts it */
     /* An asynchronous checkpoint's file may not be open yet. Where it could not be opened,
@@ -397,6 +399,7 @@ void ckpt_free(ckpt_t *ck) {
     pthread_mutex_destroy(&ck->stage.lock);
     pthread_cond_destroy(&ck->stage.cond);
     pthread_cond_destroy(&ck->stage.opened_cond);
+    pthread_cond_destroy(&ck->inserted_cond);
     ckpt_layout_free(&ck->L);
     free(ck->tmp);
     free(ck->path);
@@ -547,6 +550,7 @@ static ckpt_t *ckpt_new(dagr_ctx_t *ctx, const char *path, bool async) {
     pthread_mutex_init(&ck->stage.lock, NULL);
     pthread_cond_init(&ck->stage.cond, NULL);
     pthread_cond_init(&ck->stage.opened_cond, NULL);
+    pthread_cond_init(&ck->inserted_cond, NULL);
     /* Staged copies live outside the memory limit: none under one. At most an eighth of the
      * node's memory per node. */
     dagr_job_info_t j;

@@ -65,12 +65,15 @@ typedef struct ckpt_args {
  * rank 0 created and laid out alone (checkpoint.c); no MPI-IO, so that nothing in a
  * checkpoint waits in a collective call that spins (MPI-IO's opens, flushes and closes do).
  *
- * Staging, for asynchronous checkpoints: a write task copies its handle into a block of its
- * own (a memcpy) and leaves the slow part, the checksum and the write (direct where the file
- * system allows: checkpoint_async.c), to the checkpoint's thread. The handle is then free
- * for the next task that overwrites it after the copy rather than after the write, and the
- * workers do not spend their time in the file system. The copies in flight are bounded
- * (cap); past it, a task writes its handle itself (as every task of a synchronous one does).
+ * Staging, for asynchronous checkpoints: a write task leaves the slow part, the checksum and
+ * the write (direct where the file system allows: checkpoint_async.c), to the checkpoint's
+ * thread, and the workers do not spend their time in the file system. Where its handle's
+ * buffer can be written as it lies (packed, placed in memory as in the file, see stage_lend)
+ * the task lends it to the thread and completes when the thread has written it (a deferred
+ * task): no copy. Otherwise it copies the handle into a block of its own (a memcpy): the
+ * handle is then free for the next task that overwrites it after the copy rather than after
+ * the write. The copies in flight are bounded (cap); past it, a task writes its handle itself
+ * (as every task of a synchronous one does).
  * ---------------------------------------------------------------------------------------- */
 
 /* The thread writes the copies in batches of this many bytes (or what is left at the end). */
@@ -82,14 +85,21 @@ typedef struct staged {
     void *p; /* n bytes, packed column-major; placed in raw for a direct write */
     void *raw;
     size_t n;
+    /* A lent block: p is the task's own buffer (raw NULL), and the task completes with this
+     * token once the block is written. */
+    dagr_task_token_t *token;
 } staged_t;
 
 struct stage {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* a block came */
     staged_t *head, *tail;
-    size_t bytes, cap; /* staged and not yet written; at most cap */
-    size_t queued;     /* staged and not yet taken by the thread */
+    size_t bytes, cap; /* copies staged and not yet written; at most cap */
+    size_t queued;     /* staged (copies and lent) and not yet taken by the thread */
+    long lent;         /* lent blocks not yet written: their tasks have not completed */
+    /* Whether tasks may lend their buffers: only with a thread to write them (set once it
+     * runs; a task that comes before copies). */
+    atomic_bool lend;
     /* Set before the tasks are inserted (stage_plan): whether blocks are placed for direct
      * writes (see checkpoint_async.c). */
     bool aligned;
@@ -120,6 +130,10 @@ void stage_close(stage_t *st);
 dagr_status_t stage_write_extent(stage_t *st, const ckpt_args_t *a, const void *p, size_t n,
                                  int worker);
 
+/* The task's handle lent to the thread, which writes it and then completes the task; false
+ * when it cannot be (not packed, not placed for a direct write, no thread, or not deferred):
+ * the task copies it then. */
+bool stage_lend(stage_t *st, const ckpt_args_t *a, const dagr_task_view_t *t, size_t n);
 /* A copy of the task's handle for the thread; false when over the cap or out of memory. */
 bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, size_t n);
 /* Every staged block not taken yet (a list through next), once STAGE_BATCH bytes are there
@@ -173,6 +187,8 @@ typedef struct ckpt {
     char wmsg[DAGR_ERRMSG_MAX];
     pthread_t thread;
     bool threaded;
+    bool inserted; /* the call has inserted the tasks (under stage.lock; inserted_cond) */
+    pthread_cond_t inserted_cond;
     bool patient;  /* asynchronous: waits for the other ranks sleep (ctx_wait_patient) */
     atomic_int go; /* 1: go on; -1: stop writing at once, and no more MPI */
     MPI_Comm comm; /* asynchronous: its own (MPI_Comm_idup, request dup) */

@@ -85,8 +85,11 @@ dagr_status_t task_resize_raw(const dagr_task_view_t *task, int i, size_t bytes)
 
 /* Big scratch memory where data buffers live (the data pool from POOL_MIN bytes on, which
  * gives unused pages back, lib/pool.c; malloc below that or with DAGR_POOL=0): 64-byte
- * aligned. data_buf_free and data_buf_realloc take either kind, and malloc's too, so code
- * may mix them; realloc moves a block between kinds as its size crosses POOL_MIN. */
+ * aligned, and the pool's from DATA_BUF_PAGE_MIN bytes on start on a 4 KiB boundary (a
+ * checkpoint writes such tiles with O_DIRECT from where they lie). data_buf_free and
+ * data_buf_realloc take either kind, and malloc's too, so code may mix them; realloc moves a
+ * block between kinds as its size crosses POOL_MIN. */
+#define DATA_BUF_PAGE_MIN ((size_t)256 << 10)
 void *data_buf_alloc(size_t bytes);
 void *data_buf_realloc(void *p, size_t bytes);
 void data_buf_free(void *p);

@@ -31,9 +31,10 @@
  *
  * Usage: darray_checkpoint direct P Q N NB DIR EXPECT
  *
- * An asynchronous checkpoint of a double and a float DArray whose tiles' extents start and end
- * anywhere in the file's 4 KiB blocks (N x N and N x N/2+1 in NB x NB tiles), overwritten
- * right after the call: resumed, they hold what they held at the call. EXPECT says how the
+ * An asynchronous checkpoint of a double and a float DArray (N x N and N x N/2+1 in NB x NB
+ * tiles: with small tiles, extents that start and end anywhere in the file's 4 KiB blocks;
+ * with big ones, tiles written from where they lie), overwritten right after the call:
+ * resumed, they hold what they held at the call. EXPECT says how the
  * file system of DIR takes the writes: "direct" (O_DIRECT: the thread writes /data's whole
  * file blocks past the page cache, so that at most a fifth of /data's pages are cached after
  * the checkpoint), "cached" (refused, or DAGR_CKPT_DIRECT=0: every byte went through HDF5
@@ -475,7 +476,8 @@ static int direct(const char *expect) {
     char path[1024];
     path_of(path, sizeof path, "direct.ckpt");
     int ok = SC_EXPECT_STATUS(dagr_checkpoint_async(ctx, path), DAGR_OK);
-    /* Overwritten at once: what the file holds is the staged copies. */
+    /* Overwritten at once: what the file holds is the staged copies, or the tiles lent to the
+     * thread, which the overwriting tasks wait for. */
     SC_TRY(dagr_darray_scale(U, -3.0));
     SC_TRY(dagr_darray_scale(F, 0.5));
     ok &= SC_EXPECT_STATUS(dagr_wait_all(ctx), DAGR_OK);

@@ -143,9 +143,14 @@ Test(darray_checkpoint, four_to_one_rank, .timeout = 300) {
 
 /* An asynchronous checkpoint written past the page cache where the file system of dir takes
  * O_DIRECT, through it otherwise or with DAGR_CKPT_DIRECT=0 (env); on tmpfs the page cache
- * is the file either way. Tiles of 96 x 96 doubles and floats at N = 301: extents of 9-72 KiB
- * starting anywhere in the file's blocks. */
-static void async_direct(int nranks, const char *grid, const char *base, const char *env) {
+ * is the file either way. shape "N NB": "301 96" gives tiles of 96 x 96 doubles and floats,
+ * extents of 9-72 KiB starting anywhere in the file's blocks (all copied before they are
+ * written); "1100 256" full double tiles of 512 KiB that start on 4 KiB boundaries in memory
+ * and in the file, which the tasks lend to the thread without a copy, until the first extent
+ * that is not a whole number of file blocks (the 76 x 76 corner), and copies of the edge
+ * tiles (under 256 KiB: not on a 4 KiB boundary in memory) and of everything after it. */
+static void async_direct(int nranks, const char *grid, const char *shape, const char *base,
+                         const char *env) {
     char dir[256], probe[300], args[512];
     snprintf(dir, sizeof dir, "%s/dagr-ckpt-direct-XXXXXX", base);
     cr_assert_not_null(mkdtemp(dir), "mkdtemp(%s) failed", dir);
@@ -156,7 +161,7 @@ static void async_direct(int nranks, const char *grid, const char *base, const c
     const char *expect = tmpfs ? "any" : fd >= 0 && !env ? "direct" : "cached";
     if (fd >= 0) close(fd);
     unlink(probe);
-    snprintf(args, sizeof args, "direct %s 301 96 %s %s", grid, dir, expect);
+    snprintf(args, sizeof args, "direct %s %s %s %s", grid, shape, dir, expect);
     char envs[128];
     snprintf(envs, sizeof envs, "DAGR_THREADS=2%s%s", env ? " " : "", env ? env : "");
     mpirun_t r;
@@ -168,20 +173,28 @@ static void async_direct(int nranks, const char *grid, const char *base, const c
 }
 
 Test(darray_checkpoint, async_direct_three_ranks, .timeout = 300) {
-    async_direct(3, "3 1", "/tmp", NULL);
+    async_direct(3, "3 1", "301 96", "/tmp", NULL);
 }
 /* 1 x 2: a column of tiles is one rank's, adjacent in the file, so the thread writes runs of
  * them in one direct write (96 x 96 doubles are 18 file blocks; the last tile of a column,
  * 13 rows, ends inside a block). */
 Test(darray_checkpoint, async_direct_runs_two_ranks, .timeout = 300) {
-    async_direct(2, "1 2", "/tmp", NULL);
+    async_direct(2, "1 2", "301 96", "/tmp", NULL);
+}
+/* Lent tiles: the arrays are overwritten right after the call, so a task that completed
+ * before the thread wrote its tile would leave the new values in the file. */
+Test(darray_checkpoint, async_direct_lent_two_ranks, .timeout = 300) {
+    async_direct(2, "1 2", "1100 256", "/tmp", NULL);
+}
+Test(darray_checkpoint, async_direct_lent_three_ranks, .timeout = 300) {
+    async_direct(3, "3 1", "1100 256", "/tmp", NULL);
 }
 Test(darray_checkpoint, async_direct_off_two_ranks, .timeout = 300) {
-    async_direct(2, "1 2", "/tmp", "DAGR_CKPT_DIRECT=0");
+    async_direct(2, "1 2", "301 96", "/tmp", "DAGR_CKPT_DIRECT=0");
 }
 Test(darray_checkpoint, async_direct_tmpfs, .timeout = 300) {
     if (access("/dev/shm", W_OK) != 0) cr_skip_test("no /dev/shm here");
-    async_direct(2, "2 1", "/dev/shm", NULL);
+    async_direct(2, "2 1", "301 96", "/dev/shm", NULL);
 }
 
 static void errors(int nranks, const char *grid, const char *shape) {
