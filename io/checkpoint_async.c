@@ -175,10 +175,12 @@ static void enqueue(stage_t *st, staged_t *b) {
 bool stage_lend(stage_t *st, const ckpt_args_t *a, const dagr_task_view_t *t, size_t n) {
     /* Lent where a direct write can take the buffer as it lies: packed, at the same offset from
      * a 4 KiB boundary as its place in the file (the data pool starts big blocks on one), and
-     * at least a block of the file. */
+     * at least a block of the file. Not on a device (a test device runs CPU bodies on copies of
+     * its own): a device admits few tasks at a time, by its memory, and a lent block would hold
+     * its room until written. */
     void *p = t->buf[0];
-    if (!atomic_load(&st->lend) || !st->aligned || t->ld[0] != a->rows || n < DIO_ALIGN ||
-        (uintptr_t)p % DIO_ALIGN != a->off % DIO_ALIGN)
+    if (!atomic_load(&st->lend) || !st->aligned || t->device >= 0 || t->ld[0] != a->rows ||
+        n < DIO_ALIGN || (uintptr_t)p % DIO_ALIGN != a->off % DIO_ALIGN)
         return false;
     staged_t *b = malloc(sizeof *b);
     dagr_task_token_t *token = b ? dagr_task_defer(t) : NULL;
@@ -227,6 +229,7 @@ bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, si
 
 staged_t *stage_take_all(stage_t *st, long ms) {
     pthread_mutex_lock(&st->lock);
+    size_t before = st->queued;
     if (st->queued < STAGE_BATCH && ms > 0) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -237,7 +240,11 @@ staged_t *stage_take_all(stage_t *st, long ms) {
         }
         pthread_cond_timedwait(&st->cond, &st->lock, &until);
     }
-    staged_t *b = st->queued >= STAGE_BATCH || ms == 0 ? st->head : NULL;
+    /* Lent blocks hold their tasks, and what waits for those (the handles' next writers; the
+     * memory a task needs to run): once no block came during the wait, they go, batch or not
+     * (all lent blocks not written are queued: only this thread writes them). */
+    bool stalled = st->lent > 0 && st->queued == before;
+    staged_t *b = st->queued >= STAGE_BATCH || ms == 0 || stalled ? st->head : NULL;
     if (b) {
         st->head = st->tail = NULL;
         st->queued = 0;

@@ -136,8 +136,9 @@ dagr_status_t stage_write_extent(stage_t *st, const ckpt_args_t *a, const void *
 bool stage_lend(stage_t *st, const ckpt_args_t *a, const dagr_task_view_t *t, size_t n);
 /* A copy of the task's handle for the thread; false when over the cap or out of memory. */
 bool stage_put(stage_t *st, const ckpt_args_t *a, const void *buf, size_t ld, size_t n);
-/* Every staged block not taken yet (a list through next), once STAGE_BATCH bytes are there
- * or, with ms == 0, at once; NULL when no batch came within ms milliseconds. */
+/* Every staged block not taken yet (a list through next), once STAGE_BATCH bytes are there,
+ * or lent blocks are and no block came within ms milliseconds, or, with ms == 0, at once;
+ * NULL when no batch came within ms milliseconds. The thread's only. */
 staged_t *stage_take_all(stage_t *st, long ms);
 
 /* Reads bytes [off, off + n) of /data into buf through HDF5 (resume). Any thread. */
