@@ -28,9 +28,9 @@
  * slowest rank's). overhead = time - none's time of the same round; the figure the issue asks
  * for is async_over_sync = async overhead / sync overhead (target <= 1/3); raw_over_sync is
  * the same ratio for the raw form (the lowest async_over_sync any checkpoint could reach on
- * this machine) and async_over_raw what dagr's checkpoint costs beyond the bare writes. Checkpoints
- * go to
- * --dir (default $TMPDIR or /tmp). Check: every form ends with the same array, bitwise.
+ * this machine) and async_over_raw what dagr's checkpoint costs beyond the bare writes.
+ * Checkpoints go to --dir (default $TMPDIR or /tmp). Check: every form ends with the same
+ * array, bitwise.
  *
  * CPU time too: the processes' user + system seconds over the same span, summed over the
  * ranks (getrusage), and its overhead over none's in the same round (cpu_async_over_sync);

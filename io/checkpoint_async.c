@@ -179,8 +179,8 @@ bool stage_lend(stage_t *st, const ckpt_args_t *a, const dagr_task_view_t *t, si
      * its own): a device admits few tasks at a time, by its memory, and a lent block would hold
      * its room until written. */
     void *p = t->buf[0];
-    if (!atomic_load(&st->lend) || !st->aligned || t->device >= 0 || t->ld[0] != a->rows ||
-        n < DIO_ALIGN || (uintptr_t)p % DIO_ALIGN != a->off % DIO_ALIGN)
+    if (!st->lend || !st->aligned || t->device >= 0 || t->ld[0] != a->rows || n < DIO_ALIGN ||
+        (uintptr_t)p % DIO_ALIGN != a->off % DIO_ALIGN)
         return false;
     staged_t *b = malloc(sizeof *b);
     dagr_task_token_t *token = b ? dagr_task_defer(t) : NULL;
@@ -471,7 +471,7 @@ dagr_status_t dagr_checkpoint_async(dagr_ctx_t *ctx, const char *path) {
     ck->threaded = pthread_create(&ck->thread, NULL, ckpt_thread, ck) == 0;
     /* Lending needs the thread: without it the main thread writes the blocks only after a
      * wait, which lent blocks' tasks would keep from ending. */
-    if (ck->threaded) atomic_store(&ck->stage.lend, true);
+    ck->stage.lend = ck->threaded;
     /* The tasks go in before the file exists: they lend or copy their handles (a task that
      * can do neither waits for the file, stage_wait_opened). A failure to insert them all
      * fails the checkpoint on every rank, at the next wait; the thread waits for those

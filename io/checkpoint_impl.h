@@ -97,9 +97,9 @@ struct stage {
     size_t bytes, cap; /* copies staged and not yet written; at most cap */
     size_t queued;     /* staged (copies and lent) and not yet taken by the thread */
     long lent;         /* lent blocks not yet written: their tasks have not completed */
-    /* Whether tasks may lend their buffers: only with a thread to write them (set once it
-     * runs; a task that comes before copies). */
-    atomic_bool lend;
+    /* Whether tasks may lend their buffers: only with a thread to write them (set before the
+     * tasks are inserted). */
+    bool lend;
     /* Set before the tasks are inserted (stage_plan): whether blocks are placed for direct
      * writes (see checkpoint_async.c). */
     bool aligned;
